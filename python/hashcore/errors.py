@@ -1,0 +1,48 @@
+"""The one exception hierarchy of hashcore.
+
+Everything hashcore raises on bad input is a ``HashcoreError``. Where Python has a matching
+built-in category the class also derives from it, so ``except ValueError`` keeps working.
+The Rust extension raises these same classes (its errors are mapped in one place,
+``rust/src/python/errors.rs``).
+"""
+
+from __future__ import annotations
+
+
+class HashcoreError(Exception):
+    """Base class of every error hashcore raises on purpose."""
+
+
+class InvalidInputError(HashcoreError, ValueError):
+    """An argument has the right type but a wrong value: a wrong size, a bad range."""
+
+
+class InvalidKeyError(InvalidInputError):
+    """Bytes that should be an Ed25519 public key are not a usable (large-order) point."""
+
+
+class ColumnError(InvalidInputError):
+    """A column of a records/checkpoints table is missing, the wrong length or malformed."""
+
+
+class ColumnTypeError(HashcoreError, TypeError):
+    """A column has an Arrow type that the SPEC section 3 table does not allow."""
+
+
+class BundleError(HashcoreError):
+    """An audit bundle cannot be read: no manifest, wrong format/version, corrupt Parquet."""
+
+
+class DeviceError(HashcoreError):
+    """A device state file is missing, corrupt or inconsistent."""
+
+
+__all__ = [
+    "BundleError",
+    "ColumnError",
+    "ColumnTypeError",
+    "DeviceError",
+    "HashcoreError",
+    "InvalidInputError",
+    "InvalidKeyError",
+]

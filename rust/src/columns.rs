@@ -1,0 +1,232 @@
+//! Read-only views over Arrow-layout columns (the SPEC section 3 table), borrowed from
+//! whatever owns the memory (pyarrow buffers in the extension, `Vec`s in tests). Nothing
+//! here copies: a value is a slice of the column's data buffer.
+//!
+//! Integers are decoded from little-endian bytes rather than cast from `&[u64]`, so a buffer
+//! of any alignment works.
+
+use crate::error::{Error, Result};
+
+/// An Arrow validity bitmap (bit set = value present), with the array's element offset.
+#[derive(Debug, Clone, Copy)]
+pub struct Validity<'a> {
+    pub bits: &'a [u8],
+}
+
+impl Validity<'_> {
+    fn is_valid(&self, i: usize) -> bool {
+        self.bits.get(i / 8).is_some_and(|b| b >> (i % 8) & 1 == 1)
+    }
+}
+
+/// The value storage of a binary column.
+#[derive(Debug, Clone, Copy)]
+pub enum Values<'a> {
+    /// `fixed_size_binary(width)`.
+    Fixed { data: &'a [u8], width: usize },
+    /// `binary` (i32 offsets, little-endian bytes).
+    Var32 { offsets: &'a [u8], data: &'a [u8] },
+    /// `large_binary` (i64 offsets, little-endian bytes).
+    Var64 { offsets: &'a [u8], data: &'a [u8] },
+}
+
+/// A binary column: `len` values starting at element `offset` of the buffers.
+#[derive(Debug, Clone, Copy)]
+pub struct BinaryColumn<'a> {
+    pub values: Values<'a>,
+    pub validity: Option<Validity<'a>>,
+    pub offset: usize,
+    pub len: usize,
+}
+
+fn le_i32(b: &[u8], i: usize) -> usize {
+    i32::from_le_bytes(b[i * 4..i * 4 + 4].try_into().expect("4 bytes")) as usize
+}
+
+fn le_i64(b: &[u8], i: usize) -> usize {
+    i64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes")) as usize
+}
+
+impl<'a> BinaryColumn<'a> {
+    /// Checks once, up front, that every value lies inside its buffers, so that `get`
+    /// can index without a failure path.
+    pub fn validate(&self, name: &str) -> Result<()> {
+        let bad = |message: String| Error::Column {
+            column: name.to_string(),
+            message,
+        };
+        let end = self.offset + self.len;
+        if let Some(v) = self.validity {
+            if v.bits.len() * 8 < end {
+                return Err(bad("validity bitmap is shorter than the column".into()));
+            }
+        }
+        match self.values {
+            Values::Fixed { data, width } => {
+                if data.len() < end * width {
+                    return Err(bad("data buffer is shorter than the column".into()));
+                }
+            }
+            Values::Var32 { offsets, data } | Values::Var64 { offsets, data } => {
+                let wide = matches!(self.values, Values::Var64 { .. });
+                let size = if wide { 8 } else { 4 };
+                if offsets.len() < (end + 1) * size {
+                    return Err(bad("offsets buffer is shorter than the column".into()));
+                }
+                let at = |i| if wide { le_i64(offsets, i) } else { le_i32(offsets, i) };
+                let mut last = at(self.offset);
+                for i in self.offset + 1..=end {
+                    let next = at(i);
+                    if next < last || next > data.len() {
+                        return Err(bad(format!("offsets are not monotonic at row {}", i - 1 - self.offset)));
+                    }
+                    last = next;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The value of row `i`, or `None` where it is null.
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<&'a [u8]> {
+        let j = self.offset + i;
+        if let Some(v) = self.validity {
+            if !v.is_valid(j) {
+                return None;
+            }
+        }
+        Some(match self.values {
+            Values::Fixed { data, width } => &data[j * width..(j + 1) * width],
+            Values::Var32 { offsets, data } => &data[le_i32(offsets, j)..le_i32(offsets, j + 1)],
+            Values::Var64 { offsets, data } => &data[le_i64(offsets, j)..le_i64(offsets, j + 1)],
+        })
+    }
+
+    /// Row `i` as a fixed-size array, or `None` where it is null or of another size.
+    #[inline]
+    pub fn get_array<const N: usize>(&self, i: usize) -> Option<&'a [u8; N]> {
+        self.get(i).and_then(|v| v.try_into().ok())
+    }
+}
+
+/// A primitive integer column of `WIDTH`-byte little-endian values.
+#[derive(Debug, Clone, Copy)]
+pub struct IntColumn<'a, const WIDTH: usize> {
+    pub data: &'a [u8],
+    pub validity: Option<Validity<'a>>,
+    pub offset: usize,
+    pub len: usize,
+}
+
+impl<'a, const WIDTH: usize> IntColumn<'a, WIDTH> {
+    pub fn validate(&self, name: &str) -> Result<()> {
+        let end = self.offset + self.len;
+        let short = self.data.len() < end * WIDTH
+            || self.validity.is_some_and(|v| v.bits.len() * 8 < end);
+        if short {
+            return Err(Error::Column {
+                column: name.to_string(),
+                message: "buffer is shorter than the column".into(),
+            });
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn raw(&self, i: usize) -> Option<[u8; WIDTH]> {
+        let j = self.offset + i;
+        if let Some(v) = self.validity {
+            if !v.is_valid(j) {
+                return None;
+            }
+        }
+        Some(self.data[j * WIDTH..(j + 1) * WIDTH].try_into().expect("width"))
+    }
+}
+
+impl IntColumn<'_, 8> {
+    #[inline]
+    pub fn get_u64(&self, i: usize) -> Option<u64> {
+        self.raw(i).map(u64::from_le_bytes)
+    }
+    #[inline]
+    pub fn get_i64(&self, i: usize) -> Option<i64> {
+        self.raw(i).map(i64::from_le_bytes)
+    }
+}
+
+impl IntColumn<'_, 1> {
+    #[inline]
+    pub fn get_u8(&self, i: usize) -> Option<u8> {
+        self.raw(i).map(|b| b[0])
+    }
+}
+
+/// The record columns the verifier reads (SPEC section 3; `received_ms` is not verified).
+#[derive(Debug, Clone, Copy)]
+pub struct RecordColumns<'a> {
+    pub log_index: IntColumn<'a, 8>,
+    pub chain_id: BinaryColumn<'a>,
+    pub seq: IntColumn<'a, 8>,
+    pub time_ms: IntColumn<'a, 8>,
+    pub kind: IntColumn<'a, 1>,
+    pub prev: BinaryColumn<'a>,
+    pub commit: BinaryColumn<'a>,
+    pub link: BinaryColumn<'a>,
+    pub signature: BinaryColumn<'a>,
+    pub salt: BinaryColumn<'a>,
+    pub payload: BinaryColumn<'a>,
+}
+
+impl RecordColumns<'_> {
+    /// Number of rows; every column must have it.
+    pub fn validate(&self) -> Result<usize> {
+        let n = self.log_index.len;
+        let lens = [
+            ("log_index", self.log_index.len),
+            ("chain_id", self.chain_id.len),
+            ("seq", self.seq.len),
+            ("time_ms", self.time_ms.len),
+            ("kind", self.kind.len),
+            ("prev", self.prev.len),
+            ("commit", self.commit.len),
+            ("link", self.link.len),
+            ("signature", self.signature.len),
+            ("salt", self.salt.len),
+            ("payload", self.payload.len),
+        ];
+        for (name, len) in lens {
+            if len != n {
+                return Err(Error::Column {
+                    column: name.into(),
+                    message: format!("has {len} rows, log_index has {n}"),
+                });
+            }
+        }
+        self.log_index.validate("log_index")?;
+        self.seq.validate("seq")?;
+        self.time_ms.validate("time_ms")?;
+        self.kind.validate("kind")?;
+        for (name, col) in [
+            ("chain_id", &self.chain_id),
+            ("prev", &self.prev),
+            ("commit", &self.commit),
+            ("link", &self.link),
+            ("signature", &self.signature),
+            ("salt", &self.salt),
+            ("payload", &self.payload),
+        ] {
+            col.validate(name)?;
+        }
+        for i in 0..n {
+            if self.log_index.get_u64(i).is_none() {
+                return Err(Error::Column {
+                    column: "log_index".into(),
+                    message: format!("row {i} is null; every record needs its log position"),
+                });
+            }
+        }
+        Ok(n)
+    }
+}

@@ -1,0 +1,102 @@
+//! Ed25519 with ZIP-215 verification (SPEC 1.3) on top of `ed25519-zebra`, which
+//! implements ZIP-215 so that batch and single verification agree on every input.
+
+use curve25519_dalek::edwards::CompressedEdwardsY;
+use ed25519_zebra::{batch, Signature, SigningKey, VerificationKey, VerificationKeyBytes};
+use rand_core::OsRng;
+
+use crate::protocol::{KEY_LEN, SIGNATURE_LEN};
+
+/// What a candidate public key decodes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyCheck {
+    /// A point of large order: usable as a genesis key, rotation key or `log_id`.
+    Valid,
+    /// The bytes are not the encoding of a curve point.
+    NotAPoint,
+    /// A point of small order (in the 8-torsion); never valid in hashcore.
+    SmallOrder,
+}
+
+/// Decodes the key the way curve25519-dalek does (non-canonical `y` reduced mod p, `x = 0`
+/// with the sign bit accepted) and refuses small-order points.
+pub fn check_public_key(key: &[u8; KEY_LEN]) -> KeyCheck {
+    match CompressedEdwardsY(*key).decompress() {
+        None => KeyCheck::NotAPoint,
+        Some(point) if point.is_small_order() => KeyCheck::SmallOrder,
+        Some(_) => KeyCheck::Valid,
+    }
+}
+
+/// ZIP-215 single verification. Never panics; any malformed input is simply invalid.
+pub fn verify(key: &[u8; KEY_LEN], message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> bool {
+    let Ok(vk) = VerificationKey::try_from(*key) else {
+        return false;
+    };
+    vk.verify(&Signature::from_bytes(signature), message).is_ok()
+}
+
+/// One item of a batch: a key, a 32-byte message (all hashcore messages are digests) and
+/// a signature.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchItem<'a> {
+    pub key: &'a [u8; KEY_LEN],
+    pub message: &'a [u8],
+    pub signature: &'a [u8; SIGNATURE_LEN],
+}
+
+/// ZIP-215 batch verification: true iff every item verifies. ed25519-zebra coalesces the
+/// items that share a key, so a device's records cost roughly one point each.
+pub fn verify_batch(items: &[BatchItem<'_>]) -> bool {
+    match items {
+        [] => true,
+        [one] => verify(one.key, one.message, one.signature),
+        _ => {
+            let mut verifier = batch::Verifier::new();
+            for item in items {
+                verifier.queue((
+                    VerificationKeyBytes::from(*item.key),
+                    Signature::from_bytes(item.signature),
+                    item.message,
+                ));
+            }
+            verifier.verify(OsRng).is_ok()
+        }
+    }
+}
+
+/// Verifies a batch and names the items that fail: the whole batch first, and on failure
+/// halves recursively so that a few bad signatures among many cost few extra checks.
+/// Returns one bool per item.
+pub fn verify_batch_each(items: &[BatchItem<'_>]) -> Vec<bool> {
+    let mut out = vec![true; items.len()];
+    bisect(items, &mut out);
+    out
+}
+
+fn bisect(items: &[BatchItem<'_>], out: &mut [bool]) {
+    if verify_batch(items) {
+        return;
+    }
+    if items.len() <= 4 {
+        for (item, ok) in items.iter().zip(out.iter_mut()) {
+            *ok = verify(item.key, item.message, item.signature);
+        }
+        return;
+    }
+    let mid = items.len() / 2;
+    let (left_out, right_out) = out.split_at_mut(mid);
+    bisect(&items[..mid], left_out);
+    bisect(&items[mid..], right_out);
+}
+
+/// RFC 8032 public key of a 32-byte secret seed.
+pub fn public_key_from_seed(seed: &[u8; 32]) -> [u8; KEY_LEN] {
+    let sk = SigningKey::from(*seed);
+    VerificationKeyBytes::from(&sk).into()
+}
+
+/// RFC 8032 signature (deterministic) with a 32-byte secret seed.
+pub fn sign(seed: &[u8; 32], message: &[u8]) -> [u8; SIGNATURE_LEN] {
+    SigningKey::from(*seed).sign(message).to_bytes()
+}

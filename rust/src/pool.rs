@@ -1,0 +1,57 @@
+//! A private rayon pool, so that hashcore neither fights the host application over rayon's
+//! global pool nor breaks after `fork()` (a forked child inherits the pool's bookkeeping
+//! but none of its threads; we notice the new pid and build a fresh pool).
+
+use std::sync::{Arc, Mutex};
+
+use rayon::{ThreadPool, ThreadPoolBuilder};
+
+use crate::error::{Error, Result};
+
+struct Cached {
+    pid: u32,
+    threads: usize,
+    pool: Arc<ThreadPool>,
+}
+
+static POOL: Mutex<Option<Cached>> = Mutex::new(None);
+
+/// Number of threads used when the caller does not say.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The pool for `threads` workers (default: all cores), reused across calls in a process.
+pub fn pool(threads: Option<usize>) -> Result<Arc<ThreadPool>> {
+    let threads = match threads {
+        Some(0) => return Err(Error::InvalidArgument("threads must be at least 1".into())),
+        Some(n) => n,
+        None => default_threads(),
+    };
+    let pid = std::process::id();
+    let mut guard = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(cached) = guard.as_ref() {
+        if cached.pid == pid && cached.threads == threads {
+            return Ok(cached.pool.clone());
+        }
+    }
+    let pool = Arc::new(
+        ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("hashcore-{i}"))
+            .build()
+            .map_err(|e| Error::InvalidArgument(format!("cannot start {threads} threads: {e}")))?,
+    );
+    if let Some(old) = guard.replace(Cached {
+        pid,
+        threads,
+        pool: pool.clone(),
+    }) {
+        if old.pid != pid {
+            // The old pool's threads belong to the parent process; dropping it here would
+            // wait on workers that do not exist in this child.
+            std::mem::forget(old);
+        }
+    }
+    Ok(pool)
+}

@@ -156,9 +156,7 @@ def diary_entry(
     compression = (time_in_bed / profile.time_in_bed) ** 1.5
     sol = _noisy(rng, profile.sol * compression * (1.0 - 0.7 * progress), 0.45)
     waso = _noisy(rng, profile.waso * compression * (1.0 - 0.65 * progress), 0.5)
-    final_wake = _noisy(
-        rng, profile.final_wake * compression * (1.0 - 0.6 * progress), 0.6
-    )
+    final_wake = _noisy(rng, profile.final_wake * compression * (1.0 - 0.6 * progress), 0.6)
 
     # Keep at least _MIN_SLEEP minutes of sleep: shrink the wake periods together.
     awake_budget = time_in_bed - _MIN_SLEEP
@@ -228,6 +226,4 @@ def diary_entries(
     if days < 0:
         raise ValueError(f"days must be >= 0, got {days}")
     # The check above runs at the call; the entries are made lazily.
-    return (
-        diary_entry(rng, participant, day, start_date=start_date) for day in range(days)
-    )
+    return (diary_entry(rng, participant, day, start_date=start_date) for day in range(days))

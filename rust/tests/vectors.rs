@@ -242,6 +242,7 @@ fn chain_bundles_give_the_expected_verdicts() {
                     tree_size: c["tree_size"].as_u64(),
                     root: (!c["root"].is_null()).then(|| hx(&c["root"])),
                     signature: (!c["signature"].is_null()).then(|| hx(&c["signature"])),
+                    tx_hash: (!c["tx_hash"].is_null()).then(|| hx(&c["tx_hash"])),
                 })
                 .collect();
             let log_id: [u8; 32] = arr(&b["log_id"]);

@@ -12,7 +12,7 @@ neither SPEC nor the vectors decide).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 import blake3
 
@@ -56,23 +56,23 @@ INCONSISTENT = "INCONSISTENT"
 # --------------------------------------------------------------------------
 
 
-def H(data: bytes) -> bytes:  # noqa: N802 - the SPEC's own name
-    """BLAKE3-256 in plain hash mode."""
+def h(data: bytes) -> bytes:
+    """SPEC's H: BLAKE3-256 in plain hash mode."""
     return blake3.blake3(data).digest()
 
 
-def KDF(context: str, data: bytes) -> bytes:  # noqa: N802 - the SPEC's own name
-    """BLAKE3-256 in derive-key mode."""
+def kdf(context: str, data: bytes) -> bytes:
+    """SPEC's KDF(ctx, x): BLAKE3-256 in derive-key mode."""
     return blake3.blake3(data, derive_key_context=context).digest()
 
 
 def chain_id_for_key(public_key: bytes) -> bytes:
     """First 16 bytes of KDF(chain id ctx, key), over the key bytes as written."""
-    return KDF(CHAIN_ID_CONTEXT, bytes(public_key))[:16]
+    return kdf(CHAIN_ID_CONTEXT, bytes(public_key))[:16]
 
 
 def commitment(salt: bytes, payload: bytes) -> bytes:
-    return KDF(COMMIT_CONTEXT, bytes(salt) + bytes(payload))
+    return kdf(COMMIT_CONTEXT, bytes(salt) + bytes(payload))
 
 
 def header(chain_id: bytes, seq: int, time_ms: int, kind: int, prev: bytes, commit: bytes) -> bytes:
@@ -93,11 +93,11 @@ def header(chain_id: bytes, seq: int, time_ms: int, kind: int, prev: bytes, comm
 
 
 def link(record_header: bytes) -> bytes:
-    return KDF(LINK_CONTEXT, bytes(record_header))
+    return kdf(LINK_CONTEXT, bytes(record_header))
 
 
 def checkpoint_digest(log_id: bytes, tree_size: int, root: bytes) -> bytes:
-    return KDF(CHECKPOINT_CONTEXT, bytes(log_id) + tree_size.to_bytes(8, "big") + bytes(root))
+    return kdf(CHECKPOINT_CONTEXT, bytes(log_id) + tree_size.to_bytes(8, "big") + bytes(root))
 
 
 # --------------------------------------------------------------------------
@@ -107,11 +107,11 @@ def checkpoint_digest(log_id: bytes, tree_size: int, root: bytes) -> bytes:
 
 
 def leaf_hash(leaf_link: bytes) -> bytes:
-    return H(b"\x00" + bytes(leaf_link))
+    return h(b"\x00" + bytes(leaf_link))
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
-    return H(b"\x01" + left + right)
+    return h(b"\x01" + left + right)
 
 
 def _split(n: int) -> int:
@@ -126,7 +126,7 @@ def merkle_root(links: list[bytes]) -> bytes:
     """MTH(D[n]) of RFC 9162 section 2.1.1."""
     n = len(links)
     if n == 0:
-        return H(b"")
+        return h(b"")
     if n == 1:
         return leaf_hash(links[0])
     k = _split(n)
@@ -140,12 +140,12 @@ def _path(m: int, leaves: list[bytes]) -> list[bytes]:
         return []
     k = _split(n)
     if m < k:
-        return _path(m, leaves[:k]) + [merkle_root(leaves[k:])]
-    return _path(m - k, leaves[k:]) + [merkle_root(leaves[:k])]
+        return [*_path(m, leaves[:k]), merkle_root(leaves[k:])]
+    return [*_path(m - k, leaves[k:]), merkle_root(leaves[:k])]
 
 
 def inclusion_proof(links: list[bytes], leaf_index: int, tree_size: int) -> list[bytes]:
-    """Audit path of leaf ``leaf_index`` in the tree of the first ``tree_size`` links."""
+    """Audit path of leaf ``leaf_index`` in the tree of the first ``tree_size``."""
     if not 0 <= leaf_index < tree_size <= len(links):
         raise ValueError("need 0 <= leaf_index < tree_size <= len(links)")
     return _path(leaf_index, links[:tree_size])
@@ -187,8 +187,8 @@ def _subproof(m: int, leaves: list[bytes], complete: bool) -> list[bytes]:
         return [] if complete else [merkle_root(leaves)]
     k = _split(n)
     if m <= k:
-        return _subproof(m, leaves[:k], complete) + [merkle_root(leaves[k:])]
-    return _subproof(m - k, leaves[k:], False) + [merkle_root(leaves[:k])]
+        return [*_subproof(m, leaves[:k], complete), merkle_root(leaves[k:])]
+    return [*_subproof(m - k, leaves[k:], False), merkle_root(leaves[:k])]
 
 
 def consistency_proof(links: list[bytes], m: int, n: int) -> list[bytes]:
@@ -210,9 +210,9 @@ def verify_consistency(
         # Reading: for first = second = 0 both SPEC conventions apply (equal
         # roots AND first root H("")). It never matters in an audit, where
         # the second root always rebuilds, i.e. is H("") for size 0.
-        return not path and first_hash == second_hash and (first != 0 or first_hash == H(b""))
+        return not path and first_hash == second_hash and (first != 0 or first_hash == h(b""))
     if first == 0:
-        return not path and first_hash == H(b"")
+        return not path and first_hash == h(b"")
     if not path:
         return False
     if first & (first - 1) == 0:
@@ -244,11 +244,13 @@ def verify_consistency(
 # --------------------------------------------------------------------------
 
 
-def _is_bytes(value: Any, size: int | None = None) -> bool:
-    return isinstance(value, (bytes, bytearray)) and (size is None or len(value) == size)
+def _is_bytes(value: object, size: int | None = None) -> TypeGuard[bytes | bytearray]:
+    if not isinstance(value, (bytes, bytearray)):
+        return False
+    return size is None or len(value) == size
 
 
-def _is_int(value: Any, low: int, high: int) -> bool:
+def _is_int(value: object, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
@@ -267,8 +269,10 @@ def _takes_part(row: dict[str, Any]) -> bool:
     )
 
 
-def _is_usable_key(key: Any) -> bool:
-    return _is_bytes(key, 32) and zip215.decodes(key) and not zip215.is_small_order(key)
+def _is_usable_key(key: object) -> bool:
+    if not _is_bytes(key, 32):
+        return False
+    return zip215.decodes(bytes(key)) and not zip215.is_small_order(bytes(key))
 
 
 def _is_malformed(row: dict[str, Any]) -> bool:
@@ -301,19 +305,27 @@ def _is_malformed(row: dict[str, Any]) -> bool:
         return True  # null, not 32 bytes, not a curve point, or small order
     if kind == KIND_GENESIS and row["seq"] != 0:
         return True
-    return kind == KIND_GENESIS and row["chain_id"] != chain_id_for_key(payload)
+    # Derived over the 32 key bytes as written (chain_id.json): no re-encoding.
+    return kind == KIND_GENESIS and bytes(row["chain_id"]) != chain_id_for_key(row["payload"])
 
 
 def _link_ok(row: dict[str, Any]) -> bool:
-    computed = header(row["chain_id"], row["seq"], row["time_ms"], row["kind"], row["prev"], row["commit"])
-    return link(computed) == row["link"]
+    computed = header(
+        row["chain_id"],
+        row["seq"],
+        row["time_ms"],
+        row["kind"],
+        row["prev"],
+        row["commit"],
+    )
+    return link(computed) == bytes(row["link"])
 
 
 def _commit_ok(row: dict[str, Any]) -> bool:
     """False only when payload and salt are present and don't match commit."""
     if row.get("payload") is None:
         return True
-    return commitment(row["salt"], row["payload"]) == row["commit"]
+    return commitment(row["salt"], row["payload"]) == bytes(row["commit"])
 
 
 # --------------------------------------------------------------------------
@@ -347,7 +359,9 @@ class _Chain:
         return min(r for r in below if r[0] == top)[2]
 
 
-def audit(records: list[dict[str, Any]], checkpoints: list[dict[str, Any]], log_id: bytes) -> dict[str, Any]:
+def audit(
+    records: list[dict[str, Any]], checkpoints: list[dict[str, Any]], log_id: bytes
+) -> dict[str, Any]:
     malformed = [_is_malformed(row) for row in records]
 
     # ---- log positions --------------------------------------------------
@@ -399,7 +413,11 @@ def audit(records: list[dict[str, Any]], checkpoints: list[dict[str, Any]], log_
             found = []
             for i in chain.rows_at[seq]:
                 row = records[i]
-                if malformed[i] or row["kind"] != KIND_ROTATION or not (link_ok[i] and commit_ok[i]):
+                if (
+                    malformed[i]
+                    or row["kind"] != KIND_ROTATION
+                    or not (link_ok[i] and commit_ok[i])
+                ):
                     continue
                 # seq 0 has no key below it, so a rotation there never verifies.
                 if seq > 0 and verifies(i, chain.key_at(seq)):
@@ -421,7 +439,9 @@ def audit(records: list[dict[str, Any]], checkpoints: list[dict[str, Any]], log_
             and _is_bytes(cp.get("root"), 32)
             and _is_bytes(cp.get("signature"), 64)
             and (cp.get("tx_hash") is None or _is_bytes(cp.get("tx_hash"), 32))
-            and (cp.get("block_number") is None or _is_int(cp.get("block_number"), I64_MIN, I64_MAX))
+            and (
+                cp.get("block_number") is None or _is_int(cp.get("block_number"), I64_MIN, I64_MAX)
+            )
         ):
             return False
         digest = checkpoint_digest(log_id, cp["tree_size"], cp["root"])
@@ -435,17 +455,18 @@ def audit(records: list[dict[str, Any]], checkpoints: list[dict[str, Any]], log_
     # or wrong size) makes its position impossible to rebuild.
     prefix: list[bytes] = []
     while len(prefix) in rows_at_position:
-        position_links = {
+        position_links: set[bytes | None] = {
             bytes(records[i]["link"]) if _is_bytes(records[i].get("link"), 32) else None
             for i in rows_at_position[len(prefix)]
         }
-        if len(position_links) != 1 or None in position_links:
-            break
-        prefix.append(position_links.pop())
+        only = position_links.pop()
+        if position_links or only is None:
+            break  # rows whose links differ, or a link that is not 32 bytes
+        prefix.append(only)
 
     def rebuilds(cp: dict[str, Any]) -> bool:
         size = cp["tree_size"]
-        return size <= len(prefix) and merkle_root(prefix[:size]) == cp["root"]
+        return size <= len(prefix) and merkle_root(prefix[:size]) == bytes(cp["root"])
 
     root_ok = [signed[j] and rebuilds(cp) for j, cp in enumerate(checkpoints)]
 
@@ -494,11 +515,9 @@ def audit(records: list[dict[str, Any]], checkpoints: list[dict[str, Any]], log_
             return FORK
         if seq > 0 and seq - 1 not in chain.rows_at:
             return GAP
-        if seq == 0:
-            expected_prev = {ZERO32}
-        else:
-            expected_prev = {bytes(records[k]["link"]) for k in chain.rows_at[seq - 1]}
-        if bytes(row["prev"]) not in expected_prev:
+        # Where seq-1 is forked, a match with the link of any of its rows counts.
+        prev_links = {bytes(records[k]["link"]) for k in chain.rows_at.get(seq - 1, [])}
+        if bytes(row["prev"]) not in (prev_links if seq > 0 else {ZERO32}):
             return BROKEN_CHAIN
         if not verifies(i, chain.key_at(seq)):
             return BAD_SIGNATURE

@@ -17,6 +17,9 @@ pub struct CheckpointRow {
     pub tree_size: Option<u64>,
     pub root: Option<Vec<u8>>,
     pub signature: Option<Vec<u8>>,
+    /// `None` while not anchored; when present it must be 32 bytes (SPEC 3), or the
+    /// checkpoint is BAD_CHECKPOINT_SIG like any other field of the wrong size.
+    pub tx_hash: Option<Vec<u8>>,
 }
 
 /// (log_index, row), sorted.
@@ -128,6 +131,9 @@ pub fn check_log(
     let signed: Vec<Option<(u64, Hash)>> = cps
         .par_iter()
         .map(|cp| {
+            if cp.tx_hash.as_ref().is_some_and(|t| t.len() != 32) {
+                return None;
+            }
             let ts = cp.tree_size?;
             let root: Hash = cp.root.as_deref()?.try_into().ok()?;
             let sig: &[u8; 64] = cp.signature.as_deref()?.try_into().ok()?;

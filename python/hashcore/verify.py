@@ -1,0 +1,384 @@
+"""``verify_bulk``: SPEC section 4 verdicts for a whole table of records.
+
+The table's columns are handed to the Rust engine as raw Arrow buffers (no copy where the
+column already has the SPEC type); the engine releases the GIL for the whole job and spreads
+it over its own thread pool.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from . import _core
+from .errors import ColumnError, ColumnTypeError, InvalidInputError
+from .schema import BINARY_COLUMNS, INTEGER_COLUMNS
+
+#: Record verdict codes, indexed by the uint8 values of ``VerifyReport.verdicts``.
+VERDICT_CODES: tuple[str, ...] = tuple(_core.VERDICT_CODES)
+#: Checkpoint verdict codes.
+CHECKPOINT_VERDICT_CODES: tuple[str, ...] = tuple(_core.CHECKPOINT_VERDICT_CODES)
+_OK_CODES = frozenset({"OK", "OK_REDACTED"})
+_MALFORMED_REASONS: tuple[str, ...] = tuple(_core.MALFORMED_REASONS)
+
+#: A one-line explanation of each verdict, for reports.
+VERDICT_REASONS: dict[str, str] = {
+    "OK": "verified",
+    "OK_REDACTED": "verified; payload and salt erased",
+    "MALFORMED": "a field is malformed",
+    "DUPLICATE_LOG_INDEX": "another row claims the same log position",
+    "BAD_LINK": "stored link is not the link of the stored header",
+    "BAD_COMMIT": "payload and salt do not match the commitment",
+    "NO_GENESIS": "the chain has no valid genesis",
+    "FORK": "another record of the chain has the same seq",
+    "GAP": "the record before it (seq-1) is missing",
+    "BROKEN_CHAIN": "prev is not the link of record seq-1",
+    "BAD_SIGNATURE": "signature is not valid under the chain's key at that seq",
+    "NOT_LOGGED": "no attesting checkpoint covers its log position",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A record whose verdict is neither OK nor OK_REDACTED."""
+
+    row: int
+    log_index: int
+    chain_id: bytes | None
+    seq: int | None
+    code: str
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "log_index": self.log_index,
+            "chain_id": self.chain_id.hex() if self.chain_id is not None else None,
+            "seq": self.seq,
+            "code": self.code,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointResult:
+    """The verdict of one checkpoint row."""
+
+    row: int
+    tree_size: int | None
+    root: bytes | None
+    code: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tree_size": self.tree_size,
+            "root": self.root.hex() if self.root is not None else None,
+            "code": self.code,
+        }
+
+
+@dataclass(eq=False)
+class VerifyReport:
+    """The outcome of an audit: a verdict for every record and every checkpoint."""
+
+    records: int
+    #: One uint8 per input row; ``VERDICT_CODES[v]`` names it.
+    verdicts: npt.NDArray[np.uint8]
+    #: Per-row MALFORMED reason code (0 unless MALFORMED).
+    reason_codes: npt.NDArray[np.uint8]
+    checkpoints: list[CheckpointResult]
+    missing_log_positions: list[tuple[int, int]]
+    clean: bool
+    log_checked: bool
+    signatures_checked: bool
+    signatures_verified: int
+    #: Records at log positions below this are vouched for by an attesting checkpoint.
+    attested_size: int
+    largest_signed_tree_size: int | None
+    elapsed_s: float
+    threads: int
+    #: Where the relay's log_id came from: "trusted" (given by the caller), "bundle"
+    #: (the bundle's own manifest: weaker, SPEC 2.2) or None (no checkpoints).
+    log_id_source: str | None = None
+    #: True when a trusted log_id was given and the bundle's manifest names another.
+    manifest_log_id_mismatch: bool = False
+    #: Whether anchors were checked on chain (SPEC 2.2).
+    anchors_checked: bool = False
+    _table: pa.Table | pa.RecordBatch | None = field(default=None, repr=False)
+
+    @cached_property
+    def counts(self) -> dict[str, int]:
+        """Records per verdict code (every code, zeros included, in SPEC order)."""
+        bins = np.bincount(self.verdicts, minlength=len(VERDICT_CODES))
+        return {code: int(bins[i]) for i, code in enumerate(VERDICT_CODES)}
+
+    @cached_property
+    def checkpoint_counts(self) -> dict[str, int]:
+        out = dict.fromkeys(CHECKPOINT_VERDICT_CODES, 0)
+        for cp in self.checkpoints:
+            out[cp.code] += 1
+        return out
+
+    @cached_property
+    def failures(self) -> list[Failure]:
+        """Every record that did not verify, in log order."""
+        rows = np.flatnonzero(self.verdicts >= 2)
+        if len(rows) == 0 or self._table is None:
+            return []
+        picked = self._table.select(["log_index", "chain_id", "seq"]).take(pa.array(rows))
+        out = [
+            Failure(
+                row=int(row),
+                log_index=int(li),
+                chain_id=cid,
+                seq=seq,
+                code=VERDICT_CODES[self.verdicts[row]],
+                reason=self._reason(int(row)),
+            )
+            for row, li, cid, seq in zip(
+                rows,
+                picked.column("log_index").to_pylist(),
+                picked.column("chain_id").to_pylist(),
+                picked.column("seq").to_pylist(),
+                strict=True,
+            )
+        ]
+        out.sort(key=lambda f: (f.log_index, f.row))
+        return out
+
+    def _reason(self, row: int) -> str:
+        code = VERDICT_CODES[self.verdicts[row]]
+        if code == "MALFORMED":
+            return _MALFORMED_REASONS[self.reason_codes[row]]
+        return VERDICT_REASONS[code]
+
+    def verdict(self, row: int) -> str:
+        """The verdict code of input row ``row``."""
+        return VERDICT_CODES[self.verdicts[row]]
+
+    def verdict_names(self) -> list[str]:
+        """Every row's verdict code, in input order."""
+        return [VERDICT_CODES[v] for v in self.verdicts.tolist()]
+
+    def to_json(self) -> dict[str, Any]:
+        """The report in the shape `hashcore audit --json` writes (more keys may follow)."""
+        return {
+            "clean": self.clean,
+            "records": self.records,
+            "counts": self.counts,
+            "failures": [f.to_json() for f in self.failures],
+            "checkpoints": [c.to_json() for c in self.checkpoints],
+            "missing_log_positions": [[a, b] for a, b in self.missing_log_positions],
+            "log_checked": self.log_checked,
+            "signatures_checked": self.signatures_checked,
+            "anchors_checked": self.anchors_checked,
+            "log_id_source": self.log_id_source,
+            "manifest_log_id_mismatch": self.manifest_log_id_mismatch,
+            "attested_size": self.attested_size,
+            "elapsed_s": round(self.elapsed_s, 6),
+        }
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}={v}" for k, v in self.counts.items() if v)
+        cps = ", ".join(f"{k}={v}" for k, v in self.checkpoint_counts.items() if v)
+        notes = []
+        if not self.log_checked:
+            notes.append("log not checked")
+        if not self.signatures_checked:
+            notes.append("signatures not checked")
+        if self.log_id_source == "bundle":
+            notes.append("log_id taken from the bundle")
+        tail = f", notes=[{'; '.join(notes)}]" if notes else ""
+        return (
+            f"VerifyReport(clean={self.clean}, records={self.records}, {counts or 'no records'}, "
+            f"checkpoints=[{cps}], missing={self.missing_log_positions}{tail})"
+        )
+
+
+def _column(table: pa.Table | pa.RecordBatch, name: str) -> pa.Array:
+    if name not in table.column_names:
+        raise ColumnError(f"records table has no column '{name}' (SPEC section 3)")
+    col = table.column(name)
+    if isinstance(col, pa.ChunkedArray):
+        if col.num_chunks == 1:
+            return col.chunk(0)
+        return col.combine_chunks() if col.num_chunks else pa.array([], type=col.type)
+    return col
+
+
+def _validity(arr: pa.Array) -> pa.Buffer | None:
+    return arr.buffers()[0] if arr.null_count else None
+
+
+def _int_spec(name: str, arr: pa.Array) -> _core.ColumnSpec:
+    target = INTEGER_COLUMNS[name]
+    if pa.types.is_null(arr.type):
+        arr = pa.nulls(len(arr), type=target)
+    if not pa.types.is_integer(arr.type):
+        raise ColumnTypeError(f"column '{name}' must be {target}, got {arr.type}")
+    if arr.type != target:
+        try:
+            arr = arr.cast(target, safe=True)
+        except pa.ArrowInvalid:
+            values = arr.to_numpy(zero_copy_only=False)
+            info = np.iinfo(target.to_pandas_dtype())
+            bad = np.flatnonzero((values < info.min) | (values > info.max))
+            row = int(bad[0]) if len(bad) else 0
+            raise ColumnError(
+                f"column '{name}' row {row}: value {values[row]} does not fit {target}"
+            ) from None
+    data = arr.buffers()[1]
+    return ("int", target.bit_width // 8, data, None, _validity(arr), arr.offset, len(arr))
+
+
+def _binary_spec(name: str, arr: pa.Array) -> _core.ColumnSpec:
+    t = arr.type
+    if pa.types.is_null(t):
+        arr, t = pa.nulls(len(arr), type=pa.binary()), pa.binary()
+    if pa.types.is_dictionary(t):
+        arr = arr.dictionary_decode()
+        t = arr.type
+    if pa.types.is_binary_view(t):
+        arr, t = arr.cast(pa.large_binary()), pa.large_binary()
+    bufs = arr.buffers()
+    if pa.types.is_fixed_size_binary(t):
+        data = bufs[1] if bufs[1] is not None else b""
+        return ("fixed", t.byte_width, data, None, _validity(arr), arr.offset, len(arr))
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        layout = "var32" if pa.types.is_binary(t) else "var64"
+        data = bufs[2] if bufs[2] is not None else b""
+        return (layout, 0, data, bufs[1], _validity(arr), arr.offset, len(arr))
+    raise ColumnTypeError(
+        f"column '{name}' must be binary or fixed_size_binary, got {t} (SPEC section 3)"
+    )
+
+
+def _record_specs(records: pa.Table | pa.RecordBatch) -> dict[str, _core.ColumnSpec]:
+    if not isinstance(records, pa.Table | pa.RecordBatch):
+        raise ColumnTypeError(
+            f"records must be a pyarrow.Table or RecordBatch, not {type(records).__name__}"
+        )
+    specs = {name: _int_spec(name, _column(records, name)) for name in INTEGER_COLUMNS}
+    specs.update({name: _binary_spec(name, _column(records, name)) for name in BINARY_COLUMNS})
+    return specs
+
+
+def _checkpoint_rows(
+    checkpoints: pa.Table | pa.RecordBatch,
+) -> list[tuple[int | None, bytes | None, bytes | None, bytes | None]]:
+    if not isinstance(checkpoints, pa.Table | pa.RecordBatch):
+        raise ColumnTypeError(
+            f"checkpoints must be a pyarrow.Table or RecordBatch, not {type(checkpoints).__name__}"
+        )
+    for name in ("tree_size", "root", "signature"):
+        if name not in checkpoints.column_names:
+            raise ColumnError(f"checkpoints table has no column '{name}' (SPEC section 3)")
+    sizes = _column(checkpoints, "tree_size")
+    if not pa.types.is_integer(sizes.type) and not pa.types.is_null(sizes.type):
+        raise ColumnTypeError(f"checkpoint column 'tree_size' must be uint64, got {sizes.type}")
+    for name in ("root", "signature"):
+        _binary_spec(name, _column(checkpoints, name))  # type check only
+    n = checkpoints.num_rows
+    tx_hashes = (
+        _column(checkpoints, "tx_hash").to_pylist()
+        if "tx_hash" in checkpoints.column_names
+        else [None] * n
+    )
+    rows = []
+    for i, (ts, root, sig, tx) in enumerate(
+        zip(
+            sizes.to_pylist(),
+            _column(checkpoints, "root").to_pylist(),
+            _column(checkpoints, "signature").to_pylist(),
+            tx_hashes,
+            strict=True,
+        )
+    ):
+        if ts is not None and not 0 <= ts < 2**64:
+            raise ColumnError(f"checkpoint column 'tree_size' row {i}: {ts} is not a uint64")
+        rows.append((ts, root, sig, tx))
+    return rows
+
+
+def parse_log_id(log_id: bytes | bytearray | memoryview | str) -> bytes:
+    """A relay identity as 32 bytes, from bytes or 64 hex characters."""
+    if isinstance(log_id, str):
+        try:
+            raw = bytes.fromhex(log_id)
+        except ValueError:
+            raise InvalidInputError(f"log_id must be 64 hex characters, got {log_id!r}") from None
+    else:
+        raw = bytes(log_id)
+    if len(raw) != 32:
+        raise InvalidInputError(f"log_id must be 32 bytes, got {len(raw)}")
+    return raw
+
+
+def verify_bulk(
+    records: pa.Table | pa.RecordBatch,
+    *,
+    checkpoints: pa.Table | pa.RecordBatch | None = None,
+    log_id: bytes | bytearray | memoryview | str | None = None,
+    threads: int | None = None,
+    check_signatures: bool = True,
+    anchors: Sequence[str | None] | None = None,
+) -> VerifyReport:
+    """Verify every record (and checkpoint) and give each its SPEC section 4 verdict.
+
+    ``records`` has the SPEC section 3 columns (extra columns are ignored). With
+    ``checkpoints`` (which need the relay's trusted ``log_id``) the Merkle log is rebuilt
+    from the stored links and NOT_LOGGED is assessed; without them it is not, and the
+    report says ``log_checked=False``. ``anchors`` gives, per checkpoint row, what the
+    chain said of its anchor ("final", "pending", "missing" or None for not checked).
+    ``threads`` defaults to all cores; ``check_signatures=False`` skips Ed25519 (and then
+    trusts genesis and rotation signatures).
+    """
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise InvalidInputError(f"threads must be a positive integer, got {threads!r}")
+    specs = _record_specs(records)
+    cp_rows = _checkpoint_rows(checkpoints) if checkpoints is not None else None
+    trusted = parse_log_id(log_id) if log_id is not None else None
+    if cp_rows is not None and trusted is None:
+        raise InvalidInputError("checkpoints need the relay's log_id to be verified")
+    start = time.perf_counter()
+    raw = _core.verify_columns(
+        specs,
+        checkpoints=cp_rows,
+        log_id=trusted,
+        anchors=list(anchors) if anchors is not None else None,
+        threads=threads,
+        check_signatures=check_signatures,
+    )
+    elapsed = time.perf_counter() - start
+    cp_results = [
+        CheckpointResult(
+            row=i, tree_size=ts, root=root, code=CHECKPOINT_VERDICT_CODES[code]
+        )
+        for i, ((ts, root, _, _), code) in enumerate(
+            zip(cp_rows or [], raw["checkpoint_verdicts"], strict=True)
+        )
+    ]
+    return VerifyReport(
+        records=records.num_rows,
+        verdicts=np.frombuffer(raw["verdicts"], dtype=np.uint8),
+        reason_codes=np.frombuffer(raw["reasons"], dtype=np.uint8),
+        checkpoints=cp_results,
+        missing_log_positions=[(int(a), int(b)) for a, b in raw["missing_log_positions"]],
+        clean=bool(raw["clean"]),
+        log_checked=bool(raw["log_checked"]),
+        signatures_checked=bool(raw["signatures_checked"]),
+        signatures_verified=int(raw["signatures_verified"]),
+        attested_size=int(raw["attested_size"]),
+        largest_signed_tree_size=raw["largest_signed_tree_size"],
+        elapsed_s=elapsed,
+        threads=threads or _core.DEFAULT_THREADS,
+        log_id_source="trusted" if trusted is not None else None,
+        anchors_checked=anchors is not None,
+        _table=records,
+    )

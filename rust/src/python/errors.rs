@@ -1,0 +1,56 @@
+//! The one place where domain errors become Python exceptions. The classes live in
+//! `hashcore.errors` (a pure-Python module) so that they can inherit from both
+//! `HashcoreError` and the matching built-in (`ValueError`, `TypeError`).
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyType;
+
+use crate::error::Error;
+
+fn class<'py>(py: Python<'py>, cell: &'static PyOnceLock<Py<PyType>>, name: &str) -> Bound<'py, PyType> {
+    cell.get_or_try_init(py, || -> PyResult<Py<PyType>> {
+        let module = py.import("hashcore.errors")?;
+        Ok(module.getattr(name)?.cast_into::<PyType>()?.unbind())
+    })
+    .map(|c| c.bind(py).clone())
+    .unwrap_or_else(|_| py.get_type::<pyo3::exceptions::PyValueError>())
+}
+
+static INVALID_INPUT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static INVALID_KEY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static COLUMN: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static HASHCORE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// Maps a domain error to its `hashcore.errors` class, keeping the domain message.
+pub fn to_pyerr(err: Error) -> PyErr {
+    Python::attach(|py| {
+        let cls = match &err {
+            Error::InvalidLength { .. } | Error::InvalidArgument(_) => class(py, &INVALID_INPUT, "InvalidInputError"),
+            Error::InvalidKey(_) => class(py, &INVALID_KEY, "InvalidKeyError"),
+            Error::Column { .. } => class(py, &COLUMN, "ColumnError"),
+        };
+        PyErr::from_type(cls, err.to_string())
+    })
+}
+
+/// A Rust panic is a hashcore bug; it must still reach Python as an ordinary exception,
+/// never as pyo3's `PanicException` (a BaseException that would slip past `except Exception`).
+pub fn internal_error(what: &str) -> PyErr {
+    Python::attach(|py| {
+        PyErr::from_type(
+            class(py, &HASHCORE, "HashcoreError"),
+            format!("internal error in {what}; please report it with the input that caused it"),
+        )
+    })
+}
+
+pub trait IntoPyResult<T> {
+    fn py(self) -> PyResult<T>;
+}
+
+impl<T> IntoPyResult<T> for Result<T, Error> {
+    fn py(self) -> PyResult<T> {
+        self.map_err(to_pyerr)
+    }
+}

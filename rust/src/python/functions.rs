@@ -1,0 +1,147 @@
+//! Thin wrappers over the protocol, Ed25519 and checkpoint functions. They convert and
+//! check arguments; the work happens in the domain modules.
+
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use super::buffers::{array, Bytes};
+use super::errors::IntoPyResult;
+use crate::ed25519::{self, BatchItem, KeyCheck};
+use crate::error::Error;
+use crate::{checkpoint, protocol};
+
+fn kind_byte(kind: u64) -> PyResult<u8> {
+    u8::try_from(kind)
+        .map_err(|_| Error::InvalidArgument(format!("kind must fit in one byte (0..=255), got {kind}")))
+        .py()
+}
+
+/// chain_id_for_key(public_key) -> bytes: the 16-byte chain id a genesis key names.
+#[pyfunction]
+pub fn chain_id_for_key<'py>(py: Python<'py>, public_key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    let key = array::<32>(public_key, "public_key")?;
+    Ok(PyBytes::new(py, &protocol::chain_id_for_key(&key)))
+}
+
+/// commitment(salt, payload) -> bytes: KDF(commit ctx, salt || payload).
+#[pyfunction]
+pub fn commitment<'py>(py: Python<'py>, salt: &Bound<'py, PyAny>, payload: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    let salt = array::<16>(salt, "salt")?;
+    let payload = Bytes::get(payload, "payload")?;
+    let out = py.detach(|| protocol::commitment(&salt, payload.as_slice()));
+    Ok(PyBytes::new(py, &out))
+}
+
+/// record_header(chain_id, seq, time_ms, kind, prev, commit) -> bytes (98 bytes).
+#[pyfunction]
+pub fn record_header<'py>(
+    py: Python<'py>,
+    chain_id: &Bound<'py, PyAny>,
+    seq: u64,
+    time_ms: i64,
+    kind: u64,
+    prev: &Bound<'py, PyAny>,
+    commit: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let header = protocol::header(
+        &array::<16>(chain_id, "chain_id")?,
+        seq,
+        time_ms,
+        kind_byte(kind)?,
+        &array::<32>(prev, "prev")?,
+        &array::<32>(commit, "commit")?,
+    );
+    Ok(PyBytes::new(py, &header))
+}
+
+/// link_of_header(header) -> bytes: KDF(link ctx, header) of a 98-byte header.
+#[pyfunction]
+pub fn link_of_header<'py>(py: Python<'py>, header: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    let header = array::<{ protocol::HEADER_LEN }>(header, "header")?;
+    Ok(PyBytes::new(py, &protocol::link_of_header(&header)))
+}
+
+/// check_public_key(public_key) -> "valid" | "not_a_point" | "small_order".
+#[pyfunction]
+pub fn check_public_key(public_key: &Bound<'_, PyAny>) -> PyResult<&'static str> {
+    let key = array::<32>(public_key, "public_key")?;
+    Ok(match ed25519::check_public_key(&key) {
+        KeyCheck::Valid => "valid",
+        KeyCheck::NotAPoint => "not_a_point",
+        KeyCheck::SmallOrder => "small_order",
+    })
+}
+
+/// verify_signature(public_key, message, signature) -> bool (ZIP-215).
+#[pyfunction]
+pub fn verify_signature(public_key: &Bound<'_, PyAny>, message: &Bound<'_, PyAny>, signature: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let key = array::<32>(public_key, "public_key")?;
+    let sig = array::<64>(signature, "signature")?;
+    let msg = Bytes::get(message, "message")?;
+    Ok(ed25519::verify(&key, msg.as_slice(), &sig))
+}
+
+/// verify_signatures(items) -> list[bool]: batch verification (ZIP-215) of
+/// (public_key, message, signature) triples, naming each result. Agrees with
+/// `verify_signature` on every input.
+#[pyfunction]
+pub fn verify_signatures(py: Python<'_>, items: Vec<(Bound<'_, PyAny>, Bound<'_, PyAny>, Bound<'_, PyAny>)>) -> PyResult<Vec<bool>> {
+    let mut owned = Vec::with_capacity(items.len());
+    for (i, (k, m, s)) in items.iter().enumerate() {
+        let key = array::<32>(k, "public_key").map_err(|e| annotate(py, e, i))?;
+        let sig = array::<64>(s, "signature").map_err(|e| annotate(py, e, i))?;
+        owned.push((key, Bytes::get(m, "message")?, sig));
+    }
+    Ok(py.detach(|| {
+        let batch: Vec<BatchItem<'_>> = owned
+            .iter()
+            .map(|(key, msg, sig)| BatchItem { key, message: msg.as_slice(), signature: sig })
+            .collect();
+        ed25519::verify_batch_each(&batch)
+    }))
+}
+
+fn annotate(py: Python<'_>, err: PyErr, index: usize) -> PyErr {
+    let msg = format!("item {index}: {}", err.value(py));
+    PyErr::from_type(err.get_type(py), msg)
+}
+
+/// public_key_from_seed(seed) -> bytes: RFC 8032 public key of a 32-byte secret seed.
+#[pyfunction]
+pub fn public_key_from_seed<'py>(py: Python<'py>, seed: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    let seed = array::<32>(seed, "seed")?;
+    Ok(PyBytes::new(py, &ed25519::public_key_from_seed(&seed)))
+}
+
+/// sign(seed, message) -> bytes: RFC 8032 Ed25519 signature.
+#[pyfunction]
+pub fn sign<'py>(py: Python<'py>, seed: &Bound<'py, PyAny>, message: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    let seed = array::<32>(seed, "seed")?;
+    let msg = Bytes::get(message, "message")?;
+    Ok(PyBytes::new(py, &ed25519::sign(&seed, msg.as_slice())))
+}
+
+/// checkpoint_digest(log_id, tree_size, root) -> bytes.
+#[pyfunction]
+pub fn checkpoint_digest<'py>(py: Python<'py>, log_id: &Bound<'py, PyAny>, tree_size: u64, root: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    let digest = checkpoint::digest(&array::<32>(log_id, "log_id")?, tree_size, &array::<32>(root, "root")?);
+    Ok(PyBytes::new(py, &digest))
+}
+
+/// sign_checkpoint(seed, tree_size, root) -> bytes: the relay's checkpoint signature.
+#[pyfunction]
+pub fn sign_checkpoint<'py>(py: Python<'py>, seed: &Bound<'py, PyAny>, tree_size: u64, root: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    let sig = checkpoint::sign(&array::<32>(seed, "seed")?, tree_size, &array::<32>(root, "root")?);
+    Ok(PyBytes::new(py, &sig))
+}
+
+/// verify_checkpoint(log_id, tree_size, root, signature) -> bool.
+#[pyfunction]
+pub fn verify_checkpoint(log_id: &Bound<'_, PyAny>, tree_size: u64, root: &Bound<'_, PyAny>, signature: &Bound<'_, PyAny>) -> PyResult<bool> {
+    Ok(checkpoint::verify(
+        &array::<32>(log_id, "log_id")?,
+        tree_size,
+        &array::<32>(root, "root")?,
+        &array::<64>(signature, "signature")?,
+    ))
+}

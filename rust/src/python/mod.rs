@@ -1,0 +1,51 @@
+//! PyO3 bindings: the `hashcore._core` extension module. Only argument conversion and
+//! error mapping live here; the domain code is in the crate's other modules.
+
+mod buffers;
+mod bulk;
+mod errors;
+mod functions;
+mod merkle;
+
+use pyo3::prelude::*;
+
+use crate::protocol;
+use crate::verdict::{CheckpointVerdict, MalformedReason, Verdict};
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("PROTOCOL_VERSION", protocol::VERSION)?;
+    m.add("HEADER_LEN", protocol::HEADER_LEN)?;
+    m.add("CHAIN_ID_CONTEXT", protocol::CHAIN_ID_CONTEXT)?;
+    m.add("COMMIT_CONTEXT", protocol::COMMIT_CONTEXT)?;
+    m.add("LINK_CONTEXT", protocol::LINK_CONTEXT)?;
+    m.add("CHECKPOINT_CONTEXT", protocol::CHECKPOINT_CONTEXT)?;
+    m.add("VERDICT_CODES", Verdict::ALL.map(Verdict::code).to_vec())?;
+    m.add("CHECKPOINT_VERDICT_CODES", CheckpointVerdict::ALL.map(CheckpointVerdict::code).to_vec())?;
+    m.add("MALFORMED_REASONS", MalformedReason::ALL.map(MalformedReason::text).to_vec())?;
+    m.add("DEFAULT_THREADS", crate::pool::default_threads())?;
+
+    m.add_function(wrap_pyfunction!(functions::chain_id_for_key, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::commitment, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::record_header, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::link_of_header, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::check_public_key, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::verify_signature, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::verify_signatures, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::public_key_from_seed, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::sign, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::checkpoint_digest, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::sign_checkpoint, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::verify_checkpoint, m)?)?;
+
+    m.add_function(wrap_pyfunction!(merkle::merkle_leaf_hash, m)?)?;
+    m.add_function(wrap_pyfunction!(merkle::merkle_root, m)?)?;
+    m.add_function(wrap_pyfunction!(merkle::inclusion_proof, m)?)?;
+    m.add_function(wrap_pyfunction!(merkle::verify_inclusion, m)?)?;
+    m.add_function(wrap_pyfunction!(merkle::consistency_proof, m)?)?;
+    m.add_function(wrap_pyfunction!(merkle::verify_consistency, m)?)?;
+    m.add_class::<merkle::MerkleLog>()?;
+
+    m.add_function(wrap_pyfunction!(bulk::verify_columns, m)?)?;
+    Ok(())
+}

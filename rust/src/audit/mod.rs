@@ -85,10 +85,18 @@ fn run(
     checkpoints: Option<(&[CheckpointRow], &[u8; 32])>,
     options: &Options,
 ) -> Report {
+    let trace = std::env::var_os("HASHCORE_TRACE").is_some();
+    let t0 = std::time::Instant::now();
     let mut states = rows::check_rows(records, n);
+    let t1 = t0.elapsed();
     let log_order = log::sort_by_log_index(records, n);
     log::mark_duplicates(&log_order, &mut states);
+    let t2 = t0.elapsed();
     let chain_outcome = chains::check_chains(records, &mut states, options.check_signatures);
+    let t3 = t0.elapsed();
+    if trace {
+        eprintln!("rows {t1:?} log-sort {:?} chains {:?}", t2 - t1, t3 - t2);
+    }
 
     let mut report = Report {
         log_checked: checkpoints.is_some(),
@@ -103,6 +111,9 @@ fn run(
         report.missing_log_positions = outcome.missing;
         report.largest_signed_tree_size = outcome.largest_signed;
         report.attested_size = outcome.attested_size;
+    }
+    if trace {
+        eprintln!("log {:?}", t0.elapsed() - t3);
     }
     let attested = report.attested_size;
     let log_checked = report.log_checked;

@@ -1,0 +1,72 @@
+# hashcore — `make help` lists the targets. Everything runs inside ./.venv, which the
+# Makefile creates and fills itself: a fresh clone needs only python3, cargo and make.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+PY        := $(VENV)/bin/python
+PIP       := $(PY) -m pip
+export VIRTUAL_ENV := $(abspath $(VENV))
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+DEPS_STAMP := $(VENV)/.deps-stamp
+EXT_STAMP  := $(VENV)/.ext-stamp
+RUST_SRC   := $(shell find rust -name '*.rs') rust/Cargo.toml Cargo.toml $(wildcard Cargo.lock)
+PY_SRC     := $(shell find python -name '*.py' -o -name '*.pyi') pyproject.toml
+
+.PHONY: help
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(PY):
+	python3 -m venv $(VENV)
+
+$(DEPS_STAMP): requirements-dev.txt | $(PY)
+	$(PIP) install -q --disable-pip-version-check --upgrade pip
+	$(PIP) install -q --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+$(EXT_STAMP): $(DEPS_STAMP) $(RUST_SRC) $(PY_SRC)
+	maturin develop --release -q
+	@touch $@
+
+.PHONY: install
+install: $(EXT_STAMP) ## Create .venv, install dependencies, build the Rust extension (release)
+
+.PHONY: test
+test: install ## Build everything and run every test (cargo test + pytest)
+	cargo test -q --manifest-path rust/Cargo.toml
+	$(PY) -m pytest -q
+
+.PHONY: test-rust
+test-rust: ## Rust tests only
+	cargo test -q --manifest-path rust/Cargo.toml
+
+.PHONY: lint
+lint: install ## ruff, mypy, stubtest, clippy -D warnings, rustfmt --check
+	ruff check python tests bench
+	ruff format --check python tests bench
+	mypy
+	$(PY) -m mypy.stubtest hashcore._core
+	cargo clippy --manifest-path rust/Cargo.toml --all-targets --features python -- -D warnings
+	cargo fmt --manifest-path rust/Cargo.toml -- --check
+
+.PHONY: fmt
+fmt: install ## Format Python and Rust sources
+	ruff format python tests bench
+	ruff check --fix python tests bench
+	cargo fmt --manifest-path rust/Cargo.toml
+
+.PHONY: demo
+demo: install ## Make a sample bundle, audit it, tamper with a copy and audit that
+	$(PY) -m hashcore.demo
+
+.PHONY: bench
+bench: install ## Benchmarks (pytest-benchmark); figures go in BENCHMARKS.md
+	$(PY) -m pytest bench -q --benchmark-only --benchmark-columns=min,median,max,rounds
+
+.PHONY: clean
+clean: ## Remove build outputs and the virtualenv
+	rm -rf $(VENV) target .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks

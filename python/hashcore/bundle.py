@@ -1,0 +1,422 @@
+"""Audit bundles (SPEC section 3): write them, read them, audit them.
+
+A bundle is a directory::
+
+    manifest.json          {"format": "hashcore-bundle", "version": 1, "log_id": ..., "evm": ...}
+    records.parquet        and/or records/*.parquet (parts, read in name order)
+    checkpoints.parquet
+
+The writer produces exactly the SPEC Arrow types, with every column but salt, payload,
+tx_hash and block_number marked required. The reader is lenient where the SPEC says
+readers must be (nullability, row order, parts) but keeps column types as stored: a
+wrong-size value in a ``binary`` column is the auditor's MALFORMED verdict for one row,
+not a reason to reject the whole bundle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .checkpoint import Checkpoint
+from .errors import BundleError, ColumnError, ColumnTypeError, InvalidInputError
+from .record import Record
+from .schema import CHECKPOINT_SCHEMA, RECORD_SCHEMA
+from .verify import VerifyReport, parse_log_id, verify_bulk
+
+__all__ = [
+    "BUNDLE_FORMAT",
+    "BUNDLE_VERSION",
+    "Bundle",
+    "audit_bundle",
+    "read_bundle",
+    "write_bundle",
+]
+
+BUNDLE_FORMAT = "hashcore-bundle"
+BUNDLE_VERSION = 1
+MANIFEST = "manifest.json"
+RECORDS_FILE = "records.parquet"
+RECORDS_DIR = "records"
+CHECKPOINTS_FILE = "checkpoints.parquet"
+
+_CONTRACT_RE = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def _check_evm(evm: object) -> dict[str, Any] | None:
+    """Validate the manifest's ``evm`` member; raise ValueError with what is wrong."""
+    if evm is None:
+        return None
+    if not isinstance(evm, Mapping):
+        raise ValueError(f"evm must be an object or null, got {type(evm).__name__}")
+    out: dict[str, Any] = dict(evm)
+    for key in ("chain_id", "confirmations"):
+        value = out.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"evm.{key} must be a non-negative integer, got {value!r}")
+    contract = out.get("contract")
+    if not isinstance(contract, str) or not _CONTRACT_RE.fullmatch(contract):
+        raise ValueError(f"evm.contract must be '0x' and 40 hex digits, got {contract!r}")
+    return out
+
+
+def _manifest(log_id: bytes, evm: dict[str, Any] | None) -> dict[str, Any]:
+    return {"format": BUNDLE_FORMAT, "version": BUNDLE_VERSION, "log_id": log_id.hex(), "evm": evm}
+
+
+def _parse_manifest(path: Path) -> tuple[dict[str, Any], bytes, dict[str, Any] | None]:
+    file = path / MANIFEST
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BundleError(f"{file}: missing; not a hashcore bundle") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{file}: unreadable: {exc}") from None
+    try:
+        manifest = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{file}: not valid JSON: {exc}") from None
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{file}: must be a JSON object")
+    if manifest.get("format") != BUNDLE_FORMAT:
+        raise BundleError(
+            f"{file}: format is {manifest.get('format')!r}, expected {BUNDLE_FORMAT!r}"
+        )
+    version = manifest.get("version")
+    # bool is an int in Python, and JSON true must not pass for version 1.
+    if isinstance(version, bool) or version != BUNDLE_VERSION:
+        raise BundleError(f"{file}: version is {version!r}, expected {BUNDLE_VERSION}")
+    raw_log_id = manifest.get("log_id")
+    if not isinstance(raw_log_id, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", raw_log_id):
+        raise BundleError(f"{file}: log_id must be 64 hex digits, got {raw_log_id!r}")
+    if "evm" not in manifest:
+        raise BundleError(f"{file}: evm is missing (it may be null)")
+    try:
+        evm = _check_evm(manifest["evm"])
+    except ValueError as exc:
+        raise BundleError(f"{file}: {exc}") from None
+    return manifest, bytes.fromhex(raw_log_id), evm
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _conform(table: pa.Table | pa.RecordBatch, schema: pa.Schema, what: str) -> pa.Table:
+    """``table`` with exactly ``schema``'s columns, types and nullability, or an error."""
+    if isinstance(table, pa.RecordBatch):
+        table = pa.Table.from_batches([table])
+    if not isinstance(table, pa.Table):
+        raise ColumnTypeError(f"{what} must be a pyarrow.Table, RecordBatch or iterable")
+    unknown = [name for name in table.column_names if name not in schema.names]
+    if unknown:
+        # Silently dropping columns would lose data the caller meant to keep.
+        raise ColumnError(f"{what} table has column(s) not in SPEC section 3: {unknown}")
+    columns = []
+    for f in schema:
+        if f.name not in table.column_names:
+            if not f.nullable:
+                raise ColumnError(f"{what} table has no column '{f.name}'")
+            col: pa.ChunkedArray = pa.chunked_array([pa.nulls(table.num_rows, f.type)])
+        else:
+            col = table.column(f.name)
+        if col.type != f.type:
+            try:
+                col = col.cast(f.type, safe=True)
+            except pa.ArrowNotImplementedError:
+                raise ColumnTypeError(
+                    f"{what} column '{f.name}' has type {col.type}; SPEC section 3 needs {f.type}"
+                ) from None
+            except pa.ArrowInvalid as exc:
+                # The type converts but a value doesn't (a wrong-size value, an overflow).
+                raise ColumnError(
+                    f"{what} column '{f.name}' cannot be written as {f.type}: {exc}"
+                ) from None
+        if not f.nullable and col.null_count:
+            raise ColumnError(
+                f"{what} column '{f.name}' has {col.null_count} null value(s); it is required"
+            )
+        columns.append(col)
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _records_table(records: pa.Table | pa.RecordBatch | Iterable[Record]) -> pa.Table:
+    if isinstance(records, pa.Table | pa.RecordBatch):
+        return _conform(records, RECORD_SCHEMA, "records")
+    cols: dict[str, list[Any]] = {name: [] for name in RECORD_SCHEMA.names}
+    for i, rec in enumerate(records):
+        if not isinstance(rec, Record):
+            raise ColumnTypeError(f"record {i} is a {type(rec).__name__}, not a Record")
+        if rec.log_index is None or rec.received_ms is None:
+            raise ColumnError(
+                f"record {i} (chain {rec.chain_id.hex()} seq {rec.seq}) has no log_index or "
+                "received_ms; a bundle holds logged records only"
+            )
+        for name in cols:
+            cols[name].append(getattr(rec, name))
+    return pa.Table.from_pydict(cols, schema=RECORD_SCHEMA)
+
+
+def _checkpoint_value(cp: object, name: str) -> Any:
+    if isinstance(cp, Mapping):
+        return cp.get(name)
+    return getattr(cp, name, None)
+
+
+def _checkpoints_table(
+    checkpoints: pa.Table | pa.RecordBatch | Iterable[Checkpoint | Mapping[str, Any]] | None,
+) -> pa.Table:
+    if checkpoints is None:
+        return CHECKPOINT_SCHEMA.empty_table()
+    if isinstance(checkpoints, pa.Table | pa.RecordBatch):
+        return _conform(checkpoints, CHECKPOINT_SCHEMA, "checkpoints")
+    rows: list[Checkpoint] = []
+    for i, cp in enumerate(checkpoints):
+        if isinstance(cp, Checkpoint):
+            rows.append(cp)
+            continue
+        try:
+            rows.append(
+                Checkpoint(
+                    **{name: _checkpoint_value(cp, name) for name in CHECKPOINT_SCHEMA.names}
+                )
+            )
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"checkpoint {i}: {exc}") from None
+    cols = {name: [getattr(cp, name) for cp in rows] for name in CHECKPOINT_SCHEMA.names}
+    return pa.Table.from_pydict(cols, schema=CHECKPOINT_SCHEMA)
+
+
+def _write_parquet(table: pa.Table, file: Path) -> None:
+    """Write via a temp name and rename, so no half-written part is left under its name."""
+    tmp = file.with_name(f".{file.name}.tmp")
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, file)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_bundle(
+    path: str | os.PathLike[str],
+    records: pa.Table | pa.RecordBatch | Iterable[Record],
+    checkpoints: pa.Table | pa.RecordBatch | Iterable[Checkpoint | Mapping[str, Any]] | None,
+    *,
+    log_id: bytes | str,
+    evm: Mapping[str, Any] | None = None,
+    part_rows: int | None = None,
+) -> Path:
+    """Write an audit bundle directory exactly as SPEC section 3 describes.
+
+    ``records`` is a table with the SPEC columns (cast to the SPEC types) or an iterable
+    of :class:`Record` that all have ``log_index`` and ``received_ms``. ``checkpoints``
+    is a table, an iterable of :class:`Checkpoint` (or mappings with its fields), or
+    ``None`` for an empty ``checkpoints.parquet``. With ``part_rows`` the records go to
+    ``records/part-00000.parquet``, ... with at most that many rows each. The manifest is
+    written last, so an interrupted write leaves no readable (half) bundle.
+
+    Returns the bundle directory.
+
+    Raises:
+        BundleError: ``path`` exists and is not an empty directory.
+        InvalidInputError: bad ``log_id``, ``evm`` or ``part_rows``.
+        ColumnError, ColumnTypeError: a column is missing, null where required, or of a
+            type that can't be written as the SPEC type.
+    """
+    out = Path(path)
+    log_id_b = parse_log_id(log_id)
+    try:
+        evm_checked = _check_evm(evm)
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from None
+    if part_rows is not None and (
+        isinstance(part_rows, bool) or not isinstance(part_rows, int) or part_rows < 1
+    ):
+        raise InvalidInputError(f"part_rows must be a positive integer, got {part_rows!r}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        # Writing into an old bundle would mix its parts with ours: both would be read.
+        raise BundleError(f"{out}: exists and is not an empty directory; not overwriting")
+
+    records_t = _records_table(records)
+    checkpoints_t = _checkpoints_table(checkpoints)
+    out.mkdir(parents=True, exist_ok=True)
+    if part_rows is None:
+        _write_parquet(records_t, out / RECORDS_FILE)
+    else:
+        parts = out / RECORDS_DIR
+        parts.mkdir()
+        starts = range(0, max(records_t.num_rows, 1), part_rows)
+        for n, start in enumerate(starts):
+            _write_parquet(records_t.slice(start, part_rows), parts / f"part-{n:05d}.parquet")
+    _write_parquet(checkpoints_t, out / CHECKPOINTS_FILE)
+    manifest = json.dumps(_manifest(log_id_b, evm_checked), indent=2) + "\n"
+    tmp = out / f".{MANIFEST}.tmp"
+    tmp.write_text(manifest, encoding="utf-8")
+    os.replace(tmp, out / MANIFEST)
+    return out
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass
+class Bundle:
+    """A bundle as read from disk; the tables keep the column types as stored."""
+
+    path: Path
+    manifest: dict[str, Any]
+    log_id: bytes
+    evm: dict[str, Any] | None
+    records: pa.Table
+    checkpoints: pa.Table
+    #: The Parquet files the records came from, relative to ``path``, in read order.
+    record_files: list[str] = field(default_factory=list)
+
+
+def _read_parquet(file: Path, root: Path, required: Iterable[str]) -> pa.Table:
+    name = file.relative_to(root).as_posix()
+    try:
+        table = pq.read_table(file)
+    except (pa.ArrowException, OSError) as exc:
+        raise BundleError(f"{name}: unreadable Parquet: {exc}") from None
+    for column in required:
+        if column not in table.column_names:
+            raise BundleError(f"{name}: no column '{column}' (SPEC section 3)")
+    return table
+
+
+def _unify(tables: list[pa.Table], names: list[str]) -> pa.Table:
+    """Concatenate parts whose types may differ (e.g. binary vs fixed_size_binary).
+
+    Mixed binary types widen to large_binary (any value fits; the verifier reads it);
+    mixed integer types go to the SPEC type. Anything else is an unreadable bundle.
+    """
+    if len(tables) == 1:
+        return tables[0]
+    spec = {f.name: f.type for f in RECORD_SCHEMA}
+    target: dict[str, pa.DataType] = {}
+    for column in tables[0].column_names:
+        types = {t.schema.field(column).type for t in tables if column in t.column_names}
+        if len(types) == 1:
+            continue
+        if all(
+            pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)
+            for t in types
+        ):
+            target[column] = pa.large_binary()
+        elif column in spec and all(pa.types.is_integer(t) for t in types):
+            target[column] = spec[column]
+        else:
+            raise BundleError(
+                f"records parts disagree on the type of column '{column}': "
+                f"{sorted(map(str, types))}"
+            )
+    fixed = []
+    for table, name in zip(tables, names, strict=True):
+        for column, typ in target.items():
+            if column not in table.column_names:
+                continue
+            i = table.column_names.index(column)
+            try:
+                table = table.set_column(i, column, table.column(i).cast(typ))
+            except pa.ArrowInvalid as exc:
+                raise BundleError(f"{name}: column '{column}' does not fit {typ}: {exc}") from None
+        # Nullability may differ between writers (SPEC: readers accept either).
+        fixed.append(table.cast(pa.schema([f.with_nullable(True) for f in table.schema])))
+    try:
+        return pa.concat_tables(fixed, promote_options="default")
+    except pa.ArrowException as exc:
+        raise BundleError(f"records parts cannot be combined: {exc}") from None
+
+
+def read_bundle(path: str | os.PathLike[str]) -> Bundle:
+    """Read a bundle directory: manifest, every records file, and the checkpoints.
+
+    Both ``records.parquet`` and ``records/*.parquet`` are read when both exist (SPEC 3).
+
+    Raises:
+        BundleError: naming the file: no manifest, bad JSON, wrong format or version, a
+            missing or corrupt Parquet file, or a missing SPEC column.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise BundleError(f"{root}: not a directory (a bundle is a directory)")
+    manifest, log_id, evm = _parse_manifest(root)
+
+    files: list[Path] = []
+    if (root / RECORDS_FILE).exists():
+        files.append(root / RECORDS_FILE)
+    parts_dir = root / RECORDS_DIR
+    if parts_dir.is_dir():
+        files.extend(sorted(p for p in parts_dir.glob("*.parquet") if p.is_file()))
+    if not files:
+        raise BundleError(f"{root}: no {RECORDS_FILE} and no {RECORDS_DIR}/*.parquet")
+    names = [f.relative_to(root).as_posix() for f in files]
+    tables = [_read_parquet(f, root, RECORD_SCHEMA.names) for f in files]
+    records = _unify(tables, names)
+
+    cp_file = root / CHECKPOINTS_FILE
+    if not cp_file.exists():
+        raise BundleError(f"{CHECKPOINTS_FILE}: missing")
+    checkpoints = _read_parquet(cp_file, root, ("tree_size", "root", "signature"))
+    return Bundle(
+        path=root,
+        manifest=manifest,
+        log_id=log_id,
+        evm=evm,
+        records=records,
+        checkpoints=checkpoints,
+        record_files=names,
+    )
+
+
+# --------------------------------------------------------------------------- auditing
+
+
+def audit_bundle(
+    path: str | os.PathLike[str],
+    *,
+    log_id: bytes | str | None = None,
+    threads: int | None = None,
+    check_signatures: bool = True,
+) -> VerifyReport:
+    """Read and verify a bundle; see :func:`hashcore.verify_bulk` for the verdicts.
+
+    ``log_id`` is the relay identity the auditor trusts (SPEC 2.2). Without it the
+    manifest's is used and ``report.log_id_source`` is ``"bundle"``; with it,
+    ``"trusted"``, and a manifest naming another log_id sets
+    ``report.manifest_log_id_mismatch`` and makes the report not clean. EVM anchors are
+    not checked here (``report.anchors_checked`` is False).
+
+    Raises:
+        BundleError: the bundle is unreadable.
+        InvalidInputError: ``log_id`` is not 32 bytes / 64 hex digits.
+        ColumnError, ColumnTypeError: a column has a type the verifier can't read.
+    """
+    trusted = parse_log_id(log_id) if log_id is not None else None
+    bundle = read_bundle(path)
+    used = trusted if trusted is not None else bundle.log_id
+    report = verify_bulk(
+        bundle.records,
+        checkpoints=bundle.checkpoints,
+        log_id=used,
+        threads=threads,
+        check_signatures=check_signatures,
+    )
+    report.log_id_source = "trusted" if trusted is not None else "bundle"
+    report.manifest_log_id_mismatch = trusted is not None and trusted != bundle.log_id
+    if report.manifest_log_id_mismatch:
+        # SPEC 2.2: a bundle whose manifest log_id differs from the trusted one is not clean.
+        report.clean = False
+    return report

@@ -1,0 +1,438 @@
+"""The device side of SPEC section 1: one enrolled device keeping its signed hashchain.
+
+A :class:`Device` holds its current Ed25519 secret key and every record it made. With a
+state file, every :meth:`Device.append` and :meth:`Device.rotate_key` is saved before it
+returns, atomically (temp file, fsync, rename, fsync of the directory), so a crash leaves
+either the old or the new state on disk, never a torn one, and the chain survives a
+restart with :meth:`Device.load`.
+
+State file (JSON, mode 0600 because it holds the secret key)::
+
+    {"format": "hashcore-device-state", "version": 1,
+     "chain_id": "<32 hex>", "genesis_public_key": "<64 hex>",
+     "secret_seed": "<64 hex: RFC 8032 seed of the key in force now>",
+     "sent_through": -1,
+     "records": [<Record.to_dict()>, ...]}
+
+``sent_through`` is the highest seq a relay has acknowledged (-1: none yet). Nothing sets
+it yet; it is there so a relay client can be added without a new file version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import nacl.signing
+
+from . import _core
+from .errors import DeviceError, InvalidInputError
+from .record import ZERO_LINK, Kind, Record
+
+__all__ = ["STATE_FORMAT", "STATE_VERSION", "Device"]
+
+STATE_FORMAT = "hashcore-device-state"
+STATE_VERSION = 1
+_SALT_SIZE = 16
+
+Clock = Callable[[], int]
+
+
+def _system_clock() -> int:
+    """Wall-clock milliseconds since the Unix epoch (SPEC 1.2 ``time_ms``)."""
+    return time.time_ns() // 1_000_000
+
+
+def _sign_with(key: nacl.signing.SigningKey) -> Callable[[bytes], bytes]:
+    def sign(link: bytes) -> bytes:
+        # PyNaCl signs per RFC 8032 (deterministic); .signature is the detached 64 bytes.
+        return bytes(key.sign(link).signature)
+
+    return sign
+
+
+def _public_key(key: nacl.signing.SigningKey) -> bytes:
+    return bytes(key.verify_key)
+
+
+def _seed(key: nacl.signing.SigningKey) -> bytes:
+    # bytes(SigningKey) is the 32-byte RFC 8032 seed, which is all we need to persist.
+    return bytes(key)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable; a no-op where directories can't be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        # Some filesystems refuse fsync on a directory; the rename itself still happened.
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old or new file, never a mix."""
+    directory = path.parent
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    tmp = Path(tmp_name)
+    try:
+        # mkstemp already creates 0600; fchmod again so the mode never depends on umask
+        # or platform defaults: the file holds the device's secret key.
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(directory)
+
+
+def _check_chain(records: Sequence[Record], genesis_public_key: bytes) -> bytes:
+    """Check a device's own chain completely; return the public key in force after it.
+
+    A device only ever holds its own unforked chain, so this is the strict single-chain
+    form of SPEC section 4: seq 0..n-1 in order, genesis first, each prev the link before,
+    every record valid under the key in force.
+
+    Raises:
+        DeviceError: naming the first seq that is wrong and why.
+    """
+    if not records:
+        raise DeviceError("the chain has no records (a device always has its genesis)")
+    chain_id = _core.chain_id_for_key(genesis_public_key)
+    key = genesis_public_key
+    prev = ZERO_LINK
+    for i, rec in enumerate(records):
+        where = f"record {i} (seq {rec.seq})"
+        if rec.seq != i:
+            raise DeviceError(f"{where}: expected seq {i}; the chain must be seq 0, 1, 2, ...")
+        if rec.chain_id != chain_id:
+            raise DeviceError(f"{where}: chain_id {rec.chain_id.hex()} is not {chain_id.hex()}")
+        if rec.prev != prev:
+            raise DeviceError(f"{where}: prev is not the link of seq {i - 1}")
+        expected_kind = (Kind.GENESIS,) if i == 0 else (Kind.DATA, Kind.ROTATION)
+        if rec.kind not in expected_kind:
+            raise DeviceError(f"{where}: kind {rec.kind} is not allowed here")
+        if rec.kind in (Kind.GENESIS, Kind.ROTATION):
+            if rec.payload is None:
+                raise DeviceError(f"{where}: a genesis or rotation record cannot be erased")
+            if len(rec.payload) != 32 or _core.check_public_key(rec.payload) != "valid":
+                raise DeviceError(f"{where}: payload is not a valid public key")
+        if rec.kind == Kind.GENESIS and rec.payload != genesis_public_key:
+            raise DeviceError(f"{where}: genesis payload is not the genesis public key")
+        if not rec.verify(key):
+            raise DeviceError(
+                f"{where}: does not verify (link, commitment or signature under the key "
+                "in force is wrong)"
+            )
+        if rec.kind == Kind.ROTATION:
+            assert rec.payload is not None  # checked above; narrows the type for mypy
+            key = rec.payload
+        prev = rec.link
+    return key
+
+
+class Device:
+    """One enrolled device: its key, its chain, and (optionally) its state file.
+
+    Make one with :meth:`new` or :meth:`load`, not the constructor.
+    """
+
+    def __init__(
+        self,
+        *,
+        signing_key: nacl.signing.SigningKey,
+        genesis_public_key: bytes,
+        records: list[Record],
+        path: Path | None,
+        clock: Clock,
+        sent_through: int = -1,
+    ) -> None:
+        self._key = signing_key
+        self._genesis_public_key = genesis_public_key
+        self._chain_id = _core.chain_id_for_key(genesis_public_key)
+        self._records = records
+        self._path = path
+        self._clock = clock
+        self._sent_through = sent_through
+
+    # ----------------------------------------------------------------- construction
+
+    @classmethod
+    def new(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        clock: Clock | None = None,
+    ) -> Device:
+        """Enroll a new device: a fresh key, its chain_id, and the genesis record.
+
+        With ``path`` the state is saved there at once and after every change; an existing
+        file is never overwritten (it would destroy another chain's secret key).
+
+        Raises:
+            DeviceError: ``path`` already exists or can't be written.
+        """
+        state_path = Path(path) if path is not None else None
+        if state_path is not None and state_path.exists():
+            raise DeviceError(f"{state_path}: device state file already exists; not overwriting")
+        key = nacl.signing.SigningKey.generate()
+        pk = _public_key(key)
+        device = cls(
+            signing_key=key,
+            genesis_public_key=pk,
+            records=[],
+            path=state_path,
+            clock=clock or _system_clock,
+        )
+        genesis = Record.create(
+            chain_id=device._chain_id,
+            seq=0,
+            time_ms=device._now(),
+            kind=Kind.GENESIS,
+            prev=ZERO_LINK,
+            salt=os.urandom(_SALT_SIZE),
+            payload=pk,
+            sign=_sign_with(key),
+        )
+        device._commit(genesis, key)
+        return device
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        clock: Clock | None = None,
+    ) -> Device:
+        """Load a device from its state file and check everything in it.
+
+        Later changes are saved back to ``path``.
+
+        Raises:
+            DeviceError: the file is missing or unreadable, not a device state file, or its
+                chain or key is inconsistent; the message names the problem.
+        """
+        state_path = Path(path)
+        try:
+            raw = state_path.read_bytes()
+        except FileNotFoundError:
+            raise DeviceError(f"{state_path}: device state file does not exist") from None
+        except OSError as exc:
+            raise DeviceError(f"{state_path}: cannot read device state: {exc}") from exc
+        try:
+            state = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DeviceError(f"{state_path}: device state is not valid JSON: {exc}") from None
+        try:
+            return cls._from_state(state, state_path, clock or _system_clock)
+        except DeviceError as exc:
+            raise DeviceError(f"{state_path}: {exc}") from None
+
+    @classmethod
+    def _from_state(cls, state: object, path: Path, clock: Clock) -> Device:
+        if not isinstance(state, dict):
+            raise DeviceError("device state must be a JSON object")
+        if state.get("format") != STATE_FORMAT:
+            raise DeviceError(
+                f"format is {state.get('format')!r}, expected {STATE_FORMAT!r}"
+            )
+        version = state.get("version")
+        if isinstance(version, bool) or version != STATE_VERSION:
+            raise DeviceError(f"version is {version!r}, expected {STATE_VERSION}")
+
+        def hex_field(name: str, size: int) -> bytes:
+            value = state.get(name)
+            if not isinstance(value, str):
+                raise DeviceError(f"field '{name}' is missing or not a string")
+            try:
+                out = bytes.fromhex(value)
+            except ValueError:
+                raise DeviceError(f"field '{name}' is not valid hex") from None
+            if len(out) != size:
+                raise DeviceError(f"field '{name}' must be {size} bytes, got {len(out)}")
+            return out
+
+        seed = hex_field("secret_seed", 32)
+        genesis_pk = hex_field("genesis_public_key", 32)
+        chain_id = hex_field("chain_id", 16)
+        if _core.chain_id_for_key(genesis_pk) != chain_id:
+            raise DeviceError("chain_id is not derived from genesis_public_key")
+        raw_records = state.get("records")
+        if not isinstance(raw_records, list):
+            raise DeviceError("field 'records' is missing or not a list")
+        records: list[Record] = []
+        for i, item in enumerate(raw_records):
+            try:
+                records.append(Record.from_dict(item))
+            except InvalidInputError as exc:
+                raise DeviceError(f"record {i}: {exc}") from None
+        key_in_force = _check_chain(records, genesis_pk)
+        key = nacl.signing.SigningKey(seed)
+        if _public_key(key) != key_in_force:
+            raise DeviceError(
+                "secret_seed does not match the public key in force after the last record"
+            )
+        sent = state.get("sent_through", -1)
+        if isinstance(sent, bool) or not isinstance(sent, int) or not -1 <= sent < len(records):
+            raise DeviceError(f"sent_through must be an integer in -1..{len(records) - 1}")
+        return cls(
+            signing_key=key,
+            genesis_public_key=genesis_pk,
+            records=records,
+            path=path,
+            clock=clock,
+            sent_through=sent,
+        )
+
+    # ----------------------------------------------------------------- chain growth
+
+    def append(self, payload: bytes) -> Record:
+        """Add a data record (kind 1) with ``payload``, signed by the current key.
+
+        Raises:
+            InvalidInputError: ``payload`` is not bytes.
+            OSError: saving the state file failed; the record is then not added.
+        """
+        if isinstance(payload, bytearray | memoryview):
+            payload = bytes(payload)
+        if not isinstance(payload, bytes):
+            raise InvalidInputError(f"payload must be bytes, got {type(payload).__name__}")
+        record = self._next(Kind.DATA, payload, self._key)
+        self._commit(record, self._key)
+        return record
+
+    def rotate_key(self) -> Record:
+        """Replace the device key: a kind-2 record carrying the new public key.
+
+        The rotation is signed by the old key (that is what authorises the new one);
+        every later record is signed by the new key. The old secret key is dropped.
+
+        Raises:
+            OSError: saving the state file failed; the rotation is then not made.
+        """
+        new_key = nacl.signing.SigningKey.generate()
+        record = self._next(Kind.ROTATION, _public_key(new_key), self._key)
+        self._commit(record, new_key)
+        return record
+
+    def _next(self, kind: Kind, payload: bytes, signer: nacl.signing.SigningKey) -> Record:
+        head = self.head
+        return Record.create(
+            chain_id=self._chain_id,
+            seq=head.seq + 1,
+            time_ms=self._now(),
+            kind=kind,
+            prev=head.link,
+            salt=os.urandom(_SALT_SIZE),
+            payload=payload,
+            sign=_sign_with(signer),
+        )
+
+    def _commit(self, record: Record, key: nacl.signing.SigningKey) -> None:
+        """Persist, then adopt, ``record`` and ``key``: memory never runs ahead of disk."""
+        records = [*self._records, record]
+        if self._path is not None:
+            self._write(self._path, records, key)
+        self._records = records
+        self._key = key
+
+    def _now(self) -> int:
+        now = self._clock()
+        if isinstance(now, bool) or not isinstance(now, int):
+            raise InvalidInputError(f"clock must return int milliseconds, got {now!r}")
+        return now
+
+    # ----------------------------------------------------------------- persistence
+
+    def _state(self, records: Sequence[Record], key: nacl.signing.SigningKey) -> dict[str, Any]:
+        return {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "chain_id": self._chain_id.hex(),
+            "genesis_public_key": self._genesis_public_key.hex(),
+            "secret_seed": _seed(key).hex(),
+            "sent_through": self._sent_through,
+            "records": [r.to_dict() for r in records],
+        }
+
+    def _write(self, path: Path, records: Sequence[Record], key: nacl.signing.SigningKey) -> None:
+        data = json.dumps(self._state(records, key), indent=1).encode() + b"\n"
+        _write_atomic(path, data)
+
+    def save(self, path: str | os.PathLike[str] | None = None) -> Path:
+        """Write the state file atomically (mode 0600) and return its path.
+
+        With ``path`` the device saves there from now on (including automatic saves).
+
+        Raises:
+            InvalidInputError: no ``path`` given and the device has none.
+        """
+        target = Path(path) if path is not None else self._path
+        if target is None:
+            raise InvalidInputError("save() needs a path: this device was created without one")
+        self._write(target, self._records, self._key)
+        self._path = target
+        return target
+
+    # ----------------------------------------------------------------- accessors
+
+    @property
+    def path(self) -> Path | None:
+        """The state file saved after every change, or ``None`` (in memory only)."""
+        return self._path
+
+    @property
+    def chain_id(self) -> bytes:
+        """16 bytes derived from the genesis public key (SPEC 1)."""
+        return self._chain_id
+
+    @property
+    def public_key(self) -> bytes:
+        """The public key in force now (the genesis key, or the latest rotation's)."""
+        return _public_key(self._key)
+
+    @property
+    def genesis_public_key(self) -> bytes:
+        """The key the device enrolled with; it names the chain."""
+        return self._genesis_public_key
+
+    @property
+    def head(self) -> Record:
+        """The latest record."""
+        return self._records[-1]
+
+    @property
+    def seq(self) -> int:
+        """The seq the next record will get."""
+        return self.head.seq + 1
+
+    @property
+    def sent_through(self) -> int:
+        """Highest seq acknowledged by a relay (-1: none); reserved for a relay client."""
+        return self._sent_through
+
+    def records(self) -> list[Record]:
+        """Every record of the chain, seq 0 first (a copy: changing it changes nothing)."""
+        return list(self._records)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __repr__(self) -> str:
+        return f"Device(chain_id={self._chain_id.hex()}, records={len(self._records)})"

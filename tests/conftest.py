@@ -8,7 +8,6 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-
 from hashcore.schema import CHECKPOINT_SCHEMA, RECORD_SCHEMA
 
 VECTORS = Path(__file__).parent / "vectors"

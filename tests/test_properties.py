@@ -11,14 +11,13 @@ import copy
 import hashlib
 from typing import Any
 
+import hashcore
 import pyarrow as pa
 from conftest import checkpoints_table
+from hashcore import _core, merkle
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference import auditor
-
-import hashcore
-from hashcore import _core, merkle
 
 LINKS = [hashlib.blake2b(i.to_bytes(8, "big"), digest_size=32).digest() for i in range(80)]
 
@@ -54,7 +53,7 @@ def test_consistency_proofs_match_naive(data: st.DataObject) -> None:
     first, second = merkle.root(LINKS[:m]), merkle.root(LINKS[:n])
     assert merkle.verify_consistency(m, n, first, second, proof)
     assert auditor.verify_consistency(m, n, first, second, proof)
-    if 0 < m:
+    if m > 0:
         wrong = merkle.root(LINKS[1 : m + 1])
         assert not merkle.verify_consistency(m, n, wrong, second, proof)
 
@@ -69,14 +68,25 @@ def _seed(tag: str) -> bytes:
     return hashlib.sha256(tag.encode()).digest()
 
 
-def _record(seed: bytes, chain_id: bytes, seq: int, kind: int, prev: bytes, payload: bytes,
-            salt: bytes) -> dict[str, Any]:
+def _record(
+    seed: bytes, chain_id: bytes, seq: int, kind: int, prev: bytes, payload: bytes, salt: bytes
+) -> dict[str, Any]:
     commit = _core.commitment(salt, payload)
-    link = _core.link_of_header(_core.record_header(chain_id, seq, 1_800_000_000_000 + seq, kind, prev, commit))
+    link = _core.link_of_header(
+        _core.record_header(chain_id, seq, 1_800_000_000_000 + seq, kind, prev, commit)
+    )
     return {
-        "chain_id": chain_id, "seq": seq, "time_ms": 1_800_000_000_000 + seq, "kind": kind,
-        "prev": prev, "commit": commit, "link": link, "signature": _core.sign(seed, link),
-        "salt": salt, "payload": payload, "received_ms": 0,
+        "chain_id": chain_id,
+        "seq": seq,
+        "time_ms": 1_800_000_000_000 + seq,
+        "kind": kind,
+        "prev": prev,
+        "commit": commit,
+        "link": link,
+        "signature": _core.sign(seed, link),
+        "salt": salt,
+        "payload": payload,
+        "received_ms": 0,
     }
 
 
@@ -96,10 +106,22 @@ def clean_bundles(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[int]]:
             salt = bytes([d, s]) * 8
             if s == rotate_at:
                 new_seed = _seed(f"device {d} rotated")
-                recs.append(_record(seed, cid, s, 2, recs[-1]["link"], _core.public_key_from_seed(new_seed), salt))
+                recs.append(
+                    _record(
+                        seed,
+                        cid,
+                        s,
+                        2,
+                        recs[-1]["link"],
+                        _core.public_key_from_seed(new_seed),
+                        salt,
+                    )
+                )
                 seed = new_seed
             else:
-                recs.append(_record(seed, cid, s, 1, recs[-1]["link"], f"diary {d}/{s}".encode(), salt))
+                recs.append(
+                    _record(seed, cid, s, 1, recs[-1]["link"], f"diary {d}/{s}".encode(), salt)
+                )
         chains.append(recs)
     # Interleave: repeatedly take the next record of a drawn chain.
     order: list[dict[str, Any]] = []
@@ -111,7 +133,9 @@ def clean_bundles(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[int]]:
         cursors[i] += 1
     for li, r in enumerate(order):
         r["log_index"] = li
-    sizes = sorted(set(draw(st.lists(st.integers(0, len(order)), min_size=0, max_size=3))) | {len(order)})
+    sizes = sorted(
+        set(draw(st.lists(st.integers(0, len(order)), min_size=0, max_size=3))) | {len(order)}
+    )
     return order, sizes
 
 
@@ -120,16 +144,37 @@ def _checkpoints(rows: list[dict[str, Any]], sizes: list[int]) -> list[dict[str,
     out = []
     for ts in sizes:
         root = auditor.merkle_root(links[:ts])
-        out.append({"tree_size": ts, "root": root, "signature": _core.sign_checkpoint(LOG_SEED, ts, root),
-                    "tx_hash": None, "block_number": None})
+        out.append(
+            {
+                "tree_size": ts,
+                "root": root,
+                "signature": _core.sign_checkpoint(LOG_SEED, ts, root),
+                "tx_hash": None,
+                "block_number": None,
+            }
+        )
     return out
 
 
 FIELDS = ("chain_id", "prev", "commit", "link", "signature", "salt", "payload")
 TAMPERS = (
-    "flip_byte", "truncate", "null_field", "set_kind", "set_seq", "delete", "duplicate_row",
-    "duplicate_log_index", "swap_log_index", "erase", "recompute_link", "resign_foreign",
-    "alter_root", "forge_checkpoint", "drop_checkpoint", "rewrite_log", "edit_payload",
+    "flip_byte",
+    "truncate",
+    "null_field",
+    "set_kind",
+    "set_seq",
+    "delete",
+    "duplicate_row",
+    "duplicate_log_index",
+    "swap_log_index",
+    "erase",
+    "recompute_link",
+    "resign_foreign",
+    "alter_root",
+    "forge_checkpoint",
+    "drop_checkpoint",
+    "rewrite_log",
+    "edit_payload",
     "edit_prev",
 )
 
@@ -173,17 +218,36 @@ def _tamper(draw: st.DrawFn, rows: list[dict[str, Any]], cps: list[dict[str, Any
             r["payload"] = r["payload"] + b"x"
     elif op == "edit_prev":
         # A device (or relay) re-links a record to another predecessor and re-signs it.
-        if r["chain_id"] is not None and len(r["chain_id"]) == 16 and r["commit"] is not None and len(r["commit"]) == 32 and 0 <= r["kind"] < 256:
+        if (
+            r["chain_id"] is not None
+            and len(r["chain_id"]) == 16
+            and r["commit"] is not None
+            and len(r["commit"]) == 32
+            and 0 <= r["kind"] < 256
+        ):
             r["prev"] = bytes(31) + b"\x01"
-            r["link"] = _core.link_of_header(_core.record_header(r["chain_id"], r["seq"], r["time_ms"], r["kind"], r["prev"], r["commit"]))
+            r["link"] = _core.link_of_header(
+                _core.record_header(
+                    r["chain_id"], r["seq"], r["time_ms"], r["kind"], r["prev"], r["commit"]
+                )
+            )
     elif op == "erase":
         r["salt"] = r["payload"] = None
     elif op == "recompute_link":
         if r["salt"] is not None and r["payload"] is not None and len(r["salt"]) == 16:
             r["payload"] = r["payload"] + b"!"
             r["commit"] = _core.commitment(r["salt"], r["payload"])
-            if all(isinstance(r[k], bytes) for k in ("chain_id", "prev")) and len(r["chain_id"]) == 16 and len(r["prev"]) == 32 and 0 <= r["kind"] < 256:
-                r["link"] = _core.link_of_header(_core.record_header(r["chain_id"], r["seq"], r["time_ms"], r["kind"], r["prev"], r["commit"]))
+            if (
+                all(isinstance(r[k], bytes) for k in ("chain_id", "prev"))
+                and len(r["chain_id"]) == 16
+                and len(r["prev"]) == 32
+                and 0 <= r["kind"] < 256
+            ):
+                r["link"] = _core.link_of_header(
+                    _core.record_header(
+                        r["chain_id"], r["seq"], r["time_ms"], r["kind"], r["prev"], r["commit"]
+                    )
+                )
     elif op == "resign_foreign":
         if r["link"] is not None:
             r["signature"] = _core.sign(_seed("intruder"), r["link"])
@@ -203,7 +267,11 @@ def _tamper(draw: st.DrawFn, rows: list[dict[str, Any]], cps: list[dict[str, Any
         if cps:
             keep = draw(st.integers(0, len(cps) - 1))
             rest = [c["tree_size"] for c in cps[keep:]]
-            if all(isinstance(x["link"], bytes) and len(x["link"]) == 32 for x in rows) and len({x["log_index"] for x in rows}) == len(rows) and max(x["log_index"] for x in rows) < len(rows):
+            if (
+                all(isinstance(x["link"], bytes) and len(x["link"]) == 32 for x in rows)
+                and len({x["log_index"] for x in rows}) == len(rows)
+                and max(x["log_index"] for x in rows) < len(rows)
+            ):
                 cps[keep:] = _checkpoints(rows, [ts for ts in rest if ts <= len(rows)])
 
 
@@ -218,19 +286,43 @@ def tampered_bundles(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[dict[s
 
 
 def _table(rows: list[dict[str, Any]]) -> pa.Table:
-    names = ("log_index", "chain_id", "seq", "time_ms", "kind", *FIELDS[1:5], "salt", "payload", "received_ms")
+    names = (
+        "log_index",
+        "chain_id",
+        "seq",
+        "time_ms",
+        "kind",
+        *FIELDS[1:5],
+        "salt",
+        "payload",
+        "received_ms",
+    )
     cols = {n: [r[n] for r in rows] for n in names}
-    types = {"log_index": pa.uint64(), "seq": pa.uint64(), "time_ms": pa.int64(), "kind": pa.uint8(), "received_ms": pa.int64()}
+    types = {
+        "log_index": pa.uint64(),
+        "seq": pa.uint64(),
+        "time_ms": pa.int64(),
+        "kind": pa.uint8(),
+        "received_ms": pa.int64(),
+    }
     return pa.table({n: pa.array(v, type=types.get(n, pa.binary())) for n, v in cols.items()})
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(bundle=tampered_bundles(), threads=st.sampled_from([1, 2]))
-def test_verify_bulk_matches_reference(bundle: tuple[list[dict[str, Any]], list[dict[str, Any]]], threads: int) -> None:
+def test_verify_bulk_matches_reference(
+    bundle: tuple[list[dict[str, Any]], list[dict[str, Any]]], threads: int
+) -> None:
     rows, cps = bundle
     expected = auditor.audit(copy.deepcopy(rows), copy.deepcopy(cps), LOG_ID)
     cp_rows = [{k: (v.hex() if isinstance(v, bytes) else v) for k, v in c.items()} for c in cps]
-    report = hashcore.verify_bulk(_table(rows), checkpoints=checkpoints_table(cp_rows), log_id=LOG_ID, threads=threads)
+    report = hashcore.verify_bulk(
+        _table(rows), checkpoints=checkpoints_table(cp_rows), log_id=LOG_ID, threads=threads
+    )
     assert report.verdict_names() == expected["record_verdicts"]
     assert [c.code for c in report.checkpoints] == expected["checkpoint_verdicts"]
     assert [list(m) for m in report.missing_log_positions] == expected["missing_log_positions"]

@@ -6,10 +6,9 @@ import filecmp
 from typing import Any
 
 import blake3
+import hashcore
 import pytest
 from conftest import SHARED_VECTORS, VECTORS, checkpoints_table, load_vector, records_table
-
-import hashcore
 from hashcore import _core, merkle
 
 
@@ -52,7 +51,9 @@ def test_record_vectors() -> None:
         seed = bytes.fromhex(c["signer_sk_seed"])
         assert _core.public_key_from_seed(seed).hex() == c["signer_public_key"]
         assert _core.sign(seed, link).hex() == c["signature"], c["name"]
-        assert _core.verify_signature(bytes.fromhex(c["signer_public_key"]), link, bytes.fromhex(c["signature"]))
+        assert _core.verify_signature(
+            bytes.fromhex(c["signer_public_key"]), link, bytes.fromhex(c["signature"])
+        )
 
 
 def test_chain_id_vectors() -> None:
@@ -74,13 +75,21 @@ def test_merkle_vectors() -> None:
     for c in d["inclusion"]:
         path = [bytes.fromhex(p) for p in c["path"]]
         ok = merkle.verify_inclusion(
-            bytes.fromhex(c["leaf_hash"]), c["leaf_index"], c["tree_size"], path, bytes.fromhex(c["root"])
+            bytes.fromhex(c["leaf_hash"]),
+            c["leaf_index"],
+            c["tree_size"],
+            path,
+            bytes.fromhex(c["root"]),
         )
         assert ok is c["valid"], c
     for c in d["consistency"] + d["consistency_edge_conventions"]:
         path = [bytes.fromhex(p) for p in c["path"]]
         ok = merkle.verify_consistency(
-            c["first"], c["second"], bytes.fromhex(c["first_hash"]), bytes.fromhex(c["second_hash"]), path
+            c["first"],
+            c["second"],
+            bytes.fromhex(c["first_hash"]),
+            bytes.fromhex(c["second_hash"]),
+            path,
         )
         assert ok is c["valid"], c
         if c["valid"] and c["second"] <= len(links):
@@ -134,5 +143,8 @@ def test_chain_bundles(chain_bundles: list[dict[str, Any]], threads: int) -> Non
             for v in e["record_verdicts"]
             if v["verdict"] not in ("OK", "OK_REDACTED")
         ]
-        got = [(f.log_index, f.chain_id.hex() if f.chain_id else None, f.seq, f.code) for f in report.failures]
+        got = [
+            (f.log_index, f.chain_id.hex() if f.chain_id else None, f.seq, f.code)
+            for f in report.failures
+        ]
         assert got == sorted(failing), b["case"]

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from . import merkle
 from ._core import PROTOCOL_VERSION, chain_id_for_key, commitment
+from .bundle import Bundle, audit_bundle, read_bundle, write_bundle
+from .checkpoint import Checkpoint
+from .device import Device
 from .errors import (
     BundleError,
     ColumnError,
@@ -18,6 +21,7 @@ from .errors import (
     InvalidInputError,
     InvalidKeyError,
 )
+from .record import Kind, Record
 from .verify import (
     CHECKPOINT_VERDICT_CODES,
     VERDICT_CODES,
@@ -33,19 +37,27 @@ __all__ = [
     "CHECKPOINT_VERDICT_CODES",
     "PROTOCOL_VERSION",
     "VERDICT_CODES",
+    "Bundle",
     "BundleError",
+    "Checkpoint",
     "CheckpointResult",
     "ColumnError",
     "ColumnTypeError",
+    "Device",
     "DeviceError",
     "Failure",
     "HashcoreError",
     "InvalidInputError",
     "InvalidKeyError",
+    "Kind",
+    "Record",
     "VerifyReport",
     "__version__",
+    "audit_bundle",
     "chain_id_for_key",
     "commitment",
     "merkle",
+    "read_bundle",
     "verify_bulk",
+    "write_bundle",
 ]

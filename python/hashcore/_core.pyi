@@ -1,7 +1,9 @@
 """Type stubs of the Rust extension ``hashcore._core`` (checked by ``mypy.stubtest``)."""
 
-from collections.abc import Buffer, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal, final
+
+from typing_extensions import Buffer
 
 PROTOCOL_VERSION: int
 HEADER_LEN: int
@@ -38,6 +40,7 @@ def consistency_proof(links: Buffer | Iterable[Buffer], first: int) -> list[byte
 def verify_consistency(
     first: int, second: int, first_root: Buffer, second_root: Buffer, path: Iterable[Buffer]
 ) -> bool: ...
+
 @final
 class MerkleLog:
     def __new__(cls) -> MerkleLog: ...
@@ -51,10 +54,8 @@ class MerkleLog:
     def subtree_roots(self) -> list[bytes]: ...
     def __len__(self) -> int: ...
 
-ColumnSpec = tuple[str, int, Buffer, Buffer | None, Buffer | None, int, int]
-
 def verify_columns(
-    columns: dict[str, ColumnSpec],
+    columns: dict[str, tuple[str, int, Buffer, Buffer | None, Buffer | None, int, int]],
     checkpoints: Sequence[tuple[int | None, Buffer | None, Buffer | None, Buffer | None]]
     | None = None,
     log_id: Buffer | None = None,
@@ -62,3 +63,11 @@ def verify_columns(
     threads: int | None = None,
     check_signatures: bool = True,
 ) -> dict[str, Any]: ...
+
+# Benchmark ceilings (bench/): the libraries alone, over the same bytes and pool.
+def _raw_batch_verify(
+    keys: Buffer, messages: Buffer, signatures: Buffer, threads: int | None = None
+) -> int: ...
+def _raw_blake3(
+    headers: Buffer, header_len: int, payloads: Buffer, offsets: Buffer, threads: int | None = None
+) -> bytes: ...

@@ -284,8 +284,9 @@ class Bundle:
     record_files: list[str] = field(default_factory=list)
 
 
-def _read_parquet(file: Path, root: Path, required: Iterable[str]) -> pa.Table:
-    name = file.relative_to(root).as_posix()
+def _read_parquet(file: Path, required: Iterable[str]) -> pa.Table:
+    # Errors name the file by its full path: a CLI user sees exactly which file is bad.
+    name = str(file)
     try:
         table = pq.read_table(file)
     except (pa.ArrowException, OSError) as exc:
@@ -296,7 +297,7 @@ def _read_parquet(file: Path, root: Path, required: Iterable[str]) -> pa.Table:
     return table
 
 
-def _unify(tables: list[pa.Table], names: list[str]) -> pa.Table:
+def _unify(tables: list[pa.Table], names: list[str], root: Path) -> pa.Table:
     """Concatenate parts whose types may differ (e.g. binary vs fixed_size_binary).
 
     Mixed binary types widen to large_binary (any value fits; the verifier reads it);
@@ -304,6 +305,13 @@ def _unify(tables: list[pa.Table], names: list[str]) -> pa.Table:
     """
     if len(tables) == 1:
         return tables[0]
+    first = tables[0].schema.remove_metadata()
+    if all(t.schema.remove_metadata() == first for t in tables[1:]):
+        # One writer's parts (the usual case): concatenate as they are, types untouched.
+        try:
+            return pa.concat_tables([t.replace_schema_metadata(None) for t in tables])
+        except pa.ArrowException as exc:
+            raise BundleError(f"{root}: records parts cannot be combined: {exc}") from None
     spec = {f.name: f.type for f in RECORD_SCHEMA}
     target: dict[str, pa.DataType] = {}
     for column in tables[0].column_names:
@@ -319,7 +327,7 @@ def _unify(tables: list[pa.Table], names: list[str]) -> pa.Table:
             target[column] = spec[column]
         else:
             raise BundleError(
-                f"records parts disagree on the type of column '{column}': "
+                f"{root}: records parts disagree on the type of column '{column}': "
                 f"{sorted(map(str, types))}"
             )
     fixed = []
@@ -337,7 +345,7 @@ def _unify(tables: list[pa.Table], names: list[str]) -> pa.Table:
     try:
         return pa.concat_tables(fixed, promote_options="default")
     except pa.ArrowException as exc:
-        raise BundleError(f"records parts cannot be combined: {exc}") from None
+        raise BundleError(f"{root}: records parts cannot be combined: {exc}") from None
 
 
 def read_bundle(path: str | os.PathLike[str]) -> Bundle:
@@ -363,13 +371,13 @@ def read_bundle(path: str | os.PathLike[str]) -> Bundle:
     if not files:
         raise BundleError(f"{root}: no {RECORDS_FILE} and no {RECORDS_DIR}/*.parquet")
     names = [f.relative_to(root).as_posix() for f in files]
-    tables = [_read_parquet(f, root, RECORD_SCHEMA.names) for f in files]
-    records = _unify(tables, names)
+    tables = [_read_parquet(f, RECORD_SCHEMA.names) for f in files]
+    records = _unify(tables, [str(f) for f in files], root)
 
     cp_file = root / CHECKPOINTS_FILE
     if not cp_file.exists():
-        raise BundleError(f"{CHECKPOINTS_FILE}: missing")
-    checkpoints = _read_parquet(cp_file, root, ("tree_size", "root", "signature"))
+        raise BundleError(f"{cp_file}: missing")
+    checkpoints = _read_parquet(cp_file, ("tree_size", "root", "signature"))
     return Bundle(
         path=root,
         manifest=manifest,

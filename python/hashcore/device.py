@@ -210,7 +210,10 @@ class Device:
             payload=pk,
             sign=_sign_with(key),
         )
-        device._commit(genesis, key)
+        try:
+            device._commit(genesis, key)
+        except OSError as exc:
+            raise DeviceError(f"{state_path}: cannot write device state: {exc}") from exc
         return device
 
     @classmethod
@@ -249,9 +252,7 @@ class Device:
         if not isinstance(state, dict):
             raise DeviceError("device state must be a JSON object")
         if state.get("format") != STATE_FORMAT:
-            raise DeviceError(
-                f"format is {state.get('format')!r}, expected {STATE_FORMAT!r}"
-            )
+            raise DeviceError(f"format is {state.get('format')!r}, expected {STATE_FORMAT!r}")
         version = state.get("version")
         if isinstance(version, bool) or version != STATE_VERSION:
             raise DeviceError(f"version is {version!r}, expected {STATE_VERSION}")
@@ -302,7 +303,7 @@ class Device:
 
     # ----------------------------------------------------------------- chain growth
 
-    def append(self, payload: bytes) -> Record:
+    def append(self, payload: bytes | bytearray | memoryview) -> Record:
         """Add a data record (kind 1) with ``payload``, signed by the current key.
 
         Raises:
@@ -382,11 +383,15 @@ class Device:
 
         Raises:
             InvalidInputError: no ``path`` given and the device has none.
+            DeviceError: the file can't be written there.
         """
         target = Path(path) if path is not None else self._path
         if target is None:
             raise InvalidInputError("save() needs a path: this device was created without one")
-        self._write(target, self._records, self._key)
+        try:
+            self._write(target, self._records, self._key)
+        except OSError as exc:
+            raise DeviceError(f"{target}: cannot write device state: {exc}") from exc
         self._path = target
         return target
 

@@ -28,6 +28,10 @@ CHECKPOINT_VERDICT_CODES: tuple[str, ...] = tuple(_core.CHECKPOINT_VERDICT_CODES
 _OK_CODES = frozenset({"OK", "OK_REDACTED"})
 _MALFORMED_REASONS: tuple[str, ...] = tuple(_core.MALFORMED_REASONS)
 
+#: How one column's Arrow buffers are handed to the engine:
+#: (layout, width, data, offsets, validity, element offset, length).
+ColumnSpec = tuple[str, int, Any, Any, Any, int, int]
+
 #: A one-line explanation of each verdict, for reports.
 VERDICT_REASONS: dict[str, str] = {
     "OK": "verified",
@@ -155,12 +159,12 @@ class VerifyReport:
     def _reason(self, row: int) -> str:
         code = VERDICT_CODES[self.verdicts[row]]
         if code == "MALFORMED":
-            return _MALFORMED_REASONS[self.reason_codes[row]]
-        return VERDICT_REASONS[code]
+            return str(_MALFORMED_REASONS[self.reason_codes[row]])
+        return str(VERDICT_REASONS[code])
 
     def verdict(self, row: int) -> str:
         """The verdict code of input row ``row``."""
-        return VERDICT_CODES[self.verdicts[row]]
+        return str(VERDICT_CODES[self.verdicts[row]])
 
     def verdict_names(self) -> list[str]:
         """Every row's verdict code, in input order."""
@@ -216,7 +220,7 @@ def _validity(arr: pa.Array) -> pa.Buffer | None:
     return arr.buffers()[0] if arr.null_count else None
 
 
-def _int_spec(name: str, arr: pa.Array) -> _core.ColumnSpec:
+def _int_spec(name: str, arr: pa.Array) -> ColumnSpec:
     target = INTEGER_COLUMNS[name]
     if pa.types.is_null(arr.type):
         arr = pa.nulls(len(arr), type=target)
@@ -237,7 +241,7 @@ def _int_spec(name: str, arr: pa.Array) -> _core.ColumnSpec:
     return ("int", target.bit_width // 8, data, None, _validity(arr), arr.offset, len(arr))
 
 
-def _binary_spec(name: str, arr: pa.Array) -> _core.ColumnSpec:
+def _binary_spec(name: str, arr: pa.Array) -> ColumnSpec:
     t = arr.type
     if pa.types.is_null(t):
         arr, t = pa.nulls(len(arr), type=pa.binary()), pa.binary()
@@ -259,7 +263,7 @@ def _binary_spec(name: str, arr: pa.Array) -> _core.ColumnSpec:
     )
 
 
-def _record_specs(records: pa.Table | pa.RecordBatch) -> dict[str, _core.ColumnSpec]:
+def _record_specs(records: pa.Table | pa.RecordBatch) -> dict[str, ColumnSpec]:
     if not isinstance(records, pa.Table | pa.RecordBatch):
         raise ColumnTypeError(
             f"records must be a pyarrow.Table or RecordBatch, not {type(records).__name__}"
@@ -357,9 +361,7 @@ def verify_bulk(
     )
     elapsed = time.perf_counter() - start
     cp_results = [
-        CheckpointResult(
-            row=i, tree_size=ts, root=root, code=CHECKPOINT_VERDICT_CODES[code]
-        )
+        CheckpointResult(row=i, tree_size=ts, root=root, code=CHECKPOINT_VERDICT_CODES[code])
         for i, ((ts, root, _, _), code) in enumerate(
             zip(cp_rows or [], raw["checkpoint_verdicts"], strict=True)
         )

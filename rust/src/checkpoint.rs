@@ -5,7 +5,10 @@ use crate::protocol::{kdf, Hash, CHECKPOINT_CONTEXT, KEY_LEN, SIGNATURE_LEN};
 
 /// `KDF(checkpoint ctx, log_id || u64be(tree_size) || root)`.
 pub fn digest(log_id: &[u8; KEY_LEN], tree_size: u64, root: &Hash) -> Hash {
-    kdf(CHECKPOINT_CONTEXT, &[log_id, &tree_size.to_be_bytes(), root])
+    kdf(
+        CHECKPOINT_CONTEXT,
+        &[log_id, &tree_size.to_be_bytes(), root],
+    )
 }
 
 /// Signs a checkpoint with the relay's 32-byte secret seed.

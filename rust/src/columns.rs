@@ -73,12 +73,21 @@ impl<'a> BinaryColumn<'a> {
                 if offsets.len() < (end + 1) * size {
                     return Err(bad("offsets buffer is shorter than the column".into()));
                 }
-                let at = |i| if wide { le_i64(offsets, i) } else { le_i32(offsets, i) };
+                let at = |i| {
+                    if wide {
+                        le_i64(offsets, i)
+                    } else {
+                        le_i32(offsets, i)
+                    }
+                };
                 let mut last = at(self.offset);
                 for i in self.offset + 1..=end {
                     let next = at(i);
                     if next < last || next > data.len() {
-                        return Err(bad(format!("offsets are not monotonic at row {}", i - 1 - self.offset)));
+                        return Err(bad(format!(
+                            "offsets are not monotonic at row {}",
+                            i - 1 - self.offset
+                        )));
                     }
                     last = next;
                 }
@@ -122,8 +131,8 @@ pub struct IntColumn<'a, const WIDTH: usize> {
 impl<'a, const WIDTH: usize> IntColumn<'a, WIDTH> {
     pub fn validate(&self, name: &str) -> Result<()> {
         let end = self.offset + self.len;
-        let short = self.data.len() < end * WIDTH
-            || self.validity.is_some_and(|v| v.bits.len() * 8 < end);
+        let short =
+            self.data.len() < end * WIDTH || self.validity.is_some_and(|v| v.bits.len() * 8 < end);
         if short {
             return Err(Error::Column {
                 column: name.to_string(),
@@ -141,7 +150,11 @@ impl<'a, const WIDTH: usize> IntColumn<'a, WIDTH> {
                 return None;
             }
         }
-        Some(self.data[j * WIDTH..(j + 1) * WIDTH].try_into().expect("width"))
+        Some(
+            self.data[j * WIDTH..(j + 1) * WIDTH]
+                .try_into()
+                .expect("width"),
+        )
     }
 }
 

@@ -33,7 +33,8 @@ pub fn verify(key: &[u8; KEY_LEN], message: &[u8], signature: &[u8; SIGNATURE_LE
     let Ok(vk) = VerificationKey::try_from(*key) else {
         return false;
     };
-    vk.verify(&Signature::from_bytes(signature), message).is_ok()
+    vk.verify(&Signature::from_bytes(signature), message)
+        .is_ok()
 }
 
 /// One item of a batch: a key, a 32-byte message (all hashcore messages are digests) and

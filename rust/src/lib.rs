@@ -3,6 +3,7 @@
 //! bindings live in `python/` and are compiled only with the `python` feature.
 
 pub mod audit;
+pub mod ceiling;
 pub mod checkpoint;
 pub mod columns;
 pub mod ed25519;

@@ -313,7 +313,9 @@ mod tests {
             for i in 0..n {
                 let p = inclusion_proof(d, i).unwrap();
                 assert!(verify_inclusion(&d[i as usize], i, n, &p, &r));
-                assert!(!verify_inclusion(&d[(i as usize + 1) % n as usize], i, n, &p, &r) || n == 1);
+                assert!(
+                    !verify_inclusion(&d[(i as usize + 1) % n as usize], i, n, &p, &r) || n == 1
+                );
             }
             for m in 0..=n {
                 let p = consistency_proof(d, m).unwrap();

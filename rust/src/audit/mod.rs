@@ -21,6 +21,7 @@ use crate::error::Result;
 use crate::pool;
 use crate::verdict::{CheckpointVerdict, Verdict};
 
+pub use chains::batch_size;
 pub use log::CheckpointRow;
 
 /// What the chain says of a checkpoint's anchor, when the caller checked it (SPEC 2.2).
@@ -121,12 +122,15 @@ fn run(
         .par_iter()
         .enumerate()
         .map(|(i, s)| {
-            let logged = !log_checked
-                || records.log_index.get_u64(i).is_some_and(|li| li < attested);
+            let logged =
+                !log_checked || records.log_index.get_u64(i).is_some_and(|li| li < attested);
             s.verdict(logged) as u8
         })
         .collect();
-    report.clean = report.verdicts.iter().all(|&v| v <= Verdict::OkRedacted as u8)
+    report.clean = report
+        .verdicts
+        .iter()
+        .all(|&v| v <= Verdict::OkRedacted as u8)
         && report
             .checkpoint_verdicts
             .iter()

@@ -81,7 +81,10 @@ thread_local! {
     static COMMIT_HASHER: RefCell<blake3::Hasher> = RefCell::new(blake3::Hasher::new_derive_key(COMMIT_CONTEXT));
 }
 
-fn kdf_with(hasher: &'static std::thread::LocalKey<RefCell<blake3::Hasher>>, parts: &[&[u8]]) -> [u8; 32] {
+fn kdf_with(
+    hasher: &'static std::thread::LocalKey<RefCell<blake3::Hasher>>,
+    parts: &[&[u8]],
+) -> [u8; 32] {
     hasher.with(|h| {
         let mut h = h.borrow_mut();
         for p in parts {

@@ -20,11 +20,16 @@ impl Bytes {
         let buffer = PyUntypedBuffer::get(obj).map_err(|_| {
             PyTypeError::new_err(format!(
                 "{what} must be bytes-like (bytes, bytearray, memoryview), not {}",
-                obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                obj.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
             ))
         })?;
         if !buffer.is_c_contiguous() {
-            return Err(PyTypeError::new_err(format!("{what} must be a contiguous buffer")));
+            return Err(PyTypeError::new_err(format!(
+                "{what} must be a contiguous buffer"
+            )));
         }
         Ok(Bytes { buffer })
     }

@@ -28,10 +28,16 @@ struct ColumnBuffers {
 impl ColumnBuffers {
     /// (layout, width, data, offsets|None, validity|None, offset, length)
     fn extract(spec: &Bound<'_, PyAny>, name: &str) -> PyResult<Self> {
-        let t = spec.cast::<PyTuple>().map_err(|_| PyTypeError::new_err(format!("column '{name}': expected a buffer spec tuple")))?;
+        let t = spec.cast::<PyTuple>().map_err(|_| {
+            PyTypeError::new_err(format!("column '{name}': expected a buffer spec tuple"))
+        })?;
         let opt = |i: usize| -> PyResult<Option<Bytes>> {
             let item = t.get_item(i)?;
-            if item.is_none() { Ok(None) } else { Bytes::get(&item, name).map(Some) }
+            if item.is_none() {
+                Ok(None)
+            } else {
+                Bytes::get(&item, name).map(Some)
+            }
         };
         Ok(ColumnBuffers {
             layout: t.get_item(0)?.extract()?,
@@ -45,31 +51,81 @@ impl ColumnBuffers {
     }
 
     fn validity(&self) -> Option<Validity<'_>> {
-        self.validity.as_ref().map(|v| Validity { bits: v.as_slice() })
+        self.validity
+            .as_ref()
+            .map(|v| Validity { bits: v.as_slice() })
     }
 
     fn int<const W: usize>(&self, name: &str) -> Result<IntColumn<'_, W>, Error> {
         if self.layout != "int" || self.width != W {
-            return Err(Error::Column { column: name.into(), message: format!("expected a {W}-byte integer column, got layout {} width {}", self.layout, self.width) });
+            return Err(Error::Column {
+                column: name.into(),
+                message: format!(
+                    "expected a {W}-byte integer column, got layout {} width {}",
+                    self.layout, self.width
+                ),
+            });
         }
-        Ok(IntColumn { data: self.data.as_slice(), validity: self.validity(), offset: self.offset, len: self.len })
+        Ok(IntColumn {
+            data: self.data.as_slice(),
+            validity: self.validity(),
+            offset: self.offset,
+            len: self.len,
+        })
     }
 
     fn binary(&self, name: &str) -> Result<BinaryColumn<'_>, Error> {
         let offsets = || {
-            self.offsets.as_ref().map(|o| o.as_slice()).ok_or_else(|| Error::Column { column: name.into(), message: "variable-width column without offsets".into() })
+            self.offsets
+                .as_ref()
+                .map(|o| o.as_slice())
+                .ok_or_else(|| Error::Column {
+                    column: name.into(),
+                    message: "variable-width column without offsets".into(),
+                })
         };
         let values = match self.layout.as_str() {
-            "fixed" if self.width > 0 => Values::Fixed { data: self.data.as_slice(), width: self.width },
-            "var32" => Values::Var32 { offsets: offsets()?, data: self.data.as_slice() },
-            "var64" => Values::Var64 { offsets: offsets()?, data: self.data.as_slice() },
-            other => return Err(Error::Column { column: name.into(), message: format!("unsupported binary layout '{other}'") }),
+            "fixed" if self.width > 0 => Values::Fixed {
+                data: self.data.as_slice(),
+                width: self.width,
+            },
+            "var32" => Values::Var32 {
+                offsets: offsets()?,
+                data: self.data.as_slice(),
+            },
+            "var64" => Values::Var64 {
+                offsets: offsets()?,
+                data: self.data.as_slice(),
+            },
+            other => {
+                return Err(Error::Column {
+                    column: name.into(),
+                    message: format!("unsupported binary layout '{other}'"),
+                })
+            }
         };
-        Ok(BinaryColumn { values, validity: self.validity(), offset: self.offset, len: self.len })
+        Ok(BinaryColumn {
+            values,
+            validity: self.validity(),
+            offset: self.offset,
+            len: self.len,
+        })
     }
 }
 
-const COLUMNS: [&str; 11] = ["log_index", "chain_id", "seq", "time_ms", "kind", "prev", "commit", "link", "signature", "salt", "payload"];
+const COLUMNS: [&str; 11] = [
+    "log_index",
+    "chain_id",
+    "seq",
+    "time_ms",
+    "kind",
+    "prev",
+    "commit",
+    "link",
+    "signature",
+    "salt",
+    "payload",
+];
 
 fn anchor_state(s: Option<&str>) -> PyResult<Option<AnchorState>> {
     match s {
@@ -77,11 +133,19 @@ fn anchor_state(s: Option<&str>) -> PyResult<Option<AnchorState>> {
         Some("final") => Ok(Some(AnchorState::Final)),
         Some("pending") => Ok(Some(AnchorState::Pending)),
         Some("missing") => Ok(Some(AnchorState::Missing)),
-        Some(other) => Err(Error::InvalidArgument(format!("anchor state must be final, pending or missing, got '{other}'"))).py(),
+        Some(other) => Err(Error::InvalidArgument(format!(
+            "anchor state must be final, pending or missing, got '{other}'"
+        )))
+        .py(),
     }
 }
 
-type PyCheckpoint<'py> = (Option<u64>, Option<Bound<'py, PyAny>>, Option<Bound<'py, PyAny>>, Option<Bound<'py, PyAny>>);
+type PyCheckpoint<'py> = (
+    Option<u64>,
+    Option<Bound<'py, PyAny>>,
+    Option<Bound<'py, PyAny>>,
+    Option<Bound<'py, PyAny>>,
+);
 
 /// verify_columns(columns, checkpoints=None, log_id=None, anchors=None, threads=None,
 /// check_signatures=True) -> dict
@@ -98,7 +162,9 @@ pub fn verify_columns<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let mut held = Vec::with_capacity(COLUMNS.len());
     for name in COLUMNS {
-        let spec = columns.get_item(name)?.ok_or_else(|| to_col_err(name, "is missing"))?;
+        let spec = columns
+            .get_item(name)?
+            .ok_or_else(|| to_col_err(name, "is missing"))?;
         held.push(ColumnBuffers::extract(&spec, name)?);
     }
     let cols = RecordColumns {
@@ -117,30 +183,47 @@ pub fn verify_columns<'py>(
     let cps: Option<Vec<CheckpointRow>> = checkpoints
         .map(|rows| {
             rows.into_iter()
-                .map(|(tree_size, root, sig, tx_hash)| -> PyResult<CheckpointRow> {
-                    let bytes = |o: Option<Bound<'py, PyAny>>, what: &str| o.map(|b| Bytes::get(&b, what).map(|b| b.as_slice().to_vec())).transpose();
-                    Ok(CheckpointRow {
-                        tree_size,
-                        root: bytes(root, "checkpoint root")?,
-                        signature: bytes(sig, "checkpoint signature")?,
-                        tx_hash: bytes(tx_hash, "checkpoint tx_hash")?,
-                    })
-                })
+                .map(
+                    |(tree_size, root, sig, tx_hash)| -> PyResult<CheckpointRow> {
+                        let bytes = |o: Option<Bound<'py, PyAny>>, what: &str| {
+                            o.map(|b| Bytes::get(&b, what).map(|b| b.as_slice().to_vec()))
+                                .transpose()
+                        };
+                        Ok(CheckpointRow {
+                            tree_size,
+                            root: bytes(root, "checkpoint root")?,
+                            signature: bytes(sig, "checkpoint signature")?,
+                            tx_hash: bytes(tx_hash, "checkpoint tx_hash")?,
+                        })
+                    },
+                )
                 .collect()
         })
         .transpose()?;
     let log_id: Option<[u8; 32]> = log_id.map(|l| array::<32>(&l, "log_id")).transpose()?;
     if cps.is_some() && log_id.is_none() {
-        return Err(Error::InvalidArgument("checkpoints need the relay's log_id to be verified".into())).py();
+        return Err(Error::InvalidArgument(
+            "checkpoints need the relay's log_id to be verified".into(),
+        ))
+        .py();
     }
-    let anchors: Option<Vec<Option<AnchorState>>> =
-        anchors.map(|a| a.iter().map(|s| anchor_state(s.as_deref())).collect()).transpose()?;
+    let anchors: Option<Vec<Option<AnchorState>>> = anchors
+        .map(|a| a.iter().map(|s| anchor_state(s.as_deref())).collect())
+        .transpose()?;
     if let (Some(a), Some(c)) = (&anchors, &cps) {
         if a.len() != c.len() {
-            return Err(Error::InvalidArgument(format!("{} anchor states for {} checkpoints", a.len(), c.len()))).py();
+            return Err(Error::InvalidArgument(format!(
+                "{} anchor states for {} checkpoints",
+                a.len(),
+                c.len()
+            )))
+            .py();
         }
     }
-    let options = Options { threads, check_signatures };
+    let options = Options {
+        threads,
+        check_signatures,
+    };
 
     let outcome = py.detach(|| {
         catch_unwind(AssertUnwindSafe(|| {
@@ -152,12 +235,17 @@ pub fn verify_columns<'py>(
             Ok::<_, Error>(report)
         }))
     });
-    let report = outcome.map_err(|_| internal_error("verify_columns"))?.py()?;
+    let report = outcome
+        .map_err(|_| internal_error("verify_columns"))?
+        .py()?;
 
     let out = PyDict::new(py);
     out.set_item("verdicts", PyBytes::new(py, &report.verdicts))?;
     out.set_item("reasons", PyBytes::new(py, &report.reasons))?;
-    out.set_item("checkpoint_verdicts", PyBytes::new(py, &report.checkpoint_verdicts))?;
+    out.set_item(
+        "checkpoint_verdicts",
+        PyBytes::new(py, &report.checkpoint_verdicts),
+    )?;
     out.set_item("missing_log_positions", report.missing_log_positions)?;
     out.set_item("largest_signed_tree_size", report.largest_signed_tree_size)?;
     out.set_item("attested_size", report.attested_size)?;
@@ -169,5 +257,8 @@ pub fn verify_columns<'py>(
 }
 
 fn to_col_err(name: &str, msg: &str) -> PyErr {
-    super::errors::to_pyerr(Error::Column { column: name.into(), message: msg.into() })
+    super::errors::to_pyerr(Error::Column {
+        column: name.into(),
+        message: msg.into(),
+    })
 }

@@ -8,7 +8,11 @@ use pyo3::types::PyType;
 
 use crate::error::Error;
 
-fn class<'py>(py: Python<'py>, cell: &'static PyOnceLock<Py<PyType>>, name: &str) -> Bound<'py, PyType> {
+fn class<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<Py<PyType>>,
+    name: &str,
+) -> Bound<'py, PyType> {
     cell.get_or_try_init(py, || -> PyResult<Py<PyType>> {
         let module = py.import("hashcore.errors")?;
         Ok(module.getattr(name)?.cast_into::<PyType>()?.unbind())
@@ -26,7 +30,9 @@ static HASHCORE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 pub fn to_pyerr(err: Error) -> PyErr {
     Python::attach(|py| {
         let cls = match &err {
-            Error::InvalidLength { .. } | Error::InvalidArgument(_) => class(py, &INVALID_INPUT, "InvalidInputError"),
+            Error::InvalidLength { .. } | Error::InvalidArgument(_) => {
+                class(py, &INVALID_INPUT, "InvalidInputError")
+            }
             Error::InvalidKey(_) => class(py, &INVALID_KEY, "InvalidKeyError"),
             Error::Column { .. } => class(py, &COLUMN, "ColumnError"),
         };

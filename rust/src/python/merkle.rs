@@ -39,19 +39,27 @@ fn hashes<'py>(py: Python<'py>, items: &[Hash]) -> PyResult<Bound<'py, PyList>> 
 }
 
 fn path_arg(path: &Bound<'_, PyAny>) -> PyResult<Vec<Hash>> {
-    path.try_iter()?.map(|p| array::<32>(&p?, "path element")).collect()
+    path.try_iter()?
+        .map(|p| array::<32>(&p?, "path element"))
+        .collect()
 }
 
 /// merkle_leaf_hash(link) -> bytes: H(0x00 || link).
 #[pyfunction]
-pub fn merkle_leaf_hash<'py>(py: Python<'py>, link: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+pub fn merkle_leaf_hash<'py>(
+    py: Python<'py>,
+    link: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
     let link = Bytes::get(link, "link")?;
     Ok(PyBytes::new(py, &merkle::leaf_hash(link.as_slice())))
 }
 
 /// merkle_root(links) -> bytes: MTH over the links as leaves.
 #[pyfunction]
-pub fn merkle_root<'py>(py: Python<'py>, links: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+pub fn merkle_root<'py>(
+    py: Python<'py>,
+    links: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
     let leaves = leaf_hashes(py, links)?;
     let root = py.detach(|| merkle::root(&leaves));
     Ok(PyBytes::new(py, &root))
@@ -59,12 +67,18 @@ pub fn merkle_root<'py>(py: Python<'py>, links: &Bound<'py, PyAny>) -> PyResult<
 
 /// inclusion_proof(links, index) -> list[bytes]: RFC 9162 PATH(index, D[len(links)]).
 #[pyfunction]
-pub fn inclusion_proof<'py>(py: Python<'py>, links: &Bound<'py, PyAny>, index: u64) -> PyResult<Bound<'py, PyList>> {
+pub fn inclusion_proof<'py>(
+    py: Python<'py>,
+    links: &Bound<'py, PyAny>,
+    index: u64,
+) -> PyResult<Bound<'py, PyList>> {
     let leaves = leaf_hashes(py, links)?;
     let n = leaves.len();
     let path = py
         .detach(|| merkle::inclusion_proof(&leaves, index))
-        .ok_or_else(|| Error::InvalidArgument(format!("index {index} is not below the tree size {n}")))
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!("index {index} is not below the tree size {n}"))
+        })
         .py()?;
     hashes(py, &path)
 }
@@ -89,12 +103,20 @@ pub fn verify_inclusion(
 
 /// consistency_proof(links, first) -> list[bytes]: RFC 9162 PROOF(first, D[len(links)]).
 #[pyfunction]
-pub fn consistency_proof<'py>(py: Python<'py>, links: &Bound<'py, PyAny>, first: u64) -> PyResult<Bound<'py, PyList>> {
+pub fn consistency_proof<'py>(
+    py: Python<'py>,
+    links: &Bound<'py, PyAny>,
+    first: u64,
+) -> PyResult<Bound<'py, PyList>> {
     let leaves = leaf_hashes(py, links)?;
     let n = leaves.len();
     let proof = py
         .detach(|| merkle::consistency_proof(&leaves, first))
-        .ok_or_else(|| Error::InvalidArgument(format!("first size {first} is larger than the tree size {n}")))
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "first size {first} is larger than the tree size {n}"
+            ))
+        })
         .py()?;
     hashes(py, &proof)
 }
@@ -127,7 +149,9 @@ pub struct MerkleLog {
 impl MerkleLog {
     #[new]
     fn new() -> Self {
-        MerkleLog { frontier: Frontier::new() }
+        MerkleLog {
+            frontier: Frontier::new(),
+        }
     }
 
     /// MerkleLog.from_state(size, subtree_roots): restores a persisted frontier.
@@ -135,7 +159,13 @@ impl MerkleLog {
     fn from_state(size: u64, subtree_roots: &Bound<'_, PyAny>) -> PyResult<Self> {
         let roots = path_arg(subtree_roots)?;
         let frontier = Frontier::from_parts(size, &roots)
-            .ok_or_else(|| Error::InvalidArgument(format!("a log of size {size} has {} subtree roots, not {}", size.count_ones(), roots.len())))
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "a log of size {size} has {} subtree roots, not {}",
+                    size.count_ones(),
+                    roots.len()
+                ))
+            })
             .py()?;
         Ok(MerkleLog { frontier })
     }
@@ -175,7 +205,11 @@ impl MerkleLog {
     }
 
     fn __repr__(&self) -> String {
-        format!("MerkleLog(size={}, root={})", self.frontier.size(), hex_str(&self.frontier.root()))
+        format!(
+            "MerkleLog(size={}, root={})",
+            self.frontier.size(),
+            hex_str(&self.frontier.root())
+        )
     }
 }
 

@@ -21,8 +21,14 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("LINK_CONTEXT", protocol::LINK_CONTEXT)?;
     m.add("CHECKPOINT_CONTEXT", protocol::CHECKPOINT_CONTEXT)?;
     m.add("VERDICT_CODES", Verdict::ALL.map(Verdict::code).to_vec())?;
-    m.add("CHECKPOINT_VERDICT_CODES", CheckpointVerdict::ALL.map(CheckpointVerdict::code).to_vec())?;
-    m.add("MALFORMED_REASONS", MalformedReason::ALL.map(MalformedReason::text).to_vec())?;
+    m.add(
+        "CHECKPOINT_VERDICT_CODES",
+        CheckpointVerdict::ALL.map(CheckpointVerdict::code).to_vec(),
+    )?;
+    m.add(
+        "MALFORMED_REASONS",
+        MalformedReason::ALL.map(MalformedReason::text).to_vec(),
+    )?;
     m.add("DEFAULT_THREADS", crate::pool::default_threads())?;
 
     m.add_function(wrap_pyfunction!(functions::chain_id_for_key, m)?)?;
@@ -47,5 +53,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<merkle::MerkleLog>()?;
 
     m.add_function(wrap_pyfunction!(bulk::verify_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_raw_batch_verify, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_raw_blake3, m)?)?;
     Ok(())
 }

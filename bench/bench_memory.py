@@ -1,0 +1,54 @@
+"""Peak memory of verify_bulk relative to the size of its input columns.
+
+Runs the audit in a fresh process so that the figure is not polluted by other benchmarks:
+the process loads the bundle, resets its peak-RSS counter (/proc/self/clear_refs), verifies,
+and reports VmHWM (peak RSS) against the table's Arrow size.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import Dataset
+from pytest_benchmark.fixture import BenchmarkFixture
+
+PROBE = r"""
+import json, sys
+from hashcore.bundle import read_bundle
+import hashcore
+
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+b = read_bundle(sys.argv[1])
+b.records = b.records.combine_chunks()
+before = status("VmRSS:")
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")
+report = hashcore.verify_bulk(b.records, checkpoints=b.checkpoints, log_id=b.log_id)
+print(json.dumps({"input_bytes": b.records.nbytes, "rss_before": before,
+                  "peak_rss": status("VmHWM:"), "clean": report.clean}))
+"""
+
+
+def test_peak_memory(benchmark: BenchmarkFixture, dataset: Dataset) -> None:
+    def probe() -> dict[str, int]:
+        out = subprocess.run(
+            [sys.executable, "-c", PROBE, str(dataset.path)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        result: dict[str, int] = json.loads(out)
+        return result
+
+    m = benchmark.pedantic(probe, rounds=1, iterations=1)
+    assert m["clean"]
+    benchmark.extra_info.update(m)
+    benchmark.extra_info["peak_over_input"] = round(m["peak_rss"] / m["input_bytes"], 3)
+    benchmark.extra_info["verify_extra_over_input"] = round(
+        (m["peak_rss"] - m["rss_before"]) / m["input_bytes"], 3
+    )

@@ -1,0 +1,140 @@
+"""verify_bulk throughput against a plain Python loop and against the raw library ceilings.
+
+Run with `make bench`; BENCHMARKS.md records one run's figures. Each benchmark stores its
+records/s in `extra_info` so the figures and the ratios come from the same run.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import blake3
+import hashcore
+import numpy as np
+import pyarrow as pa
+import pytest
+from conftest import Dataset
+from hashcore import _core
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
+from pytest_benchmark.fixture import BenchmarkFixture
+
+LOOP_SLICE = 20_000
+
+
+def _rate(benchmark: BenchmarkFixture, n: int) -> None:
+    benchmark.extra_info["records"] = n
+    benchmark.extra_info["records_per_s"] = round(n / benchmark.stats.stats.min)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("signatures", [True, False], ids=["full", "nosig"])
+def test_verify_bulk(
+    benchmark: BenchmarkFixture, dataset: Dataset, threads: int, signatures: bool
+) -> None:
+    report = benchmark.pedantic(
+        hashcore.verify_bulk,
+        args=(dataset.records,),
+        kwargs={
+            "checkpoints": dataset.checkpoints,
+            "log_id": dataset.log_id,
+            "threads": threads,
+            "check_signatures": signatures,
+        },
+        rounds=3,
+        iterations=1,
+    )
+    assert report.clean
+    assert report.counts["OK"] + report.counts["OK_REDACTED"] == dataset.records.num_rows
+    _rate(benchmark, dataset.records.num_rows)
+
+
+def _python_loop(rows: list[dict[str, object]], keys: dict[bytes, VerifyKey]) -> int:
+    """What an auditor would write without hashcore: blake3-py + PyNaCl, record by record."""
+    ok = 0
+    for r in rows:
+        salt, payload = r["salt"], r["payload"]
+        header = (
+            b"\x01"
+            + r["chain_id"]
+            + struct.pack(">QqB", r["seq"], r["time_ms"], r["kind"])
+            + r["prev"]
+            + r["commit"]
+        )  # type: ignore[operator]
+        link = blake3.blake3(header, derive_key_context=_core.LINK_CONTEXT).digest()
+        if link != r["link"]:
+            continue
+        if (
+            salt is not None
+            and blake3.blake3(salt + payload, derive_key_context=_core.COMMIT_CONTEXT).digest()
+            != r["commit"]
+        ):  # type: ignore[operator]
+            continue
+        try:
+            keys[r["chain_id"]].verify(link, r["signature"])  # type: ignore[index,arg-type]
+        except BadSignatureError:
+            continue
+        ok += 1
+    return ok
+
+
+def test_python_loop_baseline(benchmark: BenchmarkFixture, dataset: Dataset) -> None:
+    rows = dataset.records.slice(0, LOOP_SLICE).to_pylist()
+    # Keys in force per chain (the sample's rotations are excluded from the slice's keys
+    # by taking data records signed under the genesis key only).
+    genesis = dataset.records.filter(pa.compute.equal(dataset.records["kind"], 0)).to_pylist()
+    keys = {g["chain_id"]: VerifyKey(g["payload"]) for g in genesis}
+    rows = [r for r in rows if r["kind"] == 1 and r["chain_id"] in keys]
+    ok = benchmark.pedantic(_python_loop, args=(rows, keys), rounds=1, iterations=1)
+    assert ok > 0
+    _rate(benchmark, len(rows))
+
+
+def _signed_items(dataset: Dataset) -> tuple[bytes, bytes, bytes]:
+    """(keys, links, signatures) of every data record signed by its genesis key."""
+    t = dataset.records
+    genesis = t.filter(pa.compute.equal(t["kind"], 0))
+    key_of = dict(zip(genesis["chain_id"].to_pylist(), genesis["payload"].to_pylist(), strict=True))
+    # Sorted by chain, as the verifier batches them, so the library coalesces each key.
+    data = t.filter(pa.compute.equal(t["kind"], 1)).sort_by(
+        [("chain_id", "ascending"), ("seq", "ascending")]
+    )
+    cids = data["chain_id"].to_pylist()
+    keys = b"".join(key_of[c] for c in cids)
+    return keys, b"".join(data["link"].to_pylist()), b"".join(data["signature"].to_pylist())
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_ceiling_batch_verify(benchmark: BenchmarkFixture, dataset: Dataset, threads: int) -> None:
+    keys, links, sigs = _signed_items(dataset)
+    failed = benchmark.pedantic(
+        _core._raw_batch_verify, args=(keys, links, sigs, threads), rounds=3, iterations=1
+    )
+    # The sample has no rotations by default, so every batch verifies.
+    assert failed == 0
+    _rate(benchmark, len(links) // 32)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_ceiling_blake3(benchmark: BenchmarkFixture, dataset: Dataset, threads: int) -> None:
+    t = dataset.records
+    headers = b"".join(
+        _core.record_header(c, s, tm, k, p, cm)
+        for c, s, tm, k, p, cm in zip(
+            *(t[n].to_pylist() for n in ("chain_id", "seq", "time_ms", "kind", "prev", "commit")),
+            strict=True,
+        )
+    )
+    payloads = [
+        (s or b"") + (p or b"")
+        for s, p in zip(t["salt"].to_pylist(), t["payload"].to_pylist(), strict=True)
+    ]
+    offsets = np.concatenate([[0], np.cumsum([len(p) for p in payloads])]).astype("<i8").tobytes()
+    out = benchmark.pedantic(
+        _core._raw_blake3,
+        args=(headers, 98, b"".join(payloads), offsets, threads),
+        rounds=3,
+        iterations=1,
+    )
+    assert len(out) == 32
+    _rate(benchmark, t.num_rows)

@@ -1,0 +1,266 @@
+"""The ``hashcore`` command line: ``audit`` a bundle, ``make-sample`` a synthetic one.
+
+Exit codes of ``audit``: 0 the audit is clean, 1 it found failures, 2 the input is
+unusable (unreadable bundle, bad arguments). Errors are one line on stderr,
+``hashcore: error: ...``, so scripts can show them as they are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .errors import HashcoreError
+
+__all__ = ["main"]
+
+EXIT_CLEAN = 0
+EXIT_FAILURES = 1
+EXIT_UNUSABLE = 2
+_MAX_FAILURE_LINES = 20
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _log_id(text: str) -> bytes:
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("--log-id must be 64 hex digits") from None
+    if len(raw) != 32:
+        raise argparse.ArgumentTypeError(f"--log-id must be 64 hex digits, got {len(text)}")
+    return raw
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports errors in the one-line ``hashcore: error:`` form."""
+
+    def error(self, message: str) -> Any:  # argparse declares NoReturn; we exit too
+        self.exit(EXIT_UNUSABLE, f"hashcore: error: {message} (see '{self.prog} --help')\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="hashcore",
+        description="Tamper-evident patient-reported data: audit bundles (SPEC.md).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    audit = sub.add_parser(
+        "audit",
+        help="verify every record and checkpoint of a bundle",
+        description="Exit 0 when clean, 1 when anything failed, 2 when the input is unusable.",
+    )
+    audit.add_argument("bundle", type=Path, help="bundle directory")
+    audit.add_argument(
+        "--json", type=str, metavar="FILE", help="also write the report as JSON ('-' for stdout)"
+    )
+    audit.add_argument(
+        "--threads", type=_positive_int, metavar="N", help="worker threads (default: all cores)"
+    )
+    audit.add_argument(
+        "--no-signatures",
+        action="store_true",
+        help="skip Ed25519 checks (faster; the report says so)",
+    )
+    audit.add_argument(
+        "--log-id",
+        type=_log_id,
+        metavar="HEX",
+        help="the relay's trusted public key; without it the bundle's own is used",
+    )
+
+    sample = sub.add_parser("make-sample", help="write a synthetic, valid bundle")
+    sample.add_argument("bundle", type=Path, help="bundle directory to create")
+    sample.add_argument("--devices", type=_positive_int, required=True, metavar="N")
+    sample.add_argument(
+        "--records",
+        type=_positive_int,
+        required=True,
+        metavar="M",
+        help="records per device, genesis included",
+    )
+    sample.add_argument("--seed", type=_non_negative_int, metavar="S")
+    sample.add_argument("--checkpoint-every", type=_positive_int, default=1000, metavar="K")
+    sample.add_argument("--rotate-every", type=_positive_int, metavar="R")
+    return parser
+
+
+def _console(*, stderr: bool) -> Console:
+    """A console for the summary; wide when not a terminal, so logs keep whole lines."""
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=stderr, highlight=False, width=160)
+    return console
+
+
+def _fail(message: str) -> int:
+    # One line, whatever the exception text contained.
+    print(f"hashcore: error: {' '.join(message.split())}", file=sys.stderr)
+    return EXIT_UNUSABLE
+
+
+@contextmanager
+def _status(console: Console, message: str) -> Iterator[None]:
+    """A spinner on an interactive terminal; nothing at all when piped or redirected."""
+    with console.status(message) if console.is_terminal else nullcontext():
+        yield
+
+
+def _summary(console: Console, report: Any, args: argparse.Namespace) -> None:
+    """Print the human-readable report: verdict counts, checkpoints, failures, notes."""
+    verdicts = Table(title=f"{report.records} records", title_justify="left")
+    verdicts.add_column("verdict")
+    verdicts.add_column("records", justify="right")
+    for code, n in report.counts.items():
+        if n:
+            style = "green" if code in ("OK", "OK_REDACTED") else "red"
+            verdicts.add_row(f"[{style}]{code}[/]", str(n))
+    console.print(verdicts)
+
+    cp_counts: dict[str, int] = {}
+    for cp in report.checkpoints:
+        cp_counts[cp.code] = cp_counts.get(cp.code, 0) + 1
+    cps = Table(title=f"{len(report.checkpoints)} checkpoints", title_justify="left")
+    cps.add_column("verdict")
+    cps.add_column("checkpoints", justify="right")
+    for code, n in cp_counts.items():
+        cps.add_row(f"[{'green' if code == 'OK' else 'red'}]{code}[/]", str(n))
+    if cp_counts:
+        console.print(cps)
+    else:
+        console.print("[red]no checkpoints[/]: nothing attests that any record was logged")
+
+    failures = report.failures
+    if failures:
+        table = Table(title=f"{len(failures)} failures", title_justify="left")
+        table.add_column("log_index", justify="right", no_wrap=True)
+        table.add_column("chain_id", no_wrap=True, min_width=32)  # always the full 32 hex
+        table.add_column("seq", justify="right", no_wrap=True)
+        table.add_column("code", no_wrap=True)
+        table.add_column("reason")
+        for f in failures[:_MAX_FAILURE_LINES]:
+            chain = f.chain_id.hex() if f.chain_id is not None else "-"
+            seq = str(f.seq) if f.seq is not None else "-"
+            table.add_row(str(f.log_index), chain, seq, f.code, escape(f.reason))
+        console.print(table)
+        if len(failures) > _MAX_FAILURE_LINES:
+            more = len(failures) - _MAX_FAILURE_LINES
+            console.print(f"... and {more} more (use --json FILE for all of them)")
+
+    if report.missing_log_positions:
+        spans = ", ".join(f"{a}..{b - 1}" for a, b in report.missing_log_positions[:10])
+        console.print(f"[red]missing log positions[/]: {spans}")
+    if getattr(report, "manifest_log_id_mismatch", False):
+        console.print("[red]the bundle's manifest names another log_id than the trusted one[/]")
+    if args.log_id is None:
+        console.print(
+            "note: log identity taken from the bundle (pass --log-id HEX with the relay's "
+            "registered key for an independent check)"
+        )
+    if args.no_signatures:
+        console.print("note: signatures were not checked (--no-signatures)")
+    verdict = "[green]CLEAN[/]" if report.clean else "[red]NOT CLEAN[/]"
+    console.print(f"audit: {verdict}")
+
+
+def _write_json(target: str, data: dict[str, Any], stdout: TextIO) -> None:
+    text = json.dumps(data, indent=2) + "\n"
+    if target == "-":
+        stdout.write(text)
+        return
+    path = Path(target)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from .bundle import audit_bundle
+
+    # With --json - the JSON owns stdout, so the human summary goes to stderr.
+    json_to_stdout = args.json == "-"
+    out = _console(stderr=json_to_stdout)
+    err = Console(stderr=True)
+    try:
+        with _status(err, f"auditing {args.bundle} ..."):
+            report = audit_bundle(
+                args.bundle,
+                log_id=args.log_id,
+                threads=args.threads,
+                check_signatures=not args.no_signatures,
+            )
+    except (HashcoreError, OSError) as exc:
+        return _fail(f"{args.bundle}: {exc}" if str(args.bundle) not in str(exc) else str(exc))
+    _summary(out, report, args)
+    if args.json is not None:
+        try:
+            _write_json(args.json, report.to_json(), sys.stdout)
+        except OSError as exc:
+            return _fail(f"cannot write {args.json}: {exc}")
+    return EXIT_CLEAN if report.clean else EXIT_FAILURES
+
+
+def _make_sample(args: argparse.Namespace) -> int:
+    from .sample import make_sample
+
+    err = Console(stderr=True)
+    try:
+        with _status(err, f"writing {args.devices} x {args.records} records ..."):
+            info = make_sample(
+                args.bundle,
+                devices=args.devices,
+                records=args.records,
+                seed=args.seed,
+                checkpoint_every=args.checkpoint_every,
+                rotate_every=args.rotate_every,
+            )
+    except (HashcoreError, OSError) as exc:
+        return _fail(str(exc))
+    print(info.summary())
+    return EXIT_CLEAN
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``hashcore`` command; returns the exit code (argument errors give 2)."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:
+        # argparse exits for --help (0) and for bad arguments (2); return, don't raise,
+        # so main() can be called from tests and other programs.
+        return exc.code if isinstance(exc.code, int) else EXIT_UNUSABLE
+    if args.command == "audit":
+        return _audit(args)
+    return _make_sample(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,286 @@
+"""hashcore.cli: the ``hashcore`` command (audit, make-sample), exit codes and JSON."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from hashcore import _core
+from hashcore.bundle import read_bundle, write_bundle
+from hashcore.cli import main
+
+ZERO_COUNTS = dict.fromkeys(_core.VERDICT_CODES, 0)
+OTHER_KEY = _core.public_key_from_seed(bytes(range(32)))
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "bundle"
+    assert (
+        main(
+            [
+                "make-sample",
+                str(path),
+                "--devices",
+                "2",
+                "--records",
+                "5",
+                "--seed",
+                "9",
+                "--checkpoint-every",
+                "4",
+            ]
+        )
+        == 0
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def tampered(sample: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """The sample with one byte of the payload at log position 6 changed."""
+    b = read_bundle(sample)
+    payloads = b.records.column("payload").to_pylist()
+    edited = bytearray(payloads[6])
+    edited[0] ^= 0x20
+    payloads[6] = bytes(edited)
+    recs = b.records.set_column(10, "payload", pa.array(payloads, pa.binary()))
+    out = tmp_path_factory.mktemp("cli") / "tampered"
+    write_bundle(out, recs, b.checkpoints, log_id=b.log_id)
+    row = recs.slice(6, 1).to_pylist()[0]
+    return out, row
+
+
+def _err_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_make_sample_prints_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["make-sample", str(tmp_path / "b"), "--devices", "3", "--records", "2", "--seed", "1"]
+    )
+    assert code == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1
+    assert out[0].startswith(
+        "wrote 6 records (3 devices x 2, 0 key rotations) and 1 checkpoints to "
+        f"{tmp_path / 'b'} in "
+    )
+    assert "(seed 1, log_id " in out[0]
+    assert read_bundle(tmp_path / "b").records.num_rows == 6
+
+
+def test_make_sample_into_existing_bundle(sample: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["make-sample", str(sample), "--devices", "1", "--records", "1"]) == 2
+    assert (
+        _err_line(capsys)
+        == f"hashcore: error: {sample}: exists and is not an empty directory; not overwriting"
+    )
+
+
+def test_audit_clean(sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report = tmp_path / "report.json"
+    assert main(["audit", str(sample), "--json", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "10 records" in out
+    assert "log identity taken from the bundle" in out
+    assert "audit: CLEAN" in out
+    data = json.loads(report.read_text())
+    assert {
+        k: data[k] for k in ("clean", "records", "counts", "failures", "missing_log_positions")
+    } == {
+        "clean": True,
+        "records": 10,
+        "counts": {**ZERO_COUNTS, "OK": 10},
+        "failures": [],
+        "missing_log_positions": [],
+    }
+    assert [{"tree_size": c["tree_size"], "code": c["code"]} for c in data["checkpoints"]] == [
+        {"tree_size": 4, "code": "OK"},
+        {"tree_size": 8, "code": "OK"},
+        {"tree_size": 10, "code": "OK"},
+    ]
+    assert data["log_id_source"] == "bundle"
+    assert data["manifest_log_id_mismatch"] is False
+
+
+def test_audit_failures(
+    tampered: tuple[Path, dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, row = tampered
+    report = tmp_path / "report.json"
+    assert main(["audit", str(path), "--json", str(report), "--threads", "2"]) == 1
+    out = capsys.readouterr().out
+    assert "BAD_COMMIT" in out
+    assert "audit: NOT CLEAN" in out
+    data = json.loads(report.read_text())
+    assert data["clean"] is False
+    assert data["records"] == 10
+    assert data["counts"] == {**ZERO_COUNTS, "OK": 9, "BAD_COMMIT": 1}
+    assert [
+        {k: f[k] for k in ("log_index", "chain_id", "seq", "code")} for f in data["failures"]
+    ] == [
+        {"log_index": 6, "chain_id": row["chain_id"].hex(), "seq": row["seq"], "code": "BAD_COMMIT"}
+    ]
+    assert [c["code"] for c in data["checkpoints"]] == ["OK", "OK", "OK"]
+
+
+def test_audit_json_to_stdout(sample: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", str(sample), "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)  # stdout is only the JSON; the summary went to stderr
+    assert data["counts"]["OK"] == 10
+    assert "audit: CLEAN" in captured.err
+
+
+def test_audit_trusted_log_id(sample: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log_id = read_bundle(sample).log_id.hex()
+    assert main(["audit", str(sample), "--log-id", log_id]) == 0
+    assert "log identity taken from the bundle" not in capsys.readouterr().out
+
+
+def test_audit_other_log_id_is_not_clean(
+    sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "r.json"
+    assert main(["audit", str(sample), "--log-id", OTHER_KEY.hex(), "--json", str(report)]) == 1
+    assert "manifest names another log_id" in capsys.readouterr().out
+    data = json.loads(report.read_text())
+    assert (data["clean"], data["log_id_source"], data["manifest_log_id_mismatch"]) == (
+        False,
+        "trusted",
+        True,
+    )
+    assert data["counts"] == {**ZERO_COUNTS, "NOT_LOGGED": 10}
+    assert [c["code"] for c in data["checkpoints"]] == ["BAD_CHECKPOINT_SIG"] * 3
+
+
+def test_audit_no_signatures(sample: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", str(sample), "--no-signatures"]) == 0
+    assert "signatures were not checked" in capsys.readouterr().out
+
+
+def test_audit_missing_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nope"
+    assert main(["audit", str(missing)]) == 2
+    assert (
+        _err_line(capsys)
+        == f"hashcore: error: {missing}: not a directory (a bundle is a directory)"
+    )
+
+
+def test_audit_corrupt_parquet(
+    sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "corrupt"
+    shutil.copytree(sample, path)
+    (path / "records.parquet").write_bytes(b"not parquet at all\n" * 5)
+    report = tmp_path / "r.json"
+    assert main(["audit", str(path), "--json", str(report)]) == 2
+    line = _err_line(capsys)
+    assert line.startswith(f"hashcore: error: {path / 'records.parquet'}: unreadable Parquet: ")
+    assert not report.exists()
+
+
+def test_audit_bad_manifest(
+    sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "m"
+    shutil.copytree(sample, path)
+    manifest = json.loads((path / "manifest.json").read_text())
+    (path / "manifest.json").write_text(json.dumps({**manifest, "version": 2}))
+    assert main(["audit", str(path)]) == 2
+    assert (
+        _err_line(capsys) == f"hashcore: error: {path / 'manifest.json'}: version is 2, expected 1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        ([], "the following arguments are required: command"),
+        (["audit"], "the following arguments are required: bundle"),
+        (
+            ["audit", "x", "--threads", "0"],
+            "argument --threads: expected a positive integer, got 0",
+        ),
+        (
+            ["audit", "x", "--log-id", "abcd"],
+            "argument --log-id: --log-id must be 64 hex digits, got 4",
+        ),
+        (["audit", "x", "--log-id", "zz"], "argument --log-id: --log-id must be 64 hex digits"),
+        (["make-sample", "x", "--devices", "2"], "the following arguments are required: --records"),
+        (
+            ["make-sample", "x", "--devices", "-1", "--records", "2"],
+            "argument --devices: expected a positive integer, got -1",
+        ),
+        (["frobnicate"], "argument command: invalid choice: 'frobnicate'"),
+    ],
+)
+def test_argument_errors(
+    argv: list[str], fragment: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    line = _err_line(capsys)
+    assert line.startswith("hashcore: error: ")
+    assert fragment in line
+
+
+def test_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "--help"]) == 0
+    assert "--no-signatures" in capsys.readouterr().out
+
+
+def _script() -> str:
+    found = Path(sys.executable).parent / "hashcore"
+    if found.exists():
+        return str(found)
+    which = shutil.which("hashcore")
+    if which is None:
+        pytest.skip("the hashcore console script is not installed")
+    return which
+
+
+def test_console_script(
+    sample: Path, tampered: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    script = _script()
+    clean = subprocess.run(
+        [script, "audit", str(sample)], capture_output=True, text=True, check=False
+    )
+    assert clean.returncode == 0, clean.stderr
+    assert "audit: CLEAN" in clean.stdout
+    assert clean.stderr == ""  # no spinner when stderr is not a terminal
+
+    report = tmp_path / "r.json"
+    bad = subprocess.run(
+        [script, "audit", str(tampered[0]), "--json", str(report)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 1
+    assert json.loads(report.read_text())["counts"]["BAD_COMMIT"] == 1
+
+    missing = subprocess.run(
+        [script, "audit", str(tmp_path / "none")], capture_output=True, text=True, check=False
+    )
+    assert missing.returncode == 2
+    assert missing.stdout == ""
+    assert (
+        missing.stderr
+        == f"hashcore: error: {tmp_path / 'none'}: not a directory (a bundle is a directory)\n"
+    )
+
+    usage = subprocess.run([script, "audit"], capture_output=True, text=True, check=False)
+    assert usage.returncode == 2
+    assert usage.stderr.count("\n") == 1

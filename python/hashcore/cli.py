@@ -160,25 +160,35 @@ def _summary(console: Console, report: Any, args: argparse.Namespace) -> None:
         console.print("[red]no checkpoints[/]: nothing attests that any record was logged")
 
     failures = report.failures
-    if failures:
-        table = Table(title=f"{len(failures)} failures", title_justify="left")
-        table.add_column("log_index", justify="right", no_wrap=True)
-        table.add_column("chain_id", no_wrap=True, min_width=32)  # always the full 32 hex
-        table.add_column("seq", justify="right", no_wrap=True)
-        table.add_column("code", no_wrap=True)
-        table.add_column("reason")
-        for f in failures[:_MAX_FAILURE_LINES]:
+    # NOT_LOGGED follows from a log problem named elsewhere (a missing or altered entry
+    # below a checkpoint) and can cover millions of rows: list the primary failures, and
+    # the NOT_LOGGED ones as log ranges.
+    primary = [f for f in failures if f.code != "NOT_LOGGED"]
+    unlogged = [f.log_index for f in failures if f.code == "NOT_LOGGED"]
+    if primary:
+        table = Table(title=f"{len(primary)} failures", title_justify="left")
+        for name in ("log_index", "chain_id", "seq", "code", "reason"):
+            table.add_column(name, justify="right" if name in ("log_index", "seq") else "left")
+        for f in primary[:_MAX_FAILURE_LINES]:
             chain = f.chain_id.hex() if f.chain_id is not None else "-"
             seq = str(f.seq) if f.seq is not None else "-"
             table.add_row(str(f.log_index), chain, seq, f.code, escape(f.reason))
         console.print(table)
-        if len(failures) > _MAX_FAILURE_LINES:
-            more = len(failures) - _MAX_FAILURE_LINES
+        if len(primary) > _MAX_FAILURE_LINES:
+            more = len(primary) - _MAX_FAILURE_LINES
             console.print(f"... and {more} more (use --json FILE for all of them)")
+    if unlogged:
+        spans = _ranges(unlogged)
+        shown = ", ".join(f"{a}..{b}" if a != b else str(a) for a, b in spans[:10])
+        tail = f" and {len(spans) - 10} more ranges" if len(spans) > 10 else ""
+        console.print(
+            f"[red]NOT_LOGGED[/]: {len(unlogged)} records at log positions {shown}{tail} "
+            "(no attesting checkpoint covers them)"
+        )
 
     if report.missing_log_positions:
-        spans = ", ".join(f"{a}..{b - 1}" for a, b in report.missing_log_positions[:10])
-        console.print(f"[red]missing log positions[/]: {spans}")
+        missing = ", ".join(f"{a}..{b - 1}" for a, b in report.missing_log_positions[:10])
+        console.print(f"[red]missing log positions[/]: {missing}")
     if getattr(report, "manifest_log_id_mismatch", False):
         console.print("[red]the bundle's manifest names another log_id than the trusted one[/]")
     if args.log_id is None:
@@ -190,6 +200,17 @@ def _summary(console: Console, report: Any, args: argparse.Namespace) -> None:
         console.print("note: signatures were not checked (--no-signatures)")
     verdict = "[green]CLEAN[/]" if report.clean else "[red]NOT CLEAN[/]"
     console.print(f"audit: {verdict}")
+
+
+def _ranges(positions: list[int]) -> list[tuple[int, int]]:
+    """Sorted positions as inclusive (first, last) runs."""
+    runs: list[tuple[int, int]] = []
+    for p in sorted(positions):
+        if runs and p <= runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], max(runs[-1][1], p))
+        else:
+            runs.append((p, p))
+    return runs
 
 
 def _write_json(target: str, data: dict[str, Any], stdout: TextIO) -> None:

@@ -36,6 +36,8 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from .errors import InvalidInputError
+
 __all__ = ["diary_entries", "diary_entry"]
 
 _DEFAULT_START = datetime.date(2026, 1, 5)
@@ -143,7 +145,7 @@ def diary_entry(
         ValueError: if ``day`` is negative.
     """
     if day < 0:
-        raise ValueError(f"day must be >= 0, got {day}")
+        raise InvalidInputError(f"day must be >= 0, got {day}")
     profile = _profile(participant)
     progress = _progress(profile, day)
 
@@ -224,6 +226,6 @@ def diary_entries(
         ValueError: if ``days`` is negative.
     """
     if days < 0:
-        raise ValueError(f"days must be >= 0, got {days}")
+        raise InvalidInputError(f"days must be >= 0, got {days}")
     # The check above runs at the call; the entries are made lazily.
     return (diary_entry(rng, participant, day, start_date=start_date) for day in range(days))

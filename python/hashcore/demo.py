@@ -40,13 +40,10 @@ def tamper(src: Path, dst: Path) -> tuple[int, int]:
     records = records.set_column(
         records.schema.get_field_index("payload"), "payload", pa.array(payloads, pa.binary())
     )
-    keep = pc.not_equal(pc.cast(pa.array(range(records.num_rows)), pa.int64()), deleted)
-    records = records.filter(keep)
-    log_index = records["log_index"]
+    edited_li = int(records["log_index"][edited].as_py())
+    deleted_li = int(records["log_index"][deleted].as_py())
+    records = records.filter(pc.not_equal(records["log_index"], deleted_li))
     write_bundle(dst, records, bundle.checkpoints, log_id=bundle.log_id, evm=bundle.evm)
-    edited_li = int(bundle.records.sort_by("log_index")["log_index"][edited].as_py())
-    deleted_li = int(bundle.records.sort_by("log_index")["log_index"][deleted].as_py())
-    del log_index
     return edited_li, deleted_li
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from . import _core
+from ._validate import as_bytes, int_in
 from .errors import InvalidInputError
 
 __all__ = ["Checkpoint"]
@@ -15,24 +16,6 @@ _U64_MAX = 2**64 - 1
 _I64_MIN = -(2**63)
 _I64_MAX = 2**63 - 1
 _SIZES = {"root": 32, "signature": 64, "tx_hash": 32}
-
-
-def _bytes_of(name: str, value: object, size: int) -> bytes:
-    if isinstance(value, bytearray | memoryview):
-        value = bytes(value)
-    if not isinstance(value, bytes):
-        raise InvalidInputError(f"{name} must be bytes, got {type(value).__name__}")
-    if len(value) != size:
-        raise InvalidInputError(f"{name} must be {size} bytes, got {len(value)}")
-    return value
-
-
-def _int_in(name: str, value: object, low: int, high: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidInputError(f"{name} must be an integer, got {type(value).__name__}")
-    if not low <= value <= high:
-        raise InvalidInputError(f"{name} must be in {low}..{high}, got {value}")
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +33,13 @@ class Checkpoint:
     block_number: int | None = None
 
     def __post_init__(self) -> None:
-        _int_in("tree_size", self.tree_size, 0, _U64_MAX)
-        object.__setattr__(self, "root", _bytes_of("root", self.root, 32))
-        object.__setattr__(self, "signature", _bytes_of("signature", self.signature, 64))
+        int_in("tree_size", self.tree_size, 0, _U64_MAX)
+        object.__setattr__(self, "root", as_bytes("root", self.root, 32))
+        object.__setattr__(self, "signature", as_bytes("signature", self.signature, 64))
         if self.tx_hash is not None:
-            object.__setattr__(self, "tx_hash", _bytes_of("tx_hash", self.tx_hash, 32))
+            object.__setattr__(self, "tx_hash", as_bytes("tx_hash", self.tx_hash, 32))
         if self.block_number is not None:
-            _int_in("block_number", self.block_number, _I64_MIN, _I64_MAX)
+            int_in("block_number", self.block_number, _I64_MIN, _I64_MAX)
 
     @classmethod
     def sign(cls, seed: bytes, tree_size: int, root: bytes) -> Checkpoint:
@@ -64,8 +47,8 @@ class Checkpoint:
 
         The ``log_id`` in the digest is the seed's public key, so it need not be passed.
         """
-        _int_in("tree_size", tree_size, 0, _U64_MAX)
-        root_b = _bytes_of("root", root, 32)
+        int_in("tree_size", tree_size, 0, _U64_MAX)
+        root_b = as_bytes("root", root, 32)
         return cls(
             tree_size=tree_size,
             root=root_b,
@@ -85,7 +68,7 @@ class Checkpoint:
         Raises:
             InvalidInputError: ``log_id`` is not 32 bytes.
         """
-        key = _bytes_of("log_id", log_id, 32)
+        key = as_bytes("log_id", log_id, 32)
         if _core.check_public_key(key) != "valid":
             return False
         return _core.verify_checkpoint(key, self.tree_size, self.root, self.signature)

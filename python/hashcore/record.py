@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from . import _core
+from ._validate import as_bytes, int_in
 from .errors import InvalidInputError
 
 __all__ = ["ZERO_LINK", "Kind", "Record"]
@@ -44,24 +45,6 @@ class Kind(enum.IntEnum):
     ROTATION = 2
 
 
-def _as_bytes(name: str, value: object) -> bytes:
-    """``value`` as immutable bytes; any other type is a caller error naming the field."""
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, bytearray | memoryview):
-        return bytes(value)
-    raise InvalidInputError(f"{name} must be bytes, got {type(value).__name__}")
-
-
-def _check_int(name: str, value: object, low: int, high: int) -> int:
-    # bool is an int subclass; accepting True as seq 1 would hide caller bugs.
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidInputError(f"{name} must be an integer, got {type(value).__name__}")
-    if not low <= value <= high:
-        raise InvalidInputError(f"{name} must be in {low}..{high}, got {value}")
-    return value
-
-
 @dataclass(frozen=True, slots=True)
 class Record:
     """A device-chain record: the signed header fields plus salt/payload and log position.
@@ -89,12 +72,12 @@ class Record:
         # Frozen dataclass: normalise through object.__setattr__ (bytearray -> bytes, and
         # IntEnum -> int so equality and to_dict don't depend on how kind was passed).
         for name, size in _FIXED_SIZES.items():
-            value = _as_bytes(name, getattr(self, name))
+            value = as_bytes(name, getattr(self, name))
             if len(value) != size:
                 raise InvalidInputError(f"{name} must be {size} bytes, got {len(value)}")
             object.__setattr__(self, name, value)
-        salt = None if self.salt is None else _as_bytes("salt", self.salt)
-        payload = None if self.payload is None else _as_bytes("payload", self.payload)
+        salt = None if self.salt is None else as_bytes("salt", self.salt)
+        payload = None if self.payload is None else as_bytes("payload", self.payload)
         if salt is not None and len(salt) != _SALT_SIZE:
             raise InvalidInputError(f"salt must be {_SALT_SIZE} bytes, got {len(salt)}")
         if (salt is None) != (payload is None):
@@ -105,13 +88,13 @@ class Record:
             )
         object.__setattr__(self, "salt", salt)
         object.__setattr__(self, "payload", payload)
-        _check_int("seq", self.seq, 0, _U64_MAX)
-        _check_int("time_ms", self.time_ms, _I64_MIN, _I64_MAX)
-        object.__setattr__(self, "kind", int(_check_int("kind", self.kind, 0, 255)))
+        int_in("seq", self.seq, 0, _U64_MAX)
+        int_in("time_ms", self.time_ms, _I64_MIN, _I64_MAX)
+        object.__setattr__(self, "kind", int(int_in("kind", self.kind, 0, 255)))
         if self.log_index is not None:
-            _check_int("log_index", self.log_index, 0, _U64_MAX)
+            int_in("log_index", self.log_index, 0, _U64_MAX)
         if self.received_ms is not None:
-            _check_int("received_ms", self.received_ms, _I64_MIN, _I64_MAX)
+            int_in("received_ms", self.received_ms, _I64_MIN, _I64_MAX)
 
     @classmethod
     def create(
@@ -131,8 +114,8 @@ class Record:
         ``sign`` maps the 32-byte link to a 64-byte Ed25519 signature; it is a callable
         so the secret key never has to pass through this module.
         """
-        salt_b = _as_bytes("salt", salt)
-        payload_b = _as_bytes("payload", payload)
+        salt_b = as_bytes("salt", salt)
+        payload_b = as_bytes("payload", payload)
         if len(salt_b) != _SALT_SIZE:
             raise InvalidInputError(f"salt must be {_SALT_SIZE} bytes, got {len(salt_b)}")
         commit = _core.commitment(salt_b, payload_b)
@@ -186,7 +169,7 @@ class Record:
         Raises:
             InvalidInputError: ``public_key`` is not 32 bytes.
         """
-        key = _as_bytes("public_key", public_key)
+        key = as_bytes("public_key", public_key)
         if len(key) != 32:
             raise InvalidInputError(f"public_key must be 32 bytes, got {len(key)}")
         if self.compute_link() != self.link:

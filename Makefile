@@ -14,6 +14,9 @@ DEPS_STAMP := $(VENV)/.deps-stamp
 EXT_STAMP  := $(VENV)/.ext-stamp
 RUST_SRC   := $(shell find rust -name '*.rs') rust/Cargo.toml Cargo.toml $(wildcard Cargo.lock)
 PY_SRC     := $(shell find python -name '*.py' -o -name '*.pyi') pyproject.toml
+PROTO_SRC  := $(shell find proto -name '*.proto')
+# grpc_tools writes these beside the package (gitignored: generated at build, never edited).
+PROTO_GEN  := python/hashcore/relay/v1/relay_pb2.py python/hashcore/relay/v1/relay_pb2_grpc.py
 
 .PHONY: help
 help: ## Show this help
@@ -28,7 +31,11 @@ $(DEPS_STAMP): requirements-dev.txt | $(PY)
 	$(PIP) install -q --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-$(EXT_STAMP): $(DEPS_STAMP) $(RUST_SRC) $(PY_SRC)
+$(PROTO_GEN) &: $(PROTO_SRC) $(DEPS_STAMP)
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=python --pyi_out=python \
+		--grpc_python_out=python $(PROTO_SRC)
+
+$(EXT_STAMP): $(DEPS_STAMP) $(RUST_SRC) $(PY_SRC) $(PROTO_GEN)
 	maturin develop --release -q
 	@touch $@
 

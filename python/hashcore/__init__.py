@@ -7,6 +7,8 @@ RFC 9162 Merkle log and signs checkpoints, and auditors check everything in bulk
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from . import merkle
 from ._core import PROTOCOL_VERSION, chain_id_for_key, commitment
 from .bundle import Bundle, audit_bundle, read_bundle, write_bundle
@@ -20,8 +22,12 @@ from .errors import (
     HashcoreError,
     InvalidInputError,
     InvalidKeyError,
+    RelayError,
 )
 from .record import Kind, Record
+
+if TYPE_CHECKING:
+    from .relay.client import RelayClient
 from .verify import (
     CHECKPOINT_VERDICT_CODES,
     VERDICT_CODES,
@@ -51,6 +57,8 @@ __all__ = [
     "InvalidKeyError",
     "Kind",
     "Record",
+    "RelayClient",
+    "RelayError",
     "VerifyReport",
     "__version__",
     "audit_bundle",
@@ -61,3 +69,12 @@ __all__ = [
     "verify_bulk",
     "write_bundle",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The relay client pulls in grpc; import it only when it is asked for.
+    if name == "RelayClient":
+        from .relay.client import RelayClient
+
+        return RelayClient
+    raise AttributeError(f"module 'hashcore' has no attribute {name!r}")

@@ -111,6 +111,10 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=_non_negative_int, metavar="S")
     sample.add_argument("--checkpoint-every", type=_positive_int, default=1000, metavar="K")
     sample.add_argument("--rotate-every", type=_positive_int, metavar="R")
+
+    from . import cli_relay
+
+    cli_relay.add_parser(sub, _positive_int)
     return parser
 
 
@@ -280,6 +284,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_UNUSABLE
     if args.command == "audit":
         return _audit(args)
+    if args.command == "relay":
+        from . import cli_relay
+
+        return cli_relay.run(args)
     return _make_sample(args)
 
 

@@ -14,8 +14,8 @@ State file (JSON, mode 0600 because it holds the secret key)::
      "sent_through": -1,
      "records": [<Record.to_dict()>, ...]}
 
-``sent_through`` is the highest seq a relay has acknowledged (-1: none yet). Nothing sets
-it yet; it is there so a relay client can be added without a new file version.
+``sent_through`` is the highest seq a relay has acknowledged (-1: none yet); the relay
+client (:class:`hashcore.RelayClient`) moves it forward with :meth:`Device.mark_sent`.
 """
 
 from __future__ import annotations
@@ -429,8 +429,37 @@ class Device:
 
     @property
     def sent_through(self) -> int:
-        """Highest seq acknowledged by a relay (-1: none); reserved for a relay client."""
+        """Highest seq a relay has durably acknowledged (-1: none, not even enrolled)."""
         return self._sent_through
+
+    def unsent(self) -> list[Record]:
+        """The records no relay has acknowledged yet, in seq order."""
+        return self._records[self._sent_through + 1 :]
+
+    def mark_sent(self, seq: int) -> None:
+        """Record that a relay acknowledged every record up to ``seq`` (saved at once, so a
+        restarted phone does not send them again; resending would be harmless anyway: the
+        relay answers a known record with its original position).
+
+        Raises:
+            InvalidInputError: ``seq`` is beyond the head or goes backwards.
+        """
+        if isinstance(seq, bool) or not isinstance(seq, int):
+            raise InvalidInputError(f"seq must be an int, got {type(seq).__name__}")
+        if seq > self.head.seq:
+            raise InvalidInputError(f"seq {seq} is beyond the head (seq {self.head.seq})")
+        if seq < self._sent_through:
+            raise InvalidInputError(
+                f"seq {seq} is below what was already acknowledged ({self._sent_through})"
+            )
+        previous = self._sent_through
+        self._sent_through = seq
+        if self._path is not None:
+            try:
+                self._write(self._path, self._records, self._key)
+            except OSError:
+                self._sent_through = previous
+                raise
 
     def records(self) -> list[Record]:
         """Every record of the chain, seq 0 first (a copy: changing it changes nothing)."""

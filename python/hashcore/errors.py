@@ -37,7 +37,42 @@ class DeviceError(HashcoreError):
     """A device state file is missing, corrupt or inconsistent."""
 
 
+class StoreError(HashcoreError):
+    """The relay's store refused an operation or is unusable (schema, connection, conflict)."""
+
+
+class TokenRejectedError(StoreError):
+    """An enrollment token is unknown, already used or expired (``reason`` says which)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        #: "unknown", "used" or "expired".
+        self.reason = reason
+
+
+class ConflictError(StoreError):
+    """A write collides with what the store holds: a log position or (chain_id, seq) taken."""
+
+
+class RelayError(HashcoreError):
+    """A relay call failed; ``code`` is the gRPC status code name (e.g. "INVALID_ARGUMENT")."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.details = message
+
+
+class AnchorError(HashcoreError):
+    """Anchoring on the EVM chain failed or is misconfigured (contract, chain id, key)."""
+
+
 __all__ = [
+    "AnchorError",
+    "ConflictError",
+    "RelayError",
+    "StoreError",
+    "TokenRejectedError",
     "BundleError",
     "ColumnError",
     "ColumnTypeError",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ._core import (
     MerkleLog,
+    MerkleTree,
     consistency_proof,
     inclusion_proof,
     verify_consistency,
@@ -21,6 +22,7 @@ EMPTY_ROOT = bytes.fromhex("af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a
 __all__ = [
     "EMPTY_ROOT",
     "MerkleLog",
+    "MerkleTree",
     "consistency_proof",
     "inclusion_proof",
     "leaf_hash",

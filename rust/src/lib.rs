@@ -8,6 +8,8 @@ pub mod checkpoint;
 pub mod columns;
 pub mod ed25519;
 pub mod error;
+pub mod ingest;
+pub mod log_tree;
 pub mod merkle;
 pub mod pool;
 pub mod protocol;

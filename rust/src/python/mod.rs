@@ -5,6 +5,7 @@ mod buffers;
 mod bulk;
 mod errors;
 mod functions;
+mod ingest;
 mod merkle;
 
 use pyo3::prelude::*;
@@ -51,6 +52,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(merkle::consistency_proof, m)?)?;
     m.add_function(wrap_pyfunction!(merkle::verify_consistency, m)?)?;
     m.add_class::<merkle::MerkleLog>()?;
+    m.add_class::<merkle::MerkleTree>()?;
+    m.add_function(wrap_pyfunction!(ingest::check_submissions, m)?)?;
 
     m.add_function(wrap_pyfunction!(bulk::verify_columns, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_raw_batch_verify, m)?)?;

@@ -1,0 +1,1 @@
+../python/hashcore/anchor/Anchor.vy

@@ -1,0 +1,175 @@
+"""``hashcore simulate-fraud``: tampered copies of a clean bundle, with expected audits.
+
+``cli.py`` registers the subcommand with :func:`add_parser` and runs it with :func:`run`.
+One line per attack goes to stdout; errors are one ``hashcore: error: ...`` line on stderr
+with exit code 2. With ``--check`` every copy is also audited and compared with its
+expectation, and any difference makes the exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn, TypeVar
+
+from .errors import HashcoreError
+
+if TYPE_CHECKING:
+    from .fraud import AttackResult
+
+__all__ = ["add_parser", "main", "run"]
+
+_P = TypeVar("_P", bound=argparse.ArgumentParser)
+
+# The same exit codes as cli.py (not imported from it: cli.py imports this module).
+EXIT_OK = 0
+EXIT_DIFFERS = 1
+EXIT_UNUSABLE = 2
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _seed_hex(text: str) -> bytes:
+    try:
+        raw = bytes.fromhex(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError("the log key must be 64 hex digits") from None
+    if len(raw) != 32:
+        raise argparse.ArgumentTypeError(f"the log key must be 64 hex digits, got {len(raw) * 2}")
+    return raw
+
+
+def _read_log_key(path: Path) -> bytes:
+    """The relay's 32-byte seed from a file: 64 hex digits (whitespace ignored) or raw."""
+    data = path.read_bytes()
+    if len(data) == 32:
+        return data
+    try:
+        return _seed_hex(data.decode("ascii"))
+    except (UnicodeDecodeError, argparse.ArgumentTypeError):
+        raise HashcoreError(
+            f"{path}: not a log key (expected 64 hex digits or 32 raw bytes)"
+        ) from None
+
+
+def _attack_name(text: str) -> str:
+    from .fraud import ATTACKS
+
+    if text not in ATTACKS:
+        raise argparse.ArgumentTypeError(f"unknown attack {text!r}; known: {', '.join(ATTACKS)}")
+    return text
+
+
+def add_parser(subparsers: argparse._SubParsersAction[_P]) -> _P:
+    """Register ``simulate-fraud`` on ``subparsers`` (from ``add_subparsers``)."""
+    parser = subparsers.add_parser(
+        "simulate-fraud",
+        help="write tampered copies of a clean bundle, each with the audit it must get",
+        description=(
+            "Write OUT/<attack>/ (a tampered bundle and expected.json) for every attack. "
+            "Exit 0 when written (and, with --check, every audit matched), 1 when an audit "
+            "differed from its expectation, 2 when the input is unusable."
+        ),
+    )
+    parser.add_argument("bundle", type=Path, help="a clean bundle directory")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory")
+    key = parser.add_mutually_exclusive_group()
+    key.add_argument(
+        "--log-seed",
+        type=_seed_hex,
+        metavar="HEX",
+        help="the relay's 32-byte Ed25519 seed, for attacks by the relay itself",
+    )
+    key.add_argument(
+        "--log-key", type=Path, metavar="FILE", help="file holding that seed (hex or raw)"
+    )
+    parser.add_argument(
+        "--seed", type=_non_negative_int, default=0, metavar="N", help="picks the targets"
+    )
+    parser.add_argument(
+        "--attack",
+        type=_attack_name,
+        action="append",
+        metavar="NAME",
+        help="run only this attack (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="audit every tampered copy and compare it with expected.json",
+    )
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"hashcore: error: {' '.join(message.split())}", file=sys.stderr)
+    return EXIT_UNUSABLE
+
+
+def _check_line(result: AttackResult) -> tuple[str, bool]:
+    """Audit one tampered copy: the suffix for its line, and whether it matched."""
+    from .bundle import audit_bundle
+    from .fraud import compare
+
+    assert result.expected is not None and result.path is not None
+    differences = compare(result.expected, audit_bundle(result.path))
+    if not differences:
+        return " [audit matches]", True
+    return f" [AUDIT DIFFERS: {differences[0]}; {len(differences)} difference(s)]", False
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``simulate-fraud`` with parsed ``args``; returns the exit code."""
+    from .fraud import simulate_fraud
+
+    try:
+        log_seed = _read_log_key(args.log_key) if args.log_key is not None else args.log_seed
+        results = simulate_fraud(
+            args.bundle, args.out, log_seed=log_seed, seed=args.seed, attacks=args.attack
+        )
+    except (HashcoreError, OSError) as exc:
+        return _fail(str(exc))
+    matched = True
+    for result in results:
+        line = result.summary()
+        if args.check and result.path is not None:
+            try:
+                suffix, ok = _check_line(result)
+            except (HashcoreError, OSError) as exc:
+                return _fail(f"auditing {result.path}: {exc}")
+            line += suffix
+            matched = matched and ok
+        print(line)
+    return EXIT_OK if matched else EXIT_DIFFERS
+
+
+class _Parser(argparse.ArgumentParser):
+    """One-line ``hashcore: error:`` argument errors, as cli.py gives them."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_UNUSABLE, f"hashcore: error: {message} (see '{self.prog} --help')\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m hashcore.cli_fraud BUNDLE --out DIR ...`` without the main CLI."""
+    parser = _Parser(prog="hashcore")
+    add_parser(parser.add_subparsers(dest="command", required=True, parser_class=_Parser))
+    try:
+        args = parser.parse_args(["simulate-fraud", *(argv if argv is not None else sys.argv[1:])])
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_UNUSABLE
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

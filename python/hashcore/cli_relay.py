@@ -1,0 +1,196 @@
+"""``hashcore relay serve | token | export``: run a relay, issue enrollment tokens, export
+an audit bundle straight from a relay's store."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import HashcoreError
+
+__all__ = ["add_parser", "run"]
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(text: str) -> int:
+    """Seconds from '90', '90s', '15m', '12h' or '7d'."""
+    unit = text[-1:] if text[-1:] in _DURATION_UNITS else "s"
+    number = text[:-1] if text[-1:] in _DURATION_UNITS else text
+    try:
+        value = int(number)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a duration like 3600, 15m, 12h or 7d, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"duration must be positive, got {text!r}")
+    return value * _DURATION_UNITS[unit]
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def add_parser(sub: Any, positive_int: Any) -> None:
+    relay = sub.add_parser("relay", help="run a relay, issue enrollment tokens, export bundles")
+    rsub = relay.add_subparsers(dest="relay_command", required=True, parser_class=type(relay))
+
+    serve = rsub.add_parser("serve", help="serve the relay gRPC API (SIGTERM stops it cleanly)")
+    serve.add_argument("--db", required=True, metavar="FILE_OR_URL", help="SQLite file or postgresql:// URL")
+    serve.add_argument("--listen", default="127.0.0.1:7443", metavar="HOST:PORT", help="port 0 picks a free one")
+    serve.add_argument("--key-file", type=Path, metavar="FILE", help="relay key (default: beside the db; created on first start)")
+    serve.add_argument("--operator-token-file", type=Path, metavar="FILE", help="operator bearer token (default: beside the db; created on first start)")
+    serve.add_argument("--checkpoint-every", type=positive_int, default=1000, metavar="N", help="sign a checkpoint every N records (default 1000)")
+    serve.add_argument("--checkpoint-interval", type=_positive_float, default=5.0, metavar="SECONDS", help="and every T seconds when the log grew (default 5)")
+    serve.add_argument("--max-batch-records", type=positive_int, default=4096, metavar="N")
+    serve.add_argument("--max-payload-bytes", type=positive_int, default=65536, metavar="N")
+    serve.add_argument("--max-message-bytes", type=positive_int, default=8 * 1024 * 1024, metavar="N")
+    serve.add_argument("--token-ttl", type=_duration, default=7 * 86400, metavar="DURATION", help="default lifetime of enrollment tokens (default 7d)")
+    serve.add_argument("--tls-cert", type=Path, metavar="PEM")
+    serve.add_argument("--tls-key", type=Path, metavar="PEM")
+    serve.add_argument("--client-ca", type=Path, metavar="PEM", help="require client certificates signed by this CA (mTLS)")
+    serve.add_argument("--plaintext", action="store_true", help="serve without TLS (loopback and tests only)")
+    serve.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics here")
+    serve.add_argument("--log-format", choices=("text", "json"), default="text")
+    serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
+
+    token = rsub.add_parser("token", help="issue a one-time enrollment token for a participant")
+    token.add_argument("--db", required=True, metavar="FILE_OR_URL")
+    token.add_argument("--participant", required=True, metavar="ID")
+    token.add_argument("--ttl", type=_duration, default=7 * 86400, metavar="DURATION", help="lifetime (default 7d)")
+
+    export = rsub.add_parser("export", help="write a SPEC section 3 bundle from a relay's store")
+    export.add_argument("--db", required=True, metavar="FILE_OR_URL")
+    export.add_argument("--out", required=True, type=Path, metavar="BUNDLE")
+    export.add_argument("--part-rows", type=positive_int, default=1_000_000, metavar="N")
+    export.add_argument("--confirmations", type=positive_int, default=1, metavar="N", help="confirmations written to the manifest's evm entry")
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def _setup_logging(fmt: str, level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("hashcore")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .relay.ledger import Limits
+    from .relay.server import RelayConfig, RelayServer
+
+    _setup_logging(args.log_format, args.log_level)
+    config = RelayConfig(
+        store=args.db,
+        listen=args.listen,
+        key_file=args.key_file,
+        operator_token_file=args.operator_token_file,
+        checkpoint_every=args.checkpoint_every,
+        checkpoint_interval_s=args.checkpoint_interval,
+        limits=Limits(args.max_batch_records, args.max_payload_bytes),
+        max_message_bytes=args.max_message_bytes,
+        token_ttl_s=args.token_ttl,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        client_ca=args.client_ca,
+        plaintext=args.plaintext,
+        metrics_listen=args.metrics,
+    )
+
+    async def main() -> None:
+        relay = RelayServer(config)
+        await relay.start()
+        relay.install_signal_handlers()
+        # One machine-readable line on stdout: scripts and tests read the bound port here.
+        host = config.listen.rpartition(":")[0]
+        print(f"hashcore relay listening on {host}:{relay.port}", flush=True)
+        if relay.metrics_port:
+            print(f"hashcore relay metrics on {config.metrics_listen.rpartition(':')[0]}:{relay.metrics_port}", flush=True)  # type: ignore[union-attr]
+        await relay.wait_closed()
+
+    asyncio.run(main())
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from .relay.ledger import token_hash
+    from .relay.service import new_token
+    from .relay.store import open_store
+
+    token = new_token()
+    now = time.time_ns() // 1_000_000
+    with open_store(args.db) as store:
+        store.add_token(token_hash(token), args.participant, now, now + args.ttl * 1000)
+    print(token)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .relay.export import export_bundle
+
+    with Progress(
+        TextColumn("exporting"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} records"),
+        TimeRemainingColumn(),
+        transient=True,
+        disable=not sys.stderr.isatty(),
+        console=None,
+    ) as progress:
+        task = progress.add_task("export", total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        result = export_bundle(args.db, args.out, part_rows=args.part_rows, progress=update, confirmations=args.confirmations)
+    print(_describe(result, args.out))
+    return 0
+
+
+def _describe(result: Any, out: Path) -> str:
+    fields = getattr(result, "__dataclass_fields__", {})
+    parts = [f"{name}={getattr(result, name)}" for name in fields if not name.startswith("_")]
+    return f"exported {out}: " + ", ".join(parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a ``relay`` subcommand; HashcoreError becomes exit 2 with one line."""
+    try:
+        if args.relay_command == "serve":
+            return _serve(args)
+        if args.relay_command == "token":
+            return _token(args)
+        return _export(args)
+    except HashcoreError as exc:
+        print(f"hashcore: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,124 @@
+"""The relay's one server interceptor: operator authentication and error → status mapping.
+
+Handlers raise; this is the only place that decides which gRPC status a failure becomes:
+:class:`~.rejection.Rejected` carries its own status, any other ``HashcoreError`` is
+INVALID_ARGUMENT, anything else is INTERNAL (logged with its traceback, message generic:
+internals are not for clients).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from grpc import aio
+
+from ..errors import HashcoreError
+from .rejection import Rejected
+
+__all__ = ["RelayInterceptor", "OPERATOR_PREFIX"]
+
+log = logging.getLogger("hashcore.relay")
+
+OPERATOR_PREFIX = "/hashcore.relay.v1.Operator/"
+
+
+def _status(exc: BaseException) -> tuple[grpc.StatusCode, str]:
+    if isinstance(exc, Rejected):
+        return grpc.StatusCode[exc.code], exc.details
+    if isinstance(exc, HashcoreError):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+    log.exception("internal error in a relay call", exc_info=exc)
+    return grpc.StatusCode.INTERNAL, "internal error in the relay (see its log)"
+
+
+def _authorized(metadata: Any, token: bytes) -> bool | None:
+    """True: the right bearer token; False: a wrong one; None: none presented."""
+    for key, value in metadata or ():
+        if key == "authorization":
+            text = value.decode() if isinstance(value, bytes) else str(value)
+            scheme, _, presented = text.partition(" ")
+            if scheme.lower() != "bearer":
+                return False
+            # Constant time, so the comparison leaks nothing about the token.
+            return hmac.compare_digest(presented.strip().encode(), token)
+    return None
+
+
+class RelayInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
+    def __init__(self, operator_token: bytes) -> None:
+        self._token = operator_token
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        if details.method.startswith(OPERATOR_PREFIX):
+            verdict = _authorized(details.invocation_metadata, self._token)
+            if verdict is not True:
+                code = grpc.StatusCode.UNAUTHENTICATED if verdict is None else grpc.StatusCode.PERMISSION_DENIED
+                text = (
+                    "operator call needs 'authorization: Bearer <operator token>'"
+                    if verdict is None
+                    else "operator token is wrong"
+                )
+                return _denied(handler, code, text)
+        return self._wrap(handler)
+
+    def _wrap(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        async def fail(exc: BaseException, context: aio.ServicerContext) -> None:
+            code, text = _status(exc)
+            await context.abort(code, text)
+
+        if handler.unary_unary is not None:
+            inner = handler.unary_unary
+
+            async def unary(request: Any, context: aio.ServicerContext) -> Any:
+                try:
+                    return await inner(request, context)
+                except aio.AbortError:
+                    raise
+                except Exception as exc:
+                    await fail(exc, context)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_stream is not None:
+            inner_s = handler.stream_stream
+
+            async def stream(requests: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
+                try:
+                    async for response in inner_s(requests, context):
+                        yield response
+                except aio.AbortError:
+                    raise
+                except Exception as exc:
+                    await fail(exc, context)
+
+            return grpc.stream_stream_rpc_method_handler(
+                stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+
+def _denied(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, text: str) -> grpc.RpcMethodHandler:
+    async def deny(request: Any, context: aio.ServicerContext) -> Any:
+        await context.abort(code, text)
+
+    return grpc.unary_unary_rpc_method_handler(
+        deny,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )

@@ -1,0 +1,601 @@
+"""The relay's state machine: checks submissions, appends them to the store and the Merkle
+log, signs checkpoints. Nothing here knows about gRPC or asyncio.
+
+Threading: a :class:`Ledger` is used from ONE thread at a time (the server runs every call
+on a single-thread executor). That one writer is what makes log positions consecutive and
+the in-memory heads and Merkle tree agree with the store without locks.
+
+Group commit: :meth:`Ledger.submit_group` takes several batches at once (whatever queued
+up while the previous transaction was being made durable), checks each on its own — a
+batch is all-or-nothing, and a refused batch does not affect the others — then stores all
+accepted batches in one transaction and acknowledges them together. One fsync then covers
+many batches, which is what lets a SQLite relay acknowledge tens of thousands of records
+per second durably.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .. import _core
+from ..errors import ConflictError, StoreError, TokenRejectedError
+from ..record import ZERO_LINK
+from .rejection import Rejected, invalid, too_large
+from .store.base import (
+    ChainHead,
+    Device,
+    Erasure,
+    ForkEvidence,
+    Store,
+    StoredCheckpoint,
+    StoredRecord,
+)
+
+__all__ = ["Ack", "Ledger", "Limits", "SubmittedRecord", "token_hash"]
+
+log = logging.getLogger("hashcore.relay")
+
+_KIND_GENESIS, _KIND_DATA, _KIND_ROTATION = 0, 1, 2
+_U64_MAX = 2**64 - 1
+_TOKEN_TEXT = {
+    "unknown": "unknown token",
+    "used": "the token was already used",
+    "expired": "the token has expired",
+}
+_REJECT_TEXT = {
+    1: ("bad_commit", "commit is not KDF(salt || payload)"),
+    2: ("bad_key", "the payload is not a valid (large-order) Ed25519 public key"),
+    3: ("bad_signature", "the signature does not verify under the chain's key"),
+}
+
+
+class SubmittedRecord(Protocol):
+    """What a submitted record must look like (the protobuf ``Record`` fits)."""
+
+    @property
+    def version(self) -> int: ...
+    @property
+    def chain_id(self) -> bytes: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def time_ms(self) -> int: ...
+    @property
+    def kind(self) -> int: ...
+    @property
+    def prev(self) -> bytes: ...
+    @property
+    def commit(self) -> bytes: ...
+    @property
+    def salt(self) -> bytes: ...
+    @property
+    def payload(self) -> bytes: ...
+    @property
+    def signature(self) -> bytes: ...
+    @property
+    def link(self) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one request may carry (refused with RESOURCE_EXHAUSTED beyond)."""
+
+    max_records_per_batch: int = 4096
+    max_payload_bytes: int = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    chain_id: bytes
+    seq: int
+    log_index: int
+    duplicate: bool
+
+
+@dataclass(slots=True)
+class _Head:
+    """A chain's head as the ledger tracks it (committed, or staged in a group)."""
+
+    seq: int
+    link: bytes
+    key: bytes
+
+
+@dataclass(slots=True)
+class _Group:
+    """What the batches of one group have staged so far (applied after the commit)."""
+
+    next_index: int
+    heads: dict[bytes, _Head] = field(default_factory=dict)
+    positions: dict[tuple[bytes, int], tuple[bytes, int]] = field(default_factory=dict)
+    rows: list[StoredRecord] = field(default_factory=list)
+
+
+def token_hash(token: str) -> bytes:
+    """Tokens are stored hashed: a copy of the database does not let anyone enroll."""
+    return hashlib.blake2b(token.encode(), digest_size=32, person=b"hashcore-token").digest()
+
+
+def _where(i: int, rec: SubmittedRecord) -> str:
+    return f"record {i} (chain {bytes(rec.chain_id).hex()} seq {rec.seq})"
+
+
+def _check_shape(i: int, rec: SubmittedRecord, limits: Limits, genesis: bool) -> None:
+    """Sizes, version and kind: what can be refused without looking at any state."""
+    where = _where(i, rec) if len(rec.chain_id) == 16 else f"record {i}"
+    if rec.version != 1:
+        raise invalid("malformed", f"{where}: unknown version {rec.version} (expected 1)")
+    for name, size in (("chain_id", 16), ("prev", 32), ("commit", 32), ("salt", 16)):
+        got = len(getattr(rec, name))
+        if got != size:
+            raise invalid("malformed", f"{where}: {name} must be {size} bytes, got {got}")
+    if len(rec.signature) != 64:
+        raise invalid(
+            "malformed", f"{where}: signature must be 64 bytes, got {len(rec.signature)}"
+        )
+    if len(rec.link) not in (0, 32):
+        raise invalid("malformed", f"{where}: link must be empty or 32 bytes, got {len(rec.link)}")
+    if len(rec.payload) > limits.max_payload_bytes:
+        raise too_large(
+            f"{where}: payload of {len(rec.payload)} bytes exceeds the limit of "
+            f"{limits.max_payload_bytes}"
+        )
+    if rec.seq > _U64_MAX or rec.seq >= 2**63:
+        raise invalid("malformed", f"{where}: seq {rec.seq} is out of range")
+    if genesis:
+        if rec.kind != _KIND_GENESIS or rec.seq != 0:
+            raise invalid("malformed", f"{where}: enrollment needs the kind-0 record at seq 0")
+        return
+    if rec.kind == _KIND_GENESIS:
+        raise invalid(
+            "malformed", f"{where}: a genesis (kind 0) is only accepted through Enroll"
+        )
+    if rec.kind not in (_KIND_DATA, _KIND_ROTATION):
+        raise invalid("malformed", f"{where}: unknown kind {rec.kind}")
+
+
+def _rust_check(
+    records: Sequence[SubmittedRecord], keys: Sequence[bytes]
+) -> tuple[list[bytes], bytes]:
+    """Links and reject codes of every record (hashing and signatures in Rust, no GIL)."""
+    links, codes = _core.check_submissions(
+        b"".join(r.chain_id for r in records),
+        [r.seq for r in records],
+        [r.time_ms for r in records],
+        bytes(r.kind for r in records),
+        b"".join(r.prev for r in records),
+        b"".join(r.commit for r in records),
+        b"".join(r.salt for r in records),
+        [r.payload for r in records],
+        b"".join(r.signature for r in records),
+        b"".join(keys),
+    )
+    return [links[i : i + 32] for i in range(0, len(links), 32)], codes
+
+
+class Ledger:
+    """The relay's accepted state: store + Merkle log + chain heads + checkpoint signing."""
+
+    def __init__(
+        self,
+        store: Store,
+        seed: bytes,
+        *,
+        checkpoint_every: int = 1000,
+        limits: Limits | None = None,
+        clock: Callable[[], int] | None = None,
+    ) -> None:
+        self.store = store
+        self._seed = seed
+        self.log_id = _core.public_key_from_seed(seed)
+        self.checkpoint_every = checkpoint_every
+        self.limits = limits or Limits()
+        self._clock = clock or (lambda: time.time_ns() // 1_000_000)
+        self._bind_store()
+        self.tree = _core.MerkleTree()
+        self.heads: dict[bytes, _Head] = {}
+        self.latest: StoredCheckpoint | None = None
+        #: Log size as a plain int, safe to read from any thread (the tree itself is only
+        #: touched by the writer thread).
+        self.size = 0
+        self._load()
+
+    # ----------------------------------------------------------------- start-up
+
+    def _bind_store(self) -> None:
+        bound = self.store.get_log_id()
+        if bound is None:
+            self.store.set_log_id(self.log_id)
+        elif bound != self.log_id:
+            raise StoreError(
+                f"the store belongs to relay {bound.hex()}, but the key file is "
+                f"{self.log_id.hex()}; refusing to mix two logs"
+            )
+
+    def _load(self) -> None:
+        """Rebuild the Merkle log from the stored links (O(n)) and check it against the
+        newest checkpoint, so a damaged store is found at start-up, not by an auditor."""
+        started = time.perf_counter()
+        for chunk in self.store.iter_links():
+            self.tree.extend(chunk)
+        size = self.store.tree_size()
+        if self.tree.size != size:
+            raise StoreError(f"the store holds {size} records but {self.tree.size} links")
+        self.latest = self.store.latest_checkpoint()
+        if self.latest is not None:
+            if self.latest.tree_size > size:
+                raise StoreError(
+                    f"checkpoint at tree_size {self.latest.tree_size} is beyond the "
+                    f"{size} stored records"
+                )
+            if self.tree.root(self.latest.tree_size) != self.latest.root:
+                raise StoreError(
+                    f"the stored records do not rebuild the root of the checkpoint at "
+                    f"tree_size {self.latest.tree_size}: the store was altered"
+                )
+        self.size = size
+        for dev in self.store.list_devices():
+            self.heads[dev.chain_id] = _Head(dev.head_seq, dev.head_link, dev.current_key)
+        log.info(
+            "log rebuilt: %d records, %d chains, root %s (%.2f s)",
+            size,
+            len(self.heads),
+            self.tree.root().hex(),
+            time.perf_counter() - started,
+        )
+
+    # ----------------------------------------------------------------- enrollment
+
+    def enroll(self, token: str, genesis: SubmittedRecord) -> tuple[Device, int]:
+        """Enroll a device with a one-time token and its genesis; returns (device,
+        log_index). Re-sending the same genesis (a lost reply) returns the original."""
+        _check_shape(0, genesis, self.limits, genesis=True)
+        payload = bytes(genesis.payload)
+        if len(payload) != 32:
+            raise invalid("bad_key", f"genesis payload must be a 32-byte public key, got {len(payload)}")
+        if _core.check_public_key(payload) != "valid":
+            raise invalid("bad_key", "genesis payload is not a valid (large-order) public key")
+        chain_id = bytes(genesis.chain_id)
+        if _core.chain_id_for_key(payload) != chain_id:
+            raise invalid("malformed", "genesis chain_id is not derived from its public key")
+        if bytes(genesis.prev) != ZERO_LINK:
+            raise invalid("malformed", "genesis prev must be 32 zero bytes")
+        links, codes = _rust_check([genesis], [payload])
+        if codes[0]:
+            reason, text = _REJECT_TEXT[codes[0]]
+            raise invalid(reason, f"genesis: {text}")
+        link = links[0]
+        self._check_claimed_link(0, genesis, link)
+        existing = self.store.get_device(chain_id)
+        if existing is not None:
+            stored = self.store.get_record(chain_id, 0)
+            if stored is not None and stored.link == link:
+                return existing, stored.log_index
+            raise Rejected("ALREADY_EXISTS", "enrolled", f"chain {chain_id.hex()} is already enrolled")
+        now = self._clock()
+        index = self.tree.size
+        row = self._row(index, genesis, link, now)
+        device = Device(chain_id, "", payload, payload, 0, link, now)
+        try:
+            self.store.enroll(token_hash(token), now, row, device)
+        except TokenRejectedError as e:
+            raise Rejected(
+                "PERMISSION_DENIED", "token", f"enrollment token refused: {_TOKEN_TEXT[e.reason]}"
+            ) from e
+        except ConflictError as e:
+            raise Rejected("ALREADY_EXISTS", "enrolled", str(e)) from e
+        self.tree.extend(link)
+        self.size = self.tree.size
+        self.heads[chain_id] = _Head(0, link, payload)
+        enrolled = self.store.get_device(chain_id)
+        return (enrolled or device), index
+
+    # ----------------------------------------------------------------- submission
+
+    def submit_group(
+        self, batches: Sequence[Sequence[SubmittedRecord]]
+    ) -> list[list[Ack] | Rejected]:
+        """Check each batch, store every accepted one in ONE transaction, and return per
+        batch its acks or why it was refused. If the store fails, every batch of the group
+        fails with it (nothing was stored) and the exception propagates."""
+        group = _Group(next_index=self.tree.size)
+        results: list[list[Ack] | Rejected] = []
+        evidence: list[ForkEvidence] = []
+        for batch in batches:
+            try:
+                results.append(self._stage(batch, group, evidence))
+            except Rejected as r:
+                results.append(r)
+        for ev in evidence:
+            self.store.add_fork_evidence(ev)
+        if group.rows:
+            self._commit(group)
+        return results
+
+    def _stage(
+        self, batch: Sequence[SubmittedRecord], group: _Group, evidence: list[ForkEvidence]
+    ) -> list[Ack]:
+        """Check one batch against the committed + staged state; stage it if it passes."""
+        if len(batch) > self.limits.max_records_per_batch:
+            raise too_large(
+                f"batch of {len(batch)} records exceeds the limit of "
+                f"{self.limits.max_records_per_batch}"
+            )
+        for i, rec in enumerate(batch):
+            _check_shape(i, rec, self.limits, genesis=False)
+
+        heads: dict[bytes, _Head] = {}  # this batch's view of each chain it touches
+        keys: list[bytes] = []
+        is_new: list[bool] = []
+        seen: set[tuple[bytes, int]] = set()
+        for i, rec in enumerate(batch):
+            chain_id = bytes(rec.chain_id)
+            if (chain_id, rec.seq) in seen:
+                raise invalid("malformed", f"{_where(i, rec)}: appears twice in the batch")
+            seen.add((chain_id, rec.seq))
+            head = heads.get(chain_id) or self._head(chain_id, group)
+            if head is None:
+                raise Rejected("NOT_FOUND", "unknown_chain", f"{_where(i, rec)}: unknown chain (not enrolled)")
+            if rec.seq <= head.seq:
+                is_new.append(False)
+                keys.append(head.key)  # not used: a resent record is compared, not verified
+                continue
+            if rec.seq != head.seq + 1:
+                raise Rejected(
+                    "FAILED_PRECONDITION",
+                    "gap",
+                    f"{_where(i, rec)}: seq jumps from {head.seq} to {rec.seq} "
+                    f"(send seq {head.seq + 1} first)",
+                )
+            is_new.append(True)
+            keys.append(head.key)
+            # Provisional head: prev is checked once links are known; the key changes
+            # after a rotation (its validity is part of the Rust check below).
+            next_key = bytes(rec.payload) if rec.kind == _KIND_ROTATION else head.key
+            heads[chain_id] = _Head(rec.seq, b"", next_key)
+
+        links, codes = _rust_check(batch, keys)
+        now = self._clock()
+        acks: list[Ack] = []
+        staged: list[tuple[SubmittedRecord, bytes]] = []
+        expected_prev: dict[bytes, bytes] = {}
+        for i, rec in enumerate(batch):
+            chain_id = bytes(rec.chain_id)
+            link = links[i]
+            self._check_claimed_link(i, rec, link)
+            if not is_new[i]:
+                acks.append(self._resent(i, rec, link, group, evidence, now))
+                continue
+            prev = expected_prev.get(chain_id)
+            if prev is None:
+                head = self._head(chain_id, group)
+                assert head is not None  # checked in the first pass
+                prev = head.link
+            if bytes(rec.prev) != prev:
+                raise Rejected(
+                    "FAILED_PRECONDITION",
+                    "broken_chain",
+                    f"{_where(i, rec)}: prev is not the link of seq {rec.seq - 1}",
+                )
+            if codes[i]:
+                reason, text = _REJECT_TEXT[codes[i]]
+                raise invalid(reason, f"{_where(i, rec)}: {text}")
+            expected_prev[chain_id] = link
+            staged.append((rec, link))
+
+        # The whole batch passed: stage it.
+        for rec, link in staged:
+            chain_id = bytes(rec.chain_id)
+            index = group.next_index
+            group.next_index += 1
+            group.rows.append(self._row(index, rec, link, now))
+            group.positions[(chain_id, rec.seq)] = (link, index)
+            old = self._head(chain_id, group)
+            assert old is not None
+            key = bytes(rec.payload) if rec.kind == _KIND_ROTATION else old.key
+            group.heads[chain_id] = _Head(rec.seq, link, key)
+        for i, rec in enumerate(batch):
+            if is_new[i]:
+                index = group.positions[(bytes(rec.chain_id), rec.seq)][1]
+                acks.insert(i, Ack(bytes(rec.chain_id), rec.seq, index, False))
+        return acks
+
+    def _head(self, chain_id: bytes, group: _Group) -> _Head | None:
+        return group.heads.get(chain_id) or self.heads.get(chain_id)
+
+    def _check_claimed_link(self, i: int, rec: SubmittedRecord, link: bytes) -> None:
+        if rec.link and bytes(rec.link) != link:
+            raise invalid(
+                "link_mismatch",
+                f"{_where(i, rec)}: link is not the link of the record's header",
+            )
+
+    def _resent(
+        self,
+        i: int,
+        rec: SubmittedRecord,
+        link: bytes,
+        group: _Group,
+        evidence: list[ForkEvidence],
+        now: int,
+    ) -> Ack:
+        """A record at a seq the relay already holds: the same one is acknowledged with its
+        original position; a different one is a fork, refused and kept as evidence."""
+        chain_id = bytes(rec.chain_id)
+        held = group.positions.get((chain_id, rec.seq))
+        if held is None:
+            stored = self.store.get_record(chain_id, rec.seq)
+            if stored is None:  # cannot happen while the store and heads agree
+                raise StoreError(f"chain {chain_id.hex()} seq {rec.seq} is missing from the store")
+            held = (stored.link, stored.log_index)
+        held_link, held_index = held
+        if held_link == link:
+            return Ack(chain_id, rec.seq, held_index, True)
+        evidence.append(
+            ForkEvidence(
+                chain_id=chain_id,
+                seq=rec.seq,
+                existing_log_index=held_index,
+                time_ms=rec.time_ms,
+                kind=rec.kind,
+                prev=bytes(rec.prev),
+                commit=bytes(rec.commit),
+                link=link,
+                signature=bytes(rec.signature),
+                salt=bytes(rec.salt),
+                payload=bytes(rec.payload),
+                received_ms=now,
+            )
+        )
+        raise Rejected(
+            "ALREADY_EXISTS",
+            "fork",
+            f"{_where(i, rec)}: a different record holds this seq (log_index {held_index}); "
+            "refused as a fork and kept as evidence",
+        )
+
+    def _row(self, index: int, rec: SubmittedRecord, link: bytes, now: int) -> StoredRecord:
+        return StoredRecord(
+            log_index=index,
+            chain_id=bytes(rec.chain_id),
+            seq=rec.seq,
+            time_ms=rec.time_ms,
+            kind=rec.kind,
+            prev=bytes(rec.prev),
+            commit=bytes(rec.commit),
+            link=link,
+            signature=bytes(rec.signature),
+            salt=bytes(rec.salt),
+            payload=bytes(rec.payload),
+            received_ms=now,
+        )
+
+    def _commit(self, group: _Group) -> None:
+        """Store the group (records, heads, maybe a checkpoint) in one transaction, then
+        apply it to memory. On a store failure memory is untouched (nothing was stored)."""
+        heads = [
+            ChainHead(chain_id, h.seq, h.link, h.key) for chain_id, h in group.heads.items()
+        ]
+        new_size = group.next_index
+        # The tree must hold the new leaves to sign their root; it is cut back by
+        # rebuilding if the store refuses (a rare, fatal-looking path).
+        self.tree.extend(b"".join(r.link for r in group.rows))
+        checkpoint = None
+        if self._checkpoint_due(new_size):
+            checkpoint = self._sign(new_size)
+        try:
+            self.store.append(group.rows, heads, checkpoint)
+        except BaseException:
+            self._rebuild_tree()
+            raise
+        self.heads.update(group.heads)
+        self.size = new_size
+        if checkpoint is not None:
+            self.latest = checkpoint
+
+    def _rebuild_tree(self) -> None:
+        tree = _core.MerkleTree()
+        for chunk in self.store.iter_links():
+            tree.extend(chunk)
+        self.tree = tree
+
+    # ----------------------------------------------------------------- checkpoints
+
+    def _checkpoint_due(self, size: int) -> bool:
+        last = self.latest.tree_size if self.latest else 0
+        return size - last >= self.checkpoint_every
+
+    def _sign(self, size: int) -> StoredCheckpoint:
+        root = self.tree.root(size)
+        return StoredCheckpoint(
+            tree_size=size,
+            root=root,
+            signature=_core.sign_checkpoint(self._seed, size, root),
+            created_ms=self._clock(),
+        )
+
+    def checkpoint(self) -> StoredCheckpoint | None:
+        """Sign a checkpoint over the whole log now, unless the newest already covers it
+        (then return that one). None for an empty log."""
+        size = self.tree.size
+        if size == 0:
+            return None
+        if self.latest is not None and self.latest.tree_size == size:
+            return self.latest
+        cp = self._sign(size)
+        self.store.add_checkpoint(cp)
+        self.latest = cp
+        return cp
+
+    def checkpoint_at(self, tree_size: int) -> StoredCheckpoint | None:
+        if tree_size == 0:
+            return self.store.latest_checkpoint()
+        return self.store.get_checkpoint(tree_size)
+
+    # ----------------------------------------------------------------- queries
+
+    def receipt(self, chain_id: bytes, seq: int) -> tuple[StoredRecord, StoredCheckpoint, list[bytes]]:
+        """The record, the newest checkpoint (fresh from the store, so anchors show) and
+        the inclusion proof of the record in it."""
+        rec = self.store.get_record(chain_id, seq)
+        if rec is None:
+            raise Rejected("NOT_FOUND", "unknown_record", f"no record at chain {chain_id.hex()} seq {seq}")
+        latest = self.store.latest_checkpoint()
+        if latest is None or latest.tree_size <= rec.log_index:
+            covered = latest.tree_size if latest else 0
+            raise Rejected(
+                "FAILED_PRECONDITION",
+                "not_checkpointed",
+                f"record at log_index {rec.log_index} is not covered by a checkpoint yet "
+                f"(the newest covers {covered} records); retry after the next checkpoint",
+            )
+        return rec, latest, self.tree.inclusion_proof(rec.log_index, latest.tree_size)
+
+    def consistency(self, first: int, second: int) -> tuple[int, bytes, bytes, list[bytes]]:
+        """(to_size, from_root, to_root, RFC 9162 proof); ``second == 0`` means the log size."""
+        size = self.tree.size
+        if second == 0:
+            second = size
+        if first > second or second > size:
+            raise invalid(
+                "bad_range",
+                f"need from_size <= to_size <= {size} (the log size), got {first} and {second}",
+            )
+        return (
+            second,
+            self.tree.root(first),
+            self.tree.root(second),
+            self.tree.consistency_proof(first, second),
+        )
+
+    def chain_head(self, chain_id: bytes) -> tuple[_Head, int]:
+        head = self.heads.get(chain_id)
+        if head is None:
+            raise Rejected("NOT_FOUND", "unknown_chain", f"unknown chain {chain_id.hex()}")
+        rec = self.store.get_record(chain_id, head.seq)
+        return head, (rec.log_index if rec else 0)
+
+    # ----------------------------------------------------------------- operator
+
+    def issue_token(self, token: str, participant: str, ttl_ms: int) -> int:
+        now = self._clock()
+        self.store.add_token(token_hash(token), participant, now, now + ttl_ms)
+        return now + ttl_ms
+
+    def erase(self, chain_id: bytes, seq: int, reason: str) -> Erasure:
+        rec = self.store.get_record(chain_id, seq)
+        if rec is None:
+            raise Rejected("NOT_FOUND", "unknown_record", f"no record at chain {chain_id.hex()} seq {seq}")
+        if rec.kind != _KIND_DATA:
+            raise Rejected(
+                "FAILED_PRECONDITION",
+                "not_erasable",
+                f"chain {chain_id.hex()} seq {seq} is a genesis or key rotation, which "
+                "can't be erased (SPEC 1.4)",
+            )
+        return self.store.erase(rec.log_index, self._clock(), reason)

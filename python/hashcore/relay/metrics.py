@@ -1,0 +1,64 @@
+"""Prometheus metrics of a relay, on their own registry (several relays in one test
+process must not share counters)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["RelayMetrics"]
+
+
+class RelayMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.accepted = Counter(
+            "hashcore_relay_records_accepted", "Records durably stored and logged", registry=r
+        )
+        self.duplicates = Counter(
+            "hashcore_relay_records_duplicate",
+            "Re-sent records acknowledged with their original position",
+            registry=r,
+        )
+        self.rejected = Counter(
+            "hashcore_relay_records_rejected",
+            "Records in refused batches, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.batch_latency = Histogram(
+            "hashcore_relay_batch_seconds",
+            "Time from receiving a batch to acknowledging it",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=r,
+        )
+        self.log_size = Gauge("hashcore_relay_log_size", "Records in the Merkle log", registry=r)
+        self.checkpoint_size = Gauge(
+            "hashcore_relay_checkpoint_tree_size", "tree_size of the newest checkpoint", registry=r
+        )
+        self.checkpoint_age = Gauge(
+            "hashcore_relay_checkpoint_age_seconds",
+            "Seconds since the newest checkpoint was signed",
+            registry=r,
+        )
+        self.enrolled = Counter("hashcore_relay_enrollments", "Devices enrolled", registry=r)
+        self.anchor_failures = Gauge(
+            "hashcore_relay_anchor_consecutive_failures",
+            "Consecutive failed attempts to reach the EVM chain",
+            registry=r,
+        )
+        self.anchored_size = Gauge(
+            "hashcore_relay_anchored_tree_size",
+            "tree_size of the newest checkpoint anchored on chain",
+            registry=r,
+        )
+
+    def track_checkpoint_age(self, created_ms: Callable[[], int | None]) -> None:
+        def age() -> float:
+            ms = created_ms()
+            return 0.0 if ms is None else max(0.0, time.time() - ms / 1000)
+
+        self.checkpoint_age.set_function(age)

@@ -1,0 +1,281 @@
+"""Assembling and running a relay: store, ledger, gRPC server (health, reflection, TLS),
+metrics endpoint, checkpoint timer, graceful stop.
+
+    config = RelayConfig(store="relay.db", listen="127.0.0.1:7443", plaintext=True)
+    async with RelayServer(config) as relay:   # started; relay.port is the bound port
+        await relay.wait_closed()              # until SIGTERM/SIGINT or relay.stop()
+
+SIGTERM: stop accepting calls, let in-flight batches finish (``grace_s``), sign a final
+checkpoint over everything acknowledged, close the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import grpc
+from grpc import aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from ..errors import InvalidInputError
+from .interceptors import RelayInterceptor
+from .keys import load_or_create_key
+from .ledger import Ledger, Limits
+from .metrics import RelayMetrics
+from .service import OperatorService, RelayService, Writer
+from .store import open_store
+from .store.base import StoredCheckpoint
+from .v1 import relay_pb2 as pb
+from .v1 import relay_pb2_grpc as pb_grpc
+
+__all__ = ["RelayConfig", "RelayServer", "load_or_create_operator_token"]
+
+log = logging.getLogger("hashcore.relay")
+
+_SERVICE_NAMES = (
+    pb.DESCRIPTOR.services_by_name["Relay"].full_name,
+    pb.DESCRIPTOR.services_by_name["Operator"].full_name,
+)
+
+
+@dataclass
+class RelayConfig:
+    """Everything ``hashcore relay serve`` can set. Paths default next to the store."""
+
+    store: str
+    listen: str = "127.0.0.1:7443"
+    key_file: Path | None = None
+    operator_token_file: Path | None = None
+    checkpoint_every: int = 1000
+    checkpoint_interval_s: float = 5.0
+    limits: Limits = field(default_factory=Limits)
+    max_message_bytes: int = 8 * 1024 * 1024
+    token_ttl_s: int = 7 * 24 * 3600
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    client_ca: Path | None = None
+    plaintext: bool = False
+    metrics_listen: str | None = None  # "HOST:PORT" for Prometheus
+    grace_s: float = 10.0
+    group_max_records: int = 16384
+
+    def _beside_store(self, suffix: str) -> Path:
+        if "://" in self.store and not self.store.startswith("sqlite://"):
+            return Path.cwd() / f"relay{suffix}"
+        return Path(self.store.removeprefix("sqlite://")).with_suffix(suffix)
+
+    def resolved_key_file(self) -> Path:
+        return self.key_file or self._beside_store(".key")
+
+    def resolved_token_file(self) -> Path:
+        return self.operator_token_file or self._beside_store(".operator-token")
+
+    def check(self) -> None:
+        """Refuse contradictory settings with one clear line (InvalidInputError)."""
+        if not self.plaintext and not (self.tls_cert and self.tls_key):
+            raise InvalidInputError(
+                "no TLS: give --tls-cert and --tls-key, or --plaintext to serve unencrypted"
+            )
+        if self.plaintext and (self.tls_cert or self.tls_key or self.client_ca):
+            raise InvalidInputError("--plaintext cannot be combined with TLS options")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise InvalidInputError("--tls-cert and --tls-key go together")
+        if self.checkpoint_every < 1:
+            raise InvalidInputError("--checkpoint-every must be at least 1")
+        if self.checkpoint_interval_s <= 0:
+            raise InvalidInputError("--checkpoint-interval must be positive")
+
+
+def load_or_create_operator_token(path: Path) -> str:
+    """The operator bearer token, created (0600) on first start like the relay key."""
+    if path.exists():
+        token = path.read_text().strip()
+        if not token:
+            raise InvalidInputError(f"{path}: operator token file is empty")
+        return token
+    token = "hco_" + secrets.token_urlsafe(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    return token
+
+
+def _split_hostport(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise InvalidInputError(f"expected HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+class RelayServer:
+    def __init__(
+        self,
+        config: RelayConfig,
+        *,
+        anchor_info: Callable[[StoredCheckpoint], pb.Anchor | None] | None = None,
+    ) -> None:
+        config.check()
+        self.config = config
+        self.metrics = RelayMetrics()
+        self._anchor_info = anchor_info
+        self._server: aio.Server | None = None
+        self._writer: Writer | None = None
+        self._health: health.aio.HealthServicer | None = None
+        self._timer: asyncio.Task[None] | None = None
+        self._metrics_server: Any = None
+        self._closed = asyncio.Event()
+        self._stopping = False
+        self.port = 0
+        self.metrics_port = 0
+        self.ledger: Ledger | None = None
+        self.operator_token = ""
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def start(self) -> RelayServer:
+        cfg = self.config
+        seed, created = load_or_create_key(cfg.resolved_key_file())
+        if created:
+            log.warning("created a new relay key at %s (keep it safe: it is the log's identity)", cfg.resolved_key_file())
+        self.operator_token = load_or_create_operator_token(cfg.resolved_token_file())
+        store = await asyncio.to_thread(open_store, cfg.store)
+        try:
+            self.ledger = await asyncio.to_thread(
+                Ledger, store, seed, checkpoint_every=cfg.checkpoint_every, limits=cfg.limits
+            )
+        except BaseException:
+            store.close()
+            raise
+        ledger = self.ledger
+        self.metrics.log_size.set(ledger.size)
+        self.metrics.track_checkpoint_age(lambda: ledger.latest.created_ms if ledger.latest else None)
+        self._writer = Writer(ledger, self.metrics, cfg.group_max_records)
+        self._writer.start()
+        self._server = aio.server(
+            interceptors=[RelayInterceptor(self.operator_token.encode())],
+            options=[
+                ("grpc.max_receive_message_length", cfg.max_message_bytes),
+                ("grpc.max_send_message_length", cfg.max_message_bytes),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        pb_grpc.add_RelayServicer_to_server(RelayService(self._writer, self._anchor_info), self._server)
+        pb_grpc.add_OperatorServicer_to_server(OperatorService(self._writer, cfg.token_ttl_s), self._server)
+        self._health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        reflection.enable_server_reflection(
+            (*_SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            self._server,
+        )
+        self.port = self._bind(self._server)
+        await self._server.start()
+        for name in ("", *_SERVICE_NAMES):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if cfg.metrics_listen:
+            self._start_metrics(cfg.metrics_listen)
+        self._timer = asyncio.create_task(self._checkpoint_timer(), name="hashcore-checkpoints")
+        log.info(
+            "relay %s serving on %s:%d (%s), store %s, %d records",
+            ledger.log_id.hex(),
+            _split_hostport(cfg.listen)[0],
+            self.port,
+            "plaintext" if cfg.plaintext else ("mTLS" if cfg.client_ca else "TLS"),
+            cfg.store,
+            ledger.size,
+        )
+        return self
+
+    def _bind(self, server: aio.Server) -> int:
+        cfg = self.config
+        _split_hostport(cfg.listen)
+        if cfg.plaintext:
+            port = server.add_insecure_port(cfg.listen)
+        else:
+            assert cfg.tls_cert and cfg.tls_key
+            ca = cfg.client_ca.read_bytes() if cfg.client_ca else None
+            creds = grpc.ssl_server_credentials(
+                [(cfg.tls_key.read_bytes(), cfg.tls_cert.read_bytes())],
+                root_certificates=ca,
+                require_client_auth=ca is not None,
+            )
+            port = server.add_secure_port(cfg.listen, creds)
+        if port == 0:
+            raise InvalidInputError(f"cannot listen on {cfg.listen} (in use or not a local address)")
+        return int(port)
+
+    def _start_metrics(self, listen: str) -> None:
+        from prometheus_client import start_http_server
+
+        host, port = _split_hostport(listen)
+        server, _thread = start_http_server(port, addr=host, registry=self.metrics.registry)
+        self._metrics_server = server
+        self.metrics_port = int(server.server_address[1])
+
+    async def _checkpoint_timer(self) -> None:
+        assert self._writer is not None and self.ledger is not None
+        while True:
+            await asyncio.sleep(self.config.checkpoint_interval_s)
+            try:
+                cp = await self._writer.call(self.ledger.checkpoint)
+                if cp is not None:
+                    self.metrics.checkpoint_size.set(cp.tree_size)
+            except Exception:
+                log.exception("signing a timed checkpoint failed; will retry")
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Graceful stop: refuse new calls, finish in-flight ones, final checkpoint, close."""
+        if self._stopping:
+            await self._closed.wait()
+            return
+        self._stopping = True
+        grace = self.config.grace_s if grace_s is None else grace_s
+        if self._health is not None:
+            await self._health.enter_graceful_shutdown()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._server is not None:
+            await self._server.stop(grace)
+        if self._writer is not None and self.ledger is not None:
+            await self._writer.drain()
+            try:
+                cp = await self._writer.call(self.ledger.checkpoint)
+                if cp is not None:
+                    log.info("final checkpoint at tree_size %d", cp.tree_size)
+            except Exception:
+                log.exception("final checkpoint failed")
+            await self._writer.close()
+            self.ledger.store.close()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+        log.info("relay stopped")
+        self._closed.set()
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(self.stop()))
+
+    async def __aenter__(self) -> RelayServer:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()

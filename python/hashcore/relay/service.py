@@ -1,0 +1,262 @@
+"""The gRPC servicers: protobuf in, ledger call on the writer thread, protobuf out.
+
+Every ledger call goes through :class:`Writer`, which runs them one at a time on a single
+thread (the ledger's threading rule) and batches concurrent submissions into groups that
+share one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from grpc import aio
+
+from .ledger import Ack, Ledger, SubmittedRecord
+from .metrics import RelayMetrics
+from .rejection import Rejected, invalid
+from .store.base import StoredCheckpoint
+from .v1 import relay_pb2 as pb
+from .v1 import relay_pb2_grpc as pb_grpc
+
+__all__ = ["OperatorService", "RelayService", "Writer"]
+
+T = TypeVar("T")
+_Pending = tuple[Sequence[SubmittedRecord], "asyncio.Future[list[Ack]]"]
+
+
+class Writer:
+    """The single writer: ledger calls in order on one thread, submissions grouped."""
+
+    def __init__(self, ledger: Ledger, metrics: RelayMetrics, group_max_records: int = 16384) -> None:
+        self.ledger = ledger
+        self.metrics = metrics
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hashcore-writer")
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._group_max = group_max_records
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="hashcore-writer")
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    async def submit(self, records: Sequence[SubmittedRecord]) -> list[Ack]:
+        fut: asyncio.Future[list[Ack]] = asyncio.get_running_loop().create_future()
+        await self._queue.put((records, fut))
+        return await fut
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            group = [first]
+            count = len(first[0])
+            while count < self._group_max and not self._queue.empty():
+                item = self._queue.get_nowait()
+                group.append(item)
+                count += len(item[0])
+            try:
+                results = await self.call(self.ledger.submit_group, [g[0] for g in group])
+            except BaseException as exc:  # the store failed: every batch of the group fails
+                for _, fut in group:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for (_, fut), result in zip(group, results, strict=True):
+                if fut.done():  # the client went away; its batch is stored all the same
+                    continue
+                if isinstance(result, Rejected):
+                    fut.set_exception(result)
+                else:
+                    fut.set_result(result)
+            self.metrics.log_size.set(self.ledger.size)
+            if self.ledger.latest is not None:
+                self.metrics.checkpoint_size.set(self.ledger.latest.tree_size)
+
+    async def drain(self) -> None:
+        """Wait until every queued batch is answered (graceful stop)."""
+        while not self._queue.empty():
+            await asyncio.sleep(0.01)
+        # One more round trip through the executor: the group in flight is done after it.
+        await self.call(lambda: None)
+
+    async def close(self) -> None:
+        await self.drain()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        self._executor.shutdown(wait=True)
+
+
+def checkpoint_pb(log_id: bytes, cp: StoredCheckpoint) -> pb.Checkpoint:
+    return pb.Checkpoint(
+        log_id=log_id,
+        tree_size=cp.tree_size,
+        root=cp.root,
+        signature=cp.signature,
+        created_ms=cp.created_ms,
+    )
+
+
+def _chain_id(raw: bytes) -> bytes:
+    if len(raw) != 16:
+        raise invalid("malformed", f"chain_id must be 16 bytes, got {len(raw)}")
+    return bytes(raw)
+
+
+class RelayService(pb_grpc.RelayServicer):  # type: ignore[misc]
+    def __init__(
+        self,
+        writer: Writer,
+        anchor_info: Callable[[StoredCheckpoint], pb.Anchor | None] | None = None,
+    ) -> None:
+        self._w = writer
+        self._ledger = writer.ledger
+        self._metrics = writer.metrics
+        self._anchor_info = anchor_info
+
+    async def Enroll(self, request: pb.EnrollRequest, context: aio.ServicerContext) -> pb.EnrollResponse:
+        if not request.HasField("genesis"):
+            raise invalid("malformed", "EnrollRequest.genesis is missing")
+        if not request.token:
+            raise Rejected("UNAUTHENTICATED", "token", "EnrollRequest.token is missing")
+        device, index = await self._w.call(self._ledger.enroll, request.token, request.genesis)
+        self._metrics.enrolled.inc()
+        return pb.EnrollResponse(
+            chain_id=device.chain_id,
+            log_index=index,
+            participant=device.participant,
+            log_id=self._ledger.log_id,
+        )
+
+    async def _one_batch(self, request: pb.SubmitRequest) -> pb.SubmitResponse:
+        started = time.perf_counter()
+        records = request.records
+        try:
+            acks = await self._w.submit(records)
+        except Rejected as r:
+            self._metrics.rejected.labels(r.reason).inc(len(records))
+            raise
+        fresh = sum(1 for a in acks if not a.duplicate)
+        self._metrics.accepted.inc(fresh)
+        self._metrics.duplicates.inc(len(acks) - fresh)
+        self._metrics.batch_latency.observe(time.perf_counter() - started)
+        return pb.SubmitResponse(
+            batch_id=request.batch_id,
+            acks=[
+                pb.Ack(chain_id=a.chain_id, seq=a.seq, log_index=a.log_index, duplicate=a.duplicate)
+                for a in acks
+            ],
+            tree_size=self._ledger.size,
+        )
+
+    async def Submit(
+        self, requests: AsyncIterator[pb.SubmitRequest], context: aio.ServicerContext
+    ) -> AsyncIterator[pb.SubmitResponse]:
+        async for request in requests:
+            yield await self._one_batch(request)
+
+    async def SubmitBatch(self, request: pb.SubmitRequest, context: aio.ServicerContext) -> pb.SubmitResponse:
+        return await self._one_batch(request)
+
+    async def GetReceipt(self, request: pb.GetReceiptRequest, context: aio.ServicerContext) -> pb.Receipt:
+        chain_id = _chain_id(request.chain_id)
+        rec, cp, path = await self._w.call(self._ledger.receipt, chain_id, request.seq)
+        receipt = pb.Receipt(
+            log_index=rec.log_index,
+            link=rec.link,
+            inclusion_path=path,
+            checkpoint=checkpoint_pb(self._ledger.log_id, cp),
+        )
+        if self._anchor_info is not None:
+            anchor = await asyncio.to_thread(self._anchor_info, cp)
+            if anchor is not None:
+                receipt.anchor.CopyFrom(anchor)
+        return receipt
+
+    async def GetCheckpoint(self, request: pb.GetCheckpointRequest, context: aio.ServicerContext) -> pb.Checkpoint:
+        cp = await self._w.call(self._ledger.checkpoint_at, request.tree_size)
+        if cp is None:
+            what = "no checkpoint yet" if request.tree_size == 0 else f"no checkpoint at tree_size {request.tree_size}"
+            raise Rejected("NOT_FOUND", "no_checkpoint", what)
+        return checkpoint_pb(self._ledger.log_id, cp)
+
+    async def GetConsistencyProof(
+        self, request: pb.GetConsistencyProofRequest, context: aio.ServicerContext
+    ) -> pb.ConsistencyProof:
+        to_size, first_root, second_root, path = await self._w.call(
+            self._ledger.consistency, request.from_size, request.to_size
+        )
+        return pb.ConsistencyProof(
+            from_size=request.from_size,
+            to_size=to_size,
+            from_root=first_root,
+            to_root=second_root,
+            path=path,
+        )
+
+    async def GetChainHead(self, request: pb.GetChainHeadRequest, context: aio.ServicerContext) -> pb.ChainHead:
+        chain_id = _chain_id(request.chain_id)
+        head, index = await self._w.call(self._ledger.chain_head, chain_id)
+        return pb.ChainHead(chain_id=chain_id, head_seq=head.seq, head_link=head.link, head_log_index=index)
+
+
+class OperatorService(pb_grpc.OperatorServicer):  # type: ignore[misc]
+    def __init__(self, writer: Writer, default_ttl_s: int) -> None:
+        self._w = writer
+        self._ledger = writer.ledger
+        self._default_ttl_s = default_ttl_s
+
+    async def IssueToken(self, request: pb.IssueTokenRequest, context: aio.ServicerContext) -> pb.IssueTokenResponse:
+        participant = request.participant.strip()
+        if not participant:
+            raise invalid("malformed", "IssueTokenRequest.participant is empty")
+        token = new_token()
+        ttl_s = request.ttl_seconds or self._default_ttl_s
+        expires = await self._w.call(self._ledger.issue_token, token, participant, ttl_s * 1000)
+        return pb.IssueTokenResponse(token=token, expires_ms=expires)
+
+    async def ListDevices(self, request: pb.ListDevicesRequest, context: aio.ServicerContext) -> pb.ListDevicesResponse:
+        devices = await self._w.call(self._ledger.store.list_devices, request.participant or None)
+        return pb.ListDevicesResponse(
+            devices=[
+                pb.DeviceInfo(
+                    chain_id=d.chain_id,
+                    participant=d.participant,
+                    head_seq=d.head_seq,
+                    enrolled_ms=d.enrolled_ms,
+                )
+                for d in devices
+            ]
+        )
+
+    async def EraseRecord(self, request: pb.EraseRequest, context: aio.ServicerContext) -> pb.EraseResponse:
+        chain_id = _chain_id(request.chain_id)
+        erasure = await self._w.call(
+            self._ledger.erase, chain_id, request.seq, request.reason or "right to erasure"
+        )
+        return pb.EraseResponse(log_index=erasure.log_index, erased_ms=erasure.erased_ms)
+
+    async def CreateCheckpoint(
+        self, request: pb.CreateCheckpointRequest, context: aio.ServicerContext
+    ) -> pb.Checkpoint:
+        cp = await self._w.call(self._ledger.checkpoint)
+        if cp is None:
+            raise Rejected("FAILED_PRECONDITION", "empty_log", "the log is empty; nothing to checkpoint")
+        return checkpoint_pb(self._ledger.log_id, cp)
+
+
+def new_token() -> str:
+    """A one-time enrollment token: 32 random bytes, URL-safe (fits a QR code)."""
+    return "hct_" + secrets.token_urlsafe(32)

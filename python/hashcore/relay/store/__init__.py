@@ -1,0 +1,68 @@
+"""The relay's store: the :class:`Store` interface and :func:`open_store` to get one.
+
+``open_store("relay.db")`` or ``open_store("sqlite:///relay.db")`` gives the SQLite store,
+``open_store("postgresql://user@host/db")`` the PostgreSQL one (psycopg is imported only
+then, so SQLite users don't need it).
+"""
+
+from __future__ import annotations
+
+import os
+
+from ...errors import StoreError
+from .base import (
+    SCHEMA_VERSION,
+    Anchor,
+    ChainHead,
+    Device,
+    Erasure,
+    ForkEvidence,
+    Store,
+    StoredCheckpoint,
+    StoredRecord,
+)
+from .sqlite import SqliteStore
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Anchor",
+    "ChainHead",
+    "Device",
+    "Erasure",
+    "ForkEvidence",
+    "SqliteStore",
+    "Store",
+    "StoredCheckpoint",
+    "StoredRecord",
+    "open_store",
+]
+
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+_SQLITE_SCHEME = "sqlite:///"
+
+
+def open_store(target: str | os.PathLike[str], *, readonly: bool = False) -> Store:
+    """Open (creating and migrating, unless ``readonly``) the store at ``target``.
+
+    ``target`` is a file path, a ``sqlite:///`` URL (as in SQLAlchemy: ``sqlite:///rel.db``
+    is relative, ``sqlite:////abs/rel.db`` absolute) or a ``postgresql://`` /
+    ``postgres://`` URL.
+
+    Raises:
+        StoreError: an unknown URL scheme, or the store can't be opened.
+    """
+    if isinstance(target, str):
+        lowered = target.lower()
+        if lowered.startswith(_POSTGRES_SCHEMES):
+            from .postgres import PostgresStore
+
+            return PostgresStore(target, readonly=readonly)
+        if lowered.startswith(_SQLITE_SCHEME):
+            return SqliteStore(target[len(_SQLITE_SCHEME) :], readonly=readonly)
+        scheme, sep, _ = target.partition("://")
+        if sep and scheme.isidentifier():
+            raise StoreError(
+                f"unsupported store URL scheme {scheme!r}: use a file path, sqlite:///path "
+                "or postgresql://..."
+            )
+    return SqliteStore(target, readonly=readonly)

@@ -1,0 +1,305 @@
+"""The relay's storage interface: what the relay needs from a database, nothing more.
+
+The relay is the only writer of its store (one process, one writer task), so the
+interface is synchronous and the relay calls it from a worker thread, never from the
+event loop. Every method that changes state runs in one transaction: either all of it is
+durable when the method returns, or none of it is (the database rolled back).
+
+Two implementations: :mod:`.sqlite` (one file, WAL, ``synchronous=FULL``; the embedded
+default) and :mod:`.postgres` (psycopg 3; for several relays or a managed database).
+:func:`hashcore.relay.store.open_store` picks one from a path or URL.
+
+Readers (``hashcore relay export``, an operator's query) may open the same store while
+the relay runs; they see committed data only.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Anchor",
+    "ChainHead",
+    "Device",
+    "Erasure",
+    "ForkEvidence",
+    "Store",
+    "StoredCheckpoint",
+    "StoredRecord",
+]
+
+#: Version of the store schema this code writes; migrations bring older stores up to it.
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """One accepted record at its log position (the SPEC section 3 row)."""
+
+    log_index: int
+    chain_id: bytes  # 16
+    seq: int
+    time_ms: int
+    kind: int
+    prev: bytes  # 32
+    commit: bytes  # 32
+    link: bytes  # 32
+    signature: bytes  # 64
+    salt: bytes | None  # 16, None once erased
+    payload: bytes | None  # None once erased
+    received_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """Where a chain stands after a batch: its last seq, that record's link, its key."""
+
+    chain_id: bytes
+    head_seq: int
+    head_link: bytes
+    current_key: bytes  # the key in force for seq head_seq + 1
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """An enrolled device (one chain) and the participant it was enrolled for."""
+
+    chain_id: bytes
+    participant: str
+    genesis_key: bytes
+    current_key: bytes
+    head_seq: int
+    head_link: bytes
+    enrolled_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ForkEvidence:
+    """A record refused because another record already holds its (chain_id, seq).
+
+    ``existing_log_index`` points at the record the relay holds; the refused record is
+    kept whole so that the pair proves the device (or its key) signed both.
+    """
+
+    chain_id: bytes
+    seq: int
+    existing_log_index: int
+    time_ms: int
+    kind: int
+    prev: bytes
+    commit: bytes
+    link: bytes
+    signature: bytes
+    salt: bytes | None
+    payload: bytes | None
+    received_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """Where a checkpoint was anchored on an EVM chain (SPEC 2.2)."""
+
+    tx_hash: bytes  # 32
+    block_number: int | None  # None while the transaction is not yet in a block
+    evm_chain_id: int
+    contract: str  # 0x-prefixed, 40 hex digits
+    final: bool  # buried under the configured confirmations
+    updated_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    """A signed checkpoint (SPEC 2.1), and its anchor once there is one."""
+
+    tree_size: int
+    root: bytes  # 32
+    signature: bytes  # 64
+    created_ms: int
+    anchor: Anchor | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """A right-to-erasure request carried out on one record (SPEC 1.1)."""
+
+    log_index: int
+    erased_ms: int
+    reason: str
+
+
+class Store(abc.ABC):
+    """A relay's durable state. See the module docstring for the transaction rules.
+
+    Errors: every failure is a :class:`hashcore.errors.StoreError` (or a subclass), with a
+    message naming what was wrong; driver exceptions never leak out.
+    """
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections. Idempotent."""
+
+    @abc.abstractmethod
+    def schema_version(self) -> int:
+        """The schema version of the open store (after migration: SCHEMA_VERSION)."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ identity
+
+    @abc.abstractmethod
+    def get_log_id(self) -> bytes | None:
+        """The relay log_id this store belongs to, or None for a new store."""
+
+    @abc.abstractmethod
+    def set_log_id(self, log_id: bytes) -> None:
+        """Bind the store to a relay key. Raises ConflictError if bound to another one."""
+
+    # ------------------------------------------------------------------ enrollment
+
+    @abc.abstractmethod
+    def add_token(
+        self, token_hash: bytes, participant: str, created_ms: int, expires_ms: int
+    ) -> None:
+        """Store a new one-time enrollment token (only its hash is kept)."""
+
+    @abc.abstractmethod
+    def enroll(
+        self, token_hash: bytes, now_ms: int, genesis: StoredRecord, device: Device
+    ) -> Device:
+        """In one transaction: use the token, add the device, append its genesis record.
+
+        The participant is the token's: only the store knows it (it keeps just the
+        token's hash), so ``device.participant`` may be ``""`` to take it from the token;
+        any other value must be the token's. ``genesis`` must be the device's seq-0
+        genesis at :meth:`tree_size`, and the device's head that record.
+
+        Returns the device as stored (with the token's participant).
+
+        Raises:
+            TokenRejectedError: the token is unknown, used, or expired at ``now_ms``.
+            ConflictError: the chain is already enrolled or the log position is taken.
+            StoreError: the participant, genesis or head disagree as described above.
+        """
+
+    @abc.abstractmethod
+    def get_device(self, chain_id: bytes) -> Device | None:
+        """One device, with its current head."""
+
+    @abc.abstractmethod
+    def list_devices(self, participant: str | None = None) -> list[Device]:
+        """All devices (or those of one participant), ordered by enrollment."""
+
+    # ------------------------------------------------------------------ the log
+
+    @abc.abstractmethod
+    def tree_size(self) -> int:
+        """Number of records in the log (= the next log_index)."""
+
+    @abc.abstractmethod
+    def append(
+        self,
+        records: Sequence[StoredRecord],
+        heads: Sequence[ChainHead],
+        checkpoint: StoredCheckpoint | None = None,
+    ) -> None:
+        """In one transaction: insert records, move the chains' heads, add a checkpoint.
+
+        ``records`` carry consecutive log indexes starting at :meth:`tree_size`.
+
+        Raises:
+            ConflictError: a log_index or (chain_id, seq) is already taken; nothing stored.
+        """
+
+    @abc.abstractmethod
+    def get_record(self, chain_id: bytes, seq: int) -> StoredRecord | None:
+        """The record at (chain_id, seq), if the relay holds one."""
+
+    @abc.abstractmethod
+    def get_records(
+        self, keys: Iterable[tuple[bytes, int]]
+    ) -> dict[tuple[bytes, int], StoredRecord]:
+        """Batch form of :meth:`get_record` (missing keys are absent from the result)."""
+
+    @abc.abstractmethod
+    def record_at(self, log_index: int) -> StoredRecord | None:
+        """The record at a log position."""
+
+    @abc.abstractmethod
+    def iter_links(self, start: int = 0, chunk: int = 65536) -> Iterator[bytes]:
+        """Links in log order from ``start``, as concatenated 32-byte chunks of ``chunk`` links.
+
+        Used to rebuild the Merkle log on start-up in one O(n) pass.
+        """
+
+    @abc.abstractmethod
+    def add_fork_evidence(self, evidence: ForkEvidence) -> None:
+        """Keep a refused conflicting record (idempotent for an identical pair)."""
+
+    @abc.abstractmethod
+    def list_fork_evidence(self, chain_id: bytes | None = None) -> list[ForkEvidence]:
+        """Fork evidence, oldest first."""
+
+    @abc.abstractmethod
+    def erase(self, log_index: int, erased_ms: int, reason: str) -> Erasure:
+        """Delete payload and salt of a data record, keeping commit and link (SPEC 1.1).
+
+        Idempotent: erasing an erased record returns the first Erasure.
+
+        Raises:
+            StoreError: no record at ``log_index``, or it is a genesis/rotation (kind 0/2).
+        """
+
+    @abc.abstractmethod
+    def list_erasures(self) -> list[Erasure]:
+        """Every erasure carried out, in order."""
+
+    # ------------------------------------------------------------------ checkpoints
+
+    @abc.abstractmethod
+    def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        """Store a checkpoint on its own (append() can also add one atomically)."""
+
+    @abc.abstractmethod
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        """The checkpoint with the largest tree_size."""
+
+    @abc.abstractmethod
+    def get_checkpoint(self, tree_size: int) -> StoredCheckpoint | None:
+        """The checkpoint of exactly this size."""
+
+    @abc.abstractmethod
+    def list_checkpoints(self) -> list[StoredCheckpoint]:
+        """Every checkpoint, by tree_size."""
+
+    @abc.abstractmethod
+    def set_anchor(self, tree_size: int, anchor: Anchor | None) -> None:
+        """Record (or, after a reorg dropped it, clear with None) a checkpoint's anchor."""
+
+    # ------------------------------------------------------------------ export
+
+    @abc.abstractmethod
+    def iter_record_batches(
+        self, batch_rows: int = 65536, upto: int | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """Records with ``log_index < upto`` (all when None) in log order, as Arrow batches
+        of RECORD_SCHEMA (SPEC section 3).
+
+        Streams: memory is bounded by ``batch_rows``, whatever the store's size. Reads one
+        consistent snapshot.
+        """
+
+    @abc.abstractmethod
+    def checkpoints_table(self) -> pa.Table:
+        """Every checkpoint as a CHECKPOINT_SCHEMA table (tx_hash/block_number null when
+        not anchored)."""

@@ -1,0 +1,223 @@
+"""The embedded store: one SQLite file in WAL mode, written by one relay.
+
+WAL lets readers (an export, an operator's query) read committed data while the relay
+writes; ``synchronous=FULL`` makes every committed transaction survive a power cut, which
+is what the relay promises a device when it acknowledges a record.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ...errors import ConflictError, StoreError
+from ._sql import RECORD_COLUMNS, Row, SqlStore, unique_meaning
+from .base import ChainHead
+
+__all__ = ["SqliteStore"]
+
+# SQLite allows 32766 host parameters per statement (since 3.32); two per key, with room.
+_KEYS_PER_QUERY = 500
+_INSERT_RECORDS = f"INSERT INTO records ({RECORD_COLUMNS}) VALUES ({', '.join('?' * 12)})"
+
+
+class SqliteStore(SqlStore):
+    """A store in one SQLite file (created, and migrated, on first open).
+
+    ``readonly=True`` opens an existing store without ever writing to it (no file is
+    created, no migration is run), for reading while a relay owns the store.
+
+    Safe to call from any thread, one call at a time (a lock serialises them).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        readonly: bool = False,
+        busy_timeout_ms: int = 5000,
+    ) -> None:
+        super().__init__()
+        self._path = Path(os.fspath(path))
+        self._where = str(self._path)
+        self._readonly = readonly
+        self._busy_timeout_ms = busy_timeout_ms
+        self._conn: sqlite3.Connection | None = self._connect(readonly)
+        try:
+            self._open_schema("sqlite", time.time_ns() // 1_000_000)
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------------ connections
+
+    def _connect(self, readonly: bool) -> sqlite3.Connection:
+        if readonly and not self._path.is_file():
+            raise StoreError(f"{self._path}: no such store file (read-only open never creates it)")
+        try:
+            # mode=ro: SQLite itself refuses writes, and never creates the file.
+            target = self._path.resolve().as_uri() + "?mode=ro" if readonly else str(self._path)
+            conn = sqlite3.connect(
+                target,
+                uri=readonly,
+                timeout=self._busy_timeout_ms / 1000,
+                # None: no implicit BEGIN by the module; transactions are ours (BEGIN
+                # IMMEDIATE), so a write never fails half-way on a lock upgrade.
+                isolation_level=None,
+                # The relay calls from worker threads; self._lock serialises the calls.
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self._path}: cannot open the store: {exc}") from exc
+        try:
+            self._configure(conn, readonly)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreError(f"{self._path}: cannot open the store: {exc}") from exc
+        return conn
+
+    def _configure(self, conn: sqlite3.Connection, readonly: bool) -> None:
+        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if readonly:
+            conn.execute("PRAGMA query_only = ON")
+            return
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        if mode is None or str(mode[0]).lower() != "wal":
+            # WAL is what lets an export read while the relay writes; without it readers
+            # would block the writer.
+            raise sqlite3.OperationalError(f"cannot switch to WAL journal mode (got {mode})")
+        conn.execute("PRAGMA synchronous = FULL")
+        # Erased payloads are overwritten with zeros instead of lingering in free pages.
+        conn.execute("PRAGMA secure_delete = ON")
+        # Keep the (chain_id, seq) index hot: appends probe it at random chain_ids.
+        conn.execute("PRAGMA cache_size = -65536")
+
+    def _live(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError(f"{self._where}: the store is closed")
+        return self._conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                conn, self._conn = self._conn, None
+                try:
+                    conn.close()
+                except sqlite3.Error as exc:
+                    raise StoreError(f"{self._where}: closing the store: {exc}") from exc
+
+    # ------------------------------------------------------------------ driver hooks
+
+    def _ensure_open(self) -> None:
+        self._live()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        conn = self._live()
+        # IMMEDIATE takes the write lock up front: a writer that started reading under a
+        # shared lock could otherwise fail with SQLITE_BUSY half-way through.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _map_error(self, exc: BaseException, what: str) -> StoreError | None:
+        if isinstance(exc, StoreError):
+            return None
+        prefix = f"{self._where}: {what}"
+        if isinstance(exc, sqlite3.IntegrityError):
+            message = str(exc)
+            if message.startswith("UNIQUE constraint failed: "):
+                key = message.removeprefix("UNIQUE constraint failed: ")
+                return ConflictError(f"{prefix}: {unique_meaning(key)}; nothing was stored")
+            if "FOREIGN KEY" in message:
+                return StoreError(
+                    f"{prefix}: refers to a device or record the store does not hold ({message})"
+                )
+            return StoreError(f"{prefix}: {message}")
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            return StoreError(
+                f"{prefix}: the database stayed locked by another connection for "
+                f"{self._busy_timeout_ms} ms ({exc})"
+            )
+        if isinstance(exc, OverflowError):
+            return StoreError(f"{prefix}: an integer does not fit the store: {exc}")
+        if isinstance(exc, sqlite3.Error | UnicodeError):
+            return StoreError(f"{prefix}: {type(exc).__name__}: {exc}")
+        return None
+
+    def _has_migrations_table(self) -> bool:
+        row = self._one(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        )
+        return row is not None
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        row: Row | None = self._live().execute(sql, params).fetchone()
+        return row
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self._live().execute(sql, params).fetchall()
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._live().execute(sql, params).rowcount
+
+    def _insert_records(self, rows: list[Row]) -> None:
+        # One prepared statement stepped per row, no Python round trip per statement.
+        self._live().executemany(_INSERT_RECORDS, rows)
+
+    def _update_heads(self, heads: Sequence[ChainHead]) -> int:
+        cur = self._live().executemany(
+            "UPDATE devices SET head_seq = ?, head_link = ?, current_key = ? WHERE chain_id = ?",
+            [(h.head_seq, h.head_link, h.current_key, h.chain_id) for h in heads],
+        )
+        # executemany's rowcount is the total over all parameter sets.
+        return cur.rowcount
+
+    def _select_keys(self, keys: list[tuple[bytes, int]]) -> list[Row]:
+        out: list[Row] = []
+        for start in range(0, len(keys), _KEYS_PER_QUERY):
+            chunk = keys[start : start + _KEYS_PER_QUERY]
+            values = ", ".join(["(?, ?)"] * len(chunk))
+            params = [v for key in chunk for v in key]
+            # The VALUES list drives the join, so each key is one probe of the
+            # (chain_id, seq) index.
+            out.extend(
+                self._all(
+                    f"SELECT {', '.join('r.' + c for c in RECORD_COLUMNS.split(', '))} "
+                    f"FROM (VALUES {values}) AS k "
+                    "JOIN records r ON r.chain_id = k.column1 AND r.seq = k.column2",
+                    params,
+                )
+            )
+        return out
+
+    def _snapshot_rows(self, upto: int, batch_rows: int) -> Iterator[list[Row]]:
+        # A connection of its own: its read transaction is one WAL snapshot, and the
+        # writer's connection (and lock) stays free however slowly the batches are used.
+        with self._lock:
+            self._live()
+        conn = self._connect(readonly=True)
+        try:
+            conn.execute("BEGIN")
+            cursor = conn.execute(
+                f"SELECT {RECORD_COLUMNS} FROM records WHERE log_index < ? ORDER BY log_index",
+                (upto,),
+            )
+            while rows := cursor.fetchmany(batch_rows):
+                yield rows
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self._where}: reading records: {exc}") from exc
+        finally:
+            conn.close()

@@ -1,0 +1,201 @@
+"""Real relays for the tests: in a background thread of this process (fast, inspectable),
+or as a `hashcore relay serve` subprocess (for SIGTERM and kill -9)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hashcore import Device, RelayClient
+from hashcore.relay.client import RetryPolicy
+from hashcore.relay.server import RelayConfig, RelayServer
+
+FAST_RETRY = RetryPolicy(attempts=3, first_delay_s=0.05, max_delay_s=0.1)
+
+
+@dataclass
+class ThreadRelay:
+    """A RelayServer running on its own event loop in a daemon thread."""
+
+    config: RelayConfig
+    server: RelayServer | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    thread: threading.Thread | None = None
+    clients: list[RelayClient] = field(default_factory=list)
+
+    def start(self) -> ThreadRelay:
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self.loop = loop
+            asyncio.set_event_loop(loop)
+            self.server = RelayServer(self.config)
+            try:
+                loop.run_until_complete(self.server.start())
+            except BaseException as exc:
+                failure.append(exc)
+                started.set()
+                return
+            started.set()
+            loop.run_until_complete(self.server.wait_closed())
+            loop.close()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        started.wait(30)
+        if failure:
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        if self.server is None or self.loop is None or self.thread is None:
+            return
+        for c in self.clients:
+            c.close()
+        self.clients.clear()
+        asyncio.run_coroutine_threadsafe(self.server.stop(grace_s=5), self.loop).result(30)
+        self.thread.join(30)
+        self.server = None
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return self.server.port
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def operator_token(self) -> str:
+        assert self.server is not None
+        return self.server.operator_token
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a ledger/store function on the relay's writer thread (the threading rule)."""
+        assert self.server is not None and self.server._writer is not None and self.loop is not None
+        return asyncio.run_coroutine_threadsafe(self.server._writer.call(fn, *args), self.loop).result(30)
+
+    def client(self, *, operator: bool = False, **kw: Any) -> RelayClient:
+        kw.setdefault("retry", FAST_RETRY)
+        c = RelayClient(
+            self.target,
+            plaintext=self.config.plaintext,
+            operator_token=self.operator_token if operator else None,
+            **kw,
+        )
+        self.clients.append(c)
+        return c
+
+
+@pytest.fixture
+def relay_factory(tmp_path: Path) -> Iterator[Callable[..., ThreadRelay]]:
+    relays: list[ThreadRelay] = []
+
+    def make(**overrides: Any) -> ThreadRelay:
+        kw: dict[str, Any] = {
+            "store": str(tmp_path / "relay.db"),
+            "listen": "127.0.0.1:0",
+            "plaintext": True,
+            "checkpoint_every": 1000,
+            "checkpoint_interval_s": 3600.0,
+        }
+        kw.update(overrides)
+        relay = ThreadRelay(RelayConfig(**kw)).start()
+        relays.append(relay)
+        return relay
+
+    yield make
+    for r in relays:
+        r.stop()
+
+
+@pytest.fixture
+def relay(relay_factory: Callable[..., ThreadRelay]) -> ThreadRelay:
+    return relay_factory()
+
+
+def enrolled_device(relay: ThreadRelay, participant: str = "P001", records: int = 0) -> Device:
+    op = relay.client(operator=True)
+    token, _ = op.issue_token(participant)
+    device = Device.new()
+    relay.client().enroll(device, token)
+    for i in range(records):
+        device.append(b'{"day": %d, "tst_min": %d}' % (i, 400 + i))
+    return device
+
+
+# ----------------------------------------------------------------------------- subprocess
+
+
+@dataclass
+class ProcessRelay:
+    proc: subprocess.Popen[str]
+    port: int
+    db: str
+    workdir: Path
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def operator_token(self) -> str:
+        return (self.workdir / "relay.operator-token").read_text().strip()
+
+    def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+
+    def terminate(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(60)
+
+
+def start_process_relay(workdir: Path, db: str | None = None, *extra: str) -> ProcessRelay:
+    db = db or str(workdir / "relay.db")
+    cmd = [
+        sys.executable,
+        "-m",
+        "hashcore.cli",
+        "relay",
+        "serve",
+        "--db",
+        db,
+        "--listen",
+        "127.0.0.1:0",
+        "--plaintext",
+        "--key-file",
+        str(workdir / "relay.key"),
+        "--operator-token-file",
+        str(workdir / "relay.operator-token"),
+        *extra,
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            err = proc.stderr.read() if proc.stderr else ""
+            raise RuntimeError(f"relay exited early ({proc.wait()}): {err}")
+        m = re.search(r"listening on .*:(\d+)$", line.strip())
+        if m:
+            return ProcessRelay(proc, int(m.group(1)), db, workdir)
+    proc.kill()
+    raise RuntimeError("relay did not report its port")

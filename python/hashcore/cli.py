@@ -112,9 +112,10 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--checkpoint-every", type=_positive_int, default=1000, metavar="K")
     sample.add_argument("--rotate-every", type=_positive_int, metavar="R")
 
-    from . import cli_relay
+    from . import cli_fraud, cli_relay
 
     cli_relay.add_parser(sub, _positive_int)
+    cli_fraud.add_parser(sub)
     return parser
 
 
@@ -288,6 +289,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import cli_relay
 
         return cli_relay.run(args)
+    if args.command == "simulate-fraud":
+        from . import cli_fraud
+
+        return cli_fraud.run(args)
     return _make_sample(args)
 
 

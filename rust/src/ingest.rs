@@ -45,8 +45,26 @@ impl Reject {
     }
 }
 
+/// Records per parallel work item: big enough that batch verification still coalesces a
+/// device's records, small enough that two cores share a 256-record batch.
+const CHUNK: usize = 128;
+
 /// Links of every submission and, per submission, why it is refused (`None`: accepted).
+/// Chunks run on the caller's rayon pool (call it inside `pool.install`).
 pub fn check(subs: &[Submission<'_>]) -> (Vec<Hash>, Vec<Option<Reject>>) {
+    use rayon::prelude::*;
+    let parts: Vec<(Vec<Hash>, Vec<Option<Reject>>)> =
+        subs.par_chunks(CHUNK).map(check_chunk).collect();
+    let mut links = Vec::with_capacity(subs.len());
+    let mut rejects = Vec::with_capacity(subs.len());
+    for (l, r) in parts {
+        links.extend(l);
+        rejects.extend(r);
+    }
+    (links, rejects)
+}
+
+fn check_chunk(subs: &[Submission<'_>]) -> (Vec<Hash>, Vec<Option<Reject>>) {
     let links: Vec<Hash> = subs
         .iter()
         .map(|s| protocol::link(s.chain_id, s.seq, s.time_ms, s.kind, s.prev, s.commit))

@@ -355,3 +355,17 @@ def test_restart_rebuilds_the_same_log(relay_factory: Callable[..., ThreadRelay]
     assert state(again) == (31, 31, root)
     device.append(b"after restart")
     assert again.client().sync(device).sent == 1
+
+
+def test_corrupt_protobuf_is_invalid_argument(relay: ThreadRelay) -> None:
+    with grpc.insecure_channel(relay.target) as ch:
+        for method in ("SubmitBatch", "Enroll", "GetReceipt"):
+            call = ch.unary_unary(f"/hashcore.relay.v1.Relay/{method}", request_serializer=None, response_deserializer=None)
+            with pytest.raises(grpc.RpcError) as rpc:
+                call(b"\xff\xff\xff", timeout=5)
+            assert rpc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert rpc.value.details().startswith("the request is not a valid protobuf message")
+        stream = ch.stream_stream("/hashcore.relay.v1.Relay/Submit", request_serializer=None, response_deserializer=None)
+        with pytest.raises(grpc.RpcError) as rpc:
+            list(stream(iter([b"\x0a\x05abc"]), timeout=5))
+        assert rpc.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -77,12 +77,24 @@ class RelayInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
             code, text = _status(exc)
             await context.abort(code, text)
 
+        # Requests arrive as raw bytes and are parsed here, so that a corrupt message is
+        # INVALID_ARGUMENT with a message rather than grpc's generic UNKNOWN.
+        parse = handler.request_deserializer or (lambda raw: raw)
+
+        def decode(raw: bytes) -> Any:
+            try:
+                return parse(raw)
+            except Exception as exc:
+                raise Rejected(
+                    "INVALID_ARGUMENT", "malformed", f"the request is not a valid protobuf message ({exc})"
+                ) from None
+
         if handler.unary_unary is not None:
             inner = handler.unary_unary
 
             async def unary(request: Any, context: aio.ServicerContext) -> Any:
                 try:
-                    return await inner(request, context)
+                    return await inner(decode(request), context)
                 except aio.AbortError:
                     raise
                 except Exception as exc:
@@ -90,15 +102,19 @@ class RelayInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
 
             return grpc.unary_unary_rpc_method_handler(
                 unary,
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=None,
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_stream is not None:
             inner_s = handler.stream_stream
 
+            async def decoded(requests: AsyncIterator[bytes]) -> AsyncIterator[Any]:
+                async for raw in requests:
+                    yield decode(raw)
+
             async def stream(requests: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
                 try:
-                    async for response in inner_s(requests, context):
+                    async for response in inner_s(decoded(requests), context):
                         yield response
                 except aio.AbortError:
                     raise
@@ -107,7 +123,7 @@ class RelayInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
 
             return grpc.stream_stream_rpc_method_handler(
                 stream,
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=None,
                 response_serializer=handler.response_serializer,
             )
         return handler

@@ -178,6 +178,62 @@ def _rust_check(
     return [links[i : i + 32] for i in range(0, len(links), 32)], codes
 
 
+class _Columns:
+    """A batch's fields as columns (pulled out of the messages once)."""
+
+    __slots__ = (
+        "chain_ids", "claimed", "commits", "kinds", "payloads", "prevs", "salts", "seqs",
+        "signatures", "times", "versions",
+    )  # fmt: skip
+
+    def __init__(self, batch: Sequence[SubmittedRecord]) -> None:
+        self.versions = [r.version for r in batch]
+        self.chain_ids = [r.chain_id for r in batch]
+        self.seqs = [r.seq for r in batch]
+        self.times = [r.time_ms for r in batch]
+        self.kinds = [r.kind for r in batch]
+        self.prevs = [r.prev for r in batch]
+        self.commits = [r.commit for r in batch]
+        self.salts = [r.salt for r in batch]
+        self.payloads = [r.payload for r in batch]
+        self.signatures = [r.signature for r in batch]
+        self.claimed = [r.link for r in batch]
+
+    def check(self, batch: Sequence[SubmittedRecord], limits: Limits) -> None:
+        """Whole-column checks (C-speed ``set(map(len, ...))``); only when one fails does
+        the slow per-record check run, to name the first bad record."""
+        ok = (
+            set(self.versions) == {1}
+            and set(map(len, self.chain_ids)) == {16}
+            and set(map(len, self.prevs)) == {32}
+            and set(map(len, self.commits)) == {32}
+            and set(map(len, self.salts)) == {16}
+            and set(map(len, self.signatures)) == {64}
+            and set(map(len, self.claimed)) <= {0, 32}
+            and max(map(len, self.payloads)) <= limits.max_payload_bytes
+            and set(self.kinds) <= {_KIND_DATA, _KIND_ROTATION}
+            and max(self.seqs) < 2**63
+        )
+        if not ok:
+            for i, rec in enumerate(batch):
+                _check_shape(i, rec, limits, genesis=False)
+
+    def rust_check(self, keys: Sequence[bytes]) -> tuple[list[bytes], bytes]:
+        links, codes = _core.check_submissions(
+            b"".join(self.chain_ids),
+            self.seqs,
+            self.times,
+            bytes(self.kinds),
+            b"".join(self.prevs),
+            b"".join(self.commits),
+            b"".join(self.salts),
+            self.payloads,
+            b"".join(self.signatures),
+            b"".join(keys),
+        )
+        return [links[i : i + 32] for i in range(0, len(links), 32)], codes
+
+
 class Ledger:
     """The relay's accepted state: store + Merkle log + chain heads + checkpoint signing."""
 
@@ -320,89 +376,106 @@ class Ledger:
     def _stage(
         self, batch: Sequence[SubmittedRecord], group: _Group, evidence: list[ForkEvidence]
     ) -> list[Ack]:
-        """Check one batch against the committed + staged state; stage it if it passes."""
-        if len(batch) > self.limits.max_records_per_batch:
-            raise too_large(
-                f"batch of {len(batch)} records exceeds the limit of "
-                f"{self.limits.max_records_per_batch}"
-            )
-        for i, rec in enumerate(batch):
-            _check_shape(i, rec, self.limits, genesis=False)
+        """Check one batch against the committed + staged state; stage it if it passes.
 
-        heads: dict[bytes, _Head] = {}  # this batch's view of each chain it touches
+        Written column-wise (each field pulled out of the messages once, sizes checked a
+        column at a time) because this runs for every record the relay ever takes.
+        """
+        n = len(batch)
+        if n > self.limits.max_records_per_batch:
+            raise too_large(
+                f"batch of {n} records exceeds the limit of {self.limits.max_records_per_batch}"
+            )
+        if n == 0:
+            return []
+        cols = _Columns(batch)
+        cols.check(batch, self.limits)
+
+        # Pass 1, sequencing: which records are new, and the key each must be signed with.
+        heads: dict[bytes, _Head] = {}  # this batch's provisional view of its chains
         keys: list[bytes] = []
         is_new: list[bool] = []
         seen: set[tuple[bytes, int]] = set()
-        for i, rec in enumerate(batch):
-            chain_id = bytes(rec.chain_id)
-            if (chain_id, rec.seq) in seen:
-                raise invalid("malformed", f"{_where(i, rec)}: appears twice in the batch")
-            seen.add((chain_id, rec.seq))
+        for i, (chain_id, seq) in enumerate(zip(cols.chain_ids, cols.seqs, strict=True)):
+            if (chain_id, seq) in seen:
+                raise invalid("malformed", f"{_where(i, batch[i])}: appears twice in the batch")
+            seen.add((chain_id, seq))
             head = heads.get(chain_id) or self._head(chain_id, group)
             if head is None:
-                raise Rejected("NOT_FOUND", "unknown_chain", f"{_where(i, rec)}: unknown chain (not enrolled)")
-            if rec.seq <= head.seq:
-                is_new.append(False)
-                keys.append(head.key)  # not used: a resent record is compared, not verified
+                raise Rejected(
+                    "NOT_FOUND", "unknown_chain", f"{_where(i, batch[i])}: unknown chain (not enrolled)"
+                )
+            keys.append(head.key)
+            if seq <= head.seq:
+                is_new.append(False)  # resent: compared with what is held, not verified
                 continue
-            if rec.seq != head.seq + 1:
+            if seq != head.seq + 1:
                 raise Rejected(
                     "FAILED_PRECONDITION",
                     "gap",
-                    f"{_where(i, rec)}: seq jumps from {head.seq} to {rec.seq} "
+                    f"{_where(i, batch[i])}: seq jumps from {head.seq} to {seq} "
                     f"(send seq {head.seq + 1} first)",
                 )
             is_new.append(True)
-            keys.append(head.key)
-            # Provisional head: prev is checked once links are known; the key changes
-            # after a rotation (its validity is part of the Rust check below).
-            next_key = bytes(rec.payload) if rec.kind == _KIND_ROTATION else head.key
-            heads[chain_id] = _Head(rec.seq, b"", next_key)
+            # A rotation's key applies from the next record; its validity is checked in Rust.
+            rotated = cols.payloads[i] if cols.kinds[i] == _KIND_ROTATION else head.key
+            heads[chain_id] = _Head(seq, b"", rotated)
 
-        links, codes = _rust_check(batch, keys)
+        # Hashing and signatures for the whole batch, in Rust, without the GIL.
+        links, codes = cols.rust_check(keys)
+
+        # Pass 2: claimed links, resent records, prev continuity, the Rust verdicts.
         now = self._clock()
-        acks: list[Ack] = []
-        staged: list[tuple[SubmittedRecord, bytes]] = []
         expected_prev: dict[bytes, bytes] = {}
-        for i, rec in enumerate(batch):
-            chain_id = bytes(rec.chain_id)
-            link = links[i]
-            self._check_claimed_link(i, rec, link)
+        resent: dict[int, Ack] = {}
+        for i, link in enumerate(links):
+            claimed = cols.claimed[i]
+            if claimed and claimed != link:
+                raise invalid(
+                    "link_mismatch", f"{_where(i, batch[i])}: link is not the link of the record's header"
+                )
             if not is_new[i]:
-                acks.append(self._resent(i, rec, link, group, evidence, now))
+                resent[i] = self._resent(i, batch[i], link, group, evidence, now)
                 continue
+            chain_id = cols.chain_ids[i]
             prev = expected_prev.get(chain_id)
             if prev is None:
                 head = self._head(chain_id, group)
-                assert head is not None  # checked in the first pass
+                assert head is not None  # checked in pass 1
                 prev = head.link
-            if bytes(rec.prev) != prev:
+            if cols.prevs[i] != prev:
                 raise Rejected(
                     "FAILED_PRECONDITION",
                     "broken_chain",
-                    f"{_where(i, rec)}: prev is not the link of seq {rec.seq - 1}",
+                    f"{_where(i, batch[i])}: prev is not the link of seq {cols.seqs[i] - 1}",
                 )
             if codes[i]:
                 reason, text = _REJECT_TEXT[codes[i]]
-                raise invalid(reason, f"{_where(i, rec)}: {text}")
+                raise invalid(reason, f"{_where(i, batch[i])}: {text}")
             expected_prev[chain_id] = link
-            staged.append((rec, link))
 
         # The whole batch passed: stage it.
-        for rec, link in staged:
-            chain_id = bytes(rec.chain_id)
+        acks: list[Ack] = []
+        rows = group.rows
+        for i, link in enumerate(links):
+            if not is_new[i]:
+                acks.append(resent[i])
+                continue
+            chain_id, seq, kind, payload = cols.chain_ids[i], cols.seqs[i], cols.kinds[i], cols.payloads[i]
             index = group.next_index
-            group.next_index += 1
-            group.rows.append(self._row(index, rec, link, now))
-            group.positions[(chain_id, rec.seq)] = (link, index)
+            group.next_index = index + 1
+            rows.append(
+                StoredRecord(
+                    index, chain_id, seq, cols.times[i], kind, cols.prevs[i], cols.commits[i],
+                    link, cols.signatures[i], cols.salts[i], payload, now,
+                )  # fmt: skip
+            )
+            group.positions[(chain_id, seq)] = (link, index)
             old = self._head(chain_id, group)
             assert old is not None
-            key = bytes(rec.payload) if rec.kind == _KIND_ROTATION else old.key
-            group.heads[chain_id] = _Head(rec.seq, link, key)
-        for i, rec in enumerate(batch):
-            if is_new[i]:
-                index = group.positions[(bytes(rec.chain_id), rec.seq)][1]
-                acks.insert(i, Ack(bytes(rec.chain_id), rec.seq, index, False))
+            key = payload if kind == _KIND_ROTATION else old.key
+            group.heads[chain_id] = _Head(seq, link, key)
+            acks.append(Ack(chain_id, seq, index, False))
         return acks
 
     def _head(self, chain_id: bytes, group: _Group) -> _Head | None:

@@ -76,6 +76,7 @@ pub fn check_submissions<'py>(
     let signatures = fixed_items::<SIGNATURE_LEN>(signatures, "signatures", n)?;
     let keys = fixed_items::<KEY_LEN>(keys, "keys", n)?;
 
+    let pool = crate::pool::pool(None).py()?;
     let (links, rejects) = py.detach(|| {
         let subs: Vec<Submission<'_>> = (0..n)
             .map(|i| Submission {
@@ -91,7 +92,7 @@ pub fn check_submissions<'py>(
                 key: &keys[i],
             })
             .collect();
-        let (links, rejects) = ingest::check(&subs);
+        let (links, rejects) = pool.install(|| ingest::check(&subs));
         let links: Vec<u8> = links.concat();
         let codes: Vec<u8> = rejects.iter().map(|r| r.map_or(0, |r| r.code())).collect();
         (links, codes)

@@ -1,0 +1,220 @@
+"""Relay ingest under load: a real `hashcore relay serve` (SQLite, full verification) on
+loopback, fed by load generators in separate processes.
+
+Workload (relay issue): HASHCORE_BENCH_RELAY_DEVICES devices (default 1,000), batches of
+256 records of ~200-byte sleep-diary payloads, each device sending
+HASHCORE_BENCH_RELAY_BATCHES batches (default 1). Requests are built and serialized before
+the clock starts, so the load generators spend their CPU on sending, not on making data.
+
+Figures (in `extra_info`, see BENCHMARKS.md):
+- durably acknowledged records/s at full load (every generator stream sends as fast as
+  acks come back);
+- p50/p99 ack latency with the offered load at half that rate;
+- baseline in the same run: the same records through `Store.append` alone (SQLite, one
+  transaction per 256-record batch) — what storage costs without the network and checks.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
+
+DEVICES = int(os.environ.get("HASHCORE_BENCH_RELAY_DEVICES", "1000"))
+BATCHES = int(os.environ.get("HASHCORE_BENCH_RELAY_BATCHES", "1"))
+BATCH = 256
+PROCESSES = 2
+STREAMS_PER_PROCESS = 4
+_METHOD = "/hashcore.relay.v1.Relay/Submit"
+
+
+def _payload(day: int, device: int) -> bytes:
+    return (
+        b'{"day": %d, "bedtime": "23:%02d", "sol_min": %d, "waso_min": %d, "tst_min": %d, '
+        b'"tib_min": %d, "awakenings": %d, "quality": %d, "isi": %d, "note": "%s"}'
+        % (day, day % 60, 10 + day % 40, 5 + device % 50, 300 + day % 180, 420 + day % 60,
+           day % 5, 1 + day % 5, day % 28, b"x" * 20)  # fmt: skip
+    )
+
+
+def _make_requests(tokens: list[str], target: str) -> list[bytes]:
+    """Enroll one device per token and build its serialized SubmitRequests."""
+    from hashcore import Device, RelayClient
+    from hashcore.relay.client import record_pb
+    from hashcore.relay.v1 import relay_pb2 as pb
+
+    client = RelayClient(target, plaintext=True)
+    requests: list[bytes] = []
+    for n, token in enumerate(tokens):
+        device = Device.new()
+        client.enroll(device, token)
+        for day in range(BATCH * BATCHES):
+            device.append(_payload(day, n))
+        records = device.records()[1:]
+        for b in range(BATCHES):
+            chunk = records[b * BATCH : (b + 1) * BATCH]
+            requests.append(pb.SubmitRequest(batch_id=b, records=[record_pb(r) for r in chunk]).SerializeToString())
+    client.close()
+    return requests
+
+
+def _generator(
+    tokens: list[str], target: str, ready: Any, go: Any, interval_s: float, out: Any
+) -> None:
+    """One load-generating process: STREAMS_PER_PROCESS concurrent Submit streams."""
+    requests = _make_requests(tokens, target)
+    ready.set()
+    go.wait()
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def stream(mine: list[bytes]) -> None:
+        channel = grpc.insecure_channel(target)
+        call = channel.stream_stream(_METHOD, request_serializer=None, response_deserializer=None)
+        sent: list[float] = []
+        local: list[float] = []
+
+        def feed() -> Any:
+            next_at = time.perf_counter()
+            for req in mine:
+                if interval_s:
+                    delay = next_at - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
+                    next_at += interval_s
+                sent.append(time.perf_counter())
+                yield req
+
+        for i, _reply in enumerate(call(feed())):
+            local.append(time.perf_counter() - sent[i])
+        channel.close()
+        with lock:
+            latencies.extend(local)
+
+    share = [requests[i::STREAMS_PER_PROCESS] for i in range(STREAMS_PER_PROCESS)]
+    threads = [threading.Thread(target=stream, args=(s,)) for s in share]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out.put(latencies)
+
+
+def _start_relay(workdir: Path) -> tuple[subprocess.Popen[str], str, str]:
+    cmd = [sys.executable, "-m", "hashcore.cli", "relay", "serve", "--db", str(workdir / "relay.db"),
+           "--listen", "127.0.0.1:0", "--plaintext", "--log-level", "warning"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    port = line.strip().rpartition(":")[2]
+    token = (workdir / "relay.operator-token").read_text().strip()
+    return proc, f"127.0.0.1:{port}", token
+
+
+def _run_load(interval_s: float) -> dict[str, float]:
+    """Start a relay, enroll DEVICES devices, send everything; return rate and latencies."""
+    from hashcore import RelayClient
+
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, target, op_token = _start_relay(Path(tmp))
+        try:
+            op = RelayClient(target, plaintext=True, operator_token=op_token)
+            tokens = [op.issue_token(f"P{i:05d}")[0] for i in range(DEVICES)]
+            op.close()
+            ctx = mp.get_context("spawn")
+            go = ctx.Event()
+            out = ctx.Queue()
+            readies = []
+            procs = []
+            for p in range(PROCESSES):
+                ready = ctx.Event()
+                readies.append(ready)
+                args = (tokens[p::PROCESSES], target, ready, go, interval_s, out)
+                procs.append(ctx.Process(target=_generator, args=args))
+            for pr in procs:
+                pr.start()
+            for ready in readies:
+                ready.wait(600)
+            started = time.perf_counter()
+            go.set()
+            latencies: list[float] = []
+            for _ in procs:
+                latencies.extend(out.get(timeout=600))
+            elapsed = time.perf_counter() - started
+            for pr in procs:
+                pr.join()
+        finally:
+            proc.terminate()
+            proc.wait(60)
+    records = DEVICES * BATCHES * BATCH
+    lat = sorted(latencies)
+    return {
+        "records": records,
+        "seconds": elapsed,
+        "records_per_s": records / elapsed,
+        "p50_ms": 1000 * statistics.median(lat),
+        "p99_ms": 1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))],
+        "batches": len(lat),
+    }
+
+
+_FULL: dict[str, float] = {}
+
+
+def test_relay_full_load(benchmark: BenchmarkFixture) -> None:
+    result = benchmark.pedantic(_run_load, args=(0.0,), rounds=1, iterations=1)
+    _FULL.update(result)
+    benchmark.extra_info.update({k: round(v, 2) for k, v in result.items()})
+    assert result["batches"] == DEVICES * BATCHES
+
+
+def test_relay_half_load_latency(benchmark: BenchmarkFixture) -> None:
+    if not _FULL:
+        pytest.fail("run together with test_relay_full_load (it measures the full rate)")
+    half_rate_batches = _FULL["records_per_s"] / 2 / BATCH
+    # Each of the PROCESSES x STREAMS_PER_PROCESS streams sends at an equal share.
+    interval = PROCESSES * STREAMS_PER_PROCESS / half_rate_batches
+    result = benchmark.pedantic(_run_load, args=(interval,), rounds=1, iterations=1)
+    benchmark.extra_info.update({k: round(v, 2) for k, v in result.items()})
+    benchmark.extra_info["offered_records_per_s"] = round(_FULL["records_per_s"] / 2)
+    assert result["batches"] == DEVICES * BATCHES
+
+
+def test_store_append_baseline(benchmark: BenchmarkFixture, tmp_path: Path) -> None:
+    """The same number of 256-record batches through SqliteStore.append alone."""
+    from hashcore.relay.store.base import ChainHead, StoredRecord
+    from hashcore.relay.store.sqlite import SqliteStore
+
+    n_batches = DEVICES * BATCHES
+    payload = _payload(1, 1)
+    rows = [
+        StoredRecord(i, i.to_bytes(16, "big"), 1, 0, 1, bytes(32), bytes(32), i.to_bytes(32, "big"),
+                     bytes(64), bytes(16), payload, 0)  # fmt: skip
+        for i in range(n_batches * BATCH)
+    ]
+
+    def run() -> float:
+        store = SqliteStore(tmp_path / f"baseline-{time.perf_counter_ns()}.db")
+        store.set_log_id(bytes(32))
+        started = time.perf_counter()
+        for b in range(n_batches):
+            chunk = rows[b * BATCH : (b + 1) * BATCH]
+            store.append(chunk, [ChainHead(chunk[-1].chain_id, 1, chunk[-1].link, bytes(32))])
+        elapsed = time.perf_counter() - started
+        store.close()
+        return elapsed
+
+    elapsed = benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info["records"] = len(rows)
+    benchmark.extra_info["records_per_s"] = round(len(rows) / elapsed)

@@ -39,8 +39,18 @@ $(EXT_STAMP): $(DEPS_STAMP) $(RUST_SRC) $(PY_SRC) $(PROTO_GEN)
 	maturin develop --release -q
 	@touch $@
 
+# --- anvil: the local EVM node of the anchoring tests (npm @foundry-rs/anvil) ---------
+ANVIL_STAMP := node_modules/.anvil-stamp
+
+# `npm install --no-save`, not `npm ci`: the lock file can only list the platform packages
+# the registry serves here (linux-amd64), which `npm ci` takes for a stale lock file.
+$(ANVIL_STAMP): package.json package-lock.json
+	npm install --no-save --no-audit --no-fund
+	@touch $@
+# --- end anvil ---------------------------------------------------------------------------
+
 .PHONY: install
-install: $(EXT_STAMP) ## Create .venv, install dependencies, build the Rust extension (release)
+install: $(EXT_STAMP) $(ANVIL_STAMP) ## Create .venv, install dependencies, build the Rust extension (release)
 
 .PHONY: test
 test: install ## Build everything and run every test (cargo test + pytest)

@@ -43,8 +43,18 @@ def _payload(day: int, device: int) -> bytes:
     return (
         b'{"day": %d, "bedtime": "23:%02d", "sol_min": %d, "waso_min": %d, "tst_min": %d, '
         b'"tib_min": %d, "awakenings": %d, "quality": %d, "isi": %d, "note": "%s"}'
-        % (day, day % 60, 10 + day % 40, 5 + device % 50, 300 + day % 180, 420 + day % 60,
-           day % 5, 1 + day % 5, day % 28, b"x" * 20)  # fmt: skip
+        % (
+            day,
+            day % 60,
+            10 + day % 40,
+            5 + device % 50,
+            300 + day % 180,
+            420 + day % 60,
+            day % 5,
+            1 + day % 5,
+            day % 28,
+            b"x" * 20,
+        )
     )
 
 
@@ -64,7 +74,11 @@ def _make_requests(tokens: list[str], target: str) -> list[bytes]:
         records = device.records()[1:]
         for b in range(BATCHES):
             chunk = records[b * BATCH : (b + 1) * BATCH]
-            requests.append(pb.SubmitRequest(batch_id=b, records=[record_pb(r) for r in chunk]).SerializeToString())
+            requests.append(
+                pb.SubmitRequest(
+                    batch_id=b, records=[record_pb(r) for r in chunk]
+                ).SerializeToString()
+            )
     client.close()
     return requests
 
@@ -112,8 +126,22 @@ def _generator(
 
 
 def _start_relay(workdir: Path) -> tuple[subprocess.Popen[str], str, str]:
-    cmd = [sys.executable, "-m", "hashcore.cli", "relay", "serve", "--db", str(workdir / "relay.db"),
-           "--listen", "127.0.0.1:0", "--plaintext", "--log-level", "warning"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "hashcore.cli",
+        "relay",
+        "serve",
+        "--db",
+        str(workdir / "relay.db"),
+        "--listen",
+        "127.0.0.1:0",
+        "--plaintext",
+        "--log-level",
+        "warning",
+        "--evm",
+        "none",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -199,8 +227,20 @@ def test_store_append_baseline(benchmark: BenchmarkFixture, tmp_path: Path) -> N
     n_batches = DEVICES * BATCHES
     payload = _payload(1, 1)
     rows = [
-        StoredRecord(i, i.to_bytes(16, "big"), 1, 0, 1, bytes(32), bytes(32), i.to_bytes(32, "big"),
-                     bytes(64), bytes(16), payload, 0)  # fmt: skip
+        StoredRecord(
+            i,
+            i.to_bytes(16, "big"),
+            1,
+            0,
+            1,
+            bytes(32),
+            bytes(32),
+            i.to_bytes(32, "big"),
+            bytes(64),
+            bytes(16),
+            payload,
+            0,
+        )
         for i in range(n_batches * BATCH)
     ]
 

@@ -98,6 +98,18 @@ def _parser() -> argparse.ArgumentParser:
         help="the relay's trusted public key; without it the bundle's own is used",
     )
 
+    audit.add_argument(
+        "--evm-url",
+        metavar="URL",
+        help="check every checkpoint's anchor on this JSON-RPC node (SPEC 2.2)",
+    )
+    audit.add_argument(
+        "--confirmations",
+        type=_positive_int,
+        metavar="N",
+        help="blocks an anchor needs to count as final (default: the manifest's)",
+    )
+
     sample = sub.add_parser("make-sample", help="write a synthetic, valid bundle")
     sample.add_argument("bundle", type=Path, help="bundle directory to create")
     sample.add_argument("--devices", type=_positive_int, required=True, metavar="N")
@@ -236,23 +248,60 @@ def _audit(args: argparse.Namespace) -> int:
     json_to_stdout = args.json == "-"
     out = _console(stderr=json_to_stdout)
     err = Console(stderr=True)
+    evm_audit = None
     try:
         with _status(err, f"auditing {args.bundle} ..."):
-            report = audit_bundle(
-                args.bundle,
-                log_id=args.log_id,
-                threads=args.threads,
-                check_signatures=not args.no_signatures,
-            )
+            if args.evm_url:
+                from .anchor.audit import audit_bundle_with_evm
+
+                evm_audit = audit_bundle_with_evm(
+                    args.bundle,
+                    args.evm_url,
+                    log_id=args.log_id,
+                    confirmations=args.confirmations,
+                    threads=args.threads,
+                    check_signatures=not args.no_signatures,
+                )
+                report = evm_audit.report
+            else:
+                report = audit_bundle(
+                    args.bundle,
+                    log_id=args.log_id,
+                    threads=args.threads,
+                    check_signatures=not args.no_signatures,
+                )
     except (HashcoreError, OSError) as exc:
         return _fail(f"{args.bundle}: {exc}" if str(args.bundle) not in str(exc) else str(exc))
     _summary(out, report, args)
+    if evm_audit is not None:
+        _anchor_summary(out, evm_audit)
+    elif report.checkpoints:
+        out.print("note: anchors were not checked (pass --evm-url URL to check them on chain)")
     if args.json is not None:
         try:
-            _write_json(args.json, report.to_json(), sys.stdout)
+            body = evm_audit.to_json() if evm_audit is not None else report.to_json()
+            _write_json(args.json, body, sys.stdout)
         except OSError as exc:
             return _fail(f"cannot write {args.json}: {exc}")
     return EXIT_CLEAN if report.clean else EXIT_FAILURES
+
+
+def _anchor_summary(console: Console, evm_audit: Any) -> None:
+    """Per checkpoint that is not final on chain: which one and why (SPEC 2.2)."""
+    final = sum(1 for c in evm_audit.anchors if c.state == "final")
+    console.print(
+        f"anchors: {final} of {len(evm_audit.anchors)} checkpoints final on chain "
+        f"{evm_audit.evm_chain_id} at {evm_audit.contract} (head block {evm_audit.head_block})"
+    )
+    shown = 0
+    for check in evm_audit.anchors:
+        if check.state != "final" and shown < _MAX_FAILURE_LINES:
+            console.print(
+                f"[red]{check.verdict}[/] tree_size {check.tree_size}: {escape(check.reason)}"
+            )
+            shown += 1
+    for note in evm_audit.notes:
+        console.print(f"note: {escape(note)}")
 
 
 def _make_sample(args: argparse.Namespace) -> int:

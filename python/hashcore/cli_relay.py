@@ -26,7 +26,9 @@ def _duration(text: str) -> int:
     try:
         value = int(number)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a duration like 3600, 15m, 12h or 7d, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a duration like 3600, 15m, 12h or 7d, got {text!r}"
+        ) from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"duration must be positive, got {text!r}")
     return value * _DURATION_UNITS[unit]
@@ -47,34 +49,126 @@ def add_parser(sub: Any, positive_int: Any) -> None:
     rsub = relay.add_subparsers(dest="relay_command", required=True, parser_class=type(relay))
 
     serve = rsub.add_parser("serve", help="serve the relay gRPC API (SIGTERM stops it cleanly)")
-    serve.add_argument("--db", required=True, metavar="FILE_OR_URL", help="SQLite file or postgresql:// URL")
-    serve.add_argument("--listen", default="127.0.0.1:7443", metavar="HOST:PORT", help="port 0 picks a free one")
-    serve.add_argument("--key-file", type=Path, metavar="FILE", help="relay key (default: beside the db; created on first start)")
-    serve.add_argument("--operator-token-file", type=Path, metavar="FILE", help="operator bearer token (default: beside the db; created on first start)")
-    serve.add_argument("--checkpoint-every", type=positive_int, default=1000, metavar="N", help="sign a checkpoint every N records (default 1000)")
-    serve.add_argument("--checkpoint-interval", type=_positive_float, default=5.0, metavar="SECONDS", help="and every T seconds when the log grew (default 5)")
+    serve.add_argument(
+        "--db", required=True, metavar="FILE_OR_URL", help="SQLite file or postgresql:// URL"
+    )
+    serve.add_argument(
+        "--listen", default="127.0.0.1:7443", metavar="HOST:PORT", help="port 0 picks a free one"
+    )
+    serve.add_argument(
+        "--key-file",
+        type=Path,
+        metavar="FILE",
+        help="relay key (default: beside the db; created on first start)",
+    )
+    serve.add_argument(
+        "--operator-token-file",
+        type=Path,
+        metavar="FILE",
+        help="operator bearer token (default: beside the db; created on first start)",
+    )
+    serve.add_argument(
+        "--checkpoint-every",
+        type=positive_int,
+        default=1000,
+        metavar="N",
+        help="sign a checkpoint every N records (default 1000)",
+    )
+    serve.add_argument(
+        "--checkpoint-interval",
+        type=_positive_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="and every T seconds when the log grew (default 5)",
+    )
     serve.add_argument("--max-batch-records", type=positive_int, default=4096, metavar="N")
     serve.add_argument("--max-payload-bytes", type=positive_int, default=65536, metavar="N")
-    serve.add_argument("--max-message-bytes", type=positive_int, default=8 * 1024 * 1024, metavar="N")
-    serve.add_argument("--token-ttl", type=_duration, default=7 * 86400, metavar="DURATION", help="default lifetime of enrollment tokens (default 7d)")
+    serve.add_argument(
+        "--max-message-bytes", type=positive_int, default=8 * 1024 * 1024, metavar="N"
+    )
+    serve.add_argument(
+        "--token-ttl",
+        type=_duration,
+        default=7 * 86400,
+        metavar="DURATION",
+        help="default lifetime of enrollment tokens (default 7d)",
+    )
     serve.add_argument("--tls-cert", type=Path, metavar="PEM")
     serve.add_argument("--tls-key", type=Path, metavar="PEM")
-    serve.add_argument("--client-ca", type=Path, metavar="PEM", help="require client certificates signed by this CA (mTLS)")
-    serve.add_argument("--plaintext", action="store_true", help="serve without TLS (loopback and tests only)")
+    serve.add_argument(
+        "--client-ca",
+        type=Path,
+        metavar="PEM",
+        help="require client certificates signed by this CA (mTLS)",
+    )
+    serve.add_argument(
+        "--plaintext", action="store_true", help="serve without TLS (loopback and tests only)"
+    )
     serve.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics here")
+    serve.add_argument(
+        "--evm",
+        choices=("embedded", "url", "none"),
+        default=None,
+        help="where checkpoints are anchored: an in-process chain (default; lives only as "
+        "long as the relay), a JSON-RPC node (--evm-url), or nowhere",
+    )
+    serve.add_argument(
+        "--evm-url",
+        metavar="URL",
+        help="JSON-RPC node to anchor on (Geth, Besu, anvil, a public chain)",
+    )
+    serve.add_argument(
+        "--evm-key",
+        type=Path,
+        metavar="FILE",
+        help="file with the 0x-hex private key that pays for anchors",
+    )
+    serve.add_argument(
+        "--evm-contract",
+        metavar="ADDRESS",
+        help="the anchor contract (default: the one this store used before, else deploy one)",
+    )
+    serve.add_argument(
+        "--evm-chain-id",
+        type=positive_int,
+        metavar="ID",
+        help="refuse to start if the node is on another chain",
+    )
+    serve.add_argument(
+        "--confirmations",
+        type=positive_int,
+        default=3,
+        metavar="N",
+        help="blocks before an anchor counts as final (default 3)",
+    )
+    serve.add_argument(
+        "--anchor-interval",
+        type=_positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="anchor the newest checkpoint this often (default 30)",
+    )
     serve.add_argument("--log-format", choices=("text", "json"), default="text")
     serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
 
     token = rsub.add_parser("token", help="issue a one-time enrollment token for a participant")
     token.add_argument("--db", required=True, metavar="FILE_OR_URL")
     token.add_argument("--participant", required=True, metavar="ID")
-    token.add_argument("--ttl", type=_duration, default=7 * 86400, metavar="DURATION", help="lifetime (default 7d)")
+    token.add_argument(
+        "--ttl", type=_duration, default=7 * 86400, metavar="DURATION", help="lifetime (default 7d)"
+    )
 
     export = rsub.add_parser("export", help="write a SPEC section 3 bundle from a relay's store")
     export.add_argument("--db", required=True, metavar="FILE_OR_URL")
     export.add_argument("--out", required=True, type=Path, metavar="BUNDLE")
     export.add_argument("--part-rows", type=positive_int, default=1_000_000, metavar="N")
-    export.add_argument("--confirmations", type=positive_int, default=1, metavar="N", help="confirmations written to the manifest's evm entry")
+    export.add_argument(
+        "--confirmations",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="confirmations written to the manifest's evm entry",
+    )
 
 
 class _JsonFormatter(logging.Formatter):
@@ -121,6 +215,13 @@ def _serve(args: argparse.Namespace) -> int:
         client_ca=args.client_ca,
         plaintext=args.plaintext,
         metrics_listen=args.metrics,
+        evm=args.evm or ("url" if args.evm_url else "embedded"),
+        evm_url=args.evm_url,
+        evm_key=args.evm_key,
+        evm_contract=args.evm_contract,
+        evm_chain_id=args.evm_chain_id,
+        confirmations=args.confirmations,
+        anchor_interval_s=args.anchor_interval,
     )
 
     async def main() -> None:
@@ -130,8 +231,9 @@ def _serve(args: argparse.Namespace) -> int:
         # One machine-readable line on stdout: scripts and tests read the bound port here.
         host = config.listen.rpartition(":")[0]
         print(f"hashcore relay listening on {host}:{relay.port}", flush=True)
-        if relay.metrics_port:
-            print(f"hashcore relay metrics on {config.metrics_listen.rpartition(':')[0]}:{relay.metrics_port}", flush=True)  # type: ignore[union-attr]
+        if relay.metrics_port and config.metrics_listen:
+            metrics_host = config.metrics_listen.rpartition(":")[0]
+            print(f"hashcore relay metrics on {metrics_host}:{relay.metrics_port}", flush=True)
         await relay.wait_closed()
 
     asyncio.run(main())
@@ -170,7 +272,13 @@ def _export(args: argparse.Namespace) -> int:
         def update(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        result = export_bundle(args.db, args.out, part_rows=args.part_rows, progress=update, confirmations=args.confirmations)
+        result = export_bundle(
+            args.db,
+            args.out,
+            part_rows=args.part_rows,
+            progress=update,
+            confirmations=args.confirmations,
+        )
     print(_describe(result, args.out))
     return 0
 

@@ -69,15 +69,15 @@ class AnchorError(HashcoreError):
 
 __all__ = [
     "AnchorError",
-    "ConflictError",
-    "RelayError",
-    "StoreError",
-    "TokenRejectedError",
     "BundleError",
     "ColumnError",
     "ColumnTypeError",
+    "ConflictError",
     "DeviceError",
     "HashcoreError",
     "InvalidInputError",
     "InvalidKeyError",
+    "RelayError",
+    "StoreError",
+    "TokenRejectedError",
 ]

@@ -12,7 +12,9 @@ prev no longer matches: BROKEN_CHAIN``) and a small model of SPEC section 4's lo
 sizes, which checkpoints still rebuild or are INCONSISTENT, how far the attested prefix
 reaches (everything OK beyond it is NOT_LOGGED) and which positions below the largest
 signed ``tree_size`` hold no row. The auditor under test is run only on the *input*, to
-check that it is clean (every expectation assumes a clean starting point).
+check that it is clean (every expectation assumes a clean starting point). They are for
+a bundle-only audit (``audit_bundle``): anchors on chain are not checked, so no checkpoint
+is expected NOT_ANCHORED or UNCONFIRMED.
 
 Targets are chosen from ``seed`` (one independent stream per attack), so the same bundle
 and seed give the same tampered copies and expectations.

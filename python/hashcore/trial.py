@@ -78,7 +78,9 @@ def simulate_trial(
     everything it kept, in batches. ``rotate_share`` of phones rotate their key mid-trial.
     """
     if participants < 1 or days < 1:
-        raise InvalidInputError(f"need at least 1 participant and 1 day, got {participants} and {days}")
+        raise InvalidInputError(
+            f"need at least 1 participant and 1 day, got {participants} and {days}"
+        )
     rng = random.Random(seed)
     people: list[Participant] = []
     clocks: dict[str, _PhoneClock] = {}
@@ -125,7 +127,9 @@ def simulate_trial(
         who = people[rng.randrange(len(people))]
         data = [r for r in who.device.records() if r.kind == 1]
         target = data[len(data) // 2]
-        log_index = operator.erase(who.device.chain_id, target.seq, "participant request (GDPR art. 17)")
+        log_index = operator.erase(
+            who.device.chain_id, target.seq, "participant request (GDPR art. 17)"
+        )
         erased = (who.participant, who.device.chain_id, target.seq, log_index)
     records = sum(len(p.device) for p in people)
     return TrialResult(people, records, syncs, batches, rotations, erased)

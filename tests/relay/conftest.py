@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from hashcore import Device, RelayClient
 from hashcore.relay.client import RetryPolicy
 from hashcore.relay.server import RelayConfig, RelayServer
@@ -88,7 +87,9 @@ class ThreadRelay:
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a ledger/store function on the relay's writer thread (the threading rule)."""
         assert self.server is not None and self.server._writer is not None and self.loop is not None
-        return asyncio.run_coroutine_threadsafe(self.server._writer.call(fn, *args), self.loop).result(30)
+        return asyncio.run_coroutine_threadsafe(
+            self.server._writer.call(fn, *args), self.loop
+        ).result(30)
 
     def client(self, *, operator: bool = False, **kw: Any) -> RelayClient:
         kw.setdefault("retry", FAST_RETRY)
@@ -183,6 +184,8 @@ def start_process_relay(workdir: Path, db: str | None = None, *extra: str) -> Pr
         str(workdir / "relay.key"),
         "--operator-token-file",
         str(workdir / "relay.operator-token"),
+        "--evm",
+        "none",
         *extra,
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

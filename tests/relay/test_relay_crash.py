@@ -8,7 +8,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from hashcore import Device, RelayClient, RelayError, audit_bundle, merkle
 from hashcore.relay.client import RetryPolicy
 from hashcore.relay.export import export_bundle

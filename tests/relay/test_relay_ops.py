@@ -13,10 +13,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from prometheus_client.parser import text_string_to_metric_families
-
 from hashcore import Device, RelayClient, RelayError
 from hashcore.relay.client import RetryPolicy, record_pb
+from prometheus_client.parser import text_string_to_metric_families
 
 from .conftest import ThreadRelay, enrolled_device
 from .test_relay_service import raw_submit
@@ -29,7 +28,9 @@ def test_health_and_reflection(relay: ThreadRelay) -> None:
             reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
         stub = reflection_pb2_grpc.ServerReflectionStub(ch)
-        replies = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
+        replies = stub.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
+        )
         names = sorted(s.name for r in replies for s in r.list_services_response.service)
     assert names == [
         "grpc.health.v1.Health",
@@ -87,7 +88,9 @@ def test_offline_first_sync(relay_factory: Callable[..., ThreadRelay], tmp_path:
     # The phone keeps recording while the relay is down; sync fails, nothing is lost.
     for day in range(5):
         device.append(b'{"day": %d}' % day)
-    offline = RelayClient(f"127.0.0.1:{port}", plaintext=True, retry=RetryPolicy(attempts=2, first_delay_s=0.01))
+    offline = RelayClient(
+        f"127.0.0.1:{port}", plaintext=True, retry=RetryPolicy(attempts=2, first_delay_s=0.01)
+    )
     with pytest.raises(RelayError) as exc:
         offline.sync(device)
     offline.close()
@@ -117,14 +120,62 @@ def _openssl(*args: str, cwd: Path) -> None:
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A CA, a server certificate for 127.0.0.1 and a client certificate, made by openssl."""
     d = tmp_path_factory.mktemp("pki")
-    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-             "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=hashcore test CA", cwd=d)  # fmt: skip
-    for name, ext in (("server", "subjectAltName=IP:127.0.0.1,DNS:localhost"), ("client", "extendedKeyUsage=clientAuth")):
-        _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                 "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=d)  # fmt: skip
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=hashcore test CA",
+        cwd=d,
+    )
+    for name, ext in (
+        ("server", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+        ("client", "extendedKeyUsage=clientAuth"),
+    ):
+        _openssl(
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+            "-subj",
+            f"/CN={name}",
+            cwd=d,
+        )
         (d / f"{name}.ext").write_text(ext + "\n")
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-                 "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext", cwd=d)  # fmt: skip
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            f"{name}.pem",
+            "-days",
+            "2",
+            "-extfile",
+            f"{name}.ext",
+            cwd=d,
+        )
     return d
 
 
@@ -136,8 +187,11 @@ def test_tls(relay_factory: Callable[..., ThreadRelay], pki: Path) -> None:
     assert client.enroll(Device.new(), token) == 0
     client.close()
     # A client that does not trust the relay's CA cannot talk to it.
-    untrusting = RelayClient(relay.target, root_certificates=(pki / "client.pem").read_bytes(),
-                             retry=RetryPolicy(attempts=1))  # fmt: skip
+    untrusting = RelayClient(
+        relay.target,
+        root_certificates=(pki / "client.pem").read_bytes(),
+        retry=RetryPolicy(attempts=1),
+    )
     with pytest.raises(RelayError) as exc:
         untrusting.checkpoint()
     assert exc.value.code == "UNAVAILABLE"
@@ -146,7 +200,10 @@ def test_tls(relay_factory: Callable[..., ThreadRelay], pki: Path) -> None:
 
 def test_mtls(relay_factory: Callable[..., ThreadRelay], pki: Path) -> None:
     relay = relay_factory(
-        plaintext=False, tls_cert=pki / "server.pem", tls_key=pki / "server.key", client_ca=pki / "ca.pem"
+        plaintext=False,
+        tls_cert=pki / "server.pem",
+        tls_key=pki / "server.key",
+        client_ca=pki / "ca.pem",
     )
     ca = (pki / "ca.pem").read_bytes()
     with_cert = RelayClient(
@@ -170,7 +227,11 @@ def test_config_refusals(tmp_path: Path) -> None:
     from hashcore.errors import InvalidInputError
     from hashcore.relay.server import RelayConfig, RelayServer
 
-    with pytest.raises(InvalidInputError, match="no TLS: give --tls-cert and --tls-key, or --plaintext"):
+    with pytest.raises(
+        InvalidInputError, match="no TLS: give --tls-cert and --tls-key, or --plaintext"
+    ):
         RelayServer(RelayConfig(store=str(tmp_path / "r.db")))
     with pytest.raises(InvalidInputError, match="--plaintext cannot be combined with TLS options"):
-        RelayServer(RelayConfig(store=str(tmp_path / "r.db"), plaintext=True, tls_cert=tmp_path / "c"))
+        RelayServer(
+            RelayConfig(store=str(tmp_path / "r.db"), plaintext=True, tls_cert=tmp_path / "c")
+        )

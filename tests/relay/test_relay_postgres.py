@@ -9,7 +9,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
 from hashcore import audit_bundle, merkle
 from hashcore.relay.export import export_bundle
 
@@ -31,8 +30,12 @@ def pg_url() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def test_relay_on_postgres(relay_factory: Callable[..., ThreadRelay], pg_url: str, tmp_path: Path) -> None:
-    relay = relay_factory(store=pg_url, key_file=tmp_path / "relay.key", operator_token_file=tmp_path / "op")
+def test_relay_on_postgres(
+    relay_factory: Callable[..., ThreadRelay], pg_url: str, tmp_path: Path
+) -> None:
+    relay = relay_factory(
+        store=pg_url, key_file=tmp_path / "relay.key", operator_token_file=tmp_path / "op"
+    )
     devices = [enrolled_device(relay, f"P{i}", records=30) for i in range(3)]
     client = relay.client()
     for d in devices:
@@ -41,11 +44,18 @@ def test_relay_on_postgres(relay_factory: Callable[..., ThreadRelay], pg_url: st
     root = relay.call(lambda: relay.server.ledger.tree.root())  # type: ignore[union-attr]
     relay.stop()
 
-    again = relay_factory(store=pg_url, key_file=tmp_path / "relay.key", operator_token_file=tmp_path / "op")
-    assert again.call(lambda: (again.server.ledger.size, again.server.ledger.tree.root())) == (93, root)  # type: ignore[union-attr]
+    again = relay_factory(
+        store=pg_url, key_file=tmp_path / "relay.key", operator_token_file=tmp_path / "op"
+    )
+    assert again.call(lambda: (again.server.ledger.size, again.server.ledger.tree.root())) == (
+        93,
+        root,
+    )  # type: ignore[union-attr]
     links = [r.link for d in devices for r in d.records()]
     # Enrollment put the three geneses first, then each device's 30 records in turn.
-    ordered = [d.records()[0].link for d in devices] + [r.link for d in devices for r in d.records()[1:]]
+    ordered = [d.records()[0].link for d in devices] + [
+        r.link for d in devices for r in d.records()[1:]
+    ]
     assert sorted(links) == sorted(ordered)
     assert root == merkle.root(ordered)
     again.stop()

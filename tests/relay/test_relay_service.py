@@ -9,7 +9,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-
 from hashcore import Device, RelayError, _core, merkle
 from hashcore.relay.client import RelayClient, record_pb
 from hashcore.relay.ledger import token_hash
@@ -87,7 +86,10 @@ def test_two_devices_interleaved_in_one_batch_and_resent(relay: ThreadRelay) -> 
     ]
     # A lost ack: the phone resends, plus one new record. Originals keep their positions.
     again = client.submit([a.records()[2], a.records()[3]])
-    assert [(ack.seq, ack.log_index, ack.duplicate) for ack in again] == [(2, 4, True), (3, 6, False)]
+    assert [(ack.seq, ack.log_index, ack.duplicate) for ack in again] == [
+        (2, 4, True),
+        (3, 6, False),
+    ]
     assert state(relay)[0] == 7
 
 
@@ -96,7 +98,9 @@ def test_streaming_submit_many_batches(relay: ThreadRelay) -> None:
     records = device.records()[1:]
     batches = [records[i : i + 25] for i in range(0, 100, 25)]
     acks = list(relay.client().stream(batches))
-    assert [[a.log_index for a in b] for b in acks] == [list(range(1 + i, 26 + i)) for i in range(0, 100, 25)]
+    assert [[a.log_index for a in b] for b in acks] == [
+        list(range(1 + i, 26 + i)) for i in range(0, 100, 25)
+    ]
 
 
 def test_erasure_keeps_commit_and_link(relay: ThreadRelay) -> None:
@@ -107,7 +111,11 @@ def test_erasure_keeps_commit_and_link(relay: ThreadRelay) -> None:
     stored = relay.call(lambda: relay.server.ledger.store.get_record(device.chain_id, 2))  # type: ignore[union-attr]
     original = device.records()[2]
     assert (stored.payload, stored.salt) == (None, None)
-    assert (stored.commit, stored.link, stored.signature) == (original.commit, original.link, original.signature)
+    assert (stored.commit, stored.link, stored.signature) == (
+        original.commit,
+        original.link,
+        original.signature,
+    )
     with pytest.raises(RelayError) as exc:
         op.erase(device.chain_id, 0)
     assert exc.value.code == "FAILED_PRECONDITION"
@@ -155,7 +163,11 @@ def _mutate(rec: pb.Record, **fields: object) -> pb.Record:
 @pytest.mark.parametrize(
     ("fields", "code", "message"),
     [
-        ({"chain_id": b"\x01" * 15}, "INVALID_ARGUMENT", "record 0: chain_id must be 16 bytes, got 15"),
+        (
+            {"chain_id": b"\x01" * 15},
+            "INVALID_ARGUMENT",
+            "record 0: chain_id must be 16 bytes, got 15",
+        ),
         ({"prev": b"\x00" * 31}, "INVALID_ARGUMENT", "prev must be 32 bytes, got 31"),
         ({"salt": b""}, "INVALID_ARGUMENT", "salt must be 16 bytes, got 0"),
         ({"signature": b"\x00" * 63}, "INVALID_ARGUMENT", "signature must be 64 bytes, got 63"),
@@ -167,7 +179,11 @@ def _mutate(rec: pb.Record, **fields: object) -> pb.Record:
         ({"link": b"\x02" * 32}, "INVALID_ARGUMENT", "link is not the link of the record's header"),
         ({"chain_id": b"\x09" * 16}, "NOT_FOUND", "unknown chain (not enrolled)"),
         ({"seq": 3}, "FAILED_PRECONDITION", "seq jumps from 0 to 3 (send seq 1 first)"),
-        ({"prev": b"\x03" * 32, "link": b""}, "FAILED_PRECONDITION", "prev is not the link of seq 0"),
+        (
+            {"prev": b"\x03" * 32, "link": b""},
+            "FAILED_PRECONDITION",
+            "prev is not the link of seq 0",
+        ),
     ],
 )
 def test_bad_record_is_refused_with_its_status_and_nothing_stored(
@@ -223,7 +239,9 @@ def test_fork_is_refused_and_kept_as_evidence(relay: ThreadRelay) -> None:
     assert "a different record holds this seq (log_index 2)" in details
     assert state(relay) == before
     evidence = relay.call(lambda: relay.server.ledger.store.list_fork_evidence(device.chain_id))  # type: ignore[union-attr]
-    assert [(e.seq, e.existing_log_index, e.link, e.payload) for e in evidence] == [(2, 2, link, payload)]
+    assert [(e.seq, e.existing_log_index, e.link, e.payload) for e in evidence] == [
+        (2, 2, link, payload)
+    ]
 
 
 def _device_seed(device: Device) -> str:
@@ -238,11 +256,16 @@ def _device_seed(device: Device) -> str:
 def test_limits_are_resource_exhausted(relay_factory: Callable[..., ThreadRelay]) -> None:
     from hashcore.relay.ledger import Limits
 
-    relay = relay_factory(limits=Limits(max_records_per_batch=4, max_payload_bytes=100), max_message_bytes=64 * 1024)
+    relay = relay_factory(
+        limits=Limits(max_records_per_batch=4, max_payload_bytes=100), max_message_bytes=64 * 1024
+    )
     device = enrolled_device(relay, records=5)
     before = state(relay)
     code, details = raw_submit(relay, [record_pb(r) for r in device.records()[1:6]])
-    assert (code, details) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "batch of 5 records exceeds the limit of 4")
+    assert (code, details) == (
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "batch of 5 records exceeds the limit of 4",
+    )
     big = device.append(b"x" * 101)
     code, details = raw_submit(relay, [record_pb(big)])
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -259,7 +282,10 @@ def test_enrollment_refusals(relay: ThreadRelay) -> None:
     client = relay.client()
     with pytest.raises(RelayError) as exc:
         client.enroll(Device.new(), "hct_not-a-token")
-    assert (exc.value.code, exc.value.details) == ("PERMISSION_DENIED", "enrollment token refused: unknown token")
+    assert (exc.value.code, exc.value.details) == (
+        "PERMISSION_DENIED",
+        "enrollment token refused: unknown token",
+    )
 
     token, _ = op.issue_token("P1")
     client.enroll(Device.new(), token)
@@ -269,7 +295,11 @@ def test_enrollment_refusals(relay: ThreadRelay) -> None:
 
     expired = "hct_expired-token"
     now = int(time.time() * 1000)
-    relay.call(lambda: relay.server.ledger.store.add_token(token_hash(expired), "P2", now - 10_000, now - 1))  # type: ignore[union-attr]
+    relay.call(
+        lambda: relay.server.ledger.store.add_token(
+            token_hash(expired), "P2", now - 10_000, now - 1
+        )
+    )  # type: ignore[union-attr]
     with pytest.raises(RelayError) as exc:
         client.enroll(Device.new(), expired)
     assert exc.value.details == "enrollment token refused: the token has expired"
@@ -343,7 +373,9 @@ def test_checkpoint_timer(relay_factory: Callable[..., ThreadRelay]) -> None:
     assert latest is not None and latest.tree_size == 1
 
 
-def test_restart_rebuilds_the_same_log(relay_factory: Callable[..., ThreadRelay], tmp_path: Path) -> None:
+def test_restart_rebuilds_the_same_log(
+    relay_factory: Callable[..., ThreadRelay], tmp_path: Path
+) -> None:
     relay = relay_factory()
     device = enrolled_device(relay, records=30)
     relay.client().sync(device)
@@ -360,12 +392,18 @@ def test_restart_rebuilds_the_same_log(relay_factory: Callable[..., ThreadRelay]
 def test_corrupt_protobuf_is_invalid_argument(relay: ThreadRelay) -> None:
     with grpc.insecure_channel(relay.target) as ch:
         for method in ("SubmitBatch", "Enroll", "GetReceipt"):
-            call = ch.unary_unary(f"/hashcore.relay.v1.Relay/{method}", request_serializer=None, response_deserializer=None)
+            call = ch.unary_unary(
+                f"/hashcore.relay.v1.Relay/{method}",
+                request_serializer=None,
+                response_deserializer=None,
+            )
             with pytest.raises(grpc.RpcError) as rpc:
                 call(b"\xff\xff\xff", timeout=5)
             assert rpc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert rpc.value.details().startswith("the request is not a valid protobuf message")
-        stream = ch.stream_stream("/hashcore.relay.v1.Relay/Submit", request_serializer=None, response_deserializer=None)
+        stream = ch.stream_stream(
+            "/hashcore.relay.v1.Relay/Submit", request_serializer=None, response_deserializer=None
+        )
         with pytest.raises(grpc.RpcError) as rpc:
             list(stream(iter([b"\x0a\x05abc"]), timeout=5))
         assert rpc.value.code() == grpc.StatusCode.INVALID_ARGUMENT

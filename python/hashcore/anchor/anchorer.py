@@ -144,6 +144,7 @@ class _InFlight:
     nonce: int
     fees: Fees
     sent_at: float  # time.monotonic()
+    sent_ms: int = field(default_factory=_now_ms)  # wall clock, for the status
     #: Transactions with the same nonce that this one replaced: hash -> tree_size. One of
     #: them may still be mined instead.
     replaced: dict[bytes, int] = field(default_factory=dict)
@@ -228,7 +229,9 @@ class Anchorer:
             confirmations=confirmations,
             sender=chain.address,
         )
-        self._stop = asyncio.Event()
+        self._stopping = False
+        self._stop_event: asyncio.Event | None = None
+        self._stop_loop: asyncio.AbstractEventLoop | None = None
         self._ready = False  # configuration checked against the chain
         self._scanned = False  # store's anchors loaded
         self._chain_id: int | None = None
@@ -278,6 +281,7 @@ class Anchorer:
         f = self._inflight
         s.pending_tx = "0x" + f.tx_hash.hex() if f else None
         s.pending_tree_size = f.tree_size if f else None
+        s.pending_since_ms = f.sent_ms if f else None
         mined = [self._final_max, *self._unfinal]
         s.anchored_tree_size = max(mined) if max(mined) >= 0 else None
         s.final_tree_size = self._final_max if self._final_max >= 0 else None
@@ -339,7 +343,9 @@ class Anchorer:
     def stop(self) -> None:
         """Ask :meth:`run` to return (after the chain call in progress, if any). Call it
         from the event loop's thread."""
-        self._stop.set()
+        self._stopping = True
+        if self._stop_event is not None:
+            self._stop_event.set()
 
     async def run(self) -> None:
         """Anchor until :meth:`stop`. Never raises (except on cancellation): failures
@@ -348,7 +354,7 @@ class Anchorer:
         self.status.running = True
         next_anchor = 0.0
         try:
-            while not self._stop.is_set():
+            while not self._stopping:
                 due = time.monotonic() >= next_anchor
                 try:
                     await self._attempt(anchor=due)
@@ -402,8 +408,15 @@ class Anchorer:
     # ------------------------------------------------------------------ one pass
 
     async def _sleep(self, seconds: float) -> None:
+        """Sleep, waking early on :meth:`stop`."""
+        loop = asyncio.get_running_loop()
+        if self._stop_event is None or self._stop_loop is not loop:
+            # One event per loop (tests drive one anchorer from several asyncio.run).
+            self._stop_event, self._stop_loop = asyncio.Event(), loop
+            if self._stopping:
+                self._stop_event.set()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+            await asyncio.wait_for(self._stop_event.wait(), timeout=seconds)
 
     async def _attempt(self, *, anchor: bool) -> None:
         self.status.last_attempt_ms = _now_ms()
@@ -631,11 +644,12 @@ class Anchorer:
         if cp.tree_size != f.tree_size:
             await self._s(self.store.set_anchor, f.tree_size, None)
         f.replaced[f.tx_hash] = f.tree_size
-        f.tx_hash, f.tree_size, f.fees, f.sent_at = (
+        f.tx_hash, f.tree_size, f.fees, f.sent_at, f.sent_ms = (
             signed.tx_hash,
             cp.tree_size,
             fees,
             time.monotonic(),
+            _now_ms(),
         )
         self.log.warning(
             "EVM anchor transaction %s: replacing it with 0x%s (nonce %d, max fee %d wei) "
@@ -754,7 +768,6 @@ class Anchorer:
         """Wait up to ``receipt_timeout_s`` for the in-flight transaction to be mined."""
         f = self._inflight
         assert f is not None
-        self.status.pending_since_ms = _now_ms()
         self._refresh_status()
         deadline = time.monotonic() + self.receipt_timeout_s
         while True:
@@ -765,9 +778,9 @@ class Anchorer:
                 self._inflight = None
                 self._nonce = f.nonce + 1
                 await self._record(f.tree_size, receipt, head)
-                self.status.pending_since_ms = None
+                self._refresh_status()
                 return
-            if time.monotonic() >= deadline or self._stop.is_set():
+            if time.monotonic() >= deadline or self._stopping:
                 return
             await self._sleep(self.poll_s)
 

@@ -48,7 +48,7 @@ from web3.exceptions import (
     TransactionNotFound,
 )
 from web3.providers.eth_tester import EthereumTesterProvider
-from web3.types import FilterParams, TxParams, Wei
+from web3.types import FilterParams, TxParams
 
 from ..errors import AnchorError
 from .contract import (
@@ -491,7 +491,6 @@ class EvmChain:
             "to": to_checksum_address(contract),
             "data": encode_anchor_call(log_id, tree_size, root),
             "gas": ANCHOR_GAS_LIMIT,
-            "gasPrice": Wei(0),
         }
 
         def call() -> str | None:

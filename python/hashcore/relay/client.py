@@ -27,8 +27,8 @@ from ..checkpoint import Checkpoint
 from ..device import Device
 from ..errors import DeviceError, RelayError
 from ..record import Record
+from .grpc_api import OperatorStub, RelayStub
 from .v1 import relay_pb2 as pb
-from .v1 import relay_pb2_grpc as pb_grpc
 
 __all__ = ["Ack", "AnchorInfo", "DeviceInfo", "Receipt", "RelayClient", "RetryPolicy", "SyncResult"]
 
@@ -165,8 +165,8 @@ class RelayClient:
         else:
             creds = grpc.ssl_channel_credentials(root_certificates, client_key, client_cert)
             self._channel = grpc.secure_channel(target, creds, options=options)
-        self._relay = pb_grpc.RelayStub(self._channel)
-        self._operator = pb_grpc.OperatorStub(self._channel)
+        self._relay = RelayStub(self._channel)
+        self._operator = OperatorStub(self._channel)
         self._operator_token = operator_token
         self._timeout = timeout_s
         self.retry = retry or RetryPolicy()
@@ -217,7 +217,9 @@ class RelayClient:
 
     def submit(self, records: Sequence[Record]) -> list[Ack]:
         """Send one all-or-nothing batch (any chains); returns one Ack per record."""
-        request = pb.SubmitRequest(batch_id=next(self._batch_ids), records=[record_pb(r) for r in records])
+        request = pb.SubmitRequest(
+            batch_id=next(self._batch_ids), records=[record_pb(r) for r in records]
+        )
         reply: pb.SubmitResponse = self._call(self._relay.SubmitBatch, request)
         return [Ack(a.chain_id, a.seq, a.log_index, a.duplicate) for a in reply.acks]
 
@@ -252,7 +254,9 @@ class RelayClient:
     # ----------------------------------------------------------------- proofs
 
     def receipt(self, chain_id: bytes, seq: int) -> Receipt:
-        r: pb.Receipt = self._call(self._relay.GetReceipt, pb.GetReceiptRequest(chain_id=chain_id, seq=seq))
+        r: pb.Receipt = self._call(
+            self._relay.GetReceipt, pb.GetReceiptRequest(chain_id=chain_id, seq=seq)
+        )
         anchor = None
         if r.HasField("anchor"):
             a = r.anchor
@@ -271,16 +275,22 @@ class RelayClient:
             link=bytes(r.link),
             inclusion_path=[bytes(p) for p in r.inclusion_path],
             log_id=bytes(r.checkpoint.log_id),
-            checkpoint=Checkpoint(r.checkpoint.tree_size, bytes(r.checkpoint.root), bytes(r.checkpoint.signature)),
+            checkpoint=Checkpoint(
+                r.checkpoint.tree_size, bytes(r.checkpoint.root), bytes(r.checkpoint.signature)
+            ),
             anchor=anchor,
         )
 
     def checkpoint(self, tree_size: int = 0) -> Checkpoint:
         """The newest checkpoint (or the one at ``tree_size``)."""
-        c: pb.Checkpoint = self._call(self._relay.GetCheckpoint, pb.GetCheckpointRequest(tree_size=tree_size))
+        c: pb.Checkpoint = self._call(
+            self._relay.GetCheckpoint, pb.GetCheckpointRequest(tree_size=tree_size)
+        )
         return Checkpoint(c.tree_size, bytes(c.root), bytes(c.signature))
 
-    def consistency_proof(self, from_size: int, to_size: int = 0) -> tuple[bytes, bytes, list[bytes]]:
+    def consistency_proof(
+        self, from_size: int, to_size: int = 0
+    ) -> tuple[bytes, bytes, list[bytes]]:
         """(from_root, to_root, RFC 9162 proof) between two sizes (to_size 0: the log size)."""
         p: pb.ConsistencyProof = self._call(
             self._relay.GetConsistencyProof,
@@ -290,7 +300,9 @@ class RelayClient:
 
     def chain_head(self, chain_id: bytes) -> tuple[int, bytes, int]:
         """(head_seq, head_link, head_log_index) of a chain as the relay holds it."""
-        h: pb.ChainHead = self._call(self._relay.GetChainHead, pb.GetChainHeadRequest(chain_id=chain_id))
+        h: pb.ChainHead = self._call(
+            self._relay.GetChainHead, pb.GetChainHeadRequest(chain_id=chain_id)
+        )
         return h.head_seq, bytes(h.head_link), h.head_log_index
 
     # ----------------------------------------------------------------- operator
@@ -306,17 +318,26 @@ class RelayClient:
 
     def list_devices(self, participant: str | None = None) -> list[DeviceInfo]:
         r: pb.ListDevicesResponse = self._call(
-            self._operator.ListDevices, pb.ListDevicesRequest(participant=participant or ""), operator=True
+            self._operator.ListDevices,
+            pb.ListDevicesRequest(participant=participant or ""),
+            operator=True,
         )
-        return [DeviceInfo(bytes(d.chain_id), d.participant, d.head_seq, d.enrolled_ms) for d in r.devices]
+        return [
+            DeviceInfo(bytes(d.chain_id), d.participant, d.head_seq, d.enrolled_ms)
+            for d in r.devices
+        ]
 
     def erase(self, chain_id: bytes, seq: int, reason: str = "right to erasure") -> int:
         """Erase a data record's payload and salt (SPEC 1.1); returns its log_index."""
         r: pb.EraseResponse = self._call(
-            self._operator.EraseRecord, pb.EraseRequest(chain_id=chain_id, seq=seq, reason=reason), operator=True
+            self._operator.EraseRecord,
+            pb.EraseRequest(chain_id=chain_id, seq=seq, reason=reason),
+            operator=True,
         )
         return int(r.log_index)
 
     def create_checkpoint(self) -> Checkpoint:
-        c: pb.Checkpoint = self._call(self._operator.CreateCheckpoint, pb.CreateCheckpointRequest(), operator=True)
+        c: pb.Checkpoint = self._call(
+            self._operator.CreateCheckpoint, pb.CreateCheckpointRequest(), operator=True
+        )
         return Checkpoint(c.tree_size, bytes(c.root), bytes(c.signature))

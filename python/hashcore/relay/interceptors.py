@@ -19,7 +19,7 @@ from grpc import aio
 from ..errors import HashcoreError
 from .rejection import Rejected
 
-__all__ = ["RelayInterceptor", "OPERATOR_PREFIX"]
+__all__ = ["OPERATOR_PREFIX", "RelayInterceptor"]
 
 log = logging.getLogger("hashcore.relay")
 
@@ -63,7 +63,11 @@ class RelayInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
         if details.method.startswith(OPERATOR_PREFIX):
             verdict = _authorized(details.invocation_metadata, self._token)
             if verdict is not True:
-                code = grpc.StatusCode.UNAUTHENTICATED if verdict is None else grpc.StatusCode.PERMISSION_DENIED
+                code = (
+                    grpc.StatusCode.UNAUTHENTICATED
+                    if verdict is None
+                    else grpc.StatusCode.PERMISSION_DENIED
+                )
                 text = (
                     "operator call needs 'authorization: Bearer <operator token>'"
                     if verdict is None
@@ -86,7 +90,9 @@ class RelayInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
                 return parse(raw)
             except Exception as exc:
                 raise Rejected(
-                    "INVALID_ARGUMENT", "malformed", f"the request is not a valid protobuf message ({exc})"
+                    "INVALID_ARGUMENT",
+                    "malformed",
+                    f"the request is not a valid protobuf message ({exc})",
                 ) from None
 
         if handler.unary_unary is not None:
@@ -129,7 +135,9 @@ class RelayInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
         return handler
 
 
-def _denied(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, text: str) -> grpc.RpcMethodHandler:
+def _denied(
+    handler: grpc.RpcMethodHandler, code: grpc.StatusCode, text: str
+) -> grpc.RpcMethodHandler:
     async def deny(request: Any, context: aio.ServicerContext) -> Any:
         await context.abort(code, text)
 

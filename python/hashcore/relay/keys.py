@@ -15,7 +15,7 @@ from pathlib import Path
 from .. import _core
 from ..errors import InvalidInputError
 
-__all__ = ["load_or_create_key", "load_key"]
+__all__ = ["load_key", "load_or_create_key"]
 
 _FORMAT = "hashcore-relay-key"
 

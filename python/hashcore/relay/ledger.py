@@ -135,9 +135,7 @@ def _check_shape(i: int, rec: SubmittedRecord, limits: Limits, genesis: bool) ->
         if got != size:
             raise invalid("malformed", f"{where}: {name} must be {size} bytes, got {got}")
     if len(rec.signature) != 64:
-        raise invalid(
-            "malformed", f"{where}: signature must be 64 bytes, got {len(rec.signature)}"
-        )
+        raise invalid("malformed", f"{where}: signature must be 64 bytes, got {len(rec.signature)}")
     if len(rec.link) not in (0, 32):
         raise invalid("malformed", f"{where}: link must be empty or 32 bytes, got {len(rec.link)}")
     if len(rec.payload) > limits.max_payload_bytes:
@@ -152,9 +150,7 @@ def _check_shape(i: int, rec: SubmittedRecord, limits: Limits, genesis: bool) ->
             raise invalid("malformed", f"{where}: enrollment needs the kind-0 record at seq 0")
         return
     if rec.kind == _KIND_GENESIS:
-        raise invalid(
-            "malformed", f"{where}: a genesis (kind 0) is only accepted through Enroll"
-        )
+        raise invalid("malformed", f"{where}: a genesis (kind 0) is only accepted through Enroll")
     if rec.kind not in (_KIND_DATA, _KIND_ROTATION):
         raise invalid("malformed", f"{where}: unknown kind {rec.kind}")
 
@@ -182,9 +178,18 @@ class _Columns:
     """A batch's fields as columns (pulled out of the messages once)."""
 
     __slots__ = (
-        "chain_ids", "claimed", "commits", "kinds", "payloads", "prevs", "salts", "seqs",
-        "signatures", "times", "versions",
-    )  # fmt: skip
+        "chain_ids",
+        "claimed",
+        "commits",
+        "kinds",
+        "payloads",
+        "prevs",
+        "salts",
+        "seqs",
+        "signatures",
+        "times",
+        "versions",
+    )
 
     def __init__(self, batch: Sequence[SubmittedRecord]) -> None:
         self.versions = [r.version for r in batch]
@@ -313,7 +318,9 @@ class Ledger:
         _check_shape(0, genesis, self.limits, genesis=True)
         payload = bytes(genesis.payload)
         if len(payload) != 32:
-            raise invalid("bad_key", f"genesis payload must be a 32-byte public key, got {len(payload)}")
+            raise invalid(
+                "bad_key", f"genesis payload must be a 32-byte public key, got {len(payload)}"
+            )
         if _core.check_public_key(payload) != "valid":
             raise invalid("bad_key", "genesis payload is not a valid (large-order) public key")
         chain_id = bytes(genesis.chain_id)
@@ -332,7 +339,9 @@ class Ledger:
             stored = self.store.get_record(chain_id, 0)
             if stored is not None and stored.link == link:
                 return existing, stored.log_index
-            raise Rejected("ALREADY_EXISTS", "enrolled", f"chain {chain_id.hex()} is already enrolled")
+            raise Rejected(
+                "ALREADY_EXISTS", "enrolled", f"chain {chain_id.hex()} is already enrolled"
+            )
         now = self._clock()
         index = self.tree.size
         row = self._row(index, genesis, link, now)
@@ -403,7 +412,9 @@ class Ledger:
             head = heads.get(chain_id) or self._head(chain_id, group)
             if head is None:
                 raise Rejected(
-                    "NOT_FOUND", "unknown_chain", f"{_where(i, batch[i])}: unknown chain (not enrolled)"
+                    "NOT_FOUND",
+                    "unknown_chain",
+                    f"{_where(i, batch[i])}: unknown chain (not enrolled)",
                 )
             keys.append(head.key)
             if seq <= head.seq:
@@ -432,7 +443,8 @@ class Ledger:
             claimed = cols.claimed[i]
             if claimed and claimed != link:
                 raise invalid(
-                    "link_mismatch", f"{_where(i, batch[i])}: link is not the link of the record's header"
+                    "link_mismatch",
+                    f"{_where(i, batch[i])}: link is not the link of the record's header",
                 )
             if not is_new[i]:
                 resent[i] = self._resent(i, batch[i], link, group, evidence, now)
@@ -461,14 +473,29 @@ class Ledger:
             if not is_new[i]:
                 acks.append(resent[i])
                 continue
-            chain_id, seq, kind, payload = cols.chain_ids[i], cols.seqs[i], cols.kinds[i], cols.payloads[i]
+            chain_id, seq, kind, payload = (
+                cols.chain_ids[i],
+                cols.seqs[i],
+                cols.kinds[i],
+                cols.payloads[i],
+            )
             index = group.next_index
             group.next_index = index + 1
             rows.append(
                 StoredRecord(
-                    index, chain_id, seq, cols.times[i], kind, cols.prevs[i], cols.commits[i],
-                    link, cols.signatures[i], cols.salts[i], payload, now,
-                )  # fmt: skip
+                    index,
+                    chain_id,
+                    seq,
+                    cols.times[i],
+                    kind,
+                    cols.prevs[i],
+                    cols.commits[i],
+                    link,
+                    cols.signatures[i],
+                    cols.salts[i],
+                    payload,
+                    now,
+                )
             )
             group.positions[(chain_id, seq)] = (link, index)
             old = self._head(chain_id, group)
@@ -551,9 +578,7 @@ class Ledger:
     def _commit(self, group: _Group) -> None:
         """Store the group (records, heads, maybe a checkpoint) in one transaction, then
         apply it to memory. On a store failure memory is untouched (nothing was stored)."""
-        heads = [
-            ChainHead(chain_id, h.seq, h.link, h.key) for chain_id, h in group.heads.items()
-        ]
+        heads = [ChainHead(chain_id, h.seq, h.link, h.key) for chain_id, h in group.heads.items()]
         new_size = group.next_index
         # The tree must hold the new leaves to sign their root; it is cut back by
         # rebuilding if the store refuses (a rare, fatal-looking path).
@@ -612,12 +637,16 @@ class Ledger:
 
     # ----------------------------------------------------------------- queries
 
-    def receipt(self, chain_id: bytes, seq: int) -> tuple[StoredRecord, StoredCheckpoint, list[bytes]]:
+    def receipt(
+        self, chain_id: bytes, seq: int
+    ) -> tuple[StoredRecord, StoredCheckpoint, list[bytes]]:
         """The record, the newest checkpoint (fresh from the store, so anchors show) and
         the inclusion proof of the record in it."""
         rec = self.store.get_record(chain_id, seq)
         if rec is None:
-            raise Rejected("NOT_FOUND", "unknown_record", f"no record at chain {chain_id.hex()} seq {seq}")
+            raise Rejected(
+                "NOT_FOUND", "unknown_record", f"no record at chain {chain_id.hex()} seq {seq}"
+            )
         latest = self.store.latest_checkpoint()
         if latest is None or latest.tree_size <= rec.log_index:
             covered = latest.tree_size if latest else 0
@@ -663,7 +692,9 @@ class Ledger:
     def erase(self, chain_id: bytes, seq: int, reason: str) -> Erasure:
         rec = self.store.get_record(chain_id, seq)
         if rec is None:
-            raise Rejected("NOT_FOUND", "unknown_record", f"no record at chain {chain_id.hex()} seq {seq}")
+            raise Rejected(
+                "NOT_FOUND", "unknown_record", f"no record at chain {chain_id.hex()} seq {seq}"
+            )
         if rec.kind != _KIND_DATA:
             raise Rejected(
                 "FAILED_PRECONDITION",

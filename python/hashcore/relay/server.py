@@ -12,6 +12,7 @@ checkpoint over everything acknowledged, close the store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -28,6 +29,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from ..errors import InvalidInputError
+from .grpc_api import add_operator_servicer, add_relay_servicer
 from .interceptors import RelayInterceptor
 from .keys import load_or_create_key
 from .ledger import Ledger, Limits
@@ -36,11 +38,13 @@ from .service import OperatorService, RelayService, Writer
 from .store import open_store
 from .store.base import StoredCheckpoint
 from .v1 import relay_pb2 as pb
-from .v1 import relay_pb2_grpc as pb_grpc
 
 __all__ = ["RelayConfig", "RelayServer", "load_or_create_operator_token"]
 
 log = logging.getLogger("hashcore.relay")
+
+#: Health-service name for anchoring (the relay keeps ingesting when the chain is down).
+ANCHORING_SERVICE = "hashcore.relay.v1.Anchoring"
 
 _SERVICE_NAMES = (
     pb.DESCRIPTOR.services_by_name["Relay"].full_name,
@@ -68,6 +72,15 @@ class RelayConfig:
     metrics_listen: str | None = None  # "HOST:PORT" for Prometheus
     grace_s: float = 10.0
     group_max_records: int = 16384
+    # Anchoring (SPEC 2.2): "embedded" = an in-process eth-tester chain (lives only as long
+    # as the relay); "url" = any JSON-RPC node (evm_url + evm_key); "none" = no anchoring.
+    evm: str = "none"
+    evm_url: str | None = None
+    evm_key: Path | None = None
+    evm_contract: str | None = None
+    evm_chain_id: int | None = None  # refuse to start if the node reports another
+    confirmations: int = 3
+    anchor_interval_s: float = 30.0
 
     def _beside_store(self, suffix: str) -> Path:
         if "://" in self.store and not self.store.startswith("sqlite://"):
@@ -94,6 +107,16 @@ class RelayConfig:
             raise InvalidInputError("--checkpoint-every must be at least 1")
         if self.checkpoint_interval_s <= 0:
             raise InvalidInputError("--checkpoint-interval must be positive")
+        if self.evm not in ("none", "embedded", "url"):
+            raise InvalidInputError(f"--evm must be none, embedded or url, got {self.evm!r}")
+        if self.evm == "url" and not (self.evm_url and self.evm_key):
+            raise InvalidInputError(
+                "--evm-url needs --evm-key FILE (the account that pays for anchors)"
+            )
+        if self.evm != "url" and (self.evm_url or self.evm_key):
+            raise InvalidInputError("--evm-url/--evm-key are only for an external chain")
+        if self.anchor_interval_s <= 0:
+            raise InvalidInputError("--anchor-interval must be positive")
 
 
 def load_or_create_operator_token(path: Path) -> str:
@@ -140,6 +163,10 @@ class RelayServer:
         self.metrics_port = 0
         self.ledger: Ledger | None = None
         self.operator_token = ""
+        self.chain: Any = None  # hashcore.anchor.EvmChain when anchoring
+        self.anchorer: Any = None  # hashcore.anchor.Anchorer when anchoring
+        self.contract: str | None = None
+        self._anchor_task: asyncio.Task[None] | None = None
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -147,7 +174,10 @@ class RelayServer:
         cfg = self.config
         seed, created = load_or_create_key(cfg.resolved_key_file())
         if created:
-            log.warning("created a new relay key at %s (keep it safe: it is the log's identity)", cfg.resolved_key_file())
+            log.warning(
+                "created a new relay key at %s (keep it safe: it is the log's identity)",
+                cfg.resolved_key_file(),
+            )
         self.operator_token = load_or_create_operator_token(cfg.resolved_token_file())
         store = await asyncio.to_thread(open_store, cfg.store)
         try:
@@ -158,8 +188,15 @@ class RelayServer:
             store.close()
             raise
         ledger = self.ledger
+        try:
+            await self._start_anchoring(ledger)
+        except BaseException:
+            store.close()
+            raise
         self.metrics.log_size.set(ledger.size)
-        self.metrics.track_checkpoint_age(lambda: ledger.latest.created_ms if ledger.latest else None)
+        self.metrics.track_checkpoint_age(
+            lambda: ledger.latest.created_ms if ledger.latest else None
+        )
         self._writer = Writer(ledger, self.metrics, cfg.group_max_records)
         self._writer.start()
         self._server = aio.server(
@@ -170,12 +207,17 @@ class RelayServer:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        pb_grpc.add_RelayServicer_to_server(RelayService(self._writer, self._anchor_info), self._server)
-        pb_grpc.add_OperatorServicer_to_server(OperatorService(self._writer, cfg.token_ttl_s), self._server)
+        anchor_info = self._anchor_info or (self._anchor_pb if self.anchorer is not None else None)
+        add_relay_servicer(RelayService(self._writer, anchor_info), self._server)
+        add_operator_servicer(OperatorService(self._writer, cfg.token_ttl_s), self._server)
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
-            (*_SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            (
+                *_SERVICE_NAMES,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
             self._server,
         )
         self.port = self._bind(self._server)
@@ -185,6 +227,8 @@ class RelayServer:
         if cfg.metrics_listen:
             self._start_metrics(cfg.metrics_listen)
         self._timer = asyncio.create_task(self._checkpoint_timer(), name="hashcore-checkpoints")
+        if self.anchorer is not None:
+            self._anchor_task = asyncio.create_task(self._run_anchorer(), name="hashcore-anchorer")
         log.info(
             "relay %s serving on %s:%d (%s), store %s, %d records",
             ledger.log_id.hex(),
@@ -195,6 +239,85 @@ class RelayServer:
             ledger.size,
         )
         return self
+
+    async def _start_anchoring(self, ledger: Ledger) -> None:
+        """Connect the chain, find or deploy the contract, check the configuration. A
+        misconfigured chain refuses to start (AnchorError, one line)."""
+        cfg = self.config
+        if cfg.evm == "none":
+            return
+        from ..anchor import Anchorer, EvmChain  # web3 is heavy: only when anchoring
+
+        if cfg.evm == "embedded":
+            self.chain = await asyncio.to_thread(EvmChain.embedded)
+        else:
+            assert cfg.evm_url and cfg.evm_key
+            self.chain = await asyncio.to_thread(EvmChain.connect, cfg.evm_url, cfg.evm_key)
+        contract = cfg.evm_contract or await asyncio.to_thread(self._known_contract, ledger)
+        if contract is None:
+            contract = await asyncio.to_thread(self.chain.deploy_anchor_contract)
+            if cfg.evm == "url":
+                log.warning(
+                    "deployed a new anchor contract at %s; pass --evm-contract %s from now on",
+                    contract,
+                    contract,
+                )
+        self.contract = contract
+        assert contract is not None
+        self.anchorer = Anchorer(
+            ledger.store,
+            self.chain,
+            contract,
+            interval_s=cfg.anchor_interval_s,
+            confirmations=cfg.confirmations,
+            expected_chain_id=cfg.evm_chain_id,
+            log=log,
+        )
+        await self.anchorer.preflight()
+        status = self.anchorer.status
+        self.metrics.anchor_failures.set_function(lambda: status.consecutive_failures)
+        self.metrics.anchored_size.set_function(lambda: status.final_tree_size or 0)
+
+    def _known_contract(self, ledger: Ledger) -> str | None:
+        """The contract this store's checkpoints were anchored to on this chain, if any."""
+        chain_id = self.chain.chain_id()
+        for cp in reversed(ledger.store.list_checkpoints()):
+            if cp.anchor is not None and cp.anchor.evm_chain_id == chain_id:
+                return cp.anchor.contract
+        return None
+
+    def _anchor_pb(self, cp: StoredCheckpoint) -> pb.Anchor | None:
+        receipt = self.anchorer.anchor_receipt(cp.anchor)
+        if receipt is None:
+            return None
+        return pb.Anchor(
+            evm_chain_id=receipt.evm_chain_id,
+            contract=receipt.contract,
+            tx_hash=receipt.tx_hash,
+            block_number=-1 if receipt.block_number is None else receipt.block_number,
+            confirmations=receipt.confirmations,
+            final=receipt.final,
+        )
+
+    async def _run_anchorer(self) -> None:
+        """The anchorer's loop, and the health of the "hashcore.relay.v1.Anchoring" service
+        (NOT_SERVING while the chain is unreachable or misconfigured; ingest goes on)."""
+        run = asyncio.create_task(self.anchorer.run())
+        try:
+            while not run.done():
+                if self._health is not None:
+                    serving = health_pb2.HealthCheckResponse.SERVING
+                    status = (
+                        serving
+                        if self.anchorer.status.healthy
+                        else health_pb2.HealthCheckResponse.NOT_SERVING
+                    )
+                    await self._health.set(ANCHORING_SERVICE, status)
+                await asyncio.wait({run}, timeout=0.5)
+        finally:
+            if not run.done():
+                self.anchorer.stop()
+                await run
 
     def _bind(self, server: aio.Server) -> int:
         cfg = self.config
@@ -211,7 +334,9 @@ class RelayServer:
             )
             port = server.add_secure_port(cfg.listen, creds)
         if port == 0:
-            raise InvalidInputError(f"cannot listen on {cfg.listen} (in use or not a local address)")
+            raise InvalidInputError(
+                f"cannot listen on {cfg.listen} (in use or not a local address)"
+            )
         return int(port)
 
     def _start_metrics(self, listen: str) -> None:
@@ -244,6 +369,11 @@ class RelayServer:
             await self._health.enter_graceful_shutdown()
         if self._timer is not None:
             self._timer.cancel()
+        if self._anchor_task is not None:
+            self.anchorer.stop()
+            self._anchor_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._anchor_task
         if self._server is not None:
             await self._server.stop(grace)
         if self._writer is not None and self.ledger is not None:

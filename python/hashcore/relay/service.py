@@ -8,6 +8,7 @@ share one transaction.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -32,7 +33,9 @@ _Pending = tuple[Sequence[SubmittedRecord], "asyncio.Future[list[Ack]]"]
 class Writer:
     """The single writer: ledger calls in order on one thread, submissions grouped."""
 
-    def __init__(self, ledger: Ledger, metrics: RelayMetrics, group_max_records: int = 16384) -> None:
+    def __init__(
+        self, ledger: Ledger, metrics: RelayMetrics, group_max_records: int = 16384
+    ) -> None:
         self.ledger = ledger
         self.metrics = metrics
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hashcore-writer")
@@ -92,10 +95,8 @@ class Writer:
         await self.drain()
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         self._executor.shutdown(wait=True)
 
 
@@ -115,7 +116,7 @@ def _chain_id(raw: bytes) -> bytes:
     return bytes(raw)
 
 
-class RelayService(pb_grpc.RelayServicer):  # type: ignore[misc]
+class RelayService(pb_grpc.RelayServicer):
     def __init__(
         self,
         writer: Writer,
@@ -126,7 +127,9 @@ class RelayService(pb_grpc.RelayServicer):  # type: ignore[misc]
         self._metrics = writer.metrics
         self._anchor_info = anchor_info
 
-    async def Enroll(self, request: pb.EnrollRequest, context: aio.ServicerContext) -> pb.EnrollResponse:
+    async def Enroll(
+        self, request: pb.EnrollRequest, context: aio.ServicerContext
+    ) -> pb.EnrollResponse:
         if not request.HasField("genesis"):
             raise invalid("malformed", "EnrollRequest.genesis is missing")
         if not request.token:
@@ -167,10 +170,14 @@ class RelayService(pb_grpc.RelayServicer):  # type: ignore[misc]
         async for request in requests:
             yield await self._one_batch(request)
 
-    async def SubmitBatch(self, request: pb.SubmitRequest, context: aio.ServicerContext) -> pb.SubmitResponse:
+    async def SubmitBatch(
+        self, request: pb.SubmitRequest, context: aio.ServicerContext
+    ) -> pb.SubmitResponse:
         return await self._one_batch(request)
 
-    async def GetReceipt(self, request: pb.GetReceiptRequest, context: aio.ServicerContext) -> pb.Receipt:
+    async def GetReceipt(
+        self, request: pb.GetReceiptRequest, context: aio.ServicerContext
+    ) -> pb.Receipt:
         chain_id = _chain_id(request.chain_id)
         rec, cp, path = await self._w.call(self._ledger.receipt, chain_id, request.seq)
         receipt = pb.Receipt(
@@ -185,10 +192,16 @@ class RelayService(pb_grpc.RelayServicer):  # type: ignore[misc]
                 receipt.anchor.CopyFrom(anchor)
         return receipt
 
-    async def GetCheckpoint(self, request: pb.GetCheckpointRequest, context: aio.ServicerContext) -> pb.Checkpoint:
+    async def GetCheckpoint(
+        self, request: pb.GetCheckpointRequest, context: aio.ServicerContext
+    ) -> pb.Checkpoint:
         cp = await self._w.call(self._ledger.checkpoint_at, request.tree_size)
         if cp is None:
-            what = "no checkpoint yet" if request.tree_size == 0 else f"no checkpoint at tree_size {request.tree_size}"
+            what = (
+                "no checkpoint yet"
+                if request.tree_size == 0
+                else f"no checkpoint at tree_size {request.tree_size}"
+            )
             raise Rejected("NOT_FOUND", "no_checkpoint", what)
         return checkpoint_pb(self._ledger.log_id, cp)
 
@@ -206,19 +219,25 @@ class RelayService(pb_grpc.RelayServicer):  # type: ignore[misc]
             path=path,
         )
 
-    async def GetChainHead(self, request: pb.GetChainHeadRequest, context: aio.ServicerContext) -> pb.ChainHead:
+    async def GetChainHead(
+        self, request: pb.GetChainHeadRequest, context: aio.ServicerContext
+    ) -> pb.ChainHead:
         chain_id = _chain_id(request.chain_id)
         head, index = await self._w.call(self._ledger.chain_head, chain_id)
-        return pb.ChainHead(chain_id=chain_id, head_seq=head.seq, head_link=head.link, head_log_index=index)
+        return pb.ChainHead(
+            chain_id=chain_id, head_seq=head.seq, head_link=head.link, head_log_index=index
+        )
 
 
-class OperatorService(pb_grpc.OperatorServicer):  # type: ignore[misc]
+class OperatorService(pb_grpc.OperatorServicer):
     def __init__(self, writer: Writer, default_ttl_s: int) -> None:
         self._w = writer
         self._ledger = writer.ledger
         self._default_ttl_s = default_ttl_s
 
-    async def IssueToken(self, request: pb.IssueTokenRequest, context: aio.ServicerContext) -> pb.IssueTokenResponse:
+    async def IssueToken(
+        self, request: pb.IssueTokenRequest, context: aio.ServicerContext
+    ) -> pb.IssueTokenResponse:
         participant = request.participant.strip()
         if not participant:
             raise invalid("malformed", "IssueTokenRequest.participant is empty")
@@ -227,7 +246,9 @@ class OperatorService(pb_grpc.OperatorServicer):  # type: ignore[misc]
         expires = await self._w.call(self._ledger.issue_token, token, participant, ttl_s * 1000)
         return pb.IssueTokenResponse(token=token, expires_ms=expires)
 
-    async def ListDevices(self, request: pb.ListDevicesRequest, context: aio.ServicerContext) -> pb.ListDevicesResponse:
+    async def ListDevices(
+        self, request: pb.ListDevicesRequest, context: aio.ServicerContext
+    ) -> pb.ListDevicesResponse:
         devices = await self._w.call(self._ledger.store.list_devices, request.participant or None)
         return pb.ListDevicesResponse(
             devices=[
@@ -241,7 +262,9 @@ class OperatorService(pb_grpc.OperatorServicer):  # type: ignore[misc]
             ]
         )
 
-    async def EraseRecord(self, request: pb.EraseRequest, context: aio.ServicerContext) -> pb.EraseResponse:
+    async def EraseRecord(
+        self, request: pb.EraseRequest, context: aio.ServicerContext
+    ) -> pb.EraseResponse:
         chain_id = _chain_id(request.chain_id)
         erasure = await self._w.call(
             self._ledger.erase, chain_id, request.seq, request.reason or "right to erasure"
@@ -253,7 +276,9 @@ class OperatorService(pb_grpc.OperatorServicer):  # type: ignore[misc]
     ) -> pb.Checkpoint:
         cp = await self._w.call(self._ledger.checkpoint)
         if cp is None:
-            raise Rejected("FAILED_PRECONDITION", "empty_log", "the log is empty; nothing to checkpoint")
+            raise Rejected(
+                "FAILED_PRECONDITION", "empty_log", "the log is empty; nothing to checkpoint"
+            )
         return checkpoint_pb(self._ledger.log_id, cp)
 
 

@@ -1,6 +1,6 @@
 """The relay's store: the :class:`Store` interface and :func:`open_store` to get one.
 
-``open_store("relay.db")`` or ``open_store("sqlite:///relay.db")`` gives the SQLite store,
+``open_store("relay.db")`` or ``open_store("sqlite:///var/relay.db")`` gives the SQLite store,
 ``open_store("postgresql://user@host/db")`` the PostgreSQL one (psycopg is imported only
 then, so SQLite users don't need it).
 """
@@ -38,15 +38,15 @@ __all__ = [
 ]
 
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-_SQLITE_SCHEME = "sqlite:///"
+_SQLITE_SCHEME = "sqlite://"
 
 
 def open_store(target: str | os.PathLike[str], *, readonly: bool = False) -> Store:
     """Open (creating and migrating, unless ``readonly``) the store at ``target``.
 
-    ``target`` is a file path, a ``sqlite:///`` URL (as in SQLAlchemy: ``sqlite:///rel.db``
-    is relative, ``sqlite:////abs/rel.db`` absolute) or a ``postgresql://`` /
-    ``postgres://`` URL.
+    ``target`` is a file path, a ``sqlite://`` URL (what follows ``sqlite://`` is the path,
+    as in a file URL: ``sqlite:///var/relay.db`` is ``/var/relay.db``, ``sqlite://relay.db``
+    is relative) or a ``postgresql://`` / ``postgres://`` URL.
 
     Raises:
         StoreError: an unknown URL scheme, or the store can't be opened.

@@ -9,7 +9,6 @@ placeholders and only the dialect both databases accept.
 from __future__ import annotations
 
 import abc
-import operator
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -40,8 +39,6 @@ INT64_MAX = 2**63 - 1
 _RECORD_FIELDS = tuple(f.name for f in RECORD_SCHEMA)
 #: SQL column list of ``records`` in StoredRecord field order ("commit" is a keyword).
 RECORD_COLUMNS = ", ".join('"commit"' if n == "commit" else n for n in _RECORD_FIELDS)
-#: StoredRecord -> parameter tuple in RECORD_COLUMNS order, without a Python-level loop.
-record_row = operator.attrgetter(*_RECORD_FIELDS)
 
 _FORK_FIELDS = (
     "chain_id",
@@ -68,6 +65,10 @@ _CHECKPOINT_COLUMNS = (
 )
 _KIND_GENESIS = 0
 _KIND_ROTATION = 2
+
+# Rows become StoredRecord / ForkEvidence positionally: the column lists follow the fields.
+assert StoredRecord._fields == _RECORD_FIELDS  # a StoredRecord *is* its row
+assert tuple(ForkEvidence.__dataclass_fields__) == _FORK_FIELDS
 
 #: What a unique violation means, by SQLite's "table.columns" or PostgreSQL's constraint.
 _UNIQUE_MEANING = {
@@ -102,7 +103,7 @@ def check_size(what: str, value: bytes, size: int) -> None:
 
 
 def record_from_row(row: Row) -> StoredRecord:
-    return StoredRecord(*row)
+    return StoredRecord._make(row)
 
 
 def _checkpoint_from_row(row: Row) -> StoredCheckpoint:
@@ -334,7 +335,7 @@ class SqlStore(Store):
                     stored.enrolled_ms,
                 ),
             )
-            self._insert_records([record_row(genesis)])
+            self._insert_records([genesis])
             self._run(
                 "UPDATE tokens SET used_ms = ?, chain_id = ? WHERE token_hash = ?",
                 (now_ms, device.chain_id, token_hash),
@@ -388,17 +389,20 @@ class SqlStore(Store):
 
     def list_devices(self, participant: str | None = None) -> list[Device]:
         # Enrollment order is the log order of the genesis records: enroll() appends the
-        # genesis in the same transaction as the device, and the log only grows.
-        sql = (
-            f"SELECT {_DEVICE_COLUMNS} FROM devices d "
-            "JOIN records r ON r.chain_id = d.chain_id AND r.seq = 0"
-        )
+        # genesis in the same transaction as the device, and the log only grows. A
+        # correlated subquery makes that one index probe per device; a join let SQLite
+        # scan the whole records table.
+        sql = f"SELECT {_DEVICE_COLUMNS} FROM devices d"
         params: tuple[Any, ...] = ()
         if participant is not None:
             sql += " WHERE d.participant = ?"
             params = (participant,)
+        order = (
+            " ORDER BY (SELECT r.log_index FROM records r "
+            "WHERE r.chain_id = d.chain_id AND r.seq = 0)"
+        )
         with self._read("list_devices"):
-            rows = self._all(sql + " ORDER BY r.log_index", params)
+            rows = self._all(sql + order, params)
         return [Device(*row) for row in rows]
 
     # ------------------------------------------------------------------ the log
@@ -431,17 +435,17 @@ class SqlStore(Store):
         heads: Sequence[ChainHead],
         checkpoint: StoredCheckpoint | None = None,
     ) -> None:
-        rows = [record_row(r) for r in records]
-        if rows:
-            check_int64("log_index", max(records[-1].log_index, records[0].log_index))
-            check_int64("seq", max(r.seq for r in records))
+        # A StoredRecord is a tuple in RECORD_COLUMNS order: the drivers take it as is.
+        rows: list[Row] = list(records)
+        latest = self._check_heads(records, heads)
         try:
             with self._write("append"):
+                # Heads first: updating them proves every chain written to is enrolled.
+                if latest:
+                    self._move_heads(latest)
                 if rows:
                     self._check_positions("append", [row[0] for row in rows])
                     self._insert_records(rows)
-                if heads:
-                    self._move_heads(heads)
                 if checkpoint is not None:
                     self._insert_checkpoint("append", checkpoint)
         except ConflictError as exc:
@@ -450,12 +454,36 @@ class SqlStore(Store):
                 raise
             raise better from exc
 
-    def _move_heads(self, heads: Sequence[ChainHead]) -> None:
-        # One head per chain (the last given wins), so that the count of updated devices
-        # tells whether every chain was enrolled.
+    def _check_heads(
+        self, records: Sequence[StoredRecord], heads: Sequence[ChainHead]
+    ) -> dict[bytes, ChainHead]:
+        """One head per chain (the last given wins); every chain with records in the batch
+        must have one, at its last record. The store keeps heads next to the records, and
+        a stale head would make the relay accept a wrong next seq."""
         latest = {h.chain_id: h for h in heads}
-        for head in latest.values():
-            check_int64("head_seq", head.head_seq)
+        for moved in latest.values():
+            check_int64("head_seq", moved.head_seq)
+        last: dict[bytes, StoredRecord] = {}
+        for r in records:
+            held = last.get(r.chain_id)
+            if held is None or r.seq > held.seq:
+                last[r.chain_id] = r
+        if records:
+            check_int64("log_index", records[-1].log_index)
+        for chain_id, r in last.items():
+            check_int64("seq", r.seq)
+            head = latest.get(chain_id)
+            if head is None or (head.head_seq, head.head_link) != (r.seq, r.link):
+                got = "no head" if head is None else f"a head at seq {head.head_seq}"
+                raise self._fail(
+                    "append",
+                    f"chain {chain_id.hex()}: its head must move to its last record in the "
+                    f"batch (seq {r.seq} and its link); got {got}",
+                )
+        return latest
+
+    def _move_heads(self, latest: dict[bytes, ChainHead]) -> None:
+        # The count of updated devices tells whether every chain was enrolled.
         if self._update_heads(list(latest.values())) != len(latest):
             unknown = [
                 c.hex()

@@ -219,10 +219,17 @@ class Store(abc.ABC):
     ) -> None:
         """In one transaction: insert records, move the chains' heads, add a checkpoint.
 
-        ``records`` carry consecutive log indexes starting at :meth:`tree_size`.
+        ``records`` carry consecutive log indexes starting at :meth:`tree_size`. Every
+        chain with records in the batch has its head in ``heads``, at its last record
+        (highest seq, that record's link); the head update is also how the store checks
+        that the chain is enrolled. ``checkpoint`` (if any) may not exceed the new size;
+        adding the very same checkpoint again is a no-op.
 
         Raises:
-            ConflictError: a log_index or (chain_id, seq) is already taken; nothing stored.
+            ConflictError: a log_index or (chain_id, seq) is already taken, or another
+                checkpoint of that tree_size is stored; nothing stored.
+            StoreError: a gap in log indexes, a missing or wrong head, a chain that is
+                not enrolled, a value beyond int64; nothing stored.
         """
 
     @abc.abstractmethod

@@ -47,8 +47,9 @@ Connection = psycopg.Connection[Row]
 
 @functools.lru_cache(maxsize=256)
 def _q(sql: str) -> str:
-    """The shared SQL is written with ``?``; psycopg wants ``%s``."""
-    return sql.replace("?", "%s")
+    """The shared SQL is written with ``?``; psycopg wants ``%b`` (binary parameters: bytea
+    goes as is instead of hex-escaped, which measured twice as fast)."""
+    return sql.replace("?", "%b")
 
 
 def describe_url(url: str) -> str:
@@ -96,6 +97,8 @@ class PostgresStore(SqlStore):
         if self._readonly:
             try:
                 conn.execute("SET default_transaction_read_only = on")
+                if not autocommit:
+                    conn.commit()  # the SET opened a transaction; it lasts the session
             except psycopg.Error as exc:
                 conn.close()
                 raise StoreError(f"{self._where}: cannot connect: {exc}") from exc
@@ -153,13 +156,13 @@ class PostgresStore(SqlStore):
         return bool(row and row[0])
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        return self._conn.execute(_q(sql), params).fetchone()
+        return self._conn.execute(_q(sql), params, binary=True).fetchone()
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return self._conn.execute(_q(sql), params).fetchall()
+        return self._conn.execute(_q(sql), params, binary=True).fetchall()
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return self._conn.execute(_q(sql), params).rowcount
+        return self._conn.execute(_q(sql), params, binary=True).rowcount
 
     def _insert_records(self, rows: list[Row]) -> None:
         with (

@@ -47,7 +47,7 @@ impl Reject {
 
 /// Records per parallel work item: big enough that batch verification still coalesces a
 /// device's records, small enough that two cores share a 256-record batch.
-const CHUNK: usize = 128;
+const CHUNK: usize = 512;
 
 /// Links of every submission and, per submission, why it is refused (`None`: accepted).
 /// Chunks run on the caller's rayon pool (call it inside `pool.install`).

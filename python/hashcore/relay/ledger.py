@@ -36,7 +36,7 @@ from .store.base import (
     StoredRecord,
 )
 
-__all__ = ["Ack", "Ledger", "Limits", "SubmittedRecord", "token_hash"]
+__all__ = ["Ack", "Ledger", "Limits", "Sealed", "SubmittedRecord", "token_hash"]
 
 log = logging.getLogger("hashcore.relay")
 
@@ -271,6 +271,16 @@ def _rust_check_plans(plans: Sequence[_Plan]) -> list[tuple[list[bytes], bytes]]
     return out
 
 
+@dataclass(slots=True)
+class Sealed:
+    """An accepted group, in the tree but not yet stored."""
+
+    group: _Group
+    heads: list[ChainHead]
+    checkpoint: StoredCheckpoint | None
+    new_size: int
+
+
 class Ledger:
     """The relay's accepted state: store + Merkle log + chain heads + checkpoint signing."""
 
@@ -294,8 +304,12 @@ class Ledger:
         self.heads: dict[bytes, _Head] = {}
         self.latest: StoredCheckpoint | None = None
         #: Log size as a plain int, safe to read from any thread (the tree itself is only
-        #: touched by the writer thread).
+        #: touched by the writer thread). Counts durably stored records only.
         self.size = 0
+        #: Groups sealed (in the tree, checkpoint signed) but not yet stored, oldest first:
+        #: the next group is checked against them while the store makes them durable.
+        self._inflight: list[Sealed] = []
+        self._signed_size = 0  # tree_size of the newest checkpoint signed (stored or not)
         self._load()
 
     # ----------------------------------------------------------------- start-up
@@ -332,6 +346,7 @@ class Ledger:
                     f"tree_size {self.latest.tree_size}: the store was altered"
                 )
         self.size = size
+        self._signed_size = self.latest.tree_size if self.latest else 0
         for dev in self.store.list_devices():
             self.heads[dev.chain_id] = _Head(dev.head_seq, dev.head_link, dev.current_key)
         log.info(
@@ -374,6 +389,8 @@ class Ledger:
             raise Rejected(
                 "ALREADY_EXISTS", "enrolled", f"chain {chain_id.hex()} is already enrolled"
             )
+        if self._inflight:
+            raise StoreError("enroll() called with groups in flight (writer bug)")
         now = self._clock()
         index = self.tree.size
         row = self._row(index, genesis, link, now)
@@ -400,6 +417,27 @@ class Ledger:
         """Check each batch, store every accepted one in ONE transaction, and return per
         batch its acks or why it was refused. If the store fails, every batch of the group
         fails with it (nothing was stored) and the exception propagates.
+
+        The one-call form of :meth:`prepare_group` + :meth:`persist` + :meth:`apply`.
+        """
+        results, sealed = self.prepare_group(batches)
+        if sealed is not None:
+            try:
+                self.persist(sealed)
+            except BaseException:
+                self.abort_inflight()
+                raise
+            self.apply(sealed)
+        return results
+
+    def prepare_group(
+        self, batches: Sequence[Sequence[SubmittedRecord]]
+    ) -> tuple[list[list[Ack] | Rejected], Sealed | None]:
+        """Check each batch (against the stored state and every group still in flight)
+        and seal the accepted ones: their leaves go into the tree and a checkpoint is
+        signed if one is due. Returns per batch its acks or why it was refused, and the
+        sealed group to :meth:`persist` (None when nothing was accepted). The acks must
+        not be sent before :meth:`persist` returns.
 
         Signatures are verified for the whole group in one Rust call: Ed25519 batch
         verification gets much cheaper per signature in batches of hundreds, and the
@@ -440,9 +478,7 @@ class Ledger:
                 replan = replan or isinstance(planned, _Plan)
         for ev in evidence:
             self.store.add_fork_evidence(ev)
-        if group.rows:
-            self._commit(group)
-        return results
+        return results, (self._seal(group) if group.rows else None)
 
     def _stage(
         self, batch: Sequence[SubmittedRecord], group: _Group, evidence: list[ForkEvidence]
@@ -611,7 +647,13 @@ class Ledger:
         raise AssertionError("unreachable: the seqs were consecutive")
 
     def _head(self, chain_id: bytes, group: _Group) -> _Head | None:
-        return group.heads.get(chain_id) or self.heads.get(chain_id)
+        head = group.heads.get(chain_id)
+        if head is None:
+            for sealed in reversed(self._inflight):
+                head = sealed.group.heads.get(chain_id)
+                if head is not None:
+                    break
+        return head or self.heads.get(chain_id)
 
     def _check_claimed_link(self, i: int, rec: SubmittedRecord, link: bytes) -> None:
         if rec.link and bytes(rec.link) != link:
@@ -633,6 +675,8 @@ class Ledger:
         original position; a different one is a fork, refused and kept as evidence."""
         chain_id = bytes(rec.chain_id)
         held = group.positions.get((chain_id, rec.seq))
+        for sealed in self._inflight:
+            held = held or sealed.group.positions.get((chain_id, rec.seq))
         if held is None:
             stored = self.store.get_record(chain_id, rec.seq)
             if stored is None:  # cannot happen while the store and heads agree
@@ -680,26 +724,48 @@ class Ledger:
             received_ms=now,
         )
 
-    def _commit(self, group: _Group) -> None:
-        """Store the group (records, heads, maybe a checkpoint) in one transaction, then
-        apply it to memory. On a store failure memory is untouched (nothing was stored)."""
+    def _seal(self, group: _Group) -> Sealed:
+        """Put the group's leaves in the tree and sign a checkpoint if one is due."""
         heads = [ChainHead(chain_id, h.seq, h.link, h.key) for chain_id, h in group.heads.items()]
         new_size = group.next_index
-        # The tree must hold the new leaves to sign their root; it is cut back by
-        # rebuilding if the store refuses (a rare, fatal-looking path).
         self.tree.extend(b"".join(r.link for r in group.rows))
         checkpoint = None
-        if self._checkpoint_due(new_size):
+        if new_size - self._signed_size >= self.checkpoint_every:
             checkpoint = self._sign(new_size)
-        try:
-            self.store.append(group.rows, heads, checkpoint)
-        except BaseException:
-            self._rebuild_tree()
-            raise
-        self.heads.update(group.heads)
-        self.size = new_size
-        if checkpoint is not None:
-            self.latest = checkpoint
+            self._signed_size = new_size
+        sealed = Sealed(group, heads, checkpoint, new_size)
+        self._inflight.append(sealed)
+        return sealed
+
+    def persist(self, sealed: Sealed) -> None:
+        """Store a sealed group (records, heads, checkpoint) in one transaction. Touches
+        only the store, so it may run on another thread while the next group is checked;
+        groups must be persisted in the order they were sealed."""
+        if not self._inflight or self._inflight[0] is not sealed:
+            raise StoreError("not stored: an earlier group failed to store, or order was broken")
+        self.store.append(sealed.group.rows, sealed.heads, sealed.checkpoint)
+
+    def apply(self, sealed: Sealed) -> None:
+        """After :meth:`persist`: the group is durable; make it the committed state."""
+        assert self._inflight and self._inflight[0] is sealed
+        self._inflight.pop(0)
+        self.heads.update(sealed.group.heads)
+        self.size = sealed.new_size
+        if sealed.checkpoint is not None:
+            self.latest = sealed.checkpoint
+
+    def abort_inflight(self) -> None:
+        """The store refused a group: forget every group in flight and rebuild the tree
+        and heads from what is stored (the fatal-looking path; nothing was acknowledged)."""
+        self._inflight.clear()
+        self._rebuild_tree()
+        self.size = self.tree.size
+        self.latest = self.store.latest_checkpoint()
+        self._signed_size = self.latest.tree_size if self.latest else 0
+        self.heads = {
+            d.chain_id: _Head(d.head_seq, d.head_link, d.current_key)
+            for d in self.store.list_devices()
+        }
 
     def _rebuild_tree(self) -> None:
         tree = _core.MerkleTree()
@@ -725,6 +791,8 @@ class Ledger:
     def checkpoint(self) -> StoredCheckpoint | None:
         """Sign a checkpoint over the whole log now, unless the newest already covers it
         (then return that one). None for an empty log."""
+        if self._inflight:
+            raise StoreError("checkpoint() called with groups in flight (writer bug)")
         size = self.tree.size
         if size == 0:
             return None
@@ -733,6 +801,7 @@ class Ledger:
         cp = self._sign(size)
         self.store.add_checkpoint(cp)
         self.latest = cp
+        self._signed_size = size
         return cp
 
     def checkpoint_at(self, tree_size: int) -> StoredCheckpoint | None:
@@ -765,7 +834,7 @@ class Ledger:
 
     def consistency(self, first: int, second: int) -> tuple[int, bytes, bytes, list[bytes]]:
         """(to_size, from_root, to_root, RFC 9162 proof); ``second == 0`` means the log size."""
-        size = self.tree.size
+        size = self.size  # stored records only (the tree may hold a group in flight)
         if second == 0:
             second = size
         if first > second or second > size:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from grpc import aio
 
-from .ledger import Ack, Ledger, SubmittedRecord
+from .ledger import Ack, Ledger, Sealed, SubmittedRecord
 from .metrics import RelayMetrics
 from .rejection import Rejected, invalid
 from .store.base import StoredCheckpoint
@@ -27,11 +27,37 @@ from .v1 import relay_pb2_grpc as pb_grpc
 __all__ = ["OperatorService", "RelayService", "Writer"]
 
 T = TypeVar("T")
-_Pending = tuple[Sequence[SubmittedRecord], "asyncio.Future[list[Ack]]"]
+
+
+class _Batch:
+    __slots__ = ("fut", "records")
+
+    def __init__(self, records: Sequence[SubmittedRecord], fut: asyncio.Future[list[Ack]]) -> None:
+        self.records = records
+        self.fut = fut
+
+
+class _Call:
+    __slots__ = ("args", "fn", "fut")
+
+    def __init__(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], fut: asyncio.Future[Any]
+    ) -> None:
+        self.fn = fn
+        self.args = args
+        self.fut = fut
 
 
 class Writer:
-    """The single writer: ledger calls in order on one thread, submissions grouped."""
+    """The single writer: every ledger call, in arrival order, on one thread.
+
+    Submissions that queue up while the writer is busy form one group (one transaction,
+    one fsync). Groups are pipelined: while the store makes group k durable on a second
+    thread, the writer already checks group k+1 against it (in the ledger's in-flight
+    overlay). Acks go out only once their group is stored. Any other call (enroll,
+    receipt, erase, checkpoint, ...) waits for the groups before it to be stored, so it
+    sees exactly the durable state.
+    """
 
     def __init__(
         self, ledger: Ledger, metrics: RelayMetrics, group_max_records: int = 16384
@@ -39,56 +65,102 @@ class Writer:
         self.ledger = ledger
         self.metrics = metrics
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hashcore-writer")
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hashcore-commit")
+        self._queue: asyncio.Queue[_Batch | _Call] = asyncio.Queue()
         self._group_max = group_max_records
         self._task: asyncio.Task[None] | None = None
+        self._persisting: asyncio.Task[None] | None = None
+        self._held: _Batch | _Call | None = None  # taken from the queue, not yet handled
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="hashcore-writer")
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
+        """Run ``fn(*args)`` on the writer thread, after everything queued before it."""
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Call(fn, args, fut))
+        return await fut
 
     async def submit(self, records: Sequence[SubmittedRecord]) -> list[Ack]:
         fut: asyncio.Future[list[Ack]] = asyncio.get_running_loop().create_future()
-        await self._queue.put((records, fut))
+        await self._queue.put(_Batch(records, fut))
         return await fut
+
+    async def _on_writer(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def _run(self) -> None:
         while True:
-            first = await self._queue.get()
-            group = [first]
-            count = len(first[0])
+            item = self._held or await self._queue.get()
+            self._held = None
+            if isinstance(item, _Call):
+                await self._settle()
+                try:
+                    result = await self._on_writer(item.fn, *item.args)
+                except BaseException as exc:
+                    if not item.fut.done():
+                        item.fut.set_exception(exc)
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                else:
+                    if not item.fut.done():
+                        item.fut.set_result(result)
+                continue
+            group = [item]
+            count = len(item.records)
             while count < self._group_max and not self._queue.empty():
-                item = self._queue.get_nowait()
-                group.append(item)
-                count += len(item[0])
+                nxt = self._queue.get_nowait()
+                if isinstance(nxt, _Call):
+                    self._held = nxt  # a call ends the group; it runs after it is stored
+                    break
+                group.append(nxt)
+                count += len(nxt.records)
             try:
-                results = await self.call(self.ledger.submit_group, [g[0] for g in group])
-            except BaseException as exc:  # the store failed: every batch of the group fails
-                for _, fut in group:
-                    if not fut.done():
-                        fut.set_exception(exc)
+                results, sealed = await self._on_writer(
+                    self.ledger.prepare_group, [b.records for b in group]
+                )
+            except BaseException as exc:  # nothing of the group was accepted
+                for b in group:
+                    if not b.fut.done():
+                        b.fut.set_exception(exc)
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 continue
-            for (_, fut), result in zip(group, results, strict=True):
-                if fut.done():  # the client went away; its batch is stored all the same
-                    continue
-                if isinstance(result, Rejected):
-                    fut.set_exception(result)
-                else:
-                    fut.set_result(result)
-            self.metrics.log_size.set(self.ledger.size)
-            if self.ledger.latest is not None:
-                self.metrics.checkpoint_size.set(self.ledger.latest.tree_size)
+            # Refusals can be answered at once: nothing of theirs will be stored.
+            for b, result in zip(group, results, strict=True):
+                if isinstance(result, Rejected) and not b.fut.done():
+                    b.fut.set_exception(result)
+            await self._settle()  # groups are stored in order, one at a time
+            self._persisting = asyncio.create_task(self._persist(group, results, sealed))
+
+    async def _settle(self) -> None:
+        if self._persisting is not None:
+            await self._persisting
+            self._persisting = None
+
+    async def _persist(
+        self, group: list[_Batch], results: list[list[Ack] | Rejected], sealed: Sealed | None
+    ) -> None:
+        if sealed is not None:
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.run_in_executor(self._committer, self.ledger.persist, sealed)
+            except BaseException as exc:  # the store failed: none of the group is stored
+                await self._on_writer(self.ledger.abort_inflight)
+                for b, result in zip(group, results, strict=True):
+                    if not isinstance(result, Rejected) and not b.fut.done():
+                        b.fut.set_exception(exc)
+                return
+            await self._on_writer(self.ledger.apply, sealed)
+        for b, result in zip(group, results, strict=True):
+            if not isinstance(result, Rejected) and not b.fut.done():
+                b.fut.set_result(result)
+        self.metrics.log_size.set(self.ledger.size)
+        if self.ledger.latest is not None:
+            self.metrics.checkpoint_size.set(self.ledger.latest.tree_size)
 
     async def drain(self) -> None:
-        """Wait until every queued batch is answered (graceful stop)."""
-        while not self._queue.empty():
-            await asyncio.sleep(0.01)
-        # One more round trip through the executor: the group in flight is done after it.
+        """Wait until everything queued so far is answered and stored (graceful stop)."""
         await self.call(lambda: None)
 
     async def close(self) -> None:
@@ -97,7 +169,9 @@ class Writer:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self._settle()
         self._executor.shutdown(wait=True)
+        self._committer.shutdown(wait=True)
 
 
 def checkpoint_pb(log_id: bytes, cp: StoredCheckpoint) -> pb.Checkpoint:

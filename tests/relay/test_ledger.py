@@ -51,7 +51,11 @@ def test_a_refused_batch_mid_group_leaves_the_others(ledger: Ledger) -> None:
     retry = _pb(a, range(4, 7))  # the same seqs, correctly signed: planned afresh
     other = _pb(b, range(1, 4))
     results = ledger.submit_group([good, bad, retry, other])
-    assert [(x.seq, x.log_index, x.duplicate) for x in results[0]] == [(1, 2, False), (2, 3, False), (3, 4, False)]  # type: ignore[union-attr]
+    assert [(x.seq, x.log_index, x.duplicate) for x in results[0]] == [
+        (1, 2, False),
+        (2, 3, False),
+        (3, 4, False),
+    ]  # type: ignore[union-attr]
     assert isinstance(results[1], Rejected)
     assert results[1].reason == "bad_signature"
     assert f"record 1 (chain {a.chain_id.hex()} seq 5)" in results[1].details
@@ -106,5 +110,36 @@ def test_out_of_order_and_twice_in_a_batch(ledger: Ledger) -> None:
     results = ledger.submit_group([swapped, twice])
     assert isinstance(results[0], Rejected) and results[0].code == "FAILED_PRECONDITION"
     assert "follows seq 2 of its chain in the batch" in results[0].details
-    assert isinstance(results[1], Rejected) and results[1].details.endswith("appears twice in the batch")
+    assert isinstance(results[1], Rejected) and results[1].details.endswith(
+        "appears twice in the batch"
+    )
     assert ledger.size == 1
+
+
+def test_a_store_failure_loses_nothing_acknowledged_and_recovers(ledger: Ledger) -> None:
+    """Fault injection: the store refuses one append (disk full, say). Nothing of that
+    group is acknowledged, memory is rebuilt from the store, and the next group works."""
+    from hashcore.errors import StoreError
+
+    a = _enroll(ledger, 6)
+    assert len(ledger.submit_group([_pb(a, range(1, 3))])[0]) == 2  # type: ignore[arg-type]
+    root = ledger.tree.root()
+    real_append = ledger.store.append
+
+    def failing_append(*args: object, **kwargs: object) -> None:
+        raise StoreError("disk full (injected)")
+
+    ledger.store.append = failing_append  # type: ignore[method-assign]
+    with pytest.raises(StoreError, match="disk full"):
+        ledger.submit_group([_pb(a, range(3, 5))])
+    assert (ledger.size, ledger.tree.size, ledger.tree.root()) == (3, 3, root)
+    assert ledger.heads[a.chain_id].seq == 2
+    ledger.store.append = real_append  # type: ignore[method-assign]
+    acks = ledger.submit_group([_pb(a, range(3, 7))])[0]
+    assert [(x.seq, x.log_index, x.duplicate) for x in acks] == [
+        (3, 3, False),
+        (4, 4, False),
+        (5, 5, False),
+        (6, 6, False),
+    ]  # type: ignore[union-attr]
+    assert ledger.store.tree_size() == 7

@@ -103,6 +103,9 @@ class RelayConfig:
             raise InvalidInputError("--plaintext cannot be combined with TLS options")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise InvalidInputError("--tls-cert and --tls-key go together")
+        _split_hostport(self.listen)
+        if self.metrics_listen is not None:
+            _split_hostport(self.metrics_listen)
         if self.checkpoint_every < 1:
             raise InvalidInputError("--checkpoint-every must be at least 1")
         if self.checkpoint_interval_s <= 0:

@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from hashcore import Device, merkle
 from hashcore.relay.client import record_pb
 from hashcore.relay.ledger import Ledger, token_hash

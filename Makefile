@@ -77,8 +77,8 @@ fmt: install ## Format Python and Rust sources
 	cargo fmt --manifest-path rust/Cargo.toml
 
 .PHONY: demo
-demo: install ## Make a sample bundle, audit it, tamper with a copy and audit that
-	$(PY) -m hashcore.demo
+demo: install ## Simulate a trial through a real relay + embedded chain, audit it and every attack; writes report.html
+	hashcore demo
 
 .PHONY: bench
 bench: install ## Benchmarks (pytest-benchmark); figures go in BENCHMARKS.md

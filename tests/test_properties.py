@@ -207,7 +207,8 @@ def _tamper(draw: st.DrawFn, rows: list[dict[str, Any]], cps: list[dict[str, Any
         dup = dict(r)
         dup["log_index"] = max(x["log_index"] for x in rows) + 1
         rows.append(dup)
-        cps.append(_checkpoints(rows, [len(rows)])[0])
+        if all(isinstance(x["link"], bytes) for x in rows):  # a null link can't be logged
+            cps.append(_checkpoints(rows, [len(rows)])[0])
     elif op == "duplicate_log_index":
         rows.append(dict(r))
     elif op == "swap_log_index":

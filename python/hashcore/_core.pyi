@@ -1,6 +1,7 @@
 """Type stubs of the Rust extension ``hashcore._core`` (checked by ``mypy.stubtest``)."""
 
 from collections.abc import Iterable, Sequence
+from os import PathLike
 from typing import Any, Literal, final
 
 from typing_extensions import Buffer
@@ -87,6 +88,35 @@ def verify_columns(
     threads: int | None = None,
     check_signatures: bool = True,
 ) -> dict[str, Any]: ...
+
+@final
+class StreamAudit:
+    """The streamed audit (hashcore/stream.py drives it): add_batch for every batch of
+    rows, then check_log, check_partition for each partition, finish."""
+
+    def __new__(
+        cls,
+        total: int,
+        partitions: int = 1,
+        spill_dir: str | PathLike[str] | None = None,
+        threads: int | None = None,
+        check_signatures: bool = True,
+    ) -> StreamAudit: ...
+    @property
+    def partitions(self) -> int: ...
+    @property
+    def rows(self) -> int: ...
+    def add_batch(
+        self, columns: dict[str, tuple[str, int, Buffer, Buffer | None, Buffer | None, int, int]]
+    ) -> int: ...
+    def check_log(
+        self,
+        checkpoints: Sequence[tuple[int | None, Buffer | None, Buffer | None, Buffer | None]]
+        | None = None,
+        log_id: Buffer | None = None,
+    ) -> None: ...
+    def check_partition(self, index: int) -> int: ...
+    def finish(self, anchors: Sequence[str | None] | None = None) -> dict[str, Any]: ...
 
 # Benchmark ceilings (bench/): the libraries alone, over the same bytes and pool.
 def _raw_batch_verify(

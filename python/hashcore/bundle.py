@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,13 +30,16 @@ from .checkpoint import Checkpoint
 from .errors import BundleError, ColumnError, ColumnTypeError, InvalidInputError
 from .record import Record
 from .schema import CHECKPOINT_SCHEMA, RECORD_SCHEMA
-from .verify import VerifyReport, parse_log_id, verify_bulk
+from .stream import DEFAULT_BATCH_ROWS, DEFAULT_PARTITION_ROWS, Progress, audit_record_files
+from .verify import VerifyReport, parse_log_id
 
 __all__ = [
     "BUNDLE_FORMAT",
     "BUNDLE_VERSION",
     "Bundle",
+    "BundleHeader",
     "audit_bundle",
+    "open_bundle",
     "read_bundle",
     "write_bundle",
 ]
@@ -348,6 +351,85 @@ def _unify(tables: list[pa.Table], names: list[str], root: Path) -> pa.Table:
         raise BundleError(f"{root}: records parts cannot be combined: {exc}") from None
 
 
+def _record_files(root: Path) -> list[Path]:
+    """``records.parquet`` then ``records/*.parquet`` by name (SPEC 3: both are read)."""
+    files: list[Path] = []
+    if (root / RECORDS_FILE).exists():
+        files.append(root / RECORDS_FILE)
+    parts_dir = root / RECORDS_DIR
+    if parts_dir.is_dir():
+        files.extend(sorted(p for p in parts_dir.glob("*.parquet") if p.is_file()))
+    if not files:
+        raise BundleError(f"{root}: no {RECORDS_FILE} and no {RECORDS_DIR}/*.parquet")
+    return files
+
+
+def _read_checkpoints(root: Path) -> pa.Table:
+    cp_file = root / CHECKPOINTS_FILE
+    if not cp_file.exists():
+        raise BundleError(f"{cp_file}: missing")
+    return _read_parquet(cp_file, ("tree_size", "root", "signature"))
+
+
+def _record_part_rows(file: Path) -> int:
+    """A records file's row count from its metadata, after checking that it opens and
+    has every SPEC column (the errors of ``read_bundle``), without reading its data."""
+    try:
+        part = pq.ParquetFile(file)
+        names = part.schema_arrow.names
+        rows = part.metadata.num_rows
+    except (pa.ArrowException, OSError) as exc:
+        raise BundleError(f"{file}: unreadable Parquet: {exc}") from None
+    for column in RECORD_SCHEMA.names:
+        if column not in names:
+            raise BundleError(f"{file}: no column '{column}' (SPEC section 3)")
+    return int(rows)
+
+
+@dataclass
+class BundleHeader:
+    """A bundle without its records (which an audit streams): manifest, checkpoints, and
+    which record files there are, with their row counts."""
+
+    path: Path
+    manifest: dict[str, Any]
+    log_id: bytes
+    evm: dict[str, Any] | None
+    checkpoints: pa.Table
+    #: The Parquet files of the records, relative to ``path``, in read order.
+    record_files: list[str]
+    #: Rows per record file (from the Parquet metadata).
+    record_rows: list[int]
+
+    @property
+    def records(self) -> int:
+        return sum(self.record_rows)
+
+
+def open_bundle(path: str | os.PathLike[str]) -> BundleHeader:
+    """Read a bundle's manifest and checkpoints and check that its record files open and
+    have the SPEC columns, without reading the records (they may not fit in memory).
+
+    Raises:
+        BundleError: as :func:`read_bundle`.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise BundleError(f"{root}: not a directory (a bundle is a directory)")
+    manifest, log_id, evm = _parse_manifest(root)
+    files = _record_files(root)
+    rows = [_record_part_rows(f) for f in files]
+    return BundleHeader(
+        path=root,
+        manifest=manifest,
+        log_id=log_id,
+        evm=evm,
+        checkpoints=_read_checkpoints(root),
+        record_files=[f.relative_to(root).as_posix() for f in files],
+        record_rows=rows,
+    )
+
+
 def read_bundle(path: str | os.PathLike[str]) -> Bundle:
     """Read a bundle directory: manifest, every records file, and the checkpoints.
 
@@ -362,22 +444,11 @@ def read_bundle(path: str | os.PathLike[str]) -> Bundle:
         raise BundleError(f"{root}: not a directory (a bundle is a directory)")
     manifest, log_id, evm = _parse_manifest(root)
 
-    files: list[Path] = []
-    if (root / RECORDS_FILE).exists():
-        files.append(root / RECORDS_FILE)
-    parts_dir = root / RECORDS_DIR
-    if parts_dir.is_dir():
-        files.extend(sorted(p for p in parts_dir.glob("*.parquet") if p.is_file()))
-    if not files:
-        raise BundleError(f"{root}: no {RECORDS_FILE} and no {RECORDS_DIR}/*.parquet")
+    files = _record_files(root)
     names = [f.relative_to(root).as_posix() for f in files]
     tables = [_read_parquet(f, RECORD_SCHEMA.names) for f in files]
     records = _unify(tables, [str(f) for f in files], root)
-
-    cp_file = root / CHECKPOINTS_FILE
-    if not cp_file.exists():
-        raise BundleError(f"{cp_file}: missing")
-    checkpoints = _read_parquet(cp_file, ("tree_size", "root", "signature"))
+    checkpoints = _read_checkpoints(root)
     return Bundle(
         path=root,
         manifest=manifest,
@@ -398,32 +469,51 @@ def audit_bundle(
     log_id: bytes | str | None = None,
     threads: int | None = None,
     check_signatures: bool = True,
+    anchors: Sequence[str | None] | None = None,
+    progress: Progress | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    partition_rows: int = DEFAULT_PARTITION_ROWS,
+    spill_dir: str | os.PathLike[str] | None = None,
 ) -> VerifyReport:
-    """Read and verify a bundle; see :func:`hashcore.verify_bulk` for the verdicts.
+    """Verify a bundle; see :func:`hashcore.verify_bulk` for the verdicts.
+
+    The records are streamed (:mod:`hashcore.stream`), so a bundle of any size audits in
+    bounded memory; the verdicts are those ``verify_bulk`` gives the records of
+    :func:`read_bundle`, row for row. ``progress`` is called now and then with (records
+    done, total); ``anchors`` is ``verify_bulk``'s (one state per checkpoint row, as
+    :func:`hashcore.anchor.audit.audit_bundle_with_evm` reads them from the chain);
+    ``batch_rows``, ``partition_rows`` and ``spill_dir`` tune the streaming (see
+    :func:`hashcore.stream.audit_record_files`).
 
     ``log_id`` is the relay identity the auditor trusts (SPEC 2.2). Without it the
     manifest's is used and ``report.log_id_source`` is ``"bundle"``; with it,
     ``"trusted"``, and a manifest naming another log_id sets
     ``report.manifest_log_id_mismatch`` and makes the report not clean. EVM anchors are
-    not checked here (``report.anchors_checked`` is False).
+    not checked here unless ``anchors`` is given (``report.anchors_checked``).
 
     Raises:
         BundleError: the bundle is unreadable.
         InvalidInputError: ``log_id`` is not 32 bytes / 64 hex digits.
         ColumnError, ColumnTypeError: a column has a type the verifier can't read.
+        OSError: the spill directory is not writable.
     """
     trusted = parse_log_id(log_id) if log_id is not None else None
-    bundle = read_bundle(path)
-    used = trusted if trusted is not None else bundle.log_id
-    report = verify_bulk(
-        bundle.records,
-        checkpoints=bundle.checkpoints,
+    header = open_bundle(path)
+    used = trusted if trusted is not None else header.log_id
+    report = audit_record_files(
+        [header.path / f for f in header.record_files],
+        checkpoints=header.checkpoints,
         log_id=used,
         threads=threads,
         check_signatures=check_signatures,
+        anchors=anchors,
+        progress=progress,
+        batch_rows=batch_rows,
+        partition_rows=partition_rows,
+        spill_dir=spill_dir,
     )
     report.log_id_source = "trusted" if trusted is not None else "bundle"
-    report.manifest_log_id_mismatch = trusted is not None and trusted != bundle.log_id
+    report.manifest_log_id_mismatch = trusted is not None and trusted != header.log_id
     if report.manifest_log_id_mismatch:
         # SPEC 2.2: a bundle whose manifest log_id differs from the trusted one is not clean.
         report.clean = False

@@ -11,7 +11,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TextIO
@@ -84,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
         "--json", type=str, metavar="FILE", help="also write the report as JSON ('-' for stdout)"
     )
     audit.add_argument(
+        "--html", type=Path, metavar="FILE", help="also write the report as a readable HTML page"
+    )
+    audit.add_argument(
         "--threads", type=_positive_int, metavar="N", help="worker threads (default: all cores)"
     )
     audit.add_argument(
@@ -124,10 +128,11 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--checkpoint-every", type=_positive_int, default=1000, metavar="K")
     sample.add_argument("--rotate-every", type=_positive_int, metavar="R")
 
-    from . import cli_fraud, cli_relay
+    from . import cli_demo, cli_fraud, cli_relay
 
     cli_relay.add_parser(sub, _positive_int)
     cli_fraud.add_parser(sub)
+    cli_demo.add_parser(sub)
     return parser
 
 
@@ -150,6 +155,42 @@ def _status(console: Console, message: str) -> Iterator[None]:
     """A spinner on an interactive terminal; nothing at all when piped or redirected."""
     with console.status(message) if console.is_terminal else nullcontext():
         yield
+
+
+@contextmanager
+def _progress(console: Console, message: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar with records/s on an interactive terminal; nothing when piped or
+    redirected (the callback is then None)."""
+    if not console.is_terminal:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task(message, total=None, rate="")
+        start = time.perf_counter()
+
+        def update(done: int, total: int) -> None:
+            elapsed = time.perf_counter() - start
+            rate = f"{done / elapsed:,.0f} records/s" if done and elapsed > 0 else ""
+            bar.update(task, completed=done, total=total, rate=rate)
+
+        yield update
 
 
 def _summary(console: Console, report: Any, args: argparse.Namespace) -> None:
@@ -250,7 +291,7 @@ def _audit(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     evm_audit = None
     try:
-        with _status(err, f"auditing {args.bundle} ..."):
+        with _progress(err, f"auditing {args.bundle}") as progress:
             if args.evm_url:
                 from .anchor.audit import audit_bundle_with_evm
 
@@ -261,6 +302,7 @@ def _audit(args: argparse.Namespace) -> int:
                     confirmations=args.confirmations,
                     threads=args.threads,
                     check_signatures=not args.no_signatures,
+                    progress=progress,
                 )
                 report = evm_audit.report
             else:
@@ -269,6 +311,7 @@ def _audit(args: argparse.Namespace) -> int:
                     log_id=args.log_id,
                     threads=args.threads,
                     check_signatures=not args.no_signatures,
+                    progress=progress,
                 )
     except (HashcoreError, OSError) as exc:
         return _fail(f"{args.bundle}: {exc}" if str(args.bundle) not in str(exc) else str(exc))
@@ -283,6 +326,14 @@ def _audit(args: argparse.Namespace) -> int:
             _write_json(args.json, body, sys.stdout)
         except OSError as exc:
             return _fail(f"cannot write {args.json}: {exc}")
+    if args.html is not None:
+        from .report_html import render_audit_html, write_html
+
+        try:
+            body = evm_audit.to_json() if evm_audit is not None else report.to_json()
+            write_html(args.html, render_audit_html(body, title=f"Audit of {args.bundle}"))
+        except OSError as exc:
+            return _fail(f"cannot write {args.html}: {exc}")
     return EXIT_CLEAN if report.clean else EXIT_FAILURES
 
 
@@ -342,6 +393,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import cli_fraud
 
         return cli_fraud.run(args)
+    if args.command == "demo":
+        from . import cli_demo
+
+        return cli_demo.run(args)
     return _make_sample(args)
 
 

@@ -133,6 +133,26 @@ def _binary_array(data: bytes, width: int, n: int) -> pa.Array:
     return pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
+def _reordered_binary(
+    values: list[bytes], order: npt.NDArray[np.int64], chunk: int = 1_000_000
+) -> pa.ChunkedArray:
+    """``values`` in ``order`` as a ``binary`` column, in chunks of at most ``chunk`` rows.
+
+    A ``binary`` array holds at most 2 GiB (int32 offsets), which 10M diary payloads pass,
+    so the values go through ``large_binary`` and each chunk is taken (compactly) from it.
+    """
+    big = pa.array(values, type=pa.large_binary())
+    if isinstance(big, pa.ChunkedArray):
+        big = big.combine_chunks()
+    return pa.chunked_array(
+        [
+            big.take(pa.array(order[i : i + chunk])).cast(pa.binary())
+            for i in range(0, max(len(order), 1), chunk)
+        ],
+        type=pa.binary(),
+    )
+
+
 def _fixed(data: npt.NDArray[np.uint8], width: int) -> pa.Array:
     flat = np.ascontiguousarray(data).reshape(-1)
     return pa.Array.from_buffers(pa.binary(width), len(flat) // width, [None, pa.py_buffer(flat)])
@@ -285,7 +305,7 @@ def make_sample(
             _fixed(link_col, 32),
             _fixed(np.frombuffer(signatures, dtype=np.uint8).reshape(total, 64)[order], 64),
             _binary_array(salt_col.tobytes(), 16, total),
-            pa.array(payloads, type=pa.binary()).take(pa.array(order)),
+            _reordered_binary(payloads, order),
             pa.array(received_ms[order]),
         ],
         schema=RECORD_SCHEMA,

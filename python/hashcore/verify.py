@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import _core
 from .errors import ColumnError, ColumnTypeError, InvalidInputError
@@ -115,6 +116,10 @@ class VerifyReport:
     #: Whether anchors were checked on chain (SPEC 2.2).
     anchors_checked: bool = False
     _table: pa.Table | pa.RecordBatch | None = field(default=None, repr=False)
+    #: A streamed audit keeps no table: its failing rows (row, log_index, chain_id, seq),
+    #: in log order, and its per-chain summary instead.
+    _failure_table: pa.Table | None = field(default=None, repr=False)
+    _chain_table: pa.Table | None = field(default=None, repr=False)
 
     @cached_property
     def counts(self) -> dict[str, int]:
@@ -132,6 +137,25 @@ class VerifyReport:
     @cached_property
     def failures(self) -> list[Failure]:
         """Every record that did not verify, in log order."""
+        if self._failure_table is not None:
+            t = self._failure_table
+            return [
+                Failure(
+                    row=row,
+                    log_index=li,
+                    chain_id=cid,
+                    seq=seq,
+                    code=VERDICT_CODES[self.verdicts[row]],
+                    reason=self._reason(row),
+                )
+                for row, li, cid, seq in zip(
+                    t.column("row").to_pylist(),
+                    t.column("log_index").to_pylist(),
+                    t.column("chain_id").to_pylist(),
+                    t.column("seq").to_pylist(),
+                    strict=True,
+                )
+            ]
         rows = np.flatnonzero(self.verdicts >= 2)
         if len(rows) == 0 or self._table is None:
             return []
@@ -155,6 +179,21 @@ class VerifyReport:
         ]
         out.sort(key=lambda f: (f.log_index, f.row))
         return out
+
+    @cached_property
+    def chains(self) -> pa.Table:
+        """One row per chain (the records with one 16-byte ``chain_id``), by chain_id.
+
+        Columns: ``chain_id``, ``records``, ``max_seq`` (null when every seq is null),
+        ``ok`` (records OK or OK_REDACTED), ``failures`` and ``complete``: seqs 0 to
+        ``max_seq`` each present exactly once, all OK or OK_REDACTED, and all covered by
+        an attesting checkpoint (``log_index < attested_size``; never without checkpoints).
+        """
+        if self._chain_table is not None:
+            return self._chain_table
+        if self._table is None:
+            return _chain_summary(CHAIN_SUMMARY_SCHEMA.empty_table(), self.verdicts, False, 0)
+        return _chain_summary(self._table, self.verdicts, self.log_checked, self.attested_size)
 
     def _reason(self, row: int) -> str:
         code = VERDICT_CODES[self.verdicts[row]]
@@ -185,6 +224,10 @@ class VerifyReport:
             "log_id_source": self.log_id_source,
             "manifest_log_id_mismatch": self.manifest_log_id_mismatch,
             "attested_size": self.attested_size,
+            "largest_signed_tree_size": self.largest_signed_tree_size,
+            "checkpoint_counts": self.checkpoint_counts,
+            "signatures_verified": self.signatures_verified,
+            "chains": _chains_json(self.chains),
             "elapsed_s": round(self.elapsed_s, 6),
         }
 
@@ -203,6 +246,84 @@ class VerifyReport:
             f"VerifyReport(clean={self.clean}, records={self.records}, {counts or 'no records'}, "
             f"checkpoints=[{cps}], missing={self.missing_log_positions}{tail})"
         )
+
+
+#: The columns of ``VerifyReport.chains``.
+CHAIN_SUMMARY_SCHEMA = pa.schema(
+    [
+        pa.field("chain_id", pa.binary(16)),
+        pa.field("records", pa.uint64()),
+        pa.field("max_seq", pa.uint64()),
+        pa.field("ok", pa.uint64()),
+        pa.field("failures", pa.uint64()),
+        pa.field("complete", pa.bool_()),
+    ]
+)
+
+
+def _chain_summary(
+    table: pa.Table | pa.RecordBatch,
+    verdicts: npt.NDArray[np.uint8],
+    log_checked: bool,
+    attested_size: int,
+) -> pa.Table:
+    """``VerifyReport.chains`` of an in-memory table (the streamed audit computes the same
+    in Rust, partition by partition)."""
+    if table.num_rows == 0:
+        return CHAIN_SUMMARY_SCHEMA.empty_table()
+    chain = _column(table, "chain_id")
+    if pa.types.is_dictionary(chain.type):
+        chain = chain.dictionary_decode()
+    if pa.types.is_fixed_size_binary(chain.type):
+        has_id = (
+            pc.is_valid(chain)
+            if chain.type.byte_width == 16
+            else pa.array(np.zeros(len(chain), dtype=bool))
+        )
+    else:
+        has_id = pc.equal(pc.binary_length(chain), 16)
+    has_id = pc.fill_null(has_id, False)
+    ids = pc.filter(chain, has_id)
+    if not pa.types.is_fixed_size_binary(ids.type):
+        ids = ids.cast(pa.binary()).cast(pa.binary(16))
+    rows = pa.table(
+        {
+            "chain_id": ids,
+            "seq": pc.filter(_column(table, "seq").cast(pa.uint64()), has_id),
+            "log_index": pc.filter(_column(table, "log_index").cast(pa.uint64()), has_id),
+            "ok": pc.filter(pa.array(verdicts <= 1), has_id),
+        }
+    )
+    g = rows.group_by("chain_id").aggregate(
+        [("log_index", "count"), ("seq", "max"), ("ok", "sum"), ("log_index", "max")]
+    )
+    records = g.column("log_index_count").cast(pa.uint64())
+    max_seq = g.column("seq_max").cast(pa.uint64())
+    ok = pc.fill_null(g.column("ok_sum"), 0).cast(pa.uint64())
+    complete = pc.and_(
+        pc.and_(pc.equal(ok, records), pc.equal(pc.add(max_seq, 1), records)),
+        pc.less(g.column("log_index_max"), pa.scalar(attested_size, pa.uint64())),
+    )
+    complete = pc.and_(pc.fill_null(complete, False), pa.scalar(log_checked))
+    out = pa.table(
+        [g.column("chain_id"), records, max_seq, ok, pc.subtract(records, ok), complete],
+        schema=CHAIN_SUMMARY_SCHEMA,
+    )
+    return out.sort_by("chain_id")
+
+
+def _chains_json(chains: pa.Table) -> list[dict[str, Any]]:
+    return [
+        {
+            "chain_id": row["chain_id"].hex(),
+            "records": row["records"],
+            "max_seq": row["max_seq"],
+            "ok": row["ok"],
+            "failures": row["failures"],
+            "complete": row["complete"],
+        }
+        for row in chains.to_pylist()
+    ]
 
 
 def _column(table: pa.Table | pa.RecordBatch, name: str) -> pa.Array:

@@ -195,6 +195,12 @@ pub struct RecordColumns<'a> {
 impl RecordColumns<'_> {
     /// Number of rows; every column must have it.
     pub fn validate(&self) -> Result<usize> {
+        self.validate_at(0)
+    }
+
+    /// `validate` for a batch whose first row is row `first_row` of a larger input (errors
+    /// name the row in that input).
+    pub fn validate_at(&self, first_row: usize) -> Result<usize> {
         let n = self.log_index.len;
         let lens = [
             ("log_index", self.log_index.len),
@@ -236,7 +242,10 @@ impl RecordColumns<'_> {
             if self.log_index.get_u64(i).is_none() {
                 return Err(Error::Column {
                     column: "log_index".into(),
-                    message: format!("row {i} is null; every record needs its log position"),
+                    message: format!(
+                        "row {} is null; every record needs its log position",
+                        first_row + i
+                    ),
                 });
             }
         }

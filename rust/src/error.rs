@@ -21,6 +21,9 @@ pub enum Error {
     /// A column handed to the bulk verifier is not shaped as SPEC section 3 says.
     #[error("column '{column}': {message}")]
     Column { column: String, message: String },
+    /// Reading or writing a streamed audit's spill files failed.
+    #[error("{0}")]
+    Io(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -90,6 +90,8 @@ def test_relay_anchors_on_anvil_and_the_bundle_audits_clean(
     assert audit.clean, audit.report.to_json()
     assert audit.report.counts["OK"] == 25
     assert [c.state for c in audit.anchors] == ["final"]
+    assert audit.anchored_tree_size == 25
+    assert not any("prefix of the log" in note for note in audit.notes)
     assert result is not None
 
 

@@ -29,9 +29,10 @@ from typing import Any
 import pyarrow as pa
 from eth_utils.address import to_checksum_address
 
-from ..bundle import read_bundle
+from ..bundle import audit_bundle, open_bundle
 from ..errors import AnchorError, InvalidInputError
-from ..verify import VerifyReport, parse_log_id, verify_bulk
+from ..stream import Progress
+from ..verify import VerifyReport, parse_log_id
 from .chain import EvmChain
 from .contract import AnchoredEvent
 
@@ -271,6 +272,10 @@ class EvmAudit:
     #: The account that first anchored the log_id on this contract (SPEC 2.2: an
     #: identity source the relay does not control), or None.
     first_sender: str | None = None
+    #: The largest tree_size anchored on chain for this log_id (whoever sent it), or None.
+    #: Larger than the bundle's largest checkpoint means the bundle is a prefix of the log:
+    #: an older export, or a withheld tail (a note says so; SPEC 4's verdicts can't tell).
+    anchored_tree_size: int | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -288,6 +293,7 @@ class EvmAudit:
             "contract": self.contract,
             "head_block": self.head_block,
             "first_sender": self.first_sender,
+            "anchored_tree_size": self.anchored_tree_size,
             "anchors": [c.to_json() for c in self.anchors],
             "notes": list(self.notes),
         }
@@ -304,6 +310,7 @@ def audit_bundle_with_evm(
     check_signatures: bool = True,
     from_block: int = 0,
     max_range: int | None = None,
+    progress: Progress | None = None,
 ) -> EvmAudit:
     """:func:`hashcore.audit_bundle` with the anchors checked on chain.
 
@@ -311,14 +318,15 @@ def audit_bundle_with_evm(
     relay identity the auditor trusts (SPEC 2.2); without it the manifest's is used and
     the report says so. ``confirmations`` defaults to the manifest's. The manifest's
     ``evm.chain_id`` must be the chain the node serves, else every checkpoint is
-    NOT_ANCHORED (with that reason).
+    NOT_ANCHORED (with that reason). The records are streamed as by ``audit_bundle``
+    (``progress`` is its).
 
     Raises:
         BundleError: the bundle is unreadable.
         ChainUnreachableError: the node did not answer.
         AnchorError: ``evm`` is not a usable URL.
     """
-    bundle = read_bundle(path)
+    bundle = open_bundle(path)
     trusted = parse_log_id(log_id) if log_id is not None else None
     used = trusted if trusted is not None else bundle.log_id
     notes: list[str] = []
@@ -330,6 +338,7 @@ def audit_bundle_with_evm(
     address: str | None = None
     head: int | None = None
     first: str | None = None
+    anchored: int | None = None
     if bundle.evm is None:
         notes.append("the manifest's evm is null: anchors were not checked on chain")
     else:
@@ -352,23 +361,29 @@ def audit_bundle_with_evm(
         head = chain.block_number()
         if served == bundle.evm["chain_id"] and chain.code_at(address):
             try:
-                first, _ = chain.anchor_state(address, used)
+                first, anchored = chain.anchor_state(address, used)
             except AnchorError:
                 first = None
         if first is not None:
             notes.append(f"log_id {used.hex()} was first anchored by {first}")
-    report = verify_bulk(
-        bundle.records,
-        checkpoints=bundle.checkpoints,
-        log_id=used,
+        sizes = bundle.checkpoints.column("tree_size").to_pylist()
+        largest = max((int(t) for t in sizes if t is not None), default=0)
+        if first is not None and anchored is not None and anchored > largest:
+            notes.append(
+                f"the chain holds an anchor of tree_size {anchored}, beyond this bundle's "
+                f"largest checkpoint ({largest}): the bundle holds only a prefix of the log "
+                f"(records {largest}..{anchored - 1} are not in it)"
+            )
+    # The records are streamed, and the checkpoints read again, by audit_bundle; it sets
+    # log_id_source and manifest_log_id_mismatch (SPEC 2.2) as before.
+    report = audit_bundle(
+        bundle.path,
+        log_id=trusted,
         threads=threads,
         check_signatures=check_signatures,
         anchors=states,
+        progress=progress,
     )
-    report.log_id_source = "trusted" if trusted is not None else "bundle"
-    report.manifest_log_id_mismatch = trusted is not None and trusted != bundle.log_id
-    if report.manifest_log_id_mismatch:
-        report.clean = False  # SPEC 2.2
     return EvmAudit(
         report=report,
         anchors=checks,
@@ -376,5 +391,6 @@ def audit_bundle_with_evm(
         contract=address,
         head_block=head,
         first_sender=first,
+        anchored_tree_size=anchored if first is not None else None,
         notes=notes,
     )

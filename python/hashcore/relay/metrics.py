@@ -32,7 +32,24 @@ class RelayMetrics:
         self.batch_latency = Histogram(
             "hashcore_relay_batch_seconds",
             "Time from receiving a batch to acknowledging it",
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5),
+            buckets=(
+                0.001,
+                0.0025,
+                0.005,
+                0.01,
+                0.015,
+                0.02,
+                0.03,
+                0.04,
+                0.05,
+                0.075,
+                0.1,
+                0.15,
+                0.25,
+                0.5,
+                1,
+                2.5,
+            ),
             registry=r,
         )
         self.log_size = Gauge("hashcore_relay_log_size", "Records in the Merkle log", registry=r)

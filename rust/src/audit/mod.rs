@@ -13,6 +13,7 @@
 mod chains;
 mod log;
 mod rows;
+pub mod stream;
 
 use rayon::prelude::*;
 
@@ -21,7 +22,7 @@ use crate::error::Result;
 use crate::pool;
 use crate::verdict::{CheckpointVerdict, Verdict};
 
-pub use chains::batch_size;
+pub use chains::{batch_size, ChainRows};
 pub use log::CheckpointRow;
 
 /// What the chain says of a checkpoint's anchor, when the caller checked it (SPEC 2.2).
@@ -127,16 +128,22 @@ fn run(
             s.verdict(logged) as u8
         })
         .collect();
-    report.clean = report
+    report.clean = is_clean(&report);
+    report
+}
+
+/// SPEC 4: every record OK or OK_REDACTED, every checkpoint OK, no position below `T`
+/// missing.
+fn is_clean(report: &Report) -> bool {
+    report
         .verdicts
-        .iter()
+        .par_iter()
         .all(|&v| v <= Verdict::OkRedacted as u8)
         && report
             .checkpoint_verdicts
             .iter()
             .all(|&v| v == CheckpointVerdict::Ok as u8)
-        && report.missing_log_positions.is_empty();
-    report
+        && report.missing_log_positions.is_empty()
 }
 
 /// Applies the anchor states the caller read from the chain to checkpoints that are

@@ -10,12 +10,12 @@ use pyo3::types::{PyBytes, PyDict, PyTuple};
 
 use super::buffers::{array, Bytes};
 use super::errors::{internal_error, IntoPyResult};
-use crate::audit::{self, AnchorState, CheckpointRow, Options};
+use crate::audit::{self, AnchorState, CheckpointRow, Options, Report};
 use crate::columns::{BinaryColumn, IntColumn, RecordColumns, Validity, Values};
 use crate::error::Error;
 
 /// One column's buffers as Python handed them over, kept exported while we use them.
-struct ColumnBuffers {
+pub(super) struct ColumnBuffers {
     layout: String,
     width: usize,
     data: Bytes,
@@ -140,26 +140,15 @@ fn anchor_state(s: Option<&str>) -> PyResult<Option<AnchorState>> {
     }
 }
 
-type PyCheckpoint<'py> = (
+pub(super) type PyCheckpoint<'py> = (
     Option<u64>,
     Option<Bound<'py, PyAny>>,
     Option<Bound<'py, PyAny>>,
     Option<Bound<'py, PyAny>>,
 );
 
-/// verify_columns(columns, checkpoints=None, log_id=None, anchors=None, threads=None,
-/// check_signatures=True) -> dict
-#[pyfunction]
-#[pyo3(signature = (columns, checkpoints=None, log_id=None, anchors=None, threads=None, check_signatures=true))]
-pub fn verify_columns<'py>(
-    py: Python<'py>,
-    columns: &Bound<'py, PyDict>,
-    checkpoints: Option<Vec<PyCheckpoint<'py>>>,
-    log_id: Option<Bound<'py, PyAny>>,
-    anchors: Option<Vec<Option<String>>>,
-    threads: Option<usize>,
-    check_signatures: bool,
-) -> PyResult<Bound<'py, PyDict>> {
+/// Every record column's buffers, kept exported while the engine reads them.
+pub(super) fn hold_columns(columns: &Bound<'_, PyDict>) -> PyResult<Vec<ColumnBuffers>> {
     let mut held = Vec::with_capacity(COLUMNS.len());
     for name in COLUMNS {
         let spec = columns
@@ -167,7 +156,12 @@ pub fn verify_columns<'py>(
             .ok_or_else(|| to_col_err(name, "is missing"))?;
         held.push(ColumnBuffers::extract(&spec, name)?);
     }
-    let cols = RecordColumns {
+    Ok(held)
+}
+
+/// Views over the buffers of `hold_columns`.
+pub(super) fn record_columns(held: &[ColumnBuffers]) -> PyResult<RecordColumns<'_>> {
+    Ok(RecordColumns {
         log_index: held[0].int::<8>("log_index").py()?,
         chain_id: held[1].binary("chain_id").py()?,
         seq: held[2].int::<8>("seq").py()?,
@@ -179,7 +173,17 @@ pub fn verify_columns<'py>(
         signature: held[8].binary("signature").py()?,
         salt: held[9].binary("salt").py()?,
         payload: held[10].binary("payload").py()?,
-    };
+    })
+}
+
+/// Checkpoint rows and the log_id they are checked against.
+pub(super) type CheckpointArgs = (Option<Vec<CheckpointRow>>, Option<[u8; 32]>);
+
+/// The checkpoint rows and the log_id they are checked against (both or neither).
+pub(super) fn checkpoint_args<'py>(
+    checkpoints: Option<Vec<PyCheckpoint<'py>>>,
+    log_id: Option<Bound<'py, PyAny>>,
+) -> PyResult<CheckpointArgs> {
     let cps: Option<Vec<CheckpointRow>> = checkpoints
         .map(|rows| {
             rows.into_iter()
@@ -207,19 +211,66 @@ pub fn verify_columns<'py>(
         ))
         .py();
     }
+    Ok((cps, log_id))
+}
+
+/// The anchor states, one per checkpoint row when both are given.
+pub(super) fn anchor_args(
+    anchors: Option<Vec<Option<String>>>,
+    checkpoints: Option<usize>,
+) -> PyResult<Option<Vec<Option<AnchorState>>>> {
     let anchors: Option<Vec<Option<AnchorState>>> = anchors
         .map(|a| a.iter().map(|s| anchor_state(s.as_deref())).collect())
         .transpose()?;
-    if let (Some(a), Some(c)) = (&anchors, &cps) {
-        if a.len() != c.len() {
+    if let (Some(a), Some(c)) = (&anchors, checkpoints) {
+        if a.len() != c {
             return Err(Error::InvalidArgument(format!(
                 "{} anchor states for {} checkpoints",
                 a.len(),
-                c.len()
+                c
             )))
             .py();
         }
     }
+    Ok(anchors)
+}
+
+/// The report as the dict `verify_columns` returns.
+pub(super) fn report_dict<'py>(py: Python<'py>, report: &Report) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    out.set_item("verdicts", PyBytes::new(py, &report.verdicts))?;
+    out.set_item("reasons", PyBytes::new(py, &report.reasons))?;
+    out.set_item(
+        "checkpoint_verdicts",
+        PyBytes::new(py, &report.checkpoint_verdicts),
+    )?;
+    out.set_item("missing_log_positions", &report.missing_log_positions)?;
+    out.set_item("largest_signed_tree_size", report.largest_signed_tree_size)?;
+    out.set_item("attested_size", report.attested_size)?;
+    out.set_item("log_checked", report.log_checked)?;
+    out.set_item("signatures_checked", report.signatures_checked)?;
+    out.set_item("signatures_verified", report.signatures_verified)?;
+    out.set_item("clean", report.clean)?;
+    Ok(out)
+}
+
+/// verify_columns(columns, checkpoints=None, log_id=None, anchors=None, threads=None,
+/// check_signatures=True) -> dict
+#[pyfunction]
+#[pyo3(signature = (columns, checkpoints=None, log_id=None, anchors=None, threads=None, check_signatures=true))]
+pub fn verify_columns<'py>(
+    py: Python<'py>,
+    columns: &Bound<'py, PyDict>,
+    checkpoints: Option<Vec<PyCheckpoint<'py>>>,
+    log_id: Option<Bound<'py, PyAny>>,
+    anchors: Option<Vec<Option<String>>>,
+    threads: Option<usize>,
+    check_signatures: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let held = hold_columns(columns)?;
+    let cols = record_columns(&held)?;
+    let (cps, log_id) = checkpoint_args(checkpoints, log_id)?;
+    let anchors = anchor_args(anchors, cps.as_ref().map(Vec::len))?;
     let options = Options {
         threads,
         check_signatures,
@@ -238,22 +289,7 @@ pub fn verify_columns<'py>(
     let report = outcome
         .map_err(|_| internal_error("verify_columns"))?
         .py()?;
-
-    let out = PyDict::new(py);
-    out.set_item("verdicts", PyBytes::new(py, &report.verdicts))?;
-    out.set_item("reasons", PyBytes::new(py, &report.reasons))?;
-    out.set_item(
-        "checkpoint_verdicts",
-        PyBytes::new(py, &report.checkpoint_verdicts),
-    )?;
-    out.set_item("missing_log_positions", report.missing_log_positions)?;
-    out.set_item("largest_signed_tree_size", report.largest_signed_tree_size)?;
-    out.set_item("attested_size", report.attested_size)?;
-    out.set_item("log_checked", report.log_checked)?;
-    out.set_item("signatures_checked", report.signatures_checked)?;
-    out.set_item("signatures_verified", report.signatures_verified)?;
-    out.set_item("clean", report.clean)?;
-    Ok(out)
+    report_dict(py, &report)
 }
 
 fn to_col_err(name: &str, msg: &str) -> PyErr {

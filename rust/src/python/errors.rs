@@ -35,6 +35,8 @@ pub fn to_pyerr(err: Error) -> PyErr {
             }
             Error::InvalidKey(_) => class(py, &INVALID_KEY, "InvalidKeyError"),
             Error::Column { .. } => class(py, &COLUMN, "ColumnError"),
+            // The spill files of a streamed audit: an OSError like any other file error.
+            Error::Io(message) => return pyo3::exceptions::PyOSError::new_err(message.clone()),
         };
         PyErr::from_type(cls, err.to_string())
     })

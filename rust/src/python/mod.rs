@@ -7,6 +7,7 @@ mod errors;
 mod functions;
 mod ingest;
 mod merkle;
+mod stream;
 
 use pyo3::prelude::*;
 
@@ -56,6 +57,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ingest::check_submissions, m)?)?;
 
     m.add_function(wrap_pyfunction!(bulk::verify_columns, m)?)?;
+    m.add_class::<stream::StreamAudit>()?;
     m.add_function(wrap_pyfunction!(functions::_raw_batch_verify, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_raw_blake3, m)?)?;
     Ok(())

@@ -30,13 +30,11 @@ EXIT_UNUSABLE = 2
 
 
 def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
+    # cli.py imports this module while building its parser, after its own definitions,
+    # so importing from it here (at call time) is safe and keeps one definition.
+    from .cli import _non_negative_int as parse
+
+    return parse(text)
 
 
 def _seed_hex(text: str) -> bytes:

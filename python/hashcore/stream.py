@@ -40,12 +40,11 @@ from . import _core
 from .errors import BundleError, InvalidInputError
 from .schema import BINARY_COLUMNS, INTEGER_COLUMNS
 from .verify import (
-    CHECKPOINT_VERDICT_CODES,
-    CheckpointResult,
     VerifyReport,
     _checkpoint_rows,
     _record_specs,
     parse_log_id,
+    report_from_raw,
 )
 
 __all__ = ["DEFAULT_BATCH_ROWS", "DEFAULT_PARTITION_ROWS", "Progress", "audit_record_files"]
@@ -265,27 +264,13 @@ def audit_record_files(
     report(total)
     elapsed = time.perf_counter() - start
 
-    cp_results = [
-        CheckpointResult(row=i, tree_size=ts, root=root, code=CHECKPOINT_VERDICT_CODES[code])
-        for i, ((ts, root, _, _), code) in enumerate(
-            zip(cp_rows or [], raw["checkpoint_verdicts"], strict=True)
-        )
-    ]
-    return VerifyReport(
+    return report_from_raw(
+        raw,
         records=total,
-        verdicts=np.frombuffer(raw["verdicts"], dtype=np.uint8),
-        reason_codes=np.frombuffer(raw["reasons"], dtype=np.uint8),
-        checkpoints=cp_results,
-        missing_log_positions=[(int(a), int(b)) for a, b in raw["missing_log_positions"]],
-        clean=bool(raw["clean"]),
-        log_checked=bool(raw["log_checked"]),
-        signatures_checked=bool(raw["signatures_checked"]),
-        signatures_verified=int(raw["signatures_verified"]),
-        attested_size=int(raw["attested_size"]),
-        largest_signed_tree_size=raw["largest_signed_tree_size"],
+        checkpoint_rows=cp_rows,
         elapsed_s=elapsed,
-        threads=threads or _core.DEFAULT_THREADS,
-        log_id_source="trusted" if trusted is not None else None,
+        threads=threads,
+        trusted=trusted,
         anchors_checked=anchors is not None,
         _failure_table=_failure_table(raw["failures"]),
         _chain_table=_chain_table(raw["chains"]),

@@ -481,14 +481,38 @@ def verify_bulk(
         check_signatures=check_signatures,
     )
     elapsed = time.perf_counter() - start
+    return report_from_raw(
+        raw,
+        records=records.num_rows,
+        checkpoint_rows=cp_rows,
+        elapsed_s=elapsed,
+        threads=threads,
+        trusted=trusted,
+        anchors_checked=anchors is not None,
+        _table=records,
+    )
+
+
+def report_from_raw(
+    raw: dict[str, Any],
+    *,
+    records: int,
+    checkpoint_rows: Sequence[tuple[int | None, bytes | None, bytes | None, bytes | None]] | None,
+    elapsed_s: float,
+    threads: int | None,
+    trusted: bytes | None,
+    anchors_checked: bool,
+    **private: Any,
+) -> VerifyReport:
+    """A VerifyReport from the engine's raw result (in-memory or streamed: one shape)."""
     cp_results = [
         CheckpointResult(row=i, tree_size=ts, root=root, code=CHECKPOINT_VERDICT_CODES[code])
         for i, ((ts, root, _, _), code) in enumerate(
-            zip(cp_rows or [], raw["checkpoint_verdicts"], strict=True)
+            zip(checkpoint_rows or [], raw["checkpoint_verdicts"], strict=True)
         )
     ]
     return VerifyReport(
-        records=records.num_rows,
+        records=records,
         verdicts=np.frombuffer(raw["verdicts"], dtype=np.uint8),
         reason_codes=np.frombuffer(raw["reasons"], dtype=np.uint8),
         checkpoints=cp_results,
@@ -499,9 +523,9 @@ def verify_bulk(
         signatures_verified=int(raw["signatures_verified"]),
         attested_size=int(raw["attested_size"]),
         largest_signed_tree_size=raw["largest_signed_tree_size"],
-        elapsed_s=elapsed,
+        elapsed_s=elapsed_s,
         threads=threads or _core.DEFAULT_THREADS,
         log_id_source="trusted" if trusted is not None else None,
-        anchors_checked=anchors is not None,
-        _table=records,
+        anchors_checked=anchors_checked,
+        **private,
     )

@@ -284,3 +284,23 @@ def test_console_script(
     usage = subprocess.run([script, "audit"], capture_output=True, text=True, check=False)
     assert usage.returncode == 2
     assert usage.stderr.count("\n") == 1
+
+
+def test_audit_html_names_participants(
+    sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chains = {c.hex() for c in read_bundle(sample).records.column("chain_id").to_pylist()}
+    register = {c: f"P-{i:03d}<b>" for i, c in enumerate(sorted(chains))}
+    (tmp_path / "p.json").write_text(json.dumps(register))
+    html = tmp_path / "r.html"
+    args = [str(sample), "--html", str(html), "--participants", str(tmp_path / "p.json")]
+    assert main(["audit", *args]) == 0
+    page = html.read_text()
+    assert "P-000&lt;b&gt;" in page and "P-000<b>" not in page  # named, and escaped
+    capsys.readouterr()
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    bad = [str(sample), "--html", str(html), "--participants", str(tmp_path / "bad.json")]
+    assert main(["audit", *bad]) == 2
+    out = capsys.readouterr()
+    assert out.out == ""  # refused before auditing
+    assert out.err.startswith("hashcore: error: ") and "not a participants file" in out.err

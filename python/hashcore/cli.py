@@ -88,6 +88,13 @@ def _parser() -> argparse.ArgumentParser:
         "--html", type=Path, metavar="FILE", help="also write the report as a readable HTML page"
     )
     audit.add_argument(
+        "--participants",
+        type=Path,
+        metavar="FILE",
+        help="JSON {chain_id hex: participant id} (the site's enrollment register, e.g. the "
+        "demo's participants.json) to name participants in the HTML report",
+    )
+    audit.add_argument(
         "--threads", type=_positive_int, metavar="N", help="worker threads (default: all cores)"
     )
     audit.add_argument(
@@ -283,6 +290,12 @@ def _write_json(target: str, data: dict[str, Any], stdout: TextIO) -> None:
 
 
 def _audit(args: argparse.Namespace) -> int:
+    names: dict[str, str] | None = None
+    if args.participants is not None:
+        try:
+            names = _participants(args.participants)
+        except (OSError, ValueError) as exc:
+            return _fail(f"{args.participants}: not a participants file ({exc})")
     from .bundle import audit_bundle
 
     # With --json - the JSON owns stdout, so the human summary goes to stderr.
@@ -331,10 +344,21 @@ def _audit(args: argparse.Namespace) -> int:
 
         try:
             body = evm_audit.to_json() if evm_audit is not None else report.to_json()
-            write_html(args.html, render_audit_html(body, title=f"Audit of {args.bundle}"))
+            title = f"Audit of {args.bundle}"
+            write_html(args.html, render_audit_html(body, title=title, participants=names))
         except OSError as exc:
             return _fail(f"cannot write {args.html}: {exc}")
     return EXIT_CLEAN if report.clean else EXIT_FAILURES
+
+
+def _participants(path: Path) -> dict[str, str]:
+    """{chain_id hex: participant id}, checked (ValueError names what is wrong)."""
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise ValueError("expected a JSON object of chain_id hex -> participant id strings")
+    return data
 
 
 def _anchor_summary(console: Console, evm_audit: Any) -> None:

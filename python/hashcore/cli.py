@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .errors import HashcoreError
+from .report_html import ranges
 
 __all__ = ["main"]
 
@@ -243,7 +244,7 @@ def _summary(console: Console, report: Any, args: argparse.Namespace) -> None:
             more = len(primary) - _MAX_FAILURE_LINES
             console.print(f"... and {more} more (use --json FILE for all of them)")
     if unlogged:
-        spans = _ranges(unlogged)
+        spans = ranges(unlogged)
         shown = ", ".join(f"{a}..{b}" if a != b else str(a) for a, b in spans[:10])
         tail = f" and {len(spans) - 10} more ranges" if len(spans) > 10 else ""
         console.print(
@@ -265,17 +266,6 @@ def _summary(console: Console, report: Any, args: argparse.Namespace) -> None:
         console.print("note: signatures were not checked (--no-signatures)")
     verdict = "[green]CLEAN[/]" if report.clean else "[red]NOT CLEAN[/]"
     console.print(f"audit: {verdict}")
-
-
-def _ranges(positions: list[int]) -> list[tuple[int, int]]:
-    """Sorted positions as inclusive (first, last) runs."""
-    runs: list[tuple[int, int]] = []
-    for p in sorted(positions):
-        if runs and p <= runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], max(runs[-1][1], p))
-        else:
-            runs.append((p, p))
-    return runs
 
 
 def _write_json(target: str, data: dict[str, Any], stdout: TextIO) -> None:

@@ -23,29 +23,29 @@ expectation exactly, 1 otherwise, 2 when the demo could not run.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime
 import json
 import logging
 import os
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import pyarrow as pa
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .errors import HashcoreError
+
+if TYPE_CHECKING:
+    from .relay.background import BackgroundRelay
 
 __all__ = ["DemoError", "DemoOptions", "main", "run_demo"]
 
@@ -79,50 +79,6 @@ class DemoOptions:
 # --------------------------------------------------------------------------- the relay
 
 
-class _BackgroundRelay:
-    """A RelayServer on its own event loop in a daemon thread, so that the trial's phones
-    (blocking gRPC clients) can run in this one."""
-
-    def __init__(self, config: Any) -> None:
-        from .relay.server import RelayServer
-
-        self.server = RelayServer(config)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name="demo-relay", daemon=True)
-        self._started = threading.Event()
-        self._failure: BaseException | None = None
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self.server.start())
-        except BaseException as exc:  # handed to start(), which raises it in the caller
-            self._failure = exc
-            self._started.set()
-            return
-        self._started.set()
-        self._loop.run_until_complete(self.server.wait_closed())
-        self._loop.close()
-
-    def start(self) -> _BackgroundRelay:
-        self._thread.start()
-        if not self._started.wait(_WAIT_S):
-            raise DemoError("the relay did not start within two minutes")
-        if self._failure is not None:
-            raise self._failure
-        return self
-
-    def call(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the relay's loop (where its anchorer lives) and wait for it."""
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(_WAIT_S)
-
-    def stop(self) -> None:
-        if not self._thread.is_alive():
-            return
-        self.call(self.server.stop(grace_s=5))
-        self._thread.join(_WAIT_S)
-
-
 def _relay_config(relay_dir: Path) -> Any:
     from .relay.server import RelayConfig
 
@@ -143,7 +99,7 @@ def _relay_config(relay_dir: Path) -> Any:
     )
 
 
-def _anchor_final(relay: _BackgroundRelay, operator: Any) -> int:
+def _anchor_final(relay: BackgroundRelay, operator: Any) -> int:
     """Sign a checkpoint over the whole log, anchor it and bury it until final; returns
     its tree_size. Blocks are mined explicitly: no waiting for the chain's clock."""
     server = relay.server
@@ -193,7 +149,7 @@ def _progress(console: Console) -> Progress:
 
 
 def _run_trial(
-    relay: _BackgroundRelay, opts: DemoOptions, console: Console
+    relay: BackgroundRelay, opts: DemoOptions, console: Console
 ) -> tuple[Any, list[int]]:
     """The trial, with a checkpoint anchored at the end of every week; (TrialResult,
     the anchored tree sizes)."""
@@ -283,34 +239,6 @@ def _relay_json(store_path: Path, server: Any) -> dict[str, Any]:
     }
 
 
-def chain_summaries(records: pa.Table, failures: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per chain of a bundle: records, max seq, OK records, failures, and whether it is
-    complete up to the last checkpoint (seq 0..max all there, every one verified and
-    attested: NOT_LOGGED counts as a failure)."""
-    grouped = records.group_by("chain_id").aggregate([("seq", "count"), ("seq", "max")])
-    failed = Counter(str(f["chain_id"]) for f in failures if f.get("chain_id") is not None)
-    out = []
-    for chain_id, count, max_seq in zip(
-        grouped.column("chain_id").to_pylist(),
-        grouped.column("seq_count").to_pylist(),
-        grouped.column("seq_max").to_pylist(),
-        strict=True,
-    ):
-        key = chain_id.hex()
-        bad = failed.get(key, 0)
-        out.append(
-            {
-                "chain_id": key,
-                "records": count,
-                "max_seq": max_seq,
-                "ok": count - bad,
-                "failures": bad,
-                "complete": bad == 0 and count == max_seq + 1,
-            }
-        )
-    return sorted(out, key=lambda c: c["chain_id"])
-
-
 def _chain_check(path: Path, chain: Any, log_id: bytes) -> dict[str, Any] | None:
     """What the anchors on chain say of a bundle's checkpoints, beyond the bundle audit:
     checkpoints without a final anchor of their own root, and an anchor larger than the
@@ -331,6 +259,13 @@ def _chain_check(path: Path, chain: Any, log_id: bytes) -> dict[str, Any] | None
         int(bundle.evm["confirmations"]),
         chain_id=int(bundle.evm["chain_id"]),
     )
+    _, on_chain = chain.anchor_state(contract, log_id)
+    sizes = [int(s) for s in bundle.checkpoints.column("tree_size").to_pylist() if s is not None]
+    return _on_chain_summary(checks, on_chain, max(sizes, default=0))
+
+
+def _on_chain_summary(checks: Sequence[Any], on_chain: int, largest: int) -> dict[str, Any]:
+    """Checkpoints without a final anchor, and an anchored size beyond the bundle's."""
     not_final = [
         {"tree_size": c.tree_size, "state": c.state, "verdict": c.verdict, "reason": c.reason}
         for c in checks
@@ -340,9 +275,6 @@ def _chain_check(path: Path, chain: Any, log_id: bytes) -> dict[str, Any] | None
         f"checkpoint of tree size {c['tree_size']:,}: {c['verdict']} ({c['reason']})"
         for c in not_final
     ]
-    _, on_chain = chain.anchor_state(contract, log_id)
-    sizes = [int(s) for s in bundle.checkpoints.column("tree_size").to_pylist() if s is not None]
-    largest = max(sizes, default=0)
     if on_chain > largest:
         findings.append(
             f"the chain holds this log's anchor of tree size {on_chain:,}, but the bundle's "
@@ -376,15 +308,14 @@ def _clean_audit(
     """The clean bundle's audit JSON (with per-chain rows and the chain check), and what
     is wrong with it (empty when it is clean with every record of the trial)."""
     from .anchor.audit import audit_bundle_with_evm
-    from .bundle import read_bundle
 
     audit = audit_bundle_with_evm(bundle, server.chain, log_id=log_id)
     body = audit.to_json()
-    if "chains" not in body:
-        body["chains"] = chain_summaries(
-            read_bundle(bundle).records.select(["chain_id", "seq"]), body["failures"]
-        )
-    on_chain = _chain_check(bundle, server.chain, log_id)
+    # The EVM audit already checked every anchor and read the log's anchored size.
+    on_chain = None
+    if audit.evm_chain_id is not None:
+        largest = max((c.tree_size for c in audit.anchors if c.tree_size is not None), default=0)
+        on_chain = _on_chain_summary(audit.anchors, audit.anchored_tree_size or 0, largest)
     body["on_chain"] = on_chain
     problems = []
     if not audit.clean:
@@ -620,7 +551,9 @@ def _run(opts: DemoOptions, console: Console) -> int:
     console.rule(f"1. trial: {opts.participants} participants x {opts.days} days, real relay")
     with _relay_log(relay_dir / "relay.log"):
         with console.status("starting the relay and its embedded EVM chain ..."):
-            relay = _BackgroundRelay(config).start()
+            from .relay.background import BackgroundRelay
+
+            relay = BackgroundRelay(config, wait_s=_WAIT_S).start()
         try:
             server = relay.server
             trial, anchored = _run_trial(relay, opts, console)

@@ -3,13 +3,11 @@ or as a `hashcore relay serve` subprocess (for SIGTERM and kill -9)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +16,7 @@ from typing import Any
 
 import pytest
 from hashcore import Device, RelayClient
+from hashcore.relay.background import BackgroundRelay
 from hashcore.relay.client import RetryPolicy
 from hashcore.relay.server import RelayConfig, RelayServer
 
@@ -26,49 +25,29 @@ FAST_RETRY = RetryPolicy(attempts=3, first_delay_s=0.05, max_delay_s=0.1)
 
 @dataclass
 class ThreadRelay:
-    """A RelayServer running on its own event loop in a daemon thread."""
+    """A RelayServer running in the background (hashcore.relay.background), plus the
+    handles the tests use."""
 
     config: RelayConfig
-    server: RelayServer | None = None
-    loop: asyncio.AbstractEventLoop | None = None
-    thread: threading.Thread | None = None
+    background: BackgroundRelay | None = None
     clients: list[RelayClient] = field(default_factory=list)
 
+    @property
+    def server(self) -> RelayServer | None:
+        return self.background.server if self.background is not None else None
+
     def start(self) -> ThreadRelay:
-        started = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self.loop = loop
-            asyncio.set_event_loop(loop)
-            self.server = RelayServer(self.config)
-            try:
-                loop.run_until_complete(self.server.start())
-            except BaseException as exc:
-                failure.append(exc)
-                started.set()
-                return
-            started.set()
-            loop.run_until_complete(self.server.wait_closed())
-            loop.close()
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-        started.wait(30)
-        if failure:
-            raise failure[0]
+        self.background = BackgroundRelay(self.config, wait_s=30).start()
         return self
 
     def stop(self) -> None:
-        if self.server is None or self.loop is None or self.thread is None:
+        if self.background is None:
             return
         for c in self.clients:
             c.close()
         self.clients.clear()
-        asyncio.run_coroutine_threadsafe(self.server.stop(grace_s=5), self.loop).result(30)
-        self.thread.join(30)
-        self.server = None
+        self.background.stop()
+        self.background = None
 
     @property
     def port(self) -> int:
@@ -86,10 +65,8 @@ class ThreadRelay:
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a ledger/store function on the relay's writer thread (the threading rule)."""
-        assert self.server is not None and self.server._writer is not None and self.loop is not None
-        return asyncio.run_coroutine_threadsafe(
-            self.server._writer.call(fn, *args), self.loop
-        ).result(30)
+        assert self.background is not None and self.background.server._writer is not None
+        return self.background.call(self.background.server._writer.call(fn, *args))
 
     def client(self, *, operator: bool = False, **kw: Any) -> RelayClient:
         kw.setdefault("retry", FAST_RETRY)

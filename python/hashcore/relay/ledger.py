@@ -154,25 +154,6 @@ def _check_shape(i: int, rec: SubmittedRecord, limits: Limits, genesis: bool) ->
         raise invalid("malformed", f"{where}: unknown kind {rec.kind}")
 
 
-def _rust_check(
-    records: Sequence[SubmittedRecord], keys: Sequence[bytes]
-) -> tuple[list[bytes], bytes]:
-    """Links and reject codes of every record (hashing and signatures in Rust, no GIL)."""
-    links, codes = _core.check_submissions(
-        b"".join(r.chain_id for r in records),
-        [r.seq for r in records],
-        [r.time_ms for r in records],
-        bytes(r.kind for r in records),
-        b"".join(r.prev for r in records),
-        b"".join(r.commit for r in records),
-        b"".join(r.salt for r in records),
-        [r.payload for r in records],
-        b"".join(r.signature for r in records),
-        b"".join(keys),
-    )
-    return [links[i : i + 32] for i in range(0, len(links), 32)], codes
-
-
 class _Columns:
     """A batch's fields as columns (pulled out of the messages once)."""
 
@@ -247,9 +228,22 @@ class _Plan:
 def _rust_check_plans(plans: Sequence[_Plan]) -> list[tuple[list[bytes], bytes]]:
     """Links and reject codes for every record of every plan, in ONE Rust call (hashing
     and signatures, without the GIL), split back per plan."""
-    records = [p.cols for p in plans if p.keys]
+    links, codes = _rust_check([p.cols for p in plans], b"".join(b"".join(p.keys) for p in plans))
+    out = []
+    at = 0
+    for p in plans:
+        n = len(p.keys)
+        out.append((links[at : at + n], codes[at : at + n]))
+        at += n
+    return out
+
+
+def _rust_check(records: Sequence[_Columns], keys: bytes) -> tuple[list[bytes], bytes]:
+    """Links and reject codes of the records of ``records`` in order, each checked against
+    its key in ``keys`` (32 bytes each)."""
+    records = [c for c in records if c.seqs]
     if not records:
-        return [([], b"") for _ in plans]
+        return [], b""
     links, codes = _core.check_submissions(
         b"".join(b"".join(c.chain_ids) for c in records),
         [s for c in records for s in c.seqs],
@@ -260,15 +254,9 @@ def _rust_check_plans(plans: Sequence[_Plan]) -> list[tuple[list[bytes], bytes]]
         b"".join(b"".join(c.salts) for c in records),
         [p for c in records for p in c.payloads],
         b"".join(b"".join(c.signatures) for c in records),
-        b"".join(b"".join(p.keys) for p in plans),
+        keys,
     )
-    out = []
-    at = 0
-    for p in plans:
-        n = len(p.keys)
-        out.append(([links[32 * i : 32 * i + 32] for i in range(at, at + n)], codes[at : at + n]))
-        at += n
-    return out
+    return [links[i : i + 32] for i in range(0, len(links), 32)], codes
 
 
 @dataclass(slots=True)
@@ -375,7 +363,7 @@ class Ledger:
             raise invalid("malformed", "genesis chain_id is not derived from its public key")
         if bytes(genesis.prev) != ZERO_LINK:
             raise invalid("malformed", "genesis prev must be 32 zero bytes")
-        links, codes = _rust_check([genesis], [payload])
+        links, codes = _rust_check([_Columns([genesis])], payload)
         if codes[0]:
             reason, text = _REJECT_TEXT[codes[0]]
             raise invalid(reason, f"genesis: {text}")

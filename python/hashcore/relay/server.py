@@ -17,7 +17,6 @@ import logging
 import os
 import secrets
 import signal
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -145,16 +144,10 @@ def _split_hostport(text: str) -> tuple[str, int]:
 
 
 class RelayServer:
-    def __init__(
-        self,
-        config: RelayConfig,
-        *,
-        anchor_info: Callable[[StoredCheckpoint], pb.Anchor | None] | None = None,
-    ) -> None:
+    def __init__(self, config: RelayConfig) -> None:
         config.check()
         self.config = config
         self.metrics = RelayMetrics()
-        self._anchor_info = anchor_info
         self._server: aio.Server | None = None
         self._writer: Writer | None = None
         self._health: health.aio.HealthServicer | None = None
@@ -210,7 +203,7 @@ class RelayServer:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        anchor_info = self._anchor_info or (self._anchor_pb if self.anchorer is not None else None)
+        anchor_info = self._anchor_pb if self.anchorer is not None else None
         add_relay_servicer(RelayService(self._writer, anchor_info), self._server)
         add_operator_servicer(OperatorService(self._writer, cfg.token_ttl_s), self._server)
         self._health = health.aio.HealthServicer()

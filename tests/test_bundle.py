@@ -1,4 +1,4 @@
-"""hashcore.bundle, hashcore.checkpoint and hashcore.sample: SPEC section 3 bundles."""
+"""hashcore.bundle, hashcore.checkpoint and hashcore.sim.sample: SPEC section 3 bundles."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ from hashcore.errors import (
     InvalidInputError,
 )
 from hashcore.record import Record
-from hashcore.sample import SampleInfo, make_sample
 from hashcore.schema import CHECKPOINT_SCHEMA, RECORD_SCHEMA
+from hashcore.sim.sample import SampleInfo, make_sample
 
 DEVICES, PER_DEVICE = 3, 7
 TOTAL = DEVICES * PER_DEVICE

@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hashcore import _core, demo
+from hashcore import _core
 from hashcore.bundle import audit_bundle, read_bundle
 from hashcore.cli import main as cli_main
-from hashcore.fraud import ATTACKS, compare
 from hashcore.relay.keys import load_key
+from hashcore.sim import demo
+from hashcore.sim.fraud import ATTACKS, compare
 from rich.console import Console
 
 PARTICIPANTS, DAYS = 12, 10

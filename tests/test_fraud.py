@@ -1,6 +1,6 @@
-"""hashcore.fraud: every simulated attack audits exactly as its expected.json says.
+"""hashcore.sim.fraud: every simulated attack audits exactly as its expected.json says.
 
-The expectations come from the attacks' semantics (hashcore.fraud._derive), not from the
+The expectations come from the attacks' semantics (hashcore.sim.fraud._derive), not from the
 auditor, so these tests compare two independent derivations of SPEC section 4. A bug the
 two could share is caught by the literal tests below, whose numbers are worked out here
 by hand from the sample's layout (checkpoints every 25 positions), and by the slow
@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from hashcore import _core
 from hashcore.bundle import audit_bundle, read_bundle, write_bundle
-from hashcore.cli_fraud import add_parser, main, run
+from hashcore.cli.fraud import add_parser, main, run
 from hashcore.errors import BundleError, InvalidInputError
-from hashcore.fraud import ATTACKS, EXPECTED_FILE, AttackResult, compare, simulate_fraud
-from hashcore.sample import SampleInfo, make_sample
+from hashcore.sim.fraud import ATTACKS, EXPECTED_FILE, AttackResult, compare, simulate_fraud
+from hashcore.sim.sample import SampleInfo, make_sample
 from reference import auditor
 
 DEVICES, RECORDS, EVERY = 8, 30, 25
@@ -414,7 +414,7 @@ def test_cli_check_reports_a_difference(
     sample: SampleInfo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """--check exits 1 when an audit differs; here the expectation is made wrong."""
-    import hashcore.fraud as fraud
+    import hashcore.sim.fraud as fraud
 
     original = fraud.simulate_fraud
 

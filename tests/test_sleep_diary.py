@@ -1,4 +1,4 @@
-"""Tests of the synthetic sleep-diary generator (hashcore.sleep_diary)."""
+"""Tests of the synthetic sleep-diary generator (hashcore.sim.sleep_diary)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ import pytest
 
 
 def _load_sleep_diary() -> ModuleType:
-    """Import hashcore.sleep_diary, or load the source file if not installed."""
+    """Import hashcore.sim.sleep_diary, or load the source file if not installed."""
     try:
-        return importlib.import_module("hashcore.sleep_diary")
+        return importlib.import_module("hashcore.sim.sleep_diary")
     except ImportError:
-        path = Path(__file__).resolve().parents[1] / "python/hashcore/sleep_diary.py"
+        path = Path(__file__).resolve().parents[1] / "python/hashcore/sim/sleep_diary.py"
         spec = importlib.util.spec_from_file_location("_hashcore_sleep_diary", path)
         assert spec is not None
         assert spec.loader is not None

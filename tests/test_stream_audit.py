@@ -1,4 +1,4 @@
-"""The streamed audit (hashcore.stream, audit_bundle) against the in-memory verify_bulk.
+"""The streamed audit (hashcore.audit.stream, audit_bundle) against the in-memory verify_bulk.
 
 Every comparison is exact: the verdict and reason of every row, the failures (row, log
 index, chain, seq, code, reason), the checkpoint verdicts, the missing ranges, the clean
@@ -23,12 +23,12 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import checkpoints_table, records_table
 from hashcore import _core
+from hashcore.audit.stream import audit_record_files
+from hashcore.audit.verify import CHAIN_SUMMARY_SCHEMA, VerifyReport
 from hashcore.bundle import audit_bundle, read_bundle
 from hashcore.errors import BundleError, ColumnTypeError, InvalidInputError
-from hashcore.fraud import compare, simulate_fraud
-from hashcore.sample import SampleInfo, make_sample
-from hashcore.stream import audit_record_files
-from hashcore.verify import CHAIN_SUMMARY_SCHEMA, VerifyReport
+from hashcore.sim.fraud import compare, simulate_fraud
+from hashcore.sim.sample import SampleInfo, make_sample
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_properties import LOG_ID, tampered_bundles
@@ -162,7 +162,7 @@ def test_every_fraud_streams_like_verify_bulk(fraud_sample: SampleInfo, tmp_path
     results = simulate_fraud(
         fraud_sample.path, tmp_path / "attacks", log_seed=fraud_sample.log_seed, seed=3
     )
-    assert len(results) == len(hashcore.fraud.ATTACKS)
+    assert len(results) == len(hashcore.sim.fraud.ATTACKS)
     rng = random.Random(1)
     for result in results:
         assert result.path is not None and result.expected is not None, result.skipped
@@ -431,7 +431,7 @@ def test_report_holds_no_table(small: SampleInfo) -> None:
 def test_cli_progress_bar_only_on_a_terminal(small: SampleInfo) -> None:
     import io
 
-    from hashcore.cli import _progress
+    from hashcore.cli.audit import _progress
     from rich.console import Console
 
     piped = Console(file=io.StringIO())

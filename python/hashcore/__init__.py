@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import merkle
 from ._core import PROTOCOL_VERSION, chain_id_for_key, commitment
-from .bundle import Bundle, audit_bundle, read_bundle, write_bundle
+from .bundle.io import Bundle, audit_bundle, read_bundle, write_bundle
 from .checkpoint import Checkpoint
 from .device import Device
 from .errors import (
@@ -28,7 +28,7 @@ from .record import Kind, Record
 
 if TYPE_CHECKING:
     from .relay.client import RelayClient
-from .verify import (
+from .audit.verify import (
     CHECKPOINT_VERDICT_CODES,
     VERDICT_CODES,
     CheckpointResult,

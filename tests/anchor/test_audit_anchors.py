@@ -23,7 +23,7 @@ from hashcore.anchor import (
 )
 from hashcore.anchor.chain import Receipt
 from hashcore.bundle import Bundle
-from hashcore.sample import make_sample
+from hashcore.sim.sample import make_sample
 
 from .conftest import free_port
 

@@ -29,10 +29,10 @@ from typing import Any
 import pyarrow as pa
 from eth_utils.address import to_checksum_address
 
-from ..bundle import audit_bundle, open_bundle
+from ..audit.stream import Progress
+from ..audit.verify import VerifyReport, parse_log_id
+from ..bundle.io import audit_bundle, open_bundle
 from ..errors import AnchorError, InvalidInputError
-from ..stream import Progress
-from ..verify import VerifyReport, parse_log_id
 from .chain import EvmChain
 from .contract import AnchoredEvent
 

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..bundle import CHECKPOINTS_FILE, MANIFEST, RECORDS_DIR, _check_evm, _conform, _manifest
+from ..bundle.io import CHECKPOINTS_FILE, MANIFEST, RECORDS_DIR, _check_evm, _conform, _manifest
 from ..errors import BundleError, InvalidInputError, StoreError
 from ..schema import CHECKPOINT_SCHEMA, RECORD_SCHEMA
 from .store import Store, StoredCheckpoint, open_store

@@ -42,10 +42,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .errors import HashcoreError
+from ..errors import HashcoreError
 
 if TYPE_CHECKING:
-    from .relay.background import BackgroundRelay
+    from ..relay.background import BackgroundRelay
 
 __all__ = ["DemoError", "DemoOptions", "main", "run_demo"]
 
@@ -80,7 +80,7 @@ class DemoOptions:
 
 
 def _relay_config(relay_dir: Path) -> Any:
-    from .relay.server import RelayConfig
+    from ..relay.server import RelayConfig
 
     return RelayConfig(
         store=str(relay_dir / "relay.db"),
@@ -153,7 +153,7 @@ def _run_trial(
 ) -> tuple[Any, list[int]]:
     """The trial, with a checkpoint anchored at the end of every week; (TrialResult,
     the anchored tree sizes)."""
-    from .relay.client import RelayClient
+    from ..relay.client import RelayClient
     from .trial import simulate_trial
 
     server = relay.server
@@ -215,7 +215,7 @@ def _trial_json(trial: Any, opts: DemoOptions) -> dict[str, Any]:
 
 def _relay_json(store_path: Path, server: Any) -> dict[str, Any]:
     """The relay's log as its store holds it once stopped: size, checkpoints, anchors."""
-    from .relay.store import open_store
+    from ..relay.store import open_store
 
     with open_store(str(store_path), readonly=True) as store:
         size = store.tree_size()
@@ -244,8 +244,8 @@ def _chain_check(path: Path, chain: Any, log_id: bytes) -> dict[str, Any] | None
     checkpoints without a final anchor of their own root, and an anchor larger than the
     bundle's largest checkpoint (a log cut short or a checkpoint withheld, which a
     bundle-only audit can't see). None when the manifest names no chain."""
-    from .anchor.audit import check_anchors
-    from .bundle import read_bundle
+    from ..anchor.audit import check_anchors
+    from ..bundle.io import read_bundle
 
     bundle = read_bundle(path)
     if bundle.evm is None:
@@ -307,7 +307,7 @@ def _clean_audit(
 ) -> tuple[dict[str, Any], list[str]]:
     """The clean bundle's audit JSON (with per-chain rows and the chain check), and what
     is wrong with it (empty when it is clean with every record of the trial)."""
-    from .anchor.audit import audit_bundle_with_evm
+    from ..anchor.audit import audit_bundle_with_evm
 
     audit = audit_bundle_with_evm(bundle, server.chain, log_id=log_id)
     body = audit.to_json()
@@ -337,7 +337,7 @@ def _where(
 ) -> dict[str, Any]:
     """Where an audit found things: the primary failures (with participant), NOT_LOGGED
     as log ranges, the non-OK checkpoints and the missing positions."""
-    from .report_html import ranges
+    from ..report.pages import ranges
 
     primary = [f for f in failures if f.code != "NOT_LOGGED"]
     unlogged = [f.log_index for f in failures if f.code == "NOT_LOGGED"]
@@ -367,7 +367,7 @@ def _where(
 def _where_text(where: dict[str, Any]) -> str:
     """One compact line: ``BAD_COMMIT @4,512 P0042/17; NOT_LOGGED 9,800–11,411; ...``
     (a failure as verdict, log index, participant/seq)."""
-    from .report_html import ranges_text
+    from ..report.pages import ranges_text
 
     parts = []
     for f in where["failures"][:2]:
@@ -396,7 +396,7 @@ def _audit_attack(
 ) -> dict[str, Any]:
     """Audit one tampered copy (bundle only, trusted log_id: what its expected.json is
     for), compare, locate, and check its checkpoints against the anchors on chain."""
-    from .bundle import audit_bundle
+    from ..bundle.io import audit_bundle
     from .fraud import compare, expected_summary
 
     base: dict[str, Any] = {"name": result.name, "description": result.description}
@@ -538,9 +538,9 @@ def run_demo(opts: DemoOptions, console: Console | None = None) -> int:
 
 
 def _run(opts: DemoOptions, console: Console) -> int:
-    from .relay.export import export_bundle
-    from .relay.keys import load_key
-    from .report_html import render_demo_html, write_html
+    from ..relay.export import export_bundle
+    from ..relay.keys import load_key
+    from ..report.pages import render_demo_html, write_html
 
     started = time.perf_counter()
     out = _prepare_out(opts.out, console)
@@ -551,7 +551,7 @@ def _run(opts: DemoOptions, console: Console) -> int:
     console.rule(f"1. trial: {opts.participants} participants x {opts.days} days, real relay")
     with _relay_log(relay_dir / "relay.log"):
         with console.status("starting the relay and its embedded EVM chain ..."):
-            from .relay.background import BackgroundRelay
+            from ..relay.background import BackgroundRelay
 
             relay = BackgroundRelay(config, wait_s=_WAIT_S).start()
         try:
@@ -633,7 +633,7 @@ def _run(opts: DemoOptions, console: Console) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m hashcore.demo [--out DIR] [--participants N] [--days D] [--seed S]``."""
-    from . import cli_demo
+    from ..cli import demo as cli_demo
 
     parser = argparse.ArgumentParser(
         prog="python -m hashcore.demo", description=cli_demo.DESCRIPTION

@@ -21,8 +21,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .errors import HashcoreError
-from .report_html import ranges
+from ..errors import HashcoreError
+from ..report.pages import ranges
 
 __all__ = ["main"]
 
@@ -136,7 +136,9 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--checkpoint-every", type=_positive_int, default=1000, metavar="K")
     sample.add_argument("--rotate-every", type=_positive_int, metavar="R")
 
-    from . import cli_demo, cli_fraud, cli_relay
+    from . import demo as cli_demo
+    from . import fraud as cli_fraud
+    from . import relay as cli_relay
 
     cli_relay.add_parser(sub, _positive_int)
     cli_fraud.add_parser(sub)
@@ -286,7 +288,7 @@ def _audit(args: argparse.Namespace) -> int:
             names = _participants(args.participants)
         except (OSError, ValueError) as exc:
             return _fail(f"{args.participants}: not a participants file ({exc})")
-    from .bundle import audit_bundle
+    from ..bundle.io import audit_bundle
 
     # With --json - the JSON owns stdout, so the human summary goes to stderr.
     json_to_stdout = args.json == "-"
@@ -296,7 +298,7 @@ def _audit(args: argparse.Namespace) -> int:
     try:
         with _progress(err, f"auditing {args.bundle}") as progress:
             if args.evm_url:
-                from .anchor.audit import audit_bundle_with_evm
+                from ..anchor.audit import audit_bundle_with_evm
 
                 evm_audit = audit_bundle_with_evm(
                     args.bundle,
@@ -330,7 +332,7 @@ def _audit(args: argparse.Namespace) -> int:
         except OSError as exc:
             return _fail(f"cannot write {args.json}: {exc}")
     if args.html is not None:
-        from .report_html import render_audit_html, write_html
+        from ..report.pages import render_audit_html, write_html
 
         try:
             body = evm_audit.to_json() if evm_audit is not None else report.to_json()
@@ -370,7 +372,7 @@ def _anchor_summary(console: Console, evm_audit: Any) -> None:
 
 
 def _make_sample(args: argparse.Namespace) -> int:
-    from .sample import make_sample
+    from ..sim.sample import make_sample
 
     err = Console(stderr=True)
     try:
@@ -400,15 +402,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "audit":
         return _audit(args)
     if args.command == "relay":
-        from . import cli_relay
+        from . import relay as cli_relay
 
         return cli_relay.run(args)
     if args.command == "simulate-fraud":
-        from . import cli_fraud
+        from . import fraud as cli_fraud
 
         return cli_fraud.run(args)
     if args.command == "demo":
-        from . import cli_demo
+        from . import demo as cli_demo
 
         return cli_demo.run(args)
     return _make_sample(args)

@@ -79,7 +79,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``demo`` with parsed ``args``; returns the exit status."""
-    from .demo import DemoOptions, run_demo
+    from ..sim.demo import DemoOptions, run_demo
 
     options = DemoOptions(
         out=args.out, participants=args.participants, days=args.days, seed=args.seed

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import HashcoreError
+from ..errors import HashcoreError
 
 __all__ = ["add_parser", "run"]
 
@@ -197,8 +197,8 @@ def _setup_logging(fmt: str, level: str) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .relay.ledger import Limits
-    from .relay.server import RelayConfig, RelayServer
+    from ..relay.ledger import Limits
+    from ..relay.server import RelayConfig, RelayServer
 
     _setup_logging(args.log_format, args.log_level)
     config = RelayConfig(
@@ -247,9 +247,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    from .relay.ledger import token_hash
-    from .relay.service import new_token
-    from .relay.store import open_store
+    from ..relay.ledger import token_hash
+    from ..relay.service import new_token
+    from ..relay.store import open_store
 
     token = new_token()
     now = time.time_ns() // 1_000_000
@@ -262,7 +262,7 @@ def _token(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from .relay.export import export_bundle
+    from ..relay.export import export_bundle
 
     with Progress(
         TextColumn("exporting"),

@@ -33,12 +33,12 @@ from typing import Any, Final
 
 import pyarrow as pa
 
-from . import _core
-from .bundle import audit_bundle, read_bundle, write_bundle
-from .errors import BundleError, InvalidInputError
-from .record import ZERO_LINK, Kind
-from .schema import CHECKPOINT_SCHEMA, RECORD_SCHEMA
-from .verify import VerifyReport
+from ... import _core
+from ...audit.verify import VerifyReport
+from ...bundle.io import audit_bundle, read_bundle, write_bundle
+from ...errors import BundleError, InvalidInputError
+from ...record import ZERO_LINK, Kind
+from ...schema import CHECKPOINT_SCHEMA, RECORD_SCHEMA
 
 __all__ = ["ATTACKS", "AttackResult", "compare", "simulate_fraud"]
 

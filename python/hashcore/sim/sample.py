@@ -27,11 +27,11 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from . import _core
-from .bundle import write_bundle
-from .errors import InvalidInputError
-from .record import ZERO_LINK, Kind
-from .schema import CHECKPOINT_SCHEMA, RECORD_SCHEMA
+from .. import _core
+from ..bundle.io import write_bundle
+from ..errors import InvalidInputError
+from ..record import ZERO_LINK, Kind
+from ..schema import CHECKPOINT_SCHEMA, RECORD_SCHEMA
 from .sleep_diary import diary_entries
 
 __all__ = ["SampleInfo", "make_sample"]

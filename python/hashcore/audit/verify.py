@@ -18,9 +18,9 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import _core
-from .errors import ColumnError, ColumnTypeError, InvalidInputError
-from .schema import BINARY_COLUMNS, INTEGER_COLUMNS
+from .. import _core
+from ..errors import ColumnError, ColumnTypeError, InvalidInputError
+from ..schema import BINARY_COLUMNS, INTEGER_COLUMNS
 
 #: Record verdict codes, indexed by the uint8 values of ``VerifyReport.verdicts``.
 VERDICT_CODES: tuple[str, ...] = tuple(_core.VERDICT_CODES)

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .device import Device
-from .errors import InvalidInputError
-from .relay.client import RelayClient
+from ..device import Device
+from ..errors import InvalidInputError
+from ..relay.client import RelayClient
 from .sleep_diary import diary_entry
 
 __all__ = ["Participant", "TrialResult", "simulate_trial"]

@@ -36,7 +36,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .errors import InvalidInputError
+from ..errors import InvalidInputError
 
 __all__ = ["diary_entries", "diary_entry"]
 

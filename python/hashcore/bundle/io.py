@@ -26,12 +26,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .checkpoint import Checkpoint
-from .errors import BundleError, ColumnError, ColumnTypeError, InvalidInputError
-from .record import Record
-from .schema import CHECKPOINT_SCHEMA, RECORD_SCHEMA
-from .stream import DEFAULT_BATCH_ROWS, DEFAULT_PARTITION_ROWS, Progress, audit_record_files
-from .verify import VerifyReport, parse_log_id
+from ..audit.stream import DEFAULT_BATCH_ROWS, DEFAULT_PARTITION_ROWS, Progress, audit_record_files
+from ..audit.verify import VerifyReport, parse_log_id
+from ..checkpoint import Checkpoint
+from ..errors import BundleError, ColumnError, ColumnTypeError, InvalidInputError
+from ..record import Record
+from ..schema import CHECKPOINT_SCHEMA, RECORD_SCHEMA
 
 __all__ = [
     "BUNDLE_FORMAT",

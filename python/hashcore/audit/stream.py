@@ -36,9 +36,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import _core
-from .errors import BundleError, InvalidInputError
-from .schema import BINARY_COLUMNS, INTEGER_COLUMNS
+from .. import _core
+from ..errors import BundleError, InvalidInputError
+from ..schema import BINARY_COLUMNS, INTEGER_COLUMNS
 from .verify import (
     VerifyReport,
     _checkpoint_rows,

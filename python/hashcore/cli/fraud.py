@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
-from .errors import HashcoreError
+from ..errors import HashcoreError
 
 if TYPE_CHECKING:
-    from .fraud import AttackResult
+    from ..sim.fraud import AttackResult
 
 __all__ = ["add_parser", "main", "run"]
 
@@ -32,7 +32,7 @@ EXIT_UNUSABLE = 2
 def _non_negative_int(text: str) -> int:
     # cli.py imports this module while building its parser, after its own definitions,
     # so importing from it here (at call time) is safe and keeps one definition.
-    from .cli import _non_negative_int as parse
+    from .audit import _non_negative_int as parse
 
     return parse(text)
 
@@ -61,7 +61,7 @@ def _read_log_key(path: Path) -> bytes:
 
 
 def _attack_name(text: str) -> str:
-    from .fraud import ATTACKS
+    from ..sim.fraud import ATTACKS
 
     if text not in ATTACKS:
         raise argparse.ArgumentTypeError(f"unknown attack {text!r}; known: {', '.join(ATTACKS)}")
@@ -116,8 +116,8 @@ def _fail(message: str) -> int:
 
 def _check_line(result: AttackResult) -> tuple[str, bool]:
     """Audit one tampered copy: the suffix for its line, and whether it matched."""
-    from .bundle import audit_bundle
-    from .fraud import compare
+    from ..bundle.io import audit_bundle
+    from ..sim.fraud import compare
 
     assert result.expected is not None and result.path is not None
     differences = compare(result.expected, audit_bundle(result.path))
@@ -128,7 +128,7 @@ def _check_line(result: AttackResult) -> tuple[str, bool]:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``simulate-fraud`` with parsed ``args``; returns the exit code."""
-    from .fraud import simulate_fraud
+    from ..sim.fraud import simulate_fraud
 
     try:
         log_seed = _read_log_key(args.log_key) if args.log_key is not None else args.log_seed

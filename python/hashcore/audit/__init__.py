@@ -1,0 +1,1 @@
+"""The auditor: verify records and checkpoints in memory (verify) or streamed (stream)."""

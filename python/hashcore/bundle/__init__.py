@@ -1,0 +1,25 @@
+"""Audit bundles (SPEC section 3): the directory format, writing and reading it."""
+
+from __future__ import annotations
+
+from .io import (
+    BUNDLE_FORMAT,
+    BUNDLE_VERSION,
+    Bundle,
+    BundleHeader,
+    audit_bundle,
+    open_bundle,
+    read_bundle,
+    write_bundle,
+)
+
+__all__ = [
+    "BUNDLE_FORMAT",
+    "BUNDLE_VERSION",
+    "Bundle",
+    "BundleHeader",
+    "audit_bundle",
+    "open_bundle",
+    "read_bundle",
+    "write_bundle",
+]

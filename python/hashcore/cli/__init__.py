@@ -1,0 +1,7 @@
+"""The ``hashcore`` command line: one module per command, shared argument types and exit codes."""
+
+from __future__ import annotations
+
+from .audit import main
+
+__all__ = ["main"]

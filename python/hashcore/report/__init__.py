@@ -1,0 +1,1 @@
+"""Readable HTML reports of an audit and of the demo."""

@@ -1,0 +1,1 @@
+"""Simulation and demonstration: synthetic bundles, a simulated trial, fraud attacks, the demo."""

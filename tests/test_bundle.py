@@ -15,7 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import load_vector
 from hashcore import _core
-from hashcore.bundle import Bundle, audit_bundle, read_bundle, write_bundle
+from hashcore.audit import audit_bundle
+from hashcore.bundle import Bundle, read_bundle, write_bundle
 from hashcore.checkpoint import Checkpoint
 from hashcore.device import Device
 from hashcore.errors import (

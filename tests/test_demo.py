@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 from hashcore import _core
-from hashcore.bundle import audit_bundle, read_bundle
+from hashcore.audit import audit_bundle
+from hashcore.bundle import read_bundle
 from hashcore.cli import main as cli_main
 from hashcore.relay.keys import load_key
 from hashcore.sim import demo

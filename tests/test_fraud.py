@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 from hashcore import _core
-from hashcore.bundle import audit_bundle, read_bundle, write_bundle
+from hashcore.audit import audit_bundle
+from hashcore.bundle import read_bundle, write_bundle
 from hashcore.cli.fraud import add_parser, main, run
 from hashcore.errors import BundleError, InvalidInputError
 from hashcore.sim.fraud import ATTACKS, EXPECTED_FILE, AttackResult, compare, simulate_fraud

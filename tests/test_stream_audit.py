@@ -23,9 +23,10 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import checkpoints_table, records_table
 from hashcore import _core
+from hashcore.audit import audit_bundle
 from hashcore.audit.stream import audit_record_files
 from hashcore.audit.verify import CHAIN_SUMMARY_SCHEMA, VerifyReport
-from hashcore.bundle import audit_bundle, read_bundle
+from hashcore.bundle import read_bundle
 from hashcore.errors import BundleError, ColumnTypeError, InvalidInputError
 from hashcore.sim.fraud import compare, simulate_fraud
 from hashcore.sim.sample import SampleInfo, make_sample

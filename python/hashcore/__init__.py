@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import merkle
 from ._core import PROTOCOL_VERSION, chain_id_for_key, commitment
-from .bundle.io import Bundle, audit_bundle, read_bundle, write_bundle
+from .audit import audit_bundle
+from .bundle import Bundle, read_bundle, write_bundle
 from .checkpoint import Checkpoint
 from .device import Device
 from .errors import (
@@ -28,7 +29,7 @@ from .record import Kind, Record
 
 if TYPE_CHECKING:
     from .relay.client import RelayClient
-from .audit.verify import (
+from .audit import (
     CHECKPOINT_VERDICT_CODES,
     VERDICT_CODES,
     CheckpointResult,

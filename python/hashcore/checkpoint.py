@@ -10,7 +10,7 @@ from . import _core
 from ._validate import as_bytes, int_in
 from .errors import InvalidInputError
 
-__all__ = ["Checkpoint"]
+__all__ = ["Checkpoint", "parse_log_id"]
 
 _U64_MAX = 2**64 - 1
 _I64_MIN = -(2**63)
@@ -99,3 +99,17 @@ class Checkpoint:
                     raise InvalidInputError(f"{name} is not valid hex: {value!r}") from None
             kwargs[name] = value
         return cls(**kwargs)
+
+
+def parse_log_id(log_id: bytes | bytearray | memoryview | str) -> bytes:
+    """A relay identity as 32 bytes, from bytes or 64 hex characters."""
+    if isinstance(log_id, str):
+        try:
+            raw = bytes.fromhex(log_id)
+        except ValueError:
+            raise InvalidInputError(f"log_id must be 64 hex characters, got {log_id!r}") from None
+    else:
+        raw = bytes(log_id)
+    if len(raw) != 32:
+        raise InvalidInputError(f"log_id must be 32 bytes, got {len(raw)}")
+    return raw

@@ -29,9 +29,10 @@ from typing import Any
 import pyarrow as pa
 from eth_utils.address import to_checksum_address
 
+from ..audit import VerifyReport, audit_bundle
 from ..audit.stream import Progress
-from ..audit.verify import VerifyReport, parse_log_id
-from ..bundle.io import audit_bundle, open_bundle
+from ..bundle import open_bundle
+from ..checkpoint import parse_log_id
 from ..errors import AnchorError, InvalidInputError
 from .chain import EvmChain
 from .contract import AnchoredEvent

@@ -37,15 +37,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import _core
+from ..checkpoint import parse_log_id
 from ..errors import BundleError, InvalidInputError
 from ..schema import BINARY_COLUMNS, INTEGER_COLUMNS
-from .verify import (
-    VerifyReport,
-    _checkpoint_rows,
-    _record_specs,
-    parse_log_id,
-    report_from_raw,
-)
+from .columns import checkpoint_table_rows, record_specs
+from .verify import VerifyReport, report_from_raw
 
 __all__ = ["DEFAULT_BATCH_ROWS", "DEFAULT_PARTITION_ROWS", "Progress", "audit_record_files"]
 
@@ -202,7 +198,7 @@ def audit_record_files(
     _positive("batch_rows", batch_rows)
     _positive("partition_rows", partition_rows)
     paths = [Path(f) for f in files]
-    cp_rows = _checkpoint_rows(checkpoints) if checkpoints is not None else None
+    cp_rows = checkpoint_table_rows(checkpoints) if checkpoints is not None else None
     trusted = parse_log_id(log_id) if log_id is not None else None
     if cp_rows is not None and trusted is None:
         raise InvalidInputError("checkpoints need the relay's log_id to be verified")
@@ -249,7 +245,7 @@ def audit_record_files(
         )
         with closing(_prefetch(_batches(paths, batch_rows))) as batches:
             for _, batch in batches:
-                auditor.add_batch(_record_specs(batch))
+                auditor.add_batch(record_specs(batch))
                 report(auditor.rows * read_share)
         if auditor.rows != total:
             raise BundleError(

@@ -19,8 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import _core
-from ..errors import ColumnError, ColumnTypeError, InvalidInputError
-from ..schema import BINARY_COLUMNS, INTEGER_COLUMNS
+from ..checkpoint import parse_log_id
+from ..errors import InvalidInputError
+from .columns import checkpoint_table_rows, column_array, record_specs
 
 #: Record verdict codes, indexed by the uint8 values of ``VerifyReport.verdicts``.
 VERDICT_CODES: tuple[str, ...] = tuple(_core.VERDICT_CODES)
@@ -29,9 +30,6 @@ CHECKPOINT_VERDICT_CODES: tuple[str, ...] = tuple(_core.CHECKPOINT_VERDICT_CODES
 _OK_CODES = frozenset({"OK", "OK_REDACTED"})
 _MALFORMED_REASONS: tuple[str, ...] = tuple(_core.MALFORMED_REASONS)
 
-#: How one column's Arrow buffers are handed to the engine:
-#: (layout, width, data, offsets, validity, element offset, length).
-ColumnSpec = tuple[str, int, Any, Any, Any, int, int]
 
 #: A one-line explanation of each verdict, for reports.
 VERDICT_REASONS: dict[str, str] = {
@@ -271,7 +269,7 @@ def _chain_summary(
     in Rust, partition by partition)."""
     if table.num_rows == 0:
         return CHAIN_SUMMARY_SCHEMA.empty_table()
-    chain = _column(table, "chain_id")
+    chain = column_array(table, "chain_id")
     if pa.types.is_dictionary(chain.type):
         chain = chain.dictionary_decode()
     if pa.types.is_fixed_size_binary(chain.type):
@@ -289,8 +287,8 @@ def _chain_summary(
     rows = pa.table(
         {
             "chain_id": ids,
-            "seq": pc.filter(_column(table, "seq").cast(pa.uint64()), has_id),
-            "log_index": pc.filter(_column(table, "log_index").cast(pa.uint64()), has_id),
+            "seq": pc.filter(column_array(table, "seq").cast(pa.uint64()), has_id),
+            "log_index": pc.filter(column_array(table, "log_index").cast(pa.uint64()), has_id),
             "ok": pc.filter(pa.array(verdicts <= 1), has_id),
         }
     )
@@ -326,125 +324,6 @@ def _chains_json(chains: pa.Table) -> list[dict[str, Any]]:
     ]
 
 
-def _column(table: pa.Table | pa.RecordBatch, name: str) -> pa.Array:
-    if name not in table.column_names:
-        raise ColumnError(f"records table has no column '{name}' (SPEC section 3)")
-    col = table.column(name)
-    if isinstance(col, pa.ChunkedArray):
-        if col.num_chunks == 1:
-            return col.chunk(0)
-        return col.combine_chunks() if col.num_chunks else pa.array([], type=col.type)
-    return col
-
-
-def _validity(arr: pa.Array) -> pa.Buffer | None:
-    return arr.buffers()[0] if arr.null_count else None
-
-
-def _int_spec(name: str, arr: pa.Array) -> ColumnSpec:
-    target = INTEGER_COLUMNS[name]
-    if pa.types.is_null(arr.type):
-        arr = pa.nulls(len(arr), type=target)
-    if not pa.types.is_integer(arr.type):
-        raise ColumnTypeError(f"column '{name}' must be {target}, got {arr.type}")
-    if arr.type != target:
-        try:
-            arr = arr.cast(target, safe=True)
-        except pa.ArrowInvalid:
-            values = arr.to_numpy(zero_copy_only=False)
-            info = np.iinfo(target.to_pandas_dtype())
-            bad = np.flatnonzero((values < info.min) | (values > info.max))
-            row = int(bad[0]) if len(bad) else 0
-            raise ColumnError(
-                f"column '{name}' row {row}: value {values[row]} does not fit {target}"
-            ) from None
-    data = arr.buffers()[1]
-    return ("int", target.bit_width // 8, data, None, _validity(arr), arr.offset, len(arr))
-
-
-def _binary_spec(name: str, arr: pa.Array) -> ColumnSpec:
-    t = arr.type
-    if pa.types.is_null(t):
-        arr, t = pa.nulls(len(arr), type=pa.binary()), pa.binary()
-    if pa.types.is_dictionary(t):
-        arr = arr.dictionary_decode()
-        t = arr.type
-    if pa.types.is_binary_view(t):
-        arr, t = arr.cast(pa.large_binary()), pa.large_binary()
-    bufs = arr.buffers()
-    if pa.types.is_fixed_size_binary(t):
-        data = bufs[1] if bufs[1] is not None else b""
-        return ("fixed", t.byte_width, data, None, _validity(arr), arr.offset, len(arr))
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        layout = "var32" if pa.types.is_binary(t) else "var64"
-        data = bufs[2] if bufs[2] is not None else b""
-        return (layout, 0, data, bufs[1], _validity(arr), arr.offset, len(arr))
-    raise ColumnTypeError(
-        f"column '{name}' must be binary or fixed_size_binary, got {t} (SPEC section 3)"
-    )
-
-
-def _record_specs(records: pa.Table | pa.RecordBatch) -> dict[str, ColumnSpec]:
-    if not isinstance(records, pa.Table | pa.RecordBatch):
-        raise ColumnTypeError(
-            f"records must be a pyarrow.Table or RecordBatch, not {type(records).__name__}"
-        )
-    specs = {name: _int_spec(name, _column(records, name)) for name in INTEGER_COLUMNS}
-    specs.update({name: _binary_spec(name, _column(records, name)) for name in BINARY_COLUMNS})
-    return specs
-
-
-def _checkpoint_rows(
-    checkpoints: pa.Table | pa.RecordBatch,
-) -> list[tuple[int | None, bytes | None, bytes | None, bytes | None]]:
-    if not isinstance(checkpoints, pa.Table | pa.RecordBatch):
-        raise ColumnTypeError(
-            f"checkpoints must be a pyarrow.Table or RecordBatch, not {type(checkpoints).__name__}"
-        )
-    for name in ("tree_size", "root", "signature"):
-        if name not in checkpoints.column_names:
-            raise ColumnError(f"checkpoints table has no column '{name}' (SPEC section 3)")
-    sizes = _column(checkpoints, "tree_size")
-    if not pa.types.is_integer(sizes.type) and not pa.types.is_null(sizes.type):
-        raise ColumnTypeError(f"checkpoint column 'tree_size' must be uint64, got {sizes.type}")
-    for name in ("root", "signature"):
-        _binary_spec(name, _column(checkpoints, name))  # type check only
-    n = checkpoints.num_rows
-    tx_hashes = (
-        _column(checkpoints, "tx_hash").to_pylist()
-        if "tx_hash" in checkpoints.column_names
-        else [None] * n
-    )
-    rows = []
-    for i, (ts, root, sig, tx) in enumerate(
-        zip(
-            sizes.to_pylist(),
-            _column(checkpoints, "root").to_pylist(),
-            _column(checkpoints, "signature").to_pylist(),
-            tx_hashes,
-            strict=True,
-        )
-    ):
-        if ts is not None and not 0 <= ts < 2**64:
-            raise ColumnError(f"checkpoint column 'tree_size' row {i}: {ts} is not a uint64")
-        rows.append((ts, root, sig, tx))
-    return rows
-
-
-def parse_log_id(log_id: bytes | bytearray | memoryview | str) -> bytes:
-    """A relay identity as 32 bytes, from bytes or 64 hex characters."""
-    if isinstance(log_id, str):
-        try:
-            raw = bytes.fromhex(log_id)
-        except ValueError:
-            raise InvalidInputError(f"log_id must be 64 hex characters, got {log_id!r}") from None
-    else:
-        raw = bytes(log_id)
-    if len(raw) != 32:
-        raise InvalidInputError(f"log_id must be 32 bytes, got {len(raw)}")
-    return raw
-
-
 def verify_bulk(
     records: pa.Table | pa.RecordBatch,
     *,
@@ -466,8 +345,8 @@ def verify_bulk(
     """
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise InvalidInputError(f"threads must be a positive integer, got {threads!r}")
-    specs = _record_specs(records)
-    cp_rows = _checkpoint_rows(checkpoints) if checkpoints is not None else None
+    specs = record_specs(records)
+    cp_rows = checkpoint_table_rows(checkpoints) if checkpoints is not None else None
     trusted = parse_log_id(log_id) if log_id is not None else None
     if cp_rows is not None and trusted is None:
         raise InvalidInputError("checkpoints need the relay's log_id to be verified")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+from .format import BUNDLE_FORMAT, BUNDLE_VERSION
 from .io import (
-    BUNDLE_FORMAT,
-    BUNDLE_VERSION,
     Bundle,
     BundleHeader,
-    audit_bundle,
     open_bundle,
     read_bundle,
     write_bundle,
@@ -18,7 +16,6 @@ __all__ = [
     "BUNDLE_VERSION",
     "Bundle",
     "BundleHeader",
-    "audit_bundle",
     "open_bundle",
     "read_bundle",
     "write_bundle",

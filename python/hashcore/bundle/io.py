@@ -1,4 +1,4 @@
-"""Audit bundles (SPEC section 3): write them, read them, audit them.
+"""Audit bundles (SPEC section 3): write them and read them.
 
 A bundle is a directory::
 
@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,136 +25,40 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..audit.stream import DEFAULT_BATCH_ROWS, DEFAULT_PARTITION_ROWS, Progress, audit_record_files
-from ..audit.verify import VerifyReport, parse_log_id
-from ..checkpoint import Checkpoint
+from ..checkpoint import Checkpoint, parse_log_id
 from ..errors import BundleError, ColumnError, ColumnTypeError, InvalidInputError
 from ..record import Record
 from ..schema import CHECKPOINT_SCHEMA, RECORD_SCHEMA
+from .format import (
+    BUNDLE_FORMAT,
+    BUNDLE_VERSION,
+    CHECKPOINTS_FILE,
+    MANIFEST,
+    RECORDS_DIR,
+    RECORDS_FILE,
+    check_evm,
+    conform,
+    new_manifest,
+    read_manifest,
+)
 
 __all__ = [
     "BUNDLE_FORMAT",
     "BUNDLE_VERSION",
     "Bundle",
     "BundleHeader",
-    "audit_bundle",
     "open_bundle",
     "read_bundle",
     "write_bundle",
 ]
 
-BUNDLE_FORMAT = "hashcore-bundle"
-BUNDLE_VERSION = 1
-MANIFEST = "manifest.json"
-RECORDS_FILE = "records.parquet"
-RECORDS_DIR = "records"
-CHECKPOINTS_FILE = "checkpoints.parquet"
-
-_CONTRACT_RE = re.compile(r"0x[0-9a-fA-F]{40}")
-
-
-# --------------------------------------------------------------------------- manifest
-
-
-def _check_evm(evm: object) -> dict[str, Any] | None:
-    """Validate the manifest's ``evm`` member; raise ValueError with what is wrong."""
-    if evm is None:
-        return None
-    if not isinstance(evm, Mapping):
-        raise ValueError(f"evm must be an object or null, got {type(evm).__name__}")
-    out: dict[str, Any] = dict(evm)
-    for key in ("chain_id", "confirmations"):
-        value = out.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"evm.{key} must be a non-negative integer, got {value!r}")
-    contract = out.get("contract")
-    if not isinstance(contract, str) or not _CONTRACT_RE.fullmatch(contract):
-        raise ValueError(f"evm.contract must be '0x' and 40 hex digits, got {contract!r}")
-    return out
-
-
-def _manifest(log_id: bytes, evm: dict[str, Any] | None) -> dict[str, Any]:
-    return {"format": BUNDLE_FORMAT, "version": BUNDLE_VERSION, "log_id": log_id.hex(), "evm": evm}
-
-
-def _parse_manifest(path: Path) -> tuple[dict[str, Any], bytes, dict[str, Any] | None]:
-    file = path / MANIFEST
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BundleError(f"{file}: missing; not a hashcore bundle") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{file}: unreadable: {exc}") from None
-    try:
-        manifest = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{file}: not valid JSON: {exc}") from None
-    if not isinstance(manifest, dict):
-        raise BundleError(f"{file}: must be a JSON object")
-    if manifest.get("format") != BUNDLE_FORMAT:
-        raise BundleError(
-            f"{file}: format is {manifest.get('format')!r}, expected {BUNDLE_FORMAT!r}"
-        )
-    version = manifest.get("version")
-    # bool is an int in Python, and JSON true must not pass for version 1.
-    if isinstance(version, bool) or version != BUNDLE_VERSION:
-        raise BundleError(f"{file}: version is {version!r}, expected {BUNDLE_VERSION}")
-    raw_log_id = manifest.get("log_id")
-    if not isinstance(raw_log_id, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", raw_log_id):
-        raise BundleError(f"{file}: log_id must be 64 hex digits, got {raw_log_id!r}")
-    if "evm" not in manifest:
-        raise BundleError(f"{file}: evm is missing (it may be null)")
-    try:
-        evm = _check_evm(manifest["evm"])
-    except ValueError as exc:
-        raise BundleError(f"{file}: {exc}") from None
-    return manifest, bytes.fromhex(raw_log_id), evm
-
 
 # --------------------------------------------------------------------------- writing
 
 
-def _conform(table: pa.Table | pa.RecordBatch, schema: pa.Schema, what: str) -> pa.Table:
-    """``table`` with exactly ``schema``'s columns, types and nullability, or an error."""
-    if isinstance(table, pa.RecordBatch):
-        table = pa.Table.from_batches([table])
-    if not isinstance(table, pa.Table):
-        raise ColumnTypeError(f"{what} must be a pyarrow.Table, RecordBatch or iterable")
-    unknown = [name for name in table.column_names if name not in schema.names]
-    if unknown:
-        # Silently dropping columns would lose data the caller meant to keep.
-        raise ColumnError(f"{what} table has column(s) not in SPEC section 3: {unknown}")
-    columns = []
-    for f in schema:
-        if f.name not in table.column_names:
-            if not f.nullable:
-                raise ColumnError(f"{what} table has no column '{f.name}'")
-            col: pa.ChunkedArray = pa.chunked_array([pa.nulls(table.num_rows, f.type)])
-        else:
-            col = table.column(f.name)
-        if col.type != f.type:
-            try:
-                col = col.cast(f.type, safe=True)
-            except pa.ArrowNotImplementedError:
-                raise ColumnTypeError(
-                    f"{what} column '{f.name}' has type {col.type}; SPEC section 3 needs {f.type}"
-                ) from None
-            except pa.ArrowInvalid as exc:
-                # The type converts but a value doesn't (a wrong-size value, an overflow).
-                raise ColumnError(
-                    f"{what} column '{f.name}' cannot be written as {f.type}: {exc}"
-                ) from None
-        if not f.nullable and col.null_count:
-            raise ColumnError(
-                f"{what} column '{f.name}' has {col.null_count} null value(s); it is required"
-            )
-        columns.append(col)
-    return pa.Table.from_arrays(columns, schema=schema)
-
-
 def _records_table(records: pa.Table | pa.RecordBatch | Iterable[Record]) -> pa.Table:
     if isinstance(records, pa.Table | pa.RecordBatch):
-        return _conform(records, RECORD_SCHEMA, "records")
+        return conform(records, RECORD_SCHEMA, "records")
     cols: dict[str, list[Any]] = {name: [] for name in RECORD_SCHEMA.names}
     for i, rec in enumerate(records):
         if not isinstance(rec, Record):
@@ -182,7 +85,7 @@ def _checkpoints_table(
     if checkpoints is None:
         return CHECKPOINT_SCHEMA.empty_table()
     if isinstance(checkpoints, pa.Table | pa.RecordBatch):
-        return _conform(checkpoints, CHECKPOINT_SCHEMA, "checkpoints")
+        return conform(checkpoints, CHECKPOINT_SCHEMA, "checkpoints")
     rows: list[Checkpoint] = []
     for i, cp in enumerate(checkpoints):
         if isinstance(cp, Checkpoint):
@@ -240,7 +143,7 @@ def write_bundle(
     out = Path(path)
     log_id_b = parse_log_id(log_id)
     try:
-        evm_checked = _check_evm(evm)
+        evm_checked = check_evm(evm)
     except ValueError as exc:
         raise InvalidInputError(str(exc)) from None
     if part_rows is not None and (
@@ -263,7 +166,7 @@ def write_bundle(
         for n, start in enumerate(starts):
             _write_parquet(records_t.slice(start, part_rows), parts / f"part-{n:05d}.parquet")
     _write_parquet(checkpoints_t, out / CHECKPOINTS_FILE)
-    manifest = json.dumps(_manifest(log_id_b, evm_checked), indent=2) + "\n"
+    manifest = json.dumps(new_manifest(log_id_b, evm_checked), indent=2) + "\n"
     tmp = out / f".{MANIFEST}.tmp"
     tmp.write_text(manifest, encoding="utf-8")
     os.replace(tmp, out / MANIFEST)
@@ -416,7 +319,7 @@ def open_bundle(path: str | os.PathLike[str]) -> BundleHeader:
     root = Path(path)
     if not root.is_dir():
         raise BundleError(f"{root}: not a directory (a bundle is a directory)")
-    manifest, log_id, evm = _parse_manifest(root)
+    manifest, log_id, evm = read_manifest(root)
     files = _record_files(root)
     rows = [_record_part_rows(f) for f in files]
     return BundleHeader(
@@ -442,7 +345,7 @@ def read_bundle(path: str | os.PathLike[str]) -> Bundle:
     root = Path(path)
     if not root.is_dir():
         raise BundleError(f"{root}: not a directory (a bundle is a directory)")
-    manifest, log_id, evm = _parse_manifest(root)
+    manifest, log_id, evm = read_manifest(root)
 
     files = _record_files(root)
     names = [f.relative_to(root).as_posix() for f in files]
@@ -458,63 +361,3 @@ def read_bundle(path: str | os.PathLike[str]) -> Bundle:
         checkpoints=checkpoints,
         record_files=names,
     )
-
-
-# --------------------------------------------------------------------------- auditing
-
-
-def audit_bundle(
-    path: str | os.PathLike[str],
-    *,
-    log_id: bytes | str | None = None,
-    threads: int | None = None,
-    check_signatures: bool = True,
-    anchors: Sequence[str | None] | None = None,
-    progress: Progress | None = None,
-    batch_rows: int = DEFAULT_BATCH_ROWS,
-    partition_rows: int = DEFAULT_PARTITION_ROWS,
-    spill_dir: str | os.PathLike[str] | None = None,
-) -> VerifyReport:
-    """Verify a bundle; see :func:`hashcore.verify_bulk` for the verdicts.
-
-    The records are streamed (:mod:`hashcore.stream`), so a bundle of any size audits in
-    bounded memory; the verdicts are those ``verify_bulk`` gives the records of
-    :func:`read_bundle`, row for row. ``progress`` is called now and then with (records
-    done, total); ``anchors`` is ``verify_bulk``'s (one state per checkpoint row, as
-    :func:`hashcore.anchor.audit.audit_bundle_with_evm` reads them from the chain);
-    ``batch_rows``, ``partition_rows`` and ``spill_dir`` tune the streaming (see
-    :func:`hashcore.stream.audit_record_files`).
-
-    ``log_id`` is the relay identity the auditor trusts (SPEC 2.2). Without it the
-    manifest's is used and ``report.log_id_source`` is ``"bundle"``; with it,
-    ``"trusted"``, and a manifest naming another log_id sets
-    ``report.manifest_log_id_mismatch`` and makes the report not clean. EVM anchors are
-    not checked here unless ``anchors`` is given (``report.anchors_checked``).
-
-    Raises:
-        BundleError: the bundle is unreadable.
-        InvalidInputError: ``log_id`` is not 32 bytes / 64 hex digits.
-        ColumnError, ColumnTypeError: a column has a type the verifier can't read.
-        OSError: the spill directory is not writable.
-    """
-    trusted = parse_log_id(log_id) if log_id is not None else None
-    header = open_bundle(path)
-    used = trusted if trusted is not None else header.log_id
-    report = audit_record_files(
-        [header.path / f for f in header.record_files],
-        checkpoints=header.checkpoints,
-        log_id=used,
-        threads=threads,
-        check_signatures=check_signatures,
-        anchors=anchors,
-        progress=progress,
-        batch_rows=batch_rows,
-        partition_rows=partition_rows,
-        spill_dir=spill_dir,
-    )
-    report.log_id_source = "trusted" if trusted is not None else "bundle"
-    report.manifest_log_id_mismatch = trusted is not None and trusted != header.log_id
-    if report.manifest_log_id_mismatch:
-        # SPEC 2.2: a bundle whose manifest log_id differs from the trusted one is not clean.
-        report.clean = False
-    return report

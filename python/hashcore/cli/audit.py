@@ -288,7 +288,7 @@ def _audit(args: argparse.Namespace) -> int:
             names = _participants(args.participants)
         except (OSError, ValueError) as exc:
             return _fail(f"{args.participants}: not a participants file ({exc})")
-    from ..bundle.io import audit_bundle
+    from ..audit import audit_bundle
 
     # With --json - the JSON owns stdout, so the human summary goes to stderr.
     json_to_stdout = args.json == "-"

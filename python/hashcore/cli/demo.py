@@ -1,6 +1,6 @@
 """``hashcore demo``: a simulated insomnia-therapy trial through a real relay, its
 bundle audited, then every attack of the fraud simulation audited (see
-:mod:`hashcore.demo`). Exit 0 when everything audits as it must, 1 when not, 2 when the
+:mod:`hashcore.sim.demo`). Exit 0 when everything audits as it must, 1 when not, 2 when the
 demo could not run."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def _int_at_least(low: int) -> Any:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The demo's options, shared by ``hashcore demo`` and ``python -m hashcore.demo``."""
+    """The demo's options, shared by ``hashcore demo`` and ``python -m hashcore.sim.demo``."""
     parser.add_argument(
         "--out",
         type=Path,

@@ -116,7 +116,7 @@ def _fail(message: str) -> int:
 
 def _check_line(result: AttackResult) -> tuple[str, bool]:
     """Audit one tampered copy: the suffix for its line, and whether it matched."""
-    from ..bundle.io import audit_bundle
+    from ..audit import audit_bundle
     from ..sim.fraud import compare
 
     assert result.expected is not None and result.path is not None
@@ -159,7 +159,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m hashcore.cli_fraud BUNDLE --out DIR ...`` without the main CLI."""
+    """``python -m hashcore.cli.fraud BUNDLE --out DIR ...`` without the main CLI."""
     parser = _Parser(prog="hashcore")
     add_parser(parser.add_subparsers(dest="command", required=True, parser_class=_Parser))
     try:

@@ -22,7 +22,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..bundle.io import CHECKPOINTS_FILE, MANIFEST, RECORDS_DIR, _check_evm, _conform, _manifest
+from ..bundle.format import (
+    CHECKPOINTS_FILE,
+    MANIFEST,
+    RECORDS_DIR,
+    check_evm,
+    conform,
+    new_manifest,
+)
 from ..errors import BundleError, InvalidInputError, StoreError
 from ..schema import CHECKPOINT_SCHEMA, RECORD_SCHEMA
 from .store import Store, StoredCheckpoint, open_store
@@ -138,7 +145,7 @@ def _export(
         keep = {cp.tree_size for cp in final}
         table = store.checkpoints_table()
         mask = pa.array([int(t) in keep for t in table.column("tree_size").to_pylist()], pa.bool_())
-        checkpoints = _conform(table.filter(mask), CHECKPOINT_SCHEMA, "checkpoints")
+        checkpoints = conform(table.filter(mask), CHECKPOINT_SCHEMA, "checkpoints")
     else:
         latest = max(listed, key=lambda cp: cp.tree_size, default=None)
         upto = latest.tree_size if latest else 0
@@ -192,14 +199,14 @@ def _evm_of(
         "confirmations": confirmations,
     }
     try:
-        return _check_evm(evm)
+        return check_evm(evm)
     except ValueError as exc:
         raise StoreError(f"the store's anchor of tree_size {upto} is unusable: {exc}") from None
 
 
 def _cut_checkpoints(table: pa.Table, upto: int) -> pa.Table:
     kept = table.filter(pc.less_equal(table.column("tree_size"), pa.scalar(upto, pa.uint64())))
-    return _conform(kept, CHECKPOINT_SCHEMA, "checkpoints")
+    return conform(kept, CHECKPOINT_SCHEMA, "checkpoints")
 
 
 def _write_parts(
@@ -255,7 +262,7 @@ def _write_table(table: pa.Table, file: Path) -> None:
 
 
 def _write_manifest(file: Path, log_id: bytes, evm: dict[str, Any] | None) -> None:
-    file.write_text(json.dumps(_manifest(log_id, evm), indent=2) + "\n", encoding="utf-8")
+    file.write_text(json.dumps(new_manifest(log_id, evm), indent=2) + "\n", encoding="utf-8")
     _fsync(file)
 
 

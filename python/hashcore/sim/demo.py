@@ -1,8 +1,8 @@
-"""``hashcore demo`` (``make demo``, ``python -m hashcore.demo``): the whole story on
+"""``hashcore demo`` (``make demo``, ``python -m hashcore.sim.demo``): the whole story on
 embedded defaults.
 
 1. A real relay on loopback (SQLite in ``DIR/relay/``, an in-process EVM chain).
-2. A simulated insomnia-therapy trial through it (:func:`hashcore.trial.simulate_trial`):
+2. A simulated insomnia-therapy trial through it (:func:`hashcore.sim.trial.simulate_trial`):
    phones enrolled with one-time tokens, a sleep diary every morning, offline spells
    synced later in batches, key rotations, one right-to-erasure request. The relay signs
    a checkpoint at the end of every trial week and anchors it on chain.
@@ -245,7 +245,7 @@ def _chain_check(path: Path, chain: Any, log_id: bytes) -> dict[str, Any] | None
     bundle's largest checkpoint (a log cut short or a checkpoint withheld, which a
     bundle-only audit can't see). None when the manifest names no chain."""
     from ..anchor.audit import check_anchors
-    from ..bundle.io import read_bundle
+    from ..bundle import read_bundle
 
     bundle = read_bundle(path)
     if bundle.evm is None:
@@ -396,7 +396,7 @@ def _audit_attack(
 ) -> dict[str, Any]:
     """Audit one tampered copy (bundle only, trusted log_id: what its expected.json is
     for), compare, locate, and check its checkpoints against the anchors on chain."""
-    from ..bundle.io import audit_bundle
+    from ..audit import audit_bundle
     from .fraud import compare, expected_summary
 
     base: dict[str, Any] = {"name": result.name, "description": result.description}
@@ -632,11 +632,11 @@ def _run(opts: DemoOptions, console: Console) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m hashcore.demo [--out DIR] [--participants N] [--days D] [--seed S]``."""
+    """``python -m hashcore.sim.demo [--out DIR] [--participants N] [--days D] [--seed S]``."""
     from ..cli import demo as cli_demo
 
     parser = argparse.ArgumentParser(
-        prog="python -m hashcore.demo", description=cli_demo.DESCRIPTION
+        prog="python -m hashcore.sim.demo", description=cli_demo.DESCRIPTION
     )
     cli_demo.add_arguments(parser)
     return cli_demo.run(parser.parse_args(argv))

@@ -28,7 +28,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from .. import _core
-from ..bundle.io import write_bundle
+from ..bundle import write_bundle
 from ..errors import InvalidInputError
 from ..record import ZERO_LINK, Kind
 from ..schema import CHECKPOINT_SCHEMA, RECORD_SCHEMA

@@ -34,8 +34,9 @@ from typing import Any, Final
 import pyarrow as pa
 
 from ... import _core
+from ...audit import audit_bundle
 from ...audit.verify import VerifyReport
-from ...bundle.io import audit_bundle, read_bundle, write_bundle
+from ...bundle import read_bundle, write_bundle
 from ...errors import BundleError, InvalidInputError
 from ...record import ZERO_LINK, Kind
 from ...schema import CHECKPOINT_SCHEMA, RECORD_SCHEMA

@@ -13,6 +13,7 @@ import pytest
 from hashcore import _core
 from hashcore.audit import audit_bundle
 from hashcore.bundle import read_bundle
+from hashcore.cli import demo as cli_demo
 from hashcore.cli import main as cli_main
 from hashcore.relay.keys import load_key
 from hashcore.sim import demo
@@ -143,7 +144,7 @@ def test_demo_refuses_a_non_empty_out_dir(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "old.txt").write_text("x")
-    assert demo.main(["--out", str(tmp_path), "--participants", "2", "--days", "2"]) == 2
+    assert cli_demo.main(["--out", str(tmp_path), "--participants", "2", "--days", "2"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("hashcore: error: ") and "not an empty directory" in err
     assert "\n" not in err

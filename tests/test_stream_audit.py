@@ -432,7 +432,7 @@ def test_report_holds_no_table(small: SampleInfo) -> None:
 def test_cli_progress_bar_only_on_a_terminal(small: SampleInfo) -> None:
     import io
 
-    from hashcore.cli.audit import _progress
+    from hashcore.cli.console import progress_bar as _progress
     from rich.console import Console
 
     piped = Console(file=io.StringIO())

@@ -1,6 +1,6 @@
-"""The ``hashcore`` command line: ``audit`` a bundle, ``make-sample`` a synthetic one.
+"""``hashcore audit``: verify every record and checkpoint of a bundle.
 
-Exit codes of ``audit``: 0 the audit is clean, 1 it found failures, 2 the input is
+Exit codes: 0 the audit is clean, 1 it found failures, 2 the input is
 unusable (unreadable bundle, bad arguments). Errors are one line on stderr,
 ``hashcore: error: ...``, so scripts can show them as they are.
 """
@@ -11,9 +11,6 @@ import argparse
 import json
 import os
 import sys
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -23,59 +20,18 @@ from rich.table import Table
 
 from ..errors import HashcoreError
 from ..report.pages import ranges
+from .args import EXIT_OK, fail, log_id_hex, positive_int
+from .console import progress_bar, summary_console
 
-__all__ = ["main"]
+__all__ = ["add_parser", "run"]
 
-EXIT_CLEAN = 0
+EXIT_CLEAN = EXIT_OK
 EXIT_FAILURES = 1
-EXIT_UNUSABLE = 2
 _MAX_FAILURE_LINES = 20
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
-def _log_id(text: str) -> bytes:
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("--log-id must be 64 hex digits") from None
-    if len(raw) != 32:
-        raise argparse.ArgumentTypeError(f"--log-id must be 64 hex digits, got {len(text)}")
-    return raw
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports errors in the one-line ``hashcore: error:`` form."""
-
-    def error(self, message: str) -> Any:  # argparse declares NoReturn; we exit too
-        self.exit(EXIT_UNUSABLE, f"hashcore: error: {message} (see '{self.prog} --help')\n")
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="hashcore",
-        description="Tamper-evident patient-reported data: audit bundles (SPEC.md).",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
+def add_parser(sub: Any) -> None:
+    """Register ``audit`` on ``sub`` (from ``add_subparsers``)."""
     audit = sub.add_parser(
         "audit",
         help="verify every record and checkpoint of a bundle",
@@ -96,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
         "demo's participants.json) to name participants in the HTML report",
     )
     audit.add_argument(
-        "--threads", type=_positive_int, metavar="N", help="worker threads (default: all cores)"
+        "--threads", type=positive_int, metavar="N", help="worker threads (default: all cores)"
     )
     audit.add_argument(
         "--no-signatures",
@@ -105,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     audit.add_argument(
         "--log-id",
-        type=_log_id,
+        type=log_id_hex,
         metavar="HEX",
         help="the relay's trusted public key; without it the bundle's own is used",
     )
@@ -117,90 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     audit.add_argument(
         "--confirmations",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="blocks an anchor needs to count as final (default: the manifest's)",
     )
-
-    sample = sub.add_parser("make-sample", help="write a synthetic, valid bundle")
-    sample.add_argument("bundle", type=Path, help="bundle directory to create")
-    sample.add_argument("--devices", type=_positive_int, required=True, metavar="N")
-    sample.add_argument(
-        "--records",
-        type=_positive_int,
-        required=True,
-        metavar="M",
-        help="records per device, genesis included",
-    )
-    sample.add_argument("--seed", type=_non_negative_int, metavar="S")
-    sample.add_argument("--checkpoint-every", type=_positive_int, default=1000, metavar="K")
-    sample.add_argument("--rotate-every", type=_positive_int, metavar="R")
-
-    from . import demo as cli_demo
-    from . import fraud as cli_fraud
-    from . import relay as cli_relay
-
-    cli_relay.add_parser(sub, _positive_int)
-    cli_fraud.add_parser(sub)
-    cli_demo.add_parser(sub)
-    return parser
-
-
-def _console(*, stderr: bool) -> Console:
-    """A console for the summary; wide when not a terminal, so logs keep whole lines."""
-    console = Console(stderr=stderr, highlight=False)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(stderr=stderr, highlight=False, width=160)
-    return console
-
-
-def _fail(message: str) -> int:
-    # One line, whatever the exception text contained.
-    print(f"hashcore: error: {' '.join(message.split())}", file=sys.stderr)
-    return EXIT_UNUSABLE
-
-
-@contextmanager
-def _status(console: Console, message: str) -> Iterator[None]:
-    """A spinner on an interactive terminal; nothing at all when piped or redirected."""
-    with console.status(message) if console.is_terminal else nullcontext():
-        yield
-
-
-@contextmanager
-def _progress(console: Console, message: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar with records/s on an interactive terminal; nothing when piped or
-    redirected (the callback is then None)."""
-    if not console.is_terminal:
-        yield None
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TaskProgressColumn,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console) as bar:
-        task = bar.add_task(message, total=None, rate="")
-        start = time.perf_counter()
-
-        def update(done: int, total: int) -> None:
-            elapsed = time.perf_counter() - start
-            rate = f"{done / elapsed:,.0f} records/s" if done and elapsed > 0 else ""
-            bar.update(task, completed=done, total=total, rate=rate)
-
-        yield update
 
 
 def _summary(console: Console, report: Any, args: argparse.Namespace) -> None:
@@ -281,22 +157,22 @@ def _write_json(target: str, data: dict[str, Any], stdout: TextIO) -> None:
     os.replace(tmp, path)
 
 
-def _audit(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     names: dict[str, str] | None = None
     if args.participants is not None:
         try:
             names = _participants(args.participants)
         except (OSError, ValueError) as exc:
-            return _fail(f"{args.participants}: not a participants file ({exc})")
+            return fail(f"{args.participants}: not a participants file ({exc})")
     from ..audit import audit_bundle
 
     # With --json - the JSON owns stdout, so the human summary goes to stderr.
     json_to_stdout = args.json == "-"
-    out = _console(stderr=json_to_stdout)
+    out = summary_console(stderr=json_to_stdout)
     err = Console(stderr=True)
     evm_audit = None
     try:
-        with _progress(err, f"auditing {args.bundle}") as progress:
+        with progress_bar(err, f"auditing {args.bundle}") as progress:
             if args.evm_url:
                 from ..anchor.audit import audit_bundle_with_evm
 
@@ -319,7 +195,7 @@ def _audit(args: argparse.Namespace) -> int:
                     progress=progress,
                 )
     except (HashcoreError, OSError) as exc:
-        return _fail(f"{args.bundle}: {exc}" if str(args.bundle) not in str(exc) else str(exc))
+        return fail(f"{args.bundle}: {exc}" if str(args.bundle) not in str(exc) else str(exc))
     _summary(out, report, args)
     if evm_audit is not None:
         _anchor_summary(out, evm_audit)
@@ -330,7 +206,7 @@ def _audit(args: argparse.Namespace) -> int:
             body = evm_audit.to_json() if evm_audit is not None else report.to_json()
             _write_json(args.json, body, sys.stdout)
         except OSError as exc:
-            return _fail(f"cannot write {args.json}: {exc}")
+            return fail(f"cannot write {args.json}: {exc}")
     if args.html is not None:
         from ..report.pages import render_audit_html, write_html
 
@@ -339,7 +215,7 @@ def _audit(args: argparse.Namespace) -> int:
             title = f"Audit of {args.bundle}"
             write_html(args.html, render_audit_html(body, title=title, participants=names))
         except OSError as exc:
-            return _fail(f"cannot write {args.html}: {exc}")
+            return fail(f"cannot write {args.html}: {exc}")
     return EXIT_CLEAN if report.clean else EXIT_FAILURES
 
 
@@ -369,52 +245,3 @@ def _anchor_summary(console: Console, evm_audit: Any) -> None:
             shown += 1
     for note in evm_audit.notes:
         console.print(f"note: {escape(note)}")
-
-
-def _make_sample(args: argparse.Namespace) -> int:
-    from ..sim.sample import make_sample
-
-    err = Console(stderr=True)
-    try:
-        with _status(err, f"writing {args.devices} x {args.records} records ..."):
-            info = make_sample(
-                args.bundle,
-                devices=args.devices,
-                records=args.records,
-                seed=args.seed,
-                checkpoint_every=args.checkpoint_every,
-                rotate_every=args.rotate_every,
-            )
-    except (HashcoreError, OSError) as exc:
-        return _fail(str(exc))
-    print(info.summary())
-    return EXIT_CLEAN
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``hashcore`` command; returns the exit code (argument errors give 2)."""
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as exc:
-        # argparse exits for --help (0) and for bad arguments (2); return, don't raise,
-        # so main() can be called from tests and other programs.
-        return exc.code if isinstance(exc.code, int) else EXIT_UNUSABLE
-    if args.command == "audit":
-        return _audit(args)
-    if args.command == "relay":
-        from . import relay as cli_relay
-
-        return cli_relay.run(args)
-    if args.command == "simulate-fraud":
-        from . import fraud as cli_fraud
-
-        return cli_fraud.run(args)
-    if args.command == "demo":
-        from . import demo as cli_demo
-
-        return cli_demo.run(args)
-    return _make_sample(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,10 +6,12 @@ demo could not run."""
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DESCRIPTION", "add_arguments", "add_parser", "run"]
+__all__ = ["DESCRIPTION", "add_arguments", "add_parser", "main", "run"]
 
 DESCRIPTION = (
     "Run a relay on loopback with an embedded EVM chain, simulate an insomnia-therapy trial "
@@ -35,7 +37,7 @@ def _int_at_least(low: int) -> Any:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The demo's options, shared by ``hashcore demo`` and ``python -m hashcore.sim.demo``."""
+    """The demo's options, shared by ``hashcore demo`` and ``python -m hashcore.cli.demo``."""
     parser.add_argument(
         "--out",
         type=Path,
@@ -85,3 +87,14 @@ def run(args: argparse.Namespace) -> int:
         out=args.out, participants=args.participants, days=args.days, seed=args.seed
     )
     return run_demo(options)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m hashcore.cli.demo [--out DIR] [--participants N] [--days D] [--seed S]``."""
+    parser = argparse.ArgumentParser(prog="python -m hashcore.cli.demo", description=DESCRIPTION)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,6 +1,6 @@
 """``hashcore simulate-fraud``: tampered copies of a clean bundle, with expected audits.
 
-``cli.py`` registers the subcommand with :func:`add_parser` and runs it with :func:`run`.
+``hashcore.cli.main`` registers the subcommand with :func:`add_parser` and runs it with :func:`run`.
 One line per attack goes to stdout; errors are one ``hashcore: error: ...`` line on stderr
 with exit code 2. With ``--check`` every copy is also audited and compared with its
 expectation, and any difference makes the exit code 1.
@@ -12,9 +12,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import HashcoreError
+from .args import EXIT_OK, EXIT_UNUSABLE, Parser, fail, non_negative_int
 
 if TYPE_CHECKING:
     from ..sim.fraud import AttackResult
@@ -23,18 +24,8 @@ __all__ = ["add_parser", "main", "run"]
 
 _P = TypeVar("_P", bound=argparse.ArgumentParser)
 
-# The same exit codes as cli.py (not imported from it: cli.py imports this module).
-EXIT_OK = 0
+#: Some tampered copy did not audit as its expectation says (with --check).
 EXIT_DIFFERS = 1
-EXIT_UNUSABLE = 2
-
-
-def _non_negative_int(text: str) -> int:
-    # cli.py imports this module while building its parser, after its own definitions,
-    # so importing from it here (at call time) is safe and keeps one definition.
-    from .audit import _non_negative_int as parse
-
-    return parse(text)
 
 
 def _seed_hex(text: str) -> bytes:
@@ -92,7 +83,7 @@ def add_parser(subparsers: argparse._SubParsersAction[_P]) -> _P:
         "--log-key", type=Path, metavar="FILE", help="file holding that seed (hex or raw)"
     )
     parser.add_argument(
-        "--seed", type=_non_negative_int, default=0, metavar="N", help="picks the targets"
+        "--seed", type=non_negative_int, default=0, metavar="N", help="picks the targets"
     )
     parser.add_argument(
         "--attack",
@@ -107,11 +98,6 @@ def add_parser(subparsers: argparse._SubParsersAction[_P]) -> _P:
         help="audit every tampered copy and compare it with expected.json",
     )
     return parser
-
-
-def _fail(message: str) -> int:
-    print(f"hashcore: error: {' '.join(message.split())}", file=sys.stderr)
-    return EXIT_UNUSABLE
 
 
 def _check_line(result: AttackResult) -> tuple[str, bool]:
@@ -136,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             args.bundle, args.out, log_seed=log_seed, seed=args.seed, attacks=args.attack
         )
     except (HashcoreError, OSError) as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     matched = True
     for result in results:
         line = result.summary()
@@ -144,24 +130,17 @@ def run(args: argparse.Namespace) -> int:
             try:
                 suffix, ok = _check_line(result)
             except (HashcoreError, OSError) as exc:
-                return _fail(f"auditing {result.path}: {exc}")
+                return fail(f"auditing {result.path}: {exc}")
             line += suffix
             matched = matched and ok
         print(line)
     return EXIT_OK if matched else EXIT_DIFFERS
 
 
-class _Parser(argparse.ArgumentParser):
-    """One-line ``hashcore: error:`` argument errors, as cli.py gives them."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_UNUSABLE, f"hashcore: error: {message} (see '{self.prog} --help')\n")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m hashcore.cli.fraud BUNDLE --out DIR ...`` without the main CLI."""
-    parser = _Parser(prog="hashcore")
-    add_parser(parser.add_subparsers(dest="command", required=True, parser_class=_Parser))
+    parser = Parser(prog="hashcore")
+    add_parser(parser.add_subparsers(dest="command", required=True, parser_class=Parser))
     try:
         args = parser.parse_args(["simulate-fraud", *(argv if argv is not None else sys.argv[1:])])
     except SystemExit as exc:

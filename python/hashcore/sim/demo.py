@@ -1,4 +1,4 @@
-"""``hashcore demo`` (``make demo``, ``python -m hashcore.sim.demo``): the whole story on
+"""``hashcore demo`` (``make demo``, ``python -m hashcore.cli.demo``): the whole story on
 embedded defaults.
 
 1. A real relay on loopback (SQLite in ``DIR/relay/``, an in-process EVM chain).
@@ -22,7 +22,6 @@ expectation exactly, 1 otherwise, 2 when the demo could not run.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import logging
@@ -47,7 +46,7 @@ from ..errors import HashcoreError
 if TYPE_CHECKING:
     from ..relay.background import BackgroundRelay
 
-__all__ = ["DemoError", "DemoOptions", "main", "run_demo"]
+__all__ = ["DemoError", "DemoOptions", "run_demo"]
 
 T = TypeVar("T")
 
@@ -629,18 +628,3 @@ def _run(opts: DemoOptions, console: Console) -> int:
     console.print(f"bundle: {out / 'bundle'}; attacks: {out / 'attacks'}; relay: {relay_dir}")
     console.print(f"took {demo['elapsed_s']} s")
     return EXIT_OK if ok else EXIT_MISMATCH
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m hashcore.sim.demo [--out DIR] [--participants N] [--days D] [--seed S]``."""
-    from ..cli import demo as cli_demo
-
-    parser = argparse.ArgumentParser(
-        prog="python -m hashcore.sim.demo", description=cli_demo.DESCRIPTION
-    )
-    cli_demo.add_arguments(parser)
-    return cli_demo.run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

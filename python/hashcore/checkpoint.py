@@ -10,7 +10,7 @@ from . import _core
 from ._validate import as_bytes, int_in
 from .errors import InvalidInputError
 
-__all__ = ["Checkpoint", "parse_log_id"]
+__all__ = ["Anchor", "Checkpoint", "StoredCheckpoint", "parse_log_id"]
 
 _U64_MAX = 2**64 - 1
 _I64_MIN = -(2**63)
@@ -113,3 +113,26 @@ def parse_log_id(log_id: bytes | bytearray | memoryview | str) -> bytes:
     if len(raw) != 32:
         raise InvalidInputError(f"log_id must be 32 bytes, got {len(raw)}")
     return raw
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """Where a checkpoint was anchored on an EVM chain (SPEC 2.2)."""
+
+    tx_hash: bytes  # 32
+    block_number: int | None  # None while the transaction is not yet in a block
+    evm_chain_id: int
+    contract: str  # 0x-prefixed, 40 hex digits
+    final: bool  # buried under the configured confirmations
+    updated_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    """A signed checkpoint (SPEC 2.1), and its anchor once there is one."""
+
+    tree_size: int
+    root: bytes  # 32
+    signature: bytes  # 64
+    created_ms: int
+    anchor: Anchor | None = None

@@ -45,9 +45,10 @@ from typing import Any, TypeVar
 from eth_utils.address import to_checksum_address
 
 from ..errors import AnchorError
-from ..relay.store.base import Anchor, Store, StoredCheckpoint
 from .chain import ChainUnreachableError, EvmChain, Fees, Receipt, TxRejectedError
 from .contract import ANCHOR_GAS_LIMIT, REVERT_NOT_FIRST_SENDER
+from .store import Anchor, StoredCheckpoint
+from .store import AnchorStore as Store
 
 __all__ = ["AnchorConfigError", "AnchorReceipt", "Anchorer", "AnchorerStatus"]
 

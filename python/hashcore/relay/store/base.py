@@ -22,6 +22,9 @@ from typing import NamedTuple
 
 import pyarrow as pa
 
+from ...checkpoint import Anchor as Anchor
+from ...checkpoint import StoredCheckpoint as StoredCheckpoint
+
 __all__ = [
     "SCHEMA_VERSION",
     "Anchor",
@@ -102,29 +105,6 @@ class ForkEvidence:
     salt: bytes | None
     payload: bytes | None
     received_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class Anchor:
-    """Where a checkpoint was anchored on an EVM chain (SPEC 2.2)."""
-
-    tx_hash: bytes  # 32
-    block_number: int | None  # None while the transaction is not yet in a block
-    evm_chain_id: int
-    contract: str  # 0x-prefixed, 40 hex digits
-    final: bool  # buried under the configured confirmations
-    updated_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class StoredCheckpoint:
-    """A signed checkpoint (SPEC 2.1), and its anchor once there is one."""
-
-    tree_size: int
-    root: bytes  # 32
-    signature: bytes  # 64
-    created_ms: int
-    anchor: Anchor | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,11 @@
 """hashcore.sim.fraud: every simulated attack audits exactly as its expected.json says.
 
-The expectations come from the attacks' semantics (hashcore.sim.fraud._derive), not from the
-auditor, so these tests compare two independent derivations of SPEC section 4. A bug the
-two could share is caught by the literal tests below, whose numbers are worked out here
-by hand from the sample's layout (checkpoints every 25 positions), and by the slow
-pure-Python reference auditor on a smaller bundle.
+The expectations come from the attacks' semantics
+(hashcore.sim.fraud.expect.derive_expectation), not from the auditor, so these tests compare
+two independent derivations of SPEC section 4. A bug the two could share is caught by the
+literal tests below, whose numbers are worked out here by hand from the sample's layout
+(checkpoints every 25 positions), and by the slow pure-Python reference auditor on a smaller
+bundle.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""hashcore.report.pages: the HTML reports, from hand-built report dicts (exact strings),
+"""hashcore.report: the HTML reports, from hand-built report dicts (exact strings),
 escaping of everything that comes from data, and ``hashcore audit --html``."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hashcore.cli import main as cli_main
-from hashcore.report.pages import render_audit_html, render_demo_html
+from hashcore.report import render_audit_html, render_demo_html
 
 EVIL = "<script>alert(1)</script>"
 CHAIN_A = "aa" * 16

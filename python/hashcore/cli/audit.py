@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import HashcoreError
-from ..report.pages import ranges
+from ..report import ranges
 from .args import EXIT_OK, fail, log_id_hex, positive_int
 from .console import progress_bar, summary_console
 
@@ -208,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             return fail(f"cannot write {args.json}: {exc}")
     if args.html is not None:
-        from ..report.pages import render_audit_html, write_html
+        from ..report import render_audit_html, write_html
 
         try:
             body = evm_audit.to_json() if evm_audit is not None else report.to_json()

@@ -336,7 +336,7 @@ def _where(
 ) -> dict[str, Any]:
     """Where an audit found things: the primary failures (with participant), NOT_LOGGED
     as log ranges, the non-OK checkpoints and the missing positions."""
-    from ..report.pages import ranges
+    from ..report import ranges
 
     primary = [f for f in failures if f.code != "NOT_LOGGED"]
     unlogged = [f.log_index for f in failures if f.code == "NOT_LOGGED"]
@@ -366,7 +366,7 @@ def _where(
 def _where_text(where: dict[str, Any]) -> str:
     """One compact line: ``BAD_COMMIT @4,512 P0042/17; NOT_LOGGED 9,800–11,411; ...``
     (a failure as verdict, log index, participant/seq)."""
-    from ..report.pages import ranges_text
+    from ..report import ranges_text
 
     parts = []
     for f in where["failures"][:2]:
@@ -539,7 +539,7 @@ def run_demo(opts: DemoOptions, console: Console | None = None) -> int:
 def _run(opts: DemoOptions, console: Console) -> int:
     from ..relay.export import export_bundle
     from ..relay.keys import load_key
-    from ..report.pages import render_demo_html, write_html
+    from ..report import render_demo_html, write_html
 
     started = time.perf_counter()
     out = _prepare_out(opts.out, console)

@@ -20,10 +20,8 @@ client (:class:`hashcore.RelayClient`) moves it forward with :meth:`Device.mark_
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -32,6 +30,7 @@ from typing import Any
 import nacl.signing
 
 from . import _core
+from ._atomic import write_atomically
 from .errors import DeviceError, InvalidInputError
 from .record import ZERO_LINK, Kind, Record
 
@@ -64,42 +63,6 @@ def _public_key(key: nacl.signing.SigningKey) -> bytes:
 def _seed(key: nacl.signing.SigningKey) -> bytes:
     # bytes(SigningKey) is the 32-byte RFC 8032 seed, which is all we need to persist.
     return bytes(key)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename in ``directory`` durable; a no-op where directories can't be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        # Some filesystems refuse fsync on a directory; the rename itself still happened.
-        pass
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that readers see the old or new file, never a mix."""
-    directory = path.parent
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    tmp = Path(tmp_name)
-    try:
-        # mkstemp already creates 0600; fchmod again so the mode never depends on umask
-        # or platform defaults: the file holds the device's secret key.
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(directory)
 
 
 def _check_chain(records: Sequence[Record], genesis_public_key: bytes) -> bytes:
@@ -374,7 +337,7 @@ class Device:
 
     def _write(self, path: Path, records: Sequence[Record], key: nacl.signing.SigningKey) -> None:
         data = json.dumps(self._state(records, key), indent=1).encode() + b"\n"
-        _write_atomic(path, data)
+        write_atomically(path, data, mode=0o600)
 
     def save(self, path: str | os.PathLike[str] | None = None) -> Path:
         """Write the state file atomically (mode 0600) and return its path.

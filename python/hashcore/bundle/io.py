@@ -25,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .._atomic import replace_atomically, write_atomically
 from ..checkpoint import Checkpoint, parse_log_id
 from ..errors import BundleError, ColumnError, ColumnTypeError, InvalidInputError
 from ..record import Record
@@ -104,14 +105,8 @@ def _checkpoints_table(
 
 
 def _write_parquet(table: pa.Table, file: Path) -> None:
-    """Write via a temp name and rename, so no half-written part is left under its name."""
-    tmp = file.with_name(f".{file.name}.tmp")
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, file)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write atomically, so no half-written part is left under its name."""
+    replace_atomically(file, lambda tmp: pq.write_table(table, tmp))
 
 
 def write_bundle(
@@ -167,9 +162,7 @@ def write_bundle(
             _write_parquet(records_t.slice(start, part_rows), parts / f"part-{n:05d}.parquet")
     _write_parquet(checkpoints_t, out / CHECKPOINTS_FILE)
     manifest = json.dumps(new_manifest(log_id_b, evm_checked), indent=2) + "\n"
-    tmp = out / f".{MANIFEST}.tmp"
-    tmp.write_text(manifest, encoding="utf-8")
-    os.replace(tmp, out / MANIFEST)
+    write_atomically(out / MANIFEST, manifest)
     return out
 
 

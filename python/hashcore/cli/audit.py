@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -18,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .._atomic import write_atomically
 from ..errors import HashcoreError
 from ..report import ranges
 from .args import EXIT_OK, fail, log_id_hex, positive_int
@@ -151,10 +151,7 @@ def _write_json(target: str, data: dict[str, Any], stdout: TextIO) -> None:
     if target == "-":
         stdout.write(text)
         return
-    path = Path(target)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomically(target, text)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from .._atomic import fsync_path
 from ..bundle.format import (
     CHECKPOINTS_FILE,
     MANIFEST,
@@ -233,14 +234,14 @@ def _write_parts(
                 in_part += take
                 if in_part == part_rows:
                     writer.close()
-                    _fsync(_part(parts_dir, parts - 1))
+                    fsync_path(_part(parts_dir, parts - 1))
                     writer, in_part = None, 0
             done += batch.num_rows
             if progress is not None:
                 progress(done, total)
         if writer is not None:
             writer.close()
-            _fsync(_part(parts_dir, parts - 1))
+            fsync_path(_part(parts_dir, parts - 1))
             writer = None
     finally:
         if writer is not None:
@@ -258,28 +259,18 @@ def _part(parts_dir: Path, n: int) -> Path:
 
 def _write_table(table: pa.Table, file: Path) -> None:
     pq.write_table(table, file)
-    _fsync(file)
+    fsync_path(file)
 
 
 def _write_manifest(file: Path, log_id: bytes, evm: dict[str, Any] | None) -> None:
     file.write_text(json.dumps(new_manifest(log_id, evm), indent=2) + "\n", encoding="utf-8")
-    _fsync(file)
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file (or directory) to disk: the rename that publishes the bundle must not
-    become durable before its contents."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_path(file)
 
 
 def _publish(tmp: Path, out: Path) -> None:
-    _fsync(tmp / RECORDS_DIR)
-    _fsync(tmp)
+    fsync_path(tmp / RECORDS_DIR)
+    fsync_path(tmp)
     # rename(2) replaces an empty directory atomically, and fails if out_dir was filled
     # meanwhile (ENOTEMPTY), which then surfaces as a BundleError.
     os.replace(tmp, out)
-    _fsync(out.parent)
+    fsync_path(out.parent)

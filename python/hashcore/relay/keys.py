@@ -13,6 +13,7 @@ import secrets
 from pathlib import Path
 
 from .. import _core
+from .._atomic import fsync_dir
 from ..errors import InvalidInputError
 
 __all__ = ["load_key", "load_or_create_key"]
@@ -67,4 +68,5 @@ def load_or_create_key(path: str | os.PathLike[str]) -> tuple[bytes, bool]:
         fh.write(body)
         fh.flush()
         os.fsync(fh.fileno())
+    fsync_dir(file.parent)  # the new key's directory entry survives a crash too
     return seed, True

@@ -6,7 +6,8 @@ from __future__ import annotations
 import html
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
+
+from .._atomic import write_atomically
 
 #: Rows shown per table before an "N more" note (the JSON report holds them all).
 MAX_ROWS = 100
@@ -192,7 +193,4 @@ def ranges_text(runs: Sequence[Sequence[int]], limit: int = 8) -> str:
 
 def write_html(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` atomically (a reader never sees half a report)."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
+    write_atomically(path, text)

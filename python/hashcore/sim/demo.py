@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from rich.console import Console
 from rich.markup import escape
 
+from .._atomic import write_atomically
 from ..errors import HashcoreError
 from .demo_attacks import on_chain_summary, print_attacks, progress_bar, run_attacks
 
@@ -254,9 +255,7 @@ def _clean_audit(
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomically(path, json.dumps(data, indent=2) + "\n")
 
 
 def _prepare_out(out: Path | None, console: Console) -> Path:

@@ -4,7 +4,6 @@ copy with its expected.json."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
@@ -12,6 +11,7 @@ from typing import Any, Final
 import pyarrow as pa
 
 from ... import _core
+from ..._atomic import write_atomically
 from ...audit import audit_bundle
 from ...bundle import read_bundle, write_bundle
 from ...errors import InvalidInputError
@@ -68,10 +68,7 @@ def write_attack(base: Base, tampered: Tampered, out: Path, expected: dict[str, 
     records = pa.Table.from_pylist(rows, schema=RECORD_SCHEMA)
     checkpoints = pa.Table.from_pylist(_strip(tampered.checkpoints), schema=CHECKPOINT_SCHEMA)
     write_bundle(out, records, checkpoints, log_id=base.log_id, evm=base.evm)
-    text = json.dumps(expected, indent=2) + "\n"
-    tmp = out / f".{EXPECTED_FILE}.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out / EXPECTED_FILE)
+    write_atomically(out / EXPECTED_FILE, json.dumps(expected, indent=2) + "\n")
 
 
 def check_log_seed(log_seed: bytes | None, log_id: bytes | None) -> bytes | None:

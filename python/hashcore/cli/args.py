@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
 #: The command did what was asked and found nothing wrong.
@@ -13,24 +14,31 @@ EXIT_OK = 0
 EXIT_UNUSABLE = 2
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def int_at_least(
+    low: int, *, not_int: str | None = None, too_small: str | None = None
+) -> Callable[[str], int]:
+    """An argument type: an integer >= ``low``. The errors say ``expected <what>, got ...``
+    with ``not_int`` for a non-number (default "an integer") and ``too_small`` below ``low``
+    (default "an integer >= low")."""
+    not_int_text = not_int or "an integer"
+    too_small_text = too_small or f"an integer >= {low}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {not_int_text}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected {too_small_text}, got {value}")
+        return value
+
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
+#: ``--threads N`` and other counts.
+positive_int = int_at_least(1, not_int="a positive integer", too_small="a positive integer")
+#: ``--seed S`` and other values that may be 0.
+non_negative_int = int_at_least(0, not_int="an integer >= 0")
 
 
 def log_id_hex(text: str) -> bytes:

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .args import int_at_least
+
 __all__ = ["DESCRIPTION", "add_arguments", "add_parser", "main", "run"]
 
 DESCRIPTION = (
@@ -21,19 +23,6 @@ DESCRIPTION = (
     "clean and every attack's audit matches its expectation, 1 when not, 2 when the demo "
     "could not run."
 )
-
-
-def _int_at_least(low: int) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
-        return value
-
-    return parse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,21 +36,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--participants",
-        type=_int_at_least(1),
+        type=int_at_least(1),
         default=200,
         metavar="N",
         help="devices enrolled (default 200)",
     )
     parser.add_argument(
         "--days",
-        type=_int_at_least(1),
+        type=int_at_least(1),
         default=56,
         metavar="D",
         help="diary days (default 56; a checkpoint is anchored every 7)",
     )
     parser.add_argument(
         "--seed",
-        type=_int_at_least(0),
+        type=int_at_least(0),
         default=0,
         metavar="S",
         help="drives the trial and the attacks' targets (default 0)",

@@ -33,7 +33,6 @@ from .model import (
     forge_in_place,
     forged_entry,
     largest_checkpoint,
-    new_row,
     non_last_checkpoint,
     pick_chain,
     pick_chain_head,
@@ -112,7 +111,7 @@ def _forged_record_inserted(ctx: Ctx) -> Tampered:
     rows = ctx.rows()
     chain = ctx.base.chains[pick_chain(ctx)]
     last = rows[chain[-1]]
-    forged = new_row(
+    forged = ctx.appended_row(
         chain_id=last["chain_id"],
         seq=last["seq"] + 1,
         kind=Kind.DATA,
@@ -120,9 +119,6 @@ def _forged_record_inserted(ctx: Ctx) -> Tampered:
         payload=forged_entry(ctx, "inserted"),
         time_ms=last["time_ms"] + DAY_MS,
         signer_seed=ctx.fresh_seed(),
-        salt=ctx.rng.randbytes(16),
-        log_index=ctx.base.size,
-        received_ms=ctx.next_received_ms(),
     )
     # Correctly linked onto the chain's head, but not under the chain's key.
     forged[EXPECT] = BAD_SIGNATURE
@@ -189,7 +185,7 @@ def _device_impersonation(ctx: Ctx) -> Tampered:
     prev, time_ms = head["link"], head["time_ms"]
     for k, kind in enumerate(kinds):
         time_ms += HOUR_MS if kind == Kind.ROTATION else DAY_MS
-        row = new_row(
+        row = ctx.appended_row(
             chain_id=head["chain_id"],
             seq=head["seq"] + 1 + k,
             kind=kind,
@@ -197,9 +193,7 @@ def _device_impersonation(ctx: Ctx) -> Tampered:
             payload=impostor_pk if kind == Kind.ROTATION else forged_entry(ctx, "impostor"),
             time_ms=time_ms,
             signer_seed=impostor,
-            salt=ctx.rng.randbytes(16),
-            log_index=ctx.base.size + k,
-            received_ms=ctx.next_received_ms(k + 1),
+            k=k,
         )
         # The rotation doesn't verify under the victim's key, so it sets no key, and
         # the victim's key stays in force for the data records after it.
@@ -335,7 +329,7 @@ def _forged_record_forked(ctx: Ctx) -> Tampered:
     rows = ctx.rows()
     li = pick_data_run(ctx, 2)
     original = rows[li]
-    forged = new_row(
+    forged = ctx.appended_row(
         chain_id=original["chain_id"],
         seq=original["seq"],
         kind=Kind.DATA,
@@ -343,9 +337,6 @@ def _forged_record_forked(ctx: Ctx) -> Tampered:
         payload=forged_entry(ctx, "forked"),
         time_ms=original["time_ms"] + 1,
         signer_seed=ctx.fresh_seed(),
-        salt=ctx.rng.randbytes(16),
-        log_index=ctx.base.size,
-        received_ms=ctx.next_received_ms(),
     )
     # FORK comes before BAD_SIGNATURE, and the genuine record is forked too. Its
     # successor's prev matches one of the forked rows, which SPEC 4 accepts.
@@ -367,7 +358,7 @@ def _genesis_forged(ctx: Ctx) -> Tampered:
     chain = ctx.base.chains[pick_chain(ctx)]
     genesis = rows[chain[0]]
     impostor = ctx.fresh_seed()
-    forged = new_row(
+    forged = ctx.appended_row(
         chain_id=genesis["chain_id"],
         seq=0,
         kind=Kind.GENESIS,
@@ -375,9 +366,6 @@ def _genesis_forged(ctx: Ctx) -> Tampered:
         payload=_core.public_key_from_seed(impostor),
         time_ms=genesis["time_ms"],
         signer_seed=impostor,
-        salt=ctx.rng.randbytes(16),
-        log_index=ctx.base.size,
-        received_ms=ctx.next_received_ms(),
     )
     # The chain_id is not derived from the impostor's key: MALFORMED, so it opens no
     # chain. But it still takes part in FORK (SPEC 4: whatever its own verdict), so the

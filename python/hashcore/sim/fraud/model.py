@@ -153,6 +153,16 @@ class Ctx:
         latest: int = max(r["received_ms"] for r in self.base.rows)
         return latest + k * 60_000
 
+    def appended_row(self, *, k: int = 0, **fields: Any) -> Row:
+        """:func:`new_row` logged after everything in the log (the ``k``-th appended row),
+        with a fresh salt (drawn after the caller's arguments, from the attack's stream)."""
+        return new_row(
+            **fields,
+            salt=self.rng.randbytes(16),
+            log_index=self.base.size + k,
+            received_ms=self.next_received_ms(k + 1),
+        )
+
     def fresh_seed(self) -> bytes:
         """An attacker's Ed25519 seed (not any key of the bundle)."""
         return self.rng.randbytes(32)

@@ -141,8 +141,10 @@ def _denied(
     async def deny(request: Any, context: aio.ServicerContext) -> Any:
         await context.abort(code, text)
 
+    # No deserializer: the body of an unauthenticated call is never parsed, so garbage
+    # without a token is UNAUTHENTICATED, not a decoder's error (authenticate first).
     return grpc.unary_unary_rpc_method_handler(
         deny,
-        request_deserializer=handler.request_deserializer,
+        request_deserializer=None,
         response_serializer=handler.response_serializer,
     )

@@ -261,12 +261,14 @@ def _rust_check(records: Sequence[_Columns], keys: bytes) -> tuple[list[bytes], 
 
 @dataclass(slots=True)
 class Sealed:
-    """An accepted group, in the tree but not yet stored."""
+    """An accepted group, in the tree but not yet stored, with the fork evidence its
+    checks found (stored in the same transaction, after the group's records)."""
 
     group: _Group
     heads: list[ChainHead]
     checkpoint: StoredCheckpoint | None
     new_size: int
+    evidence: list[ForkEvidence] = field(default_factory=list)
 
 
 class Ledger:
@@ -424,8 +426,13 @@ class Ledger:
         """Check each batch (against the stored state and every group still in flight)
         and seal the accepted ones: their leaves go into the tree and a checkpoint is
         signed if one is due. Returns per batch its acks or why it was refused, and the
-        sealed group to :meth:`persist` (None when nothing was accepted). The acks must
-        not be sent before :meth:`persist` returns.
+        sealed group to :meth:`persist` (None when nothing was accepted and no fork was
+        found). The acks must not be sent before :meth:`persist` returns.
+
+        Fork evidence is not written here: the record it points at may be in a group
+        still in flight (or in this one). It travels with the sealed group, which is
+        stored after every group before it, so the original is always there first, and
+        a fork can't fail anybody else's batch.
 
         Signatures are verified for the whole group in one Rust call: Ed25519 batch
         verification gets much cheaper per signature in batches of hundreds, and the
@@ -464,9 +471,8 @@ class Ledger:
             except Rejected as r:
                 results.append(r)
                 replan = replan or isinstance(planned, _Plan)
-        for ev in evidence:
-            self.store.add_fork_evidence(ev)
-        return results, (self._seal(group) if group.rows else None)
+        sealed = self._seal(group, evidence) if group.rows or evidence else None
+        return results, sealed
 
     def _stage(
         self, batch: Sequence[SubmittedRecord], group: _Group, evidence: list[ForkEvidence]
@@ -712,7 +718,7 @@ class Ledger:
             received_ms=now,
         )
 
-    def _seal(self, group: _Group) -> Sealed:
+    def _seal(self, group: _Group, evidence: list[ForkEvidence]) -> Sealed:
         """Put the group's leaves in the tree and sign a checkpoint if one is due."""
         heads = [ChainHead(chain_id, h.seq, h.link, h.key) for chain_id, h in group.heads.items()]
         new_size = group.next_index
@@ -721,17 +727,18 @@ class Ledger:
         if new_size - self._signed_size >= self.checkpoint_every:
             checkpoint = self._sign(new_size)
             self._signed_size = new_size
-        sealed = Sealed(group, heads, checkpoint, new_size)
+        sealed = Sealed(group, heads, checkpoint, new_size, evidence)
         self._inflight.append(sealed)
         return sealed
 
     def persist(self, sealed: Sealed) -> None:
-        """Store a sealed group (records, heads, checkpoint) in one transaction. Touches
+        """Store a sealed group (records, heads, checkpoint, fork evidence) in one
+        transaction. Touches
         only the store, so it may run on another thread while the next group is checked;
         groups must be persisted in the order they were sealed."""
         if not self._inflight or self._inflight[0] is not sealed:
             raise StoreError("not stored: an earlier group failed to store, or order was broken")
-        self.store.append(sealed.group.rows, sealed.heads, sealed.checkpoint)
+        self.store.append(sealed.group.rows, sealed.heads, sealed.checkpoint, sealed.evidence)
 
     def apply(self, sealed: Sealed) -> None:
         """After :meth:`persist`: the group is durable; make it the committed state."""

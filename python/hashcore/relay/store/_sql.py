@@ -434,6 +434,7 @@ class SqlStore(Store):
         records: Sequence[StoredRecord],
         heads: Sequence[ChainHead],
         checkpoint: StoredCheckpoint | None = None,
+        evidence: Sequence[ForkEvidence] = (),
     ) -> None:
         # A StoredRecord is a tuple in RECORD_COLUMNS order: the drivers take it as is.
         rows: list[Row] = list(records)
@@ -448,6 +449,8 @@ class SqlStore(Store):
                     self._insert_records(rows)
                 if checkpoint is not None:
                     self._insert_checkpoint("append", checkpoint)
+                for ev in evidence:  # after the records: it may point at one of them
+                    self._insert_fork_evidence("append", ev)
         except ConflictError as exc:
             better = self._explain_conflict(records)
             if better is None:
@@ -560,21 +563,23 @@ class SqlStore(Store):
             pos += len(rows)
 
     def add_fork_evidence(self, evidence: ForkEvidence) -> None:
+        with self._write("add_fork_evidence"):
+            self._insert_fork_evidence("add_fork_evidence", evidence)
+
+    def _insert_fork_evidence(self, what: str, evidence: ForkEvidence) -> None:
         params = tuple(getattr(evidence, n) for n in _FORK_FIELDS)
         marks = ", ".join("?" * len(_FORK_FIELDS))
-        with self._write("add_fork_evidence"):
-            if not self._one(
-                "SELECT 1 FROM records WHERE log_index = ?", (evidence.existing_log_index,)
-            ):
-                raise self._fail(
-                    "add_fork_evidence",
-                    f"existing_log_index {evidence.existing_log_index} holds no record",
-                )
-            self._run(
-                f"INSERT INTO fork_evidence ({_FORK_COLUMNS}) VALUES ({marks}) "
-                "ON CONFLICT (existing_log_index, link, signature) DO NOTHING",
-                params,
+        if not self._one(
+            "SELECT 1 FROM records WHERE log_index = ?", (evidence.existing_log_index,)
+        ):
+            raise self._fail(
+                what, f"existing_log_index {evidence.existing_log_index} holds no record"
             )
+        self._run(
+            f"INSERT INTO fork_evidence ({_FORK_COLUMNS}) VALUES ({marks}) "
+            "ON CONFLICT (existing_log_index, link, signature) DO NOTHING",
+            params,
+        )
 
     def list_fork_evidence(self, chain_id: bytes | None = None) -> list[ForkEvidence]:
         sql = f"SELECT {_FORK_COLUMNS} FROM fork_evidence"

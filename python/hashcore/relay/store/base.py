@@ -216,20 +216,24 @@ class Store(abc.ABC):
         records: Sequence[StoredRecord],
         heads: Sequence[ChainHead],
         checkpoint: StoredCheckpoint | None = None,
+        evidence: Sequence[ForkEvidence] = (),
     ) -> None:
-        """In one transaction: insert records, move the chains' heads, add a checkpoint.
+        """In one transaction: insert records, move the chains' heads, add a checkpoint,
+        keep fork evidence (after the records: it may point at one of them).
 
         ``records`` carry consecutive log indexes starting at :meth:`tree_size`. Every
         chain with records in the batch has its head in ``heads``, at its last record
         (highest seq, that record's link); the head update is also how the store checks
         that the chain is enrolled. ``checkpoint`` (if any) may not exceed the new size;
-        adding the very same checkpoint again is a no-op.
+        adding the very same checkpoint again is a no-op. ``evidence`` is kept as by
+        :meth:`add_fork_evidence`.
 
         Raises:
             ConflictError: a log_index or (chain_id, seq) is already taken, or another
                 checkpoint of that tree_size is stored; nothing stored.
             StoreError: a gap in log indexes, a missing or wrong head, a chain that is
-                not enrolled, a value beyond int64; nothing stored.
+                not enrolled, a value beyond int64, evidence pointing at no record;
+                nothing stored.
         """
 
     @abc.abstractmethod

@@ -17,7 +17,7 @@ import grpc
 from grpc import aio
 
 from ..errors import HashcoreError
-from .rejection import Rejected
+from .rejection import RETRY_AFTER_KEY, Rejected
 
 __all__ = ["OPERATOR_PREFIX", "RelayInterceptor"]
 
@@ -79,7 +79,9 @@ class RelayInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
     def _wrap(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         async def fail(exc: BaseException, context: aio.ServicerContext) -> None:
             code, text = _status(exc)
-            await context.abort(code, text)
+            after = exc.retry_after_ms if isinstance(exc, Rejected) else None
+            trailer = () if after is None else ((RETRY_AFTER_KEY, str(after)),)
+            await context.abort(code, text, trailing_metadata=trailer)
 
         # Requests arrive as raw bytes and are parsed here, so that a corrupt message is
         # INVALID_ARGUMENT with a message rather than grpc's generic UNKNOWN.

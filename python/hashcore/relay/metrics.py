@@ -62,6 +62,12 @@ class RelayMetrics:
             registry=r,
         )
         self.enrolled = Counter("hashcore_relay_enrollments", "Devices enrolled", registry=r)
+        self.store_errors = Counter(
+            "hashcore_store_errors",
+            "Store failures answered UNAVAILABLE / RESOURCE_EXHAUSTED, by kind",
+            ["kind"],
+            registry=r,
+        )
         self.anchor_failures = Gauge(
             "hashcore_relay_anchor_consecutive_failures",
             "Consecutive failed attempts to reach the EVM chain",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -17,16 +18,22 @@ from typing import Any, TypeVar
 
 from grpc import aio
 
+from ..errors import StoreError
 from .ledger import Ack, Ledger, Sealed, SubmittedRecord
 from .metrics import RelayMetrics
 from .rejection import Rejected, invalid
-from .store.base import StoredCheckpoint
+from .store.base import StoredCheckpoint, StoreUnavailableError
 from .v1 import relay_pb2 as pb
 from .v1 import relay_pb2_grpc as pb_grpc
 
 __all__ = ["OperatorService", "RelayService", "Writer"]
 
 T = TypeVar("T")
+
+log = logging.getLogger("hashcore.relay")
+
+#: How long a client should wait before retrying after the disk was full.
+DISK_FULL_RETRY_MS = 5000
 
 
 class _Batch:
@@ -46,6 +53,29 @@ class _Call:
         self.fn = fn
         self.args = args
         self.fut = fut
+
+
+def store_failure(exc: BaseException, metrics: RelayMetrics) -> BaseException:
+    """What a client is told of a store failure: UNAVAILABLE (RESOURCE_EXHAUSTED, with a
+    retry-after, for a full disk), never the server's path or URL. The failure itself is
+    logged with them and counted. Anything else is returned as it is."""
+    if not isinstance(exc, StoreError):
+        return exc
+    kind = exc.kind if isinstance(exc, StoreUnavailableError) else "other"
+    log.error("store failure (%s): %s", kind, exc)
+    metrics.store_errors.labels(kind).inc()
+    if kind == "disk_full":
+        return Rejected(
+            "RESOURCE_EXHAUSTED",
+            "store",
+            "the relay's store is full; nothing was stored; retry later",
+            retry_after_ms=DISK_FULL_RETRY_MS,
+        )
+    return Rejected(
+        "UNAVAILABLE",
+        "store",
+        f"the relay's store failed ({kind}); nothing was stored; retry later",
+    )
 
 
 class Writer:
@@ -99,7 +129,7 @@ class Writer:
                     result = await self._on_writer(item.fn, *item.args)
                 except BaseException as exc:
                     if not item.fut.done():
-                        item.fut.set_exception(exc)
+                        item.fut.set_exception(store_failure(exc, self.metrics))
                     if isinstance(exc, asyncio.CancelledError):
                         raise
                 else:
@@ -120,9 +150,10 @@ class Writer:
                     self.ledger.prepare_group, [b.records for b in group]
                 )
             except BaseException as exc:  # nothing of the group was accepted
+                refusal = store_failure(exc, self.metrics)
                 for b in group:
                     if not b.fut.done():
-                        b.fut.set_exception(exc)
+                        b.fut.set_exception(refusal)
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 continue
@@ -146,10 +177,11 @@ class Writer:
             try:
                 await loop.run_in_executor(self._committer, self.ledger.persist, sealed)
             except BaseException as exc:  # the store failed: none of the group is stored
+                refusal = store_failure(exc, self.metrics)
                 await self._on_writer(self.ledger.abort_inflight)
                 for b, result in zip(group, results, strict=True):
                     if not isinstance(result, Rejected) and not b.fut.done():
-                        b.fut.set_exception(exc)
+                        b.fut.set_exception(refusal)
                 return
             await self._on_writer(self.ledger.apply, sealed)
         for b, result in zip(group, results, strict=True):

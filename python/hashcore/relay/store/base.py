@@ -22,6 +22,8 @@ from typing import NamedTuple
 
 import pyarrow as pa
 
+from ...errors import StoreError
+
 __all__ = [
     "SCHEMA_VERSION",
     "Anchor",
@@ -30,12 +32,29 @@ __all__ = [
     "Erasure",
     "ForkEvidence",
     "Store",
+    "StoreUnavailableError",
     "StoredCheckpoint",
     "StoredRecord",
 ]
 
 #: Version of the store schema this code writes; migrations bring older stores up to it.
 SCHEMA_VERSION = 1
+
+
+class StoreUnavailableError(StoreError):
+    """The database could not do its part (disk full, an I/O error, a lost connection, a
+    lock held too long): not the request's fault, and worth retrying later.
+
+    ``kind`` says which (``disk_full``, ``io``, ``locked``, ``connection``): the label of
+    the relay's ``hashcore_store_errors_total`` metric, and what decides the status a
+    client gets (RESOURCE_EXHAUSTED for a full disk, UNAVAILABLE otherwise). The message
+    names the store (a path or URL without password): for the relay's log, not for
+    clients.
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class StoredRecord(NamedTuple):

@@ -19,7 +19,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from ...errors import ConflictError, StoreError
 from ._sql import RECORD_COLUMNS, Row, SqlStore, unique_meaning
-from .base import ChainHead
+from .base import ChainHead, StoreUnavailableError
 
 __all__ = ["PostgresStore"]
 
@@ -141,8 +141,12 @@ class PostgresStore(SqlStore):
             return StoreError(f"{prefix}: an integer does not fit the store: {exc}")
         if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
             return StoreError(f"{prefix}: the store is opened read-only")
+        if isinstance(exc, psycopg.errors.DiskFull):
+            return StoreUnavailableError("disk_full", f"{prefix}: {type(exc).__name__}: {exc}")
         if isinstance(exc, psycopg.OperationalError):
-            return StoreError(f"{prefix}: database connection failed: {exc}")
+            return StoreUnavailableError(
+                "connection", f"{prefix}: database connection failed: {exc}"
+            )
         if isinstance(exc, psycopg.Error | UnicodeError):
             return StoreError(f"{prefix}: {type(exc).__name__}: {exc}")
         return None

@@ -172,6 +172,12 @@ class SqlStore(Store):
         """Records (RECORD_COLUMNS) at these (chain_id, seq) keys."""
 
     @abc.abstractmethod
+    def _purge_erased(self, what: str) -> None:
+        """After an erasure committed: make the database drop every copy of the erased
+        bytes it can still reach (old row versions, journal pages). Outside any
+        transaction, under the lock; raises StoreError if it could not."""
+
+    @abc.abstractmethod
     def _snapshot_rows(self, upto: int, batch_rows: int) -> Iterator[list[Row]]:
         """Records with log_index < upto in order, in lists of at most batch_rows, from one
         snapshot taken on a separate connection, so that a long export never holds the
@@ -575,6 +581,10 @@ class SqlStore(Store):
             raise self._fail(
                 what, f"existing_log_index {evidence.existing_log_index} holds no record"
             )
+        if self._one("SELECT 1 FROM erasures WHERE log_index = ?", (evidence.existing_log_index,)):
+            # A fork of an erased record: its content may be a copy of what was erased;
+            # commit, link and signature still prove the fork.
+            params = (*params[:9], None, None, *params[11:])
         self._run(
             f"INSERT INTO fork_evidence ({_FORK_COLUMNS}) VALUES ({marks}) "
             "ON CONFLICT (existing_log_index, link, signature) DO NOTHING",
@@ -594,6 +604,15 @@ class SqlStore(Store):
     def erase(self, log_index: int, erased_ms: int, reason: str) -> Erasure:
         what = f"erase log_index {log_index}"
         check_int64("log_index", log_index)
+        with self._lock:
+            erasure = self._erase_rows(what, log_index, erased_ms, reason)
+            # Also when it was erased before: a retry after a failed purge purges.
+            self._purge_erased(what)
+        return erasure
+
+    def _erase_rows(self, what: str, log_index: int, erased_ms: int, reason: str) -> Erasure:
+        """The erasure's transaction: the record's payload and salt, and those of every
+        fork evidence of its seq (copies of the same content, perhaps)."""
         with self._write(what):
             done = self._one(
                 "SELECT log_index, erased_ms, reason FROM erasures WHERE log_index = ?",
@@ -609,6 +628,10 @@ class SqlStore(Store):
                 raise self._fail(what, f"a kind {row[0]} (genesis/rotation) record can't be erased")
             self._run(
                 "UPDATE records SET salt = NULL, payload = NULL WHERE log_index = ?",
+                (log_index,),
+            )
+            self._run(
+                "UPDATE fork_evidence SET salt = NULL, payload = NULL WHERE existing_log_index = ?",
                 (log_index,),
             )
             self._run(

@@ -199,6 +199,17 @@ class PostgresStore(SqlStore):
             ([k[0] for k in keys], [k[1] for k in keys]),
         )
 
+    def _purge_erased(self, what: str) -> None:
+        # The UPDATE left the old row versions (payload and salt) in the heap; a plain
+        # VACUUM only marks them free, and their bytes stay in the page's free space
+        # until it is reused (seen when the erased row was the lowest on its page).
+        # VACUUM FULL writes the tables anew and drops the old files. It can't run in a
+        # transaction (the connection is in autocommit), and holds an exclusive lock on
+        # the table while it runs: erasures are rare, and the relay writes one at a time.
+        with self._read(what):
+            for table in ("records", "fork_evidence"):
+                self._conn.execute(f"VACUUM FULL {table}")
+
     def _snapshot_rows(self, upto: int, batch_rows: int) -> Iterator[list[Row]]:
         # A connection of its own in a REPEATABLE READ transaction: one snapshot, read
         # through a server-side cursor, so memory stays bounded and the writer's

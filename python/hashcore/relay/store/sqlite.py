@@ -233,6 +233,19 @@ class SqliteStore(SqlStore):
             )
         return out
 
+    def _purge_erased(self, what: str) -> None:
+        # secure_delete (set at open) zeroed the freed bytes in the pages; the WAL still
+        # holds the pages as they were. Copy the WAL into the database and truncate it to
+        # zero bytes, so no frame with the erased bytes is left in a file of the store.
+        with self._read(what):
+            row = self._one("PRAGMA wal_checkpoint(TRUNCATE)")
+        if row is None or row[0] != 0:
+            raise StoreUnavailableError(
+                "locked",
+                f"{self._where}: {what}: erased, but a reader keeps the erased bytes in the "
+                "WAL; retry the erasure when it is done",
+            )
+
     def _snapshot_rows(self, upto: int, batch_rows: int) -> Iterator[list[Row]]:
         # A connection of its own: its read transaction is one WAL snapshot, and the
         # writer's connection (and lock) stays free however slowly the batches are used.

@@ -351,7 +351,9 @@ class Ledger:
 
     def enroll(self, token: str, genesis: SubmittedRecord) -> tuple[Device, int]:
         """Enroll a device with a one-time token and its genesis; returns (device,
-        log_index). Re-sending the same genesis (a lost reply) returns the original."""
+        log_index). Re-sending the same genesis with the same token (a lost reply)
+        returns the original; with any other token it is refused like a wrong token, so
+        a stranger holding a bundle's genesis learns nothing of its participant."""
         _check_shape(0, genesis, self.limits, genesis=True)
         payload = bytes(genesis.payload)
         if len(payload) != 32:
@@ -375,7 +377,15 @@ class Ledger:
         if existing is not None:
             stored = self.store.get_record(chain_id, 0)
             if stored is not None and stored.link == link:
-                return existing, stored.log_index
+                if self.store.enrolled_with(token_hash(token), chain_id):
+                    return existing, stored.log_index
+                # The same text whether the token is unknown or another valid one: the
+                # answer must not tell a token prober anything either.
+                raise Rejected(
+                    "PERMISSION_DENIED",
+                    "token",
+                    "enrollment token refused: this genesis was enrolled with another token",
+                )
             raise Rejected(
                 "ALREADY_EXISTS", "enrolled", f"chain {chain_id.hex()} is already enrolled"
             )

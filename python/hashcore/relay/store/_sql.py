@@ -386,6 +386,14 @@ class SqlStore(Store):
             )
         return str(participant)
 
+    def enrolled_with(self, token_hash: bytes, chain_id: bytes) -> bool:
+        with self._read("enrolled_with"):
+            row = self._one(
+                "SELECT 1 FROM tokens WHERE token_hash = ? AND chain_id = ?",
+                (token_hash, chain_id),
+            )
+        return row is not None
+
     def get_device(self, chain_id: bytes) -> Device | None:
         with self._read("get_device"):
             row = self._one(

@@ -216,6 +216,10 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
+    def enrolled_with(self, token_hash: bytes, chain_id: bytes) -> bool:
+        """True iff the token with this hash is the one that enrolled this chain."""
+
+    @abc.abstractmethod
     def get_device(self, chain_id: bytes) -> Device | None:
         """One device, with its current head."""
 

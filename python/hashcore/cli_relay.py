@@ -88,6 +88,21 @@ def add_parser(sub: Any, positive_int: Any) -> None:
         "--max-message-bytes", type=positive_int, default=8 * 1024 * 1024, metavar="N"
     )
     serve.add_argument(
+        "--max-clock-behind",
+        type=_duration,
+        default=365 * 86400,
+        metavar="DURATION",
+        help="refuse new records whose time_ms is further behind the relay's clock "
+        "(default 365d: a phone offline longer can't send what it wrote then)",
+    )
+    serve.add_argument(
+        "--max-clock-ahead",
+        type=_duration,
+        default=86400,
+        metavar="DURATION",
+        help="refuse new records whose time_ms is further ahead of the relay's clock (default 1d)",
+    )
+    serve.add_argument(
         "--token-ttl",
         type=_duration,
         default=7 * 86400,
@@ -208,7 +223,12 @@ def _serve(args: argparse.Namespace) -> int:
         operator_token_file=args.operator_token_file,
         checkpoint_every=args.checkpoint_every,
         checkpoint_interval_s=args.checkpoint_interval,
-        limits=Limits(args.max_batch_records, args.max_payload_bytes),
+        limits=Limits(
+            args.max_batch_records,
+            args.max_payload_bytes,
+            max_clock_behind_ms=args.max_clock_behind * 1000,
+            max_clock_ahead_ms=args.max_clock_ahead * 1000,
+        ),
         max_message_bytes=args.max_message_bytes,
         token_ttl_s=args.token_ttl,
         tls_cert=args.tls_cert,

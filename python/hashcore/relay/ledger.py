@@ -42,6 +42,7 @@ log = logging.getLogger("hashcore.relay")
 
 _KIND_GENESIS, _KIND_DATA, _KIND_ROTATION = 0, 1, 2
 _U64_MAX = 2**64 - 1
+_DAY_MS = 86_400_000
 _TOKEN_TEXT = {
     "unknown": "unknown token",
     "used": "the token was already used",
@@ -83,10 +84,20 @@ class SubmittedRecord(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """What one request may carry (refused with RESOURCE_EXHAUSTED beyond)."""
+    """What one request may carry (refused with RESOURCE_EXHAUSTED beyond), and how far a
+    new record's ``time_ms`` may be from the relay's clock (INVALID_ARGUMENT beyond: no
+    device clock makes 2**63-1 or the year 9999; the audit's time findings judge the
+    rest, such as time running backwards within a chain)."""
 
     max_records_per_batch: int = 4096
     max_payload_bytes: int = 64 * 1024
+    #: A phone offline for longer than this can't send what it wrote then.
+    max_clock_behind_ms: int = 365 * _DAY_MS
+    max_clock_ahead_ms: int = _DAY_MS
+
+    def time_window(self, now_ms: int) -> tuple[int, int]:
+        """The time_ms a new record may carry at relay time ``now_ms`` (both ends in)."""
+        return now_ms - self.max_clock_behind_ms, now_ms + self.max_clock_ahead_ms
 
 
 class Ack(NamedTuple):
@@ -122,6 +133,30 @@ def token_hash(token: str) -> bytes:
 
 def _where(i: int, rec: SubmittedRecord) -> str:
     return f"record {i} (chain {bytes(rec.chain_id).hex()} seq {rec.seq})"
+
+
+def _span(ms: int) -> str:
+    if ms % _DAY_MS == 0:
+        days = ms // _DAY_MS
+        return f"{days} day{'s' if days != 1 else ''}"
+    return f"{ms} ms"
+
+
+def _check_time(i: int, rec: SubmittedRecord, limits: Limits, now_ms: int) -> None:
+    """A new record's time_ms must be one a device clock near the relay's can produce."""
+    low, high = limits.time_window(now_ms)
+    if rec.time_ms > high:
+        raise invalid(
+            "bad_time",
+            f"{_where(i, rec)}: time_ms {rec.time_ms} is more than "
+            f"{_span(limits.max_clock_ahead_ms)} ahead of the relay's clock",
+        )
+    if rec.time_ms < low:
+        raise invalid(
+            "bad_time",
+            f"{_where(i, rec)}: time_ms {rec.time_ms} is more than "
+            f"{_span(limits.max_clock_behind_ms)} behind the relay's clock",
+        )
 
 
 def _check_shape(i: int, rec: SubmittedRecord, limits: Limits, genesis: bool) -> None:
@@ -389,6 +424,7 @@ class Ledger:
             raise Rejected(
                 "ALREADY_EXISTS", "enrolled", f"chain {chain_id.hex()} is already enrolled"
             )
+        _check_time(0, genesis, self.limits, self._clock())  # a resent one was judged
         if self._inflight:
             raise StoreError("enroll() called with groups in flight (writer bug)")
         now = self._clock()
@@ -545,7 +581,26 @@ class Ledger:
                 if j >= first_new and cols.kinds[i] == _KIND_ROTATION:
                     key = cols.payloads[i]
             next_keys[chain_id] = key
+        if n:
+            self._check_times(batch, cols, by_chain, new_from)
         return _Plan(cols, by_chain, new_from, keys, next_keys)
+
+    def _check_times(
+        self,
+        batch: Sequence[SubmittedRecord],
+        cols: _Columns,
+        by_chain: dict[bytes, list[int]],
+        new_from: dict[bytes, int],
+    ) -> None:
+        """New records' time_ms within the window around the relay's clock. Resent ones
+        are not judged again (accepted once, a lost ack's resend stays a duplicate)."""
+        now = self._clock()
+        low, high = self.limits.time_window(now)
+        if low <= min(cols.times) and max(cols.times) <= high:
+            return
+        fresh = sorted(i for c, idx in by_chain.items() for i in idx[new_from[c] :])
+        for i in fresh:
+            _check_time(i, batch[i], self.limits, now)
 
     def _finish(
         self,

@@ -94,6 +94,16 @@ class Limits:
     #: A phone offline for longer than this can't send what it wrote then.
     max_clock_behind_ms: int = 365 * _DAY_MS
     max_clock_ahead_ms: int = _DAY_MS
+    #: Per source address (RESOURCE_EXHAUSTED beyond, with a retry-after): Enroll, and
+    #: the unauthenticated reads (receipts, checkpoints, proofs, chain heads). A burst
+    #: of ``*_burst`` calls at once, then ``*_per_s`` a second; a rate of 0 is no limit.
+    enroll_per_s: float = 10.0
+    enroll_burst: int = 200
+    reads_per_s: float = 100.0
+    reads_burst: int = 1000
+    #: Refused enrollment tokens from one address are logged once per burst: a burst
+    #: ends after this long without one.
+    token_burst_quiet_s: float = 60.0
 
     def time_window(self, now_ms: int) -> tuple[int, int]:
         """The time_ms a new record may carry at relay time ``now_ms`` (both ends in)."""

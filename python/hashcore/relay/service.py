@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -21,6 +22,7 @@ from grpc import aio
 from ..errors import StoreError
 from .ledger import Ack, Ledger, Sealed, SubmittedRecord
 from .metrics import RelayMetrics
+from .ratelimit import BurstDetector, PeerBuckets, peer_address
 from .rejection import Rejected, invalid
 from .store.base import StoredCheckpoint, StoreUnavailableError
 from .v1 import relay_pb2 as pb
@@ -222,6 +224,10 @@ def _chain_id(raw: bytes) -> bytes:
     return bytes(raw)
 
 
+def _buckets(rate: float, burst: int) -> PeerBuckets | None:
+    return PeerBuckets(rate, burst) if rate > 0 else None
+
+
 class RelayService(pb_grpc.RelayServicer):
     def __init__(
         self,
@@ -232,15 +238,69 @@ class RelayService(pb_grpc.RelayServicer):
         self._ledger = writer.ledger
         self._metrics = writer.metrics
         self._anchor_info = anchor_info
+        limits = writer.ledger.limits
+        # Per source address (Limits): Enroll on its own, every read call together.
+        self._enroll_rate = _buckets(limits.enroll_per_s, limits.enroll_burst)
+        self._read_rate = _buckets(limits.reads_per_s, limits.reads_burst)
+        self._token_bursts = BurstDetector(limits.token_burst_quiet_s)
+        self._limited_bursts = BurstDetector(limits.token_burst_quiet_s)
+
+    def _admit(self, call: str, buckets: PeerBuckets | None, context: aio.ServicerContext) -> None:
+        """Refuse the call (RESOURCE_EXHAUSTED, retry-after) if its peer is over the rate."""
+        if buckets is None:
+            return
+        peer = peer_address(context.peer())
+        wait = buckets.take(peer)
+        if wait is None:
+            return
+        self._metrics.rate_limited.labels(call).inc()
+        previous = self._limited_bursts.note(f"{call} {peer}")
+        if previous is not None:
+            log.warning(
+                "rate limit: %s calls from %s refused (%g a second, bursts of %d); logged "
+                "once per burst, counted in hashcore_relay_rate_limited_total%s",
+                call,
+                peer,
+                buckets.rate,
+                buckets.burst,
+                f" (its previous burst: {previous} refused)" if previous else "",
+            )
+        raise Rejected(
+            "RESOURCE_EXHAUSTED",
+            "rate_limited",
+            f"too many {call} calls from this address; retry in {wait:.1f} s",
+            retry_after_ms=math.ceil(wait * 1000),
+        )
+
+    def _token_refused(self, context: aio.ServicerContext) -> None:
+        """Count a refused enrollment token; log the first of each burst per address."""
+        self._metrics.token_refusals.inc()
+        peer = peer_address(context.peer())
+        previous = self._token_bursts.note(peer)
+        if previous is None:
+            return
+        self._metrics.token_refusal_bursts.inc()
+        log.warning(
+            "enrollment tokens refused from %s: a burst begins (logged once; each refusal "
+            "is counted in hashcore_relay_enroll_tokens_refused_total)%s",
+            peer,
+            f" (its previous burst: {previous} refused)" if previous else "",
+        )
 
     async def Enroll(
         self, request: pb.EnrollRequest, context: aio.ServicerContext
     ) -> pb.EnrollResponse:
+        self._admit("Enroll", self._enroll_rate, context)
         if not request.HasField("genesis"):
             raise invalid("malformed", "EnrollRequest.genesis is missing")
-        if not request.token:
-            raise Rejected("UNAUTHENTICATED", "token", "EnrollRequest.token is missing")
-        device, index = await self._w.call(self._ledger.enroll, request.token, request.genesis)
+        try:
+            if not request.token:
+                raise Rejected("UNAUTHENTICATED", "token", "EnrollRequest.token is missing")
+            device, index = await self._w.call(self._ledger.enroll, request.token, request.genesis)
+        except Rejected as r:
+            if r.reason == "token":
+                self._token_refused(context)
+            raise
         self._metrics.enrolled.inc()
         return pb.EnrollResponse(
             chain_id=device.chain_id,
@@ -284,6 +344,7 @@ class RelayService(pb_grpc.RelayServicer):
     async def GetReceipt(
         self, request: pb.GetReceiptRequest, context: aio.ServicerContext
     ) -> pb.Receipt:
+        self._admit("GetReceipt", self._read_rate, context)
         chain_id = _chain_id(request.chain_id)
         rec, cp, path = await self._w.call(self._ledger.receipt, chain_id, request.seq)
         receipt = pb.Receipt(
@@ -302,6 +363,7 @@ class RelayService(pb_grpc.RelayServicer):
     async def GetCheckpoint(
         self, request: pb.GetCheckpointRequest, context: aio.ServicerContext
     ) -> pb.Checkpoint:
+        self._admit("GetCheckpoint", self._read_rate, context)
         cp = await self._w.call(self._ledger.checkpoint_at, request.tree_size)
         if cp is None:
             what = (
@@ -315,6 +377,7 @@ class RelayService(pb_grpc.RelayServicer):
     async def GetConsistencyProof(
         self, request: pb.GetConsistencyProofRequest, context: aio.ServicerContext
     ) -> pb.ConsistencyProof:
+        self._admit("GetConsistencyProof", self._read_rate, context)
         to_size, first_root, second_root, path = await self._w.call(
             self._ledger.consistency, request.from_size, request.to_size
         )
@@ -329,6 +392,7 @@ class RelayService(pb_grpc.RelayServicer):
     async def GetChainHead(
         self, request: pb.GetChainHeadRequest, context: aio.ServicerContext
     ) -> pb.ChainHead:
+        self._admit("GetChainHead", self._read_rate, context)
         chain_id = _chain_id(request.chain_id)
         head, index = await self._w.call(self._ledger.chain_head, chain_id)
         return pb.ChainHead(

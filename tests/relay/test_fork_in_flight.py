@@ -13,14 +13,17 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import grpc
 from hashcore import Device
 from hashcore.relay.client import record_pb
 from hashcore.relay.ledger import Ack, Ledger, token_hash
 from hashcore.relay.rejection import Rejected
 from hashcore.relay.store.base import ChainHead, ForkEvidence, StoredCheckpoint, StoredRecord
 from hashcore.relay.store.sqlite import SqliteStore
+from hashcore.relay.v1 import relay_pb2 as pb
+from hashcore.relay.v1 import relay_pb2_grpc as pb_grpc
 
-from .conftest import fork_of
+from .conftest import ThreadRelay, enrolled_device, fork_of
 
 
 class HeldSqliteStore(SqliteStore):
@@ -128,3 +131,35 @@ def test_a_fork_of_a_record_of_its_own_group_is_kept_after_it(tmp_path: Path) ->
     assert results[2] == [Ack(b.chain_id, 1, 4, False)]
     evidence = ledger.store.list_fork_evidence()
     assert [(e.seq, e.existing_log_index) for e in evidence] == [(2, 3)]
+
+
+def test_forks_racing_their_originals_through_a_real_relay(relay: ThreadRelay) -> None:
+    """The same race through the server (non-deterministic, so many trials): an original
+    batch, a fork of its first record and another device's batch sent at once. Exactly
+    one of the two records at that seq is accepted, the other is kept as fork evidence,
+    and the other device's batch is never refused."""
+    trials = 30
+    store = relay.server.ledger.store  # type: ignore[union-attr]
+    with grpc.insecure_channel(relay.target) as ch:
+        stub = pb_grpc.RelayStub(ch)
+        for _ in range(trials):
+            a = enrolled_device(relay, records=3)
+            c = enrolled_device(relay, records=3)
+            original = pb.SubmitRequest(records=[record_pb(r) for r in a.records()[1:4]])
+            fork = pb.SubmitRequest(records=[fork_of(a, 1)])  # in either order, a fork
+            other = pb.SubmitRequest(records=[record_pb(r) for r in c.records()[1:4]])
+            calls = [stub.SubmitBatch.future(req, timeout=30) for req in (original, fork, other)]
+            outcomes = []
+            for call in calls:
+                try:
+                    call.result()
+                    outcomes.append("ok")
+                except grpc.RpcError as exc:
+                    outcomes.append(f"{exc.code().name}: {exc.details()}")
+            assert outcomes[2] == "ok", outcomes
+            refused = [o for o in outcomes[:2] if o != "ok"]
+            assert len(refused) == 1, outcomes
+            assert refused[0].startswith("ALREADY_EXISTS: "), outcomes
+            assert "refused as a fork and kept as evidence" in refused[0]
+            evidence = relay.call(store.list_fork_evidence, a.chain_id)
+            assert [e.seq for e in evidence] == [1]

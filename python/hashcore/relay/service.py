@@ -180,7 +180,13 @@ class Writer:
                 await loop.run_in_executor(self._committer, self.ledger.persist, sealed)
             except BaseException as exc:  # the store failed: none of the group is stored
                 refusal = store_failure(exc, self.metrics)
-                await self._on_writer(self.ledger.abort_inflight)
+                try:
+                    await self._on_writer(self.ledger.abort_inflight)
+                except Exception as again:
+                    # The store is still failing: answer anyway and keep the writer
+                    # alive. The tree may still hold this group's leaves: the store's
+                    # position check refuses the next group, which rebuilds again.
+                    store_failure(again, self.metrics)
                 for b, result in zip(group, results, strict=True):
                     if not isinstance(result, Rejected) and not b.fut.done():
                         b.fut.set_exception(refusal)

@@ -187,11 +187,14 @@ def start_process_relay(workdir: Path, db: str | None = None, *extra: str) -> Pr
 # ----------------------------------------------------------------------------- forks
 
 
+#: Where devices without a state file get one to have their seed read (they keep saving
+#: there); removed when the test process ends.
+_STATE_DIR = tempfile.TemporaryDirectory(prefix="hashcore-test-devices-")
+
+
 def device_seed(device: Device) -> bytes:
-    """The device's signing seed (from its state file), to forge records it could sign.
-    A device without a state file gets one in a fresh temporary directory (it keeps saving
-    there, so the directory stays)."""
-    path = device.path or device.save(Path(tempfile.mkdtemp(prefix="hashcore-dev-")) / "s.json")
+    """The device's signing seed (from its state file), to forge records it could sign."""
+    path = device.path or device.save(Path(_STATE_DIR.name) / f"{device.chain_id.hex()}.json")
     return bytes.fromhex(json.loads(path.read_text())["secret_seed"])
 
 

@@ -165,6 +165,12 @@ def _start_relay(workdir: Path) -> tuple[subprocess.Popen[str], str, str]:
         "none",
         "--metrics",
         "127.0.0.1:0",
+        # Every simulated device enrolls and reads from loopback: the per-address
+        # limits would measure themselves, not ingest.
+        "--enroll-rate",
+        "0",
+        "--read-rate",
+        "0",
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None

@@ -3,11 +3,13 @@ or as a `hashcore relay serve` subprocess (for SIGTERM and kill -9)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -15,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hashcore import Device, RelayClient
+from hashcore import Device, RelayClient, _core
 from hashcore.relay.background import BackgroundRelay
 from hashcore.relay.client import RetryPolicy
 from hashcore.relay.server import RelayConfig, RelayServer
+from hashcore.relay.v1 import relay_pb2 as pb
 
 FAST_RETRY = RetryPolicy(attempts=3, first_delay_s=0.05, max_delay_s=0.1)
 
@@ -179,3 +182,44 @@ def start_process_relay(workdir: Path, db: str | None = None, *extra: str) -> Pr
             return ProcessRelay(proc, int(m.group(1)), db, workdir)
     proc.kill()
     raise RuntimeError("relay did not report its port")
+
+
+# ----------------------------------------------------------------------------- forks
+
+
+#: Where devices without a state file get one to have their seed read (they keep saving
+#: there); removed when the test process ends.
+_STATE_DIR = tempfile.TemporaryDirectory(prefix="hashcore-test-devices-")
+
+
+def device_seed(device: Device) -> bytes:
+    """The device's signing seed (from its state file), to forge records it could sign."""
+    path = device.path or device.save(Path(_STATE_DIR.name) / f"{device.chain_id.hex()}.json")
+    return bytes.fromhex(json.loads(path.read_text())["secret_seed"])
+
+
+def fork_of(
+    device: Device,
+    seq: int,
+    *,
+    payload: bytes = b"a different diary entry",
+    salt: bytes = b"\x07" * 16,
+    time_ms: int | None = None,
+) -> pb.Record:
+    """Another data record at ``seq`` of ``device``, signed by its key: a fork."""
+    original = device.records()[seq]
+    when = original.time_ms if time_ms is None else time_ms
+    commit = _core.commitment(salt, payload)
+    header = _core.record_header(device.chain_id, seq, when, 1, original.prev, commit)
+    return pb.Record(
+        version=1,
+        chain_id=device.chain_id,
+        seq=seq,
+        time_ms=when,
+        kind=1,
+        prev=original.prev,
+        commit=commit,
+        salt=salt,
+        payload=payload,
+        signature=_core.sign(device_seed(device), _core.link_of_header(header)),
+    )

@@ -45,6 +45,18 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected calls a second (0: no limit), got {text!r}"
+        ) from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected calls a second (0: no limit), got {text!r}")
+    return value
+
+
 def add_parser(sub: Any, positive_int: Any) -> None:
     relay = sub.add_parser("relay", help="run a relay, issue enrollment tokens, export bundles")
     rsub = relay.add_subparsers(dest="relay_command", required=True, parser_class=type(relay))
@@ -87,6 +99,38 @@ def add_parser(sub: Any, positive_int: Any) -> None:
     serve.add_argument(
         "--max-message-bytes", type=positive_int, default=8 * 1024 * 1024, metavar="N"
     )
+    serve.add_argument(
+        "--max-clock-behind",
+        type=_duration,
+        default=365 * 86400,
+        metavar="DURATION",
+        help="refuse new records whose time_ms is further behind the relay's clock "
+        "(default 365d: a phone offline longer can't send what it wrote then)",
+    )
+    serve.add_argument(
+        "--max-clock-ahead",
+        type=_duration,
+        default=86400,
+        metavar="DURATION",
+        help="refuse new records whose time_ms is further ahead of the relay's clock (default 1d)",
+    )
+    for call, rate, burst in (("enroll", 10.0, 200), ("read", 100.0, 1000)):
+        what = "Enroll" if call == "enroll" else "unauthenticated read"
+        serve.add_argument(
+            f"--{call}-rate",
+            type=_rate,
+            default=rate,
+            metavar="PER_S",
+            help=f"{what} calls a second per source address, after a burst (default "
+            f"{rate:g}; 0: no limit)",
+        )
+        serve.add_argument(
+            f"--{call}-burst",
+            type=positive_int,
+            default=burst,
+            metavar="N",
+            help=f"{what} calls at once per source address (default {burst})",
+        )
     serve.add_argument(
         "--token-ttl",
         type=_duration,
@@ -208,7 +252,16 @@ def _serve(args: argparse.Namespace) -> int:
         operator_token_file=args.operator_token_file,
         checkpoint_every=args.checkpoint_every,
         checkpoint_interval_s=args.checkpoint_interval,
-        limits=Limits(args.max_batch_records, args.max_payload_bytes),
+        limits=Limits(
+            args.max_batch_records,
+            args.max_payload_bytes,
+            max_clock_behind_ms=args.max_clock_behind * 1000,
+            max_clock_ahead_ms=args.max_clock_ahead * 1000,
+            enroll_per_s=args.enroll_rate,
+            enroll_burst=args.enroll_burst,
+            reads_per_s=args.read_rate,
+            reads_burst=args.read_burst,
+        ),
         max_message_bytes=args.max_message_bytes,
         token_ttl_s=args.token_ttl,
         tls_cert=args.tls_cert,

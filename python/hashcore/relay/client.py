@@ -28,14 +28,36 @@ from ..device import Device
 from ..errors import DeviceError, RelayError
 from ..record import Record
 from .grpc_api import OperatorStub, RelayStub
+from .rejection import RETRY_AFTER_KEY
 from .v1 import relay_pb2 as pb
 
 __all__ = ["Ack", "AnchorInfo", "DeviceInfo", "Receipt", "RelayClient", "RetryPolicy", "SyncResult"]
 
 T = TypeVar("T")
 
-#: Statuses worth retrying: the relay is down, restarting, or overloaded for a moment.
+#: Statuses worth retrying: the relay is down, restarting, or its store failed for a
+#: moment. RESOURCE_EXHAUSTED is retried only when the relay says when (see _retry_after).
 _TRANSIENT = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+
+
+def _retry_after(exc: grpc.RpcError) -> float | None:
+    """Seconds to wait before retrying ``exc``, or None if retrying would not help.
+
+    A batch over the relay's limits (RESOURCE_EXHAUSTED) fails the same way every time;
+    a full disk or a rate limit (RESOURCE_EXHAUSTED with a retry-after trailer) does not.
+    """
+    code = exc.code()
+    if code in _TRANSIENT:
+        return 0.0
+    if code != grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return None
+    for key, value in exc.trailing_metadata() or ():
+        if key == RETRY_AFTER_KEY:
+            try:
+                return max(0.0, int(value) / 1000)
+            except ValueError:
+                return None
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,12 +217,14 @@ class RelayClient:
             try:
                 return fn(request, timeout=self._timeout, metadata=metadata, wait_for_ready=False)
             except grpc.RpcError as exc:
-                if exc.code() not in _TRANSIENT:
+                after = _retry_after(exc)
+                if after is None:
                     raise _error(exc) from None
                 delay = next(delays, None)
                 if delay is None:
                     raise _error(exc) from None
-                time.sleep(delay)
+                # The relay's retry-after, within the policy's longest wait.
+                time.sleep(max(delay, min(after, self.retry.max_delay_s)))
 
     # ----------------------------------------------------------------- devices
 

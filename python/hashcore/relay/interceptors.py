@@ -17,7 +17,7 @@ import grpc
 from grpc import aio
 
 from ..errors import HashcoreError
-from .rejection import Rejected
+from .rejection import RETRY_AFTER_KEY, Rejected
 
 __all__ = ["OPERATOR_PREFIX", "RelayInterceptor"]
 
@@ -79,7 +79,9 @@ class RelayInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
     def _wrap(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         async def fail(exc: BaseException, context: aio.ServicerContext) -> None:
             code, text = _status(exc)
-            await context.abort(code, text)
+            after = exc.retry_after_ms if isinstance(exc, Rejected) else None
+            trailer = () if after is None else ((RETRY_AFTER_KEY, str(after)),)
+            await context.abort(code, text, trailing_metadata=trailer)
 
         # Requests arrive as raw bytes and are parsed here, so that a corrupt message is
         # INVALID_ARGUMENT with a message rather than grpc's generic UNKNOWN.
@@ -141,8 +143,10 @@ def _denied(
     async def deny(request: Any, context: aio.ServicerContext) -> Any:
         await context.abort(code, text)
 
+    # No deserializer: the body of an unauthenticated call is never parsed, so garbage
+    # without a token is UNAUTHENTICATED, not a decoder's error (authenticate first).
     return grpc.unary_unary_rpc_method_handler(
         deny,
-        request_deserializer=handler.request_deserializer,
+        request_deserializer=None,
         response_serializer=handler.response_serializer,
     )

@@ -42,6 +42,7 @@ log = logging.getLogger("hashcore.relay")
 
 _KIND_GENESIS, _KIND_DATA, _KIND_ROTATION = 0, 1, 2
 _U64_MAX = 2**64 - 1
+_DAY_MS = 86_400_000
 _TOKEN_TEXT = {
     "unknown": "unknown token",
     "used": "the token was already used",
@@ -83,10 +84,30 @@ class SubmittedRecord(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """What one request may carry (refused with RESOURCE_EXHAUSTED beyond)."""
+    """What one request may carry (refused with RESOURCE_EXHAUSTED beyond), and how far a
+    new record's ``time_ms`` may be from the relay's clock (INVALID_ARGUMENT beyond: no
+    device clock makes 2**63-1 or the year 9999; the audit's time findings judge the
+    rest, such as time running backwards within a chain)."""
 
     max_records_per_batch: int = 4096
     max_payload_bytes: int = 64 * 1024
+    #: A phone offline for longer than this can't send what it wrote then.
+    max_clock_behind_ms: int = 365 * _DAY_MS
+    max_clock_ahead_ms: int = _DAY_MS
+    #: Per source address (RESOURCE_EXHAUSTED beyond, with a retry-after): Enroll, and
+    #: the unauthenticated reads (receipts, checkpoints, proofs, chain heads). A burst
+    #: of ``*_burst`` calls at once, then ``*_per_s`` a second; a rate of 0 is no limit.
+    enroll_per_s: float = 10.0
+    enroll_burst: int = 200
+    reads_per_s: float = 100.0
+    reads_burst: int = 1000
+    #: Refused enrollment tokens from one address are logged once per burst: a burst
+    #: ends after this long without one.
+    token_burst_quiet_s: float = 60.0
+
+    def time_window(self, now_ms: int) -> tuple[int, int]:
+        """The time_ms a new record may carry at relay time ``now_ms`` (both ends in)."""
+        return now_ms - self.max_clock_behind_ms, now_ms + self.max_clock_ahead_ms
 
 
 class Ack(NamedTuple):
@@ -122,6 +143,30 @@ def token_hash(token: str) -> bytes:
 
 def _where(i: int, rec: SubmittedRecord) -> str:
     return f"record {i} (chain {bytes(rec.chain_id).hex()} seq {rec.seq})"
+
+
+def _span(ms: int) -> str:
+    if ms % _DAY_MS == 0:
+        days = ms // _DAY_MS
+        return f"{days} day{'s' if days != 1 else ''}"
+    return f"{ms} ms"
+
+
+def _check_time(i: int, rec: SubmittedRecord, limits: Limits, now_ms: int) -> None:
+    """A new record's time_ms must be one a device clock near the relay's can produce."""
+    low, high = limits.time_window(now_ms)
+    if rec.time_ms > high:
+        raise invalid(
+            "bad_time",
+            f"{_where(i, rec)}: time_ms {rec.time_ms} is more than "
+            f"{_span(limits.max_clock_ahead_ms)} ahead of the relay's clock",
+        )
+    if rec.time_ms < low:
+        raise invalid(
+            "bad_time",
+            f"{_where(i, rec)}: time_ms {rec.time_ms} is more than "
+            f"{_span(limits.max_clock_behind_ms)} behind the relay's clock",
+        )
 
 
 def _check_shape(i: int, rec: SubmittedRecord, limits: Limits, genesis: bool) -> None:
@@ -261,12 +306,14 @@ def _rust_check(records: Sequence[_Columns], keys: bytes) -> tuple[list[bytes], 
 
 @dataclass(slots=True)
 class Sealed:
-    """An accepted group, in the tree but not yet stored."""
+    """An accepted group, in the tree but not yet stored, with the fork evidence its
+    checks found (stored in the same transaction, after the group's records)."""
 
     group: _Group
     heads: list[ChainHead]
     checkpoint: StoredCheckpoint | None
     new_size: int
+    evidence: list[ForkEvidence] = field(default_factory=list)
 
 
 class Ledger:
@@ -349,7 +396,9 @@ class Ledger:
 
     def enroll(self, token: str, genesis: SubmittedRecord) -> tuple[Device, int]:
         """Enroll a device with a one-time token and its genesis; returns (device,
-        log_index). Re-sending the same genesis (a lost reply) returns the original."""
+        log_index). Re-sending the same genesis with the same token (a lost reply)
+        returns the original; with any other token it is refused like a wrong token, so
+        a stranger holding a bundle's genesis learns nothing of its participant."""
         _check_shape(0, genesis, self.limits, genesis=True)
         payload = bytes(genesis.payload)
         if len(payload) != 32:
@@ -373,10 +422,19 @@ class Ledger:
         if existing is not None:
             stored = self.store.get_record(chain_id, 0)
             if stored is not None and stored.link == link:
-                return existing, stored.log_index
+                if self.store.enrolled_with(token_hash(token), chain_id):
+                    return existing, stored.log_index
+                # The same text whether the token is unknown or another valid one: the
+                # answer must not tell a token prober anything either.
+                raise Rejected(
+                    "PERMISSION_DENIED",
+                    "token",
+                    "enrollment token refused: this genesis was enrolled with another token",
+                )
             raise Rejected(
                 "ALREADY_EXISTS", "enrolled", f"chain {chain_id.hex()} is already enrolled"
             )
+        _check_time(0, genesis, self.limits, self._clock())  # a resent one was judged
         if self._inflight:
             raise StoreError("enroll() called with groups in flight (writer bug)")
         now = self._clock()
@@ -424,8 +482,13 @@ class Ledger:
         """Check each batch (against the stored state and every group still in flight)
         and seal the accepted ones: their leaves go into the tree and a checkpoint is
         signed if one is due. Returns per batch its acks or why it was refused, and the
-        sealed group to :meth:`persist` (None when nothing was accepted). The acks must
-        not be sent before :meth:`persist` returns.
+        sealed group to :meth:`persist` (None when nothing was accepted and no fork was
+        found). The acks must not be sent before :meth:`persist` returns.
+
+        Fork evidence is not written here: the record it points at may be in a group
+        still in flight (or in this one). It travels with the sealed group, which is
+        stored after every group before it, so the original is always there first, and
+        a fork can't fail anybody else's batch.
 
         Signatures are verified for the whole group in one Rust call: Ed25519 batch
         verification gets much cheaper per signature in batches of hundreds, and the
@@ -464,9 +527,8 @@ class Ledger:
             except Rejected as r:
                 results.append(r)
                 replan = replan or isinstance(planned, _Plan)
-        for ev in evidence:
-            self.store.add_fork_evidence(ev)
-        return results, (self._seal(group) if group.rows else None)
+        sealed = self._seal(group, evidence) if group.rows or evidence else None
+        return results, sealed
 
     def _stage(
         self, batch: Sequence[SubmittedRecord], group: _Group, evidence: list[ForkEvidence]
@@ -529,7 +591,26 @@ class Ledger:
                 if j >= first_new and cols.kinds[i] == _KIND_ROTATION:
                     key = cols.payloads[i]
             next_keys[chain_id] = key
+        if n:
+            self._check_times(batch, cols, by_chain, new_from)
         return _Plan(cols, by_chain, new_from, keys, next_keys)
+
+    def _check_times(
+        self,
+        batch: Sequence[SubmittedRecord],
+        cols: _Columns,
+        by_chain: dict[bytes, list[int]],
+        new_from: dict[bytes, int],
+    ) -> None:
+        """New records' time_ms within the window around the relay's clock. Resent ones
+        are not judged again (accepted once, a lost ack's resend stays a duplicate)."""
+        now = self._clock()
+        low, high = self.limits.time_window(now)
+        if low <= min(cols.times) and max(cols.times) <= high:
+            return
+        fresh = sorted(i for c, idx in by_chain.items() for i in idx[new_from[c] :])
+        for i in fresh:
+            _check_time(i, batch[i], self.limits, now)
 
     def _finish(
         self,
@@ -712,7 +793,7 @@ class Ledger:
             received_ms=now,
         )
 
-    def _seal(self, group: _Group) -> Sealed:
+    def _seal(self, group: _Group, evidence: list[ForkEvidence]) -> Sealed:
         """Put the group's leaves in the tree and sign a checkpoint if one is due."""
         heads = [ChainHead(chain_id, h.seq, h.link, h.key) for chain_id, h in group.heads.items()]
         new_size = group.next_index
@@ -721,17 +802,18 @@ class Ledger:
         if new_size - self._signed_size >= self.checkpoint_every:
             checkpoint = self._sign(new_size)
             self._signed_size = new_size
-        sealed = Sealed(group, heads, checkpoint, new_size)
+        sealed = Sealed(group, heads, checkpoint, new_size, evidence)
         self._inflight.append(sealed)
         return sealed
 
     def persist(self, sealed: Sealed) -> None:
-        """Store a sealed group (records, heads, checkpoint) in one transaction. Touches
+        """Store a sealed group (records, heads, checkpoint, fork evidence) in one
+        transaction. Touches
         only the store, so it may run on another thread while the next group is checked;
         groups must be persisted in the order they were sealed."""
         if not self._inflight or self._inflight[0] is not sealed:
             raise StoreError("not stored: an earlier group failed to store, or order was broken")
-        self.store.append(sealed.group.rows, sealed.heads, sealed.checkpoint)
+        self.store.append(sealed.group.rows, sealed.heads, sealed.checkpoint, sealed.evidence)
 
     def apply(self, sealed: Sealed) -> None:
         """After :meth:`persist`: the group is durable; make it the committed state."""

@@ -62,6 +62,28 @@ class RelayMetrics:
             registry=r,
         )
         self.enrolled = Counter("hashcore_relay_enrollments", "Devices enrolled", registry=r)
+        self.token_refusals = Counter(
+            "hashcore_relay_enroll_tokens_refused",
+            "Enroll calls refused for their token (unknown, used, expired, another's)",
+            registry=r,
+        )
+        self.token_refusal_bursts = Counter(
+            "hashcore_relay_enroll_token_refusal_bursts",
+            "Bursts of refused enrollment tokens from one address (one log line each)",
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "hashcore_relay_rate_limited",
+            "Unauthenticated calls refused by the per-address rate limit, by call",
+            ["call"],
+            registry=r,
+        )
+        self.store_errors = Counter(
+            "hashcore_store_errors",
+            "Store failures answered UNAVAILABLE / RESOURCE_EXHAUSTED, by kind",
+            ["kind"],
+            registry=r,
+        )
         self.anchor_failures = Gauge(
             "hashcore_relay_anchor_consecutive_failures",
             "Consecutive failed attempts to reach the EVM chain",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import math
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -17,16 +19,23 @@ from typing import Any, TypeVar
 
 from grpc import aio
 
+from ..errors import StoreError
 from .ledger import Ack, Ledger, Sealed, SubmittedRecord
 from .metrics import RelayMetrics
+from .ratelimit import BurstDetector, PeerBuckets, peer_address
 from .rejection import Rejected, invalid
-from .store.base import StoredCheckpoint
+from .store.base import StoredCheckpoint, StoreUnavailableError
 from .v1 import relay_pb2 as pb
 from .v1 import relay_pb2_grpc as pb_grpc
 
 __all__ = ["OperatorService", "RelayService", "Writer"]
 
 T = TypeVar("T")
+
+log = logging.getLogger("hashcore.relay")
+
+#: How long a client should wait before retrying after the disk was full.
+DISK_FULL_RETRY_MS = 5000
 
 
 class _Batch:
@@ -46,6 +55,29 @@ class _Call:
         self.fn = fn
         self.args = args
         self.fut = fut
+
+
+def store_failure(exc: BaseException, metrics: RelayMetrics) -> BaseException:
+    """What a client is told of a store failure: UNAVAILABLE (RESOURCE_EXHAUSTED, with a
+    retry-after, for a full disk), never the server's path or URL. The failure itself is
+    logged with them and counted. Anything else is returned as it is."""
+    if not isinstance(exc, StoreError):
+        return exc
+    kind = exc.kind if isinstance(exc, StoreUnavailableError) else "other"
+    log.error("store failure (%s): %s", kind, exc)
+    metrics.store_errors.labels(kind).inc()
+    if kind == "disk_full":
+        return Rejected(
+            "RESOURCE_EXHAUSTED",
+            "store",
+            "the relay's store is full; nothing was stored; retry later",
+            retry_after_ms=DISK_FULL_RETRY_MS,
+        )
+    return Rejected(
+        "UNAVAILABLE",
+        "store",
+        f"the relay's store failed ({kind}); nothing was stored; retry later",
+    )
 
 
 class Writer:
@@ -99,7 +131,7 @@ class Writer:
                     result = await self._on_writer(item.fn, *item.args)
                 except BaseException as exc:
                     if not item.fut.done():
-                        item.fut.set_exception(exc)
+                        item.fut.set_exception(store_failure(exc, self.metrics))
                     if isinstance(exc, asyncio.CancelledError):
                         raise
                 else:
@@ -120,9 +152,10 @@ class Writer:
                     self.ledger.prepare_group, [b.records for b in group]
                 )
             except BaseException as exc:  # nothing of the group was accepted
+                refusal = store_failure(exc, self.metrics)
                 for b in group:
                     if not b.fut.done():
-                        b.fut.set_exception(exc)
+                        b.fut.set_exception(refusal)
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 continue
@@ -146,10 +179,17 @@ class Writer:
             try:
                 await loop.run_in_executor(self._committer, self.ledger.persist, sealed)
             except BaseException as exc:  # the store failed: none of the group is stored
-                await self._on_writer(self.ledger.abort_inflight)
+                refusal = store_failure(exc, self.metrics)
+                try:
+                    await self._on_writer(self.ledger.abort_inflight)
+                except Exception as again:
+                    # The store is still failing: answer anyway and keep the writer
+                    # alive. The tree may still hold this group's leaves: the store's
+                    # position check refuses the next group, which rebuilds again.
+                    store_failure(again, self.metrics)
                 for b, result in zip(group, results, strict=True):
                     if not isinstance(result, Rejected) and not b.fut.done():
-                        b.fut.set_exception(exc)
+                        b.fut.set_exception(refusal)
                 return
             await self._on_writer(self.ledger.apply, sealed)
         for b, result in zip(group, results, strict=True):
@@ -190,6 +230,10 @@ def _chain_id(raw: bytes) -> bytes:
     return bytes(raw)
 
 
+def _buckets(rate: float, burst: int) -> PeerBuckets | None:
+    return PeerBuckets(rate, burst) if rate > 0 else None
+
+
 class RelayService(pb_grpc.RelayServicer):
     def __init__(
         self,
@@ -200,15 +244,69 @@ class RelayService(pb_grpc.RelayServicer):
         self._ledger = writer.ledger
         self._metrics = writer.metrics
         self._anchor_info = anchor_info
+        limits = writer.ledger.limits
+        # Per source address (Limits): Enroll on its own, every read call together.
+        self._enroll_rate = _buckets(limits.enroll_per_s, limits.enroll_burst)
+        self._read_rate = _buckets(limits.reads_per_s, limits.reads_burst)
+        self._token_bursts = BurstDetector(limits.token_burst_quiet_s)
+        self._limited_bursts = BurstDetector(limits.token_burst_quiet_s)
+
+    def _admit(self, call: str, buckets: PeerBuckets | None, context: aio.ServicerContext) -> None:
+        """Refuse the call (RESOURCE_EXHAUSTED, retry-after) if its peer is over the rate."""
+        if buckets is None:
+            return
+        peer = peer_address(context.peer())
+        wait = buckets.take(peer)
+        if wait is None:
+            return
+        self._metrics.rate_limited.labels(call).inc()
+        previous = self._limited_bursts.note(f"{call} {peer}")
+        if previous is not None:
+            log.warning(
+                "rate limit: %s calls from %s refused (%g a second, bursts of %d); logged "
+                "once per burst, counted in hashcore_relay_rate_limited_total%s",
+                call,
+                peer,
+                buckets.rate,
+                buckets.burst,
+                f" (its previous burst: {previous} refused)" if previous else "",
+            )
+        raise Rejected(
+            "RESOURCE_EXHAUSTED",
+            "rate_limited",
+            f"too many {call} calls from this address; retry in {wait:.1f} s",
+            retry_after_ms=math.ceil(wait * 1000),
+        )
+
+    def _token_refused(self, context: aio.ServicerContext) -> None:
+        """Count a refused enrollment token; log the first of each burst per address."""
+        self._metrics.token_refusals.inc()
+        peer = peer_address(context.peer())
+        previous = self._token_bursts.note(peer)
+        if previous is None:
+            return
+        self._metrics.token_refusal_bursts.inc()
+        log.warning(
+            "enrollment tokens refused from %s: a burst begins (logged once; each refusal "
+            "is counted in hashcore_relay_enroll_tokens_refused_total)%s",
+            peer,
+            f" (its previous burst: {previous} refused)" if previous else "",
+        )
 
     async def Enroll(
         self, request: pb.EnrollRequest, context: aio.ServicerContext
     ) -> pb.EnrollResponse:
+        self._admit("Enroll", self._enroll_rate, context)
         if not request.HasField("genesis"):
             raise invalid("malformed", "EnrollRequest.genesis is missing")
-        if not request.token:
-            raise Rejected("UNAUTHENTICATED", "token", "EnrollRequest.token is missing")
-        device, index = await self._w.call(self._ledger.enroll, request.token, request.genesis)
+        try:
+            if not request.token:
+                raise Rejected("UNAUTHENTICATED", "token", "EnrollRequest.token is missing")
+            device, index = await self._w.call(self._ledger.enroll, request.token, request.genesis)
+        except Rejected as r:
+            if r.reason == "token":
+                self._token_refused(context)
+            raise
         self._metrics.enrolled.inc()
         return pb.EnrollResponse(
             chain_id=device.chain_id,
@@ -252,6 +350,7 @@ class RelayService(pb_grpc.RelayServicer):
     async def GetReceipt(
         self, request: pb.GetReceiptRequest, context: aio.ServicerContext
     ) -> pb.Receipt:
+        self._admit("GetReceipt", self._read_rate, context)
         chain_id = _chain_id(request.chain_id)
         rec, cp, path = await self._w.call(self._ledger.receipt, chain_id, request.seq)
         receipt = pb.Receipt(
@@ -270,6 +369,7 @@ class RelayService(pb_grpc.RelayServicer):
     async def GetCheckpoint(
         self, request: pb.GetCheckpointRequest, context: aio.ServicerContext
     ) -> pb.Checkpoint:
+        self._admit("GetCheckpoint", self._read_rate, context)
         cp = await self._w.call(self._ledger.checkpoint_at, request.tree_size)
         if cp is None:
             what = (
@@ -283,6 +383,7 @@ class RelayService(pb_grpc.RelayServicer):
     async def GetConsistencyProof(
         self, request: pb.GetConsistencyProofRequest, context: aio.ServicerContext
     ) -> pb.ConsistencyProof:
+        self._admit("GetConsistencyProof", self._read_rate, context)
         to_size, first_root, second_root, path = await self._w.call(
             self._ledger.consistency, request.from_size, request.to_size
         )
@@ -297,6 +398,7 @@ class RelayService(pb_grpc.RelayServicer):
     async def GetChainHead(
         self, request: pb.GetChainHeadRequest, context: aio.ServicerContext
     ) -> pb.ChainHead:
+        self._admit("GetChainHead", self._read_rate, context)
         chain_id = _chain_id(request.chain_id)
         head, index = await self._w.call(self._ledger.chain_head, chain_id)
         return pb.ChainHead(

@@ -77,6 +77,7 @@ class DemoOptions:
 
 
 def _relay_config(relay_dir: Path) -> Any:
+    from ..relay.ledger import Limits
     from ..relay.server import RelayConfig
 
     return RelayConfig(
@@ -93,6 +94,10 @@ def _relay_config(relay_dir: Path) -> Any:
         confirmations=CONFIRMATIONS,
         anchor_interval_s=3600.0,
         grace_s=5.0,
+        # The simulated phones keep the trial's fixed dates (from 2026-01-05, so that a
+        # seed always gives the same bundle) while the relay's clock is the real one:
+        # without this, the demo would be refused once those dates are a year old.
+        limits=Limits(max_clock_behind_ms=100 * 365 * 86_400_000),
     )
 
 

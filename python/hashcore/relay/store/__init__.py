@@ -20,6 +20,7 @@ from .base import (
     Store,
     StoredCheckpoint,
     StoredRecord,
+    StoreUnavailableError,
 )
 from .sqlite import SqliteStore
 
@@ -32,6 +33,7 @@ __all__ = [
     "ForkEvidence",
     "SqliteStore",
     "Store",
+    "StoreUnavailableError",
     "StoredCheckpoint",
     "StoredRecord",
     "open_store",

@@ -172,6 +172,12 @@ class SqlStore(Store):
         """Records (RECORD_COLUMNS) at these (chain_id, seq) keys."""
 
     @abc.abstractmethod
+    def _purge_erased(self, what: str) -> None:
+        """After an erasure committed: make the database drop every copy of the erased
+        bytes it can still reach (old row versions, journal pages). Outside any
+        transaction, under the lock; raises StoreError if it could not."""
+
+    @abc.abstractmethod
     def _snapshot_rows(self, upto: int, batch_rows: int) -> Iterator[list[Row]]:
         """Records with log_index < upto in order, in lists of at most batch_rows, from one
         snapshot taken on a separate connection, so that a long export never holds the
@@ -380,6 +386,14 @@ class SqlStore(Store):
             )
         return str(participant)
 
+    def enrolled_with(self, token_hash: bytes, chain_id: bytes) -> bool:
+        with self._read("enrolled_with"):
+            row = self._one(
+                "SELECT 1 FROM tokens WHERE token_hash = ? AND chain_id = ?",
+                (token_hash, chain_id),
+            )
+        return row is not None
+
     def get_device(self, chain_id: bytes) -> Device | None:
         with self._read("get_device"):
             row = self._one(
@@ -434,6 +448,7 @@ class SqlStore(Store):
         records: Sequence[StoredRecord],
         heads: Sequence[ChainHead],
         checkpoint: StoredCheckpoint | None = None,
+        evidence: Sequence[ForkEvidence] = (),
     ) -> None:
         # A StoredRecord is a tuple in RECORD_COLUMNS order: the drivers take it as is.
         rows: list[Row] = list(records)
@@ -448,6 +463,8 @@ class SqlStore(Store):
                     self._insert_records(rows)
                 if checkpoint is not None:
                     self._insert_checkpoint("append", checkpoint)
+                for ev in evidence:  # after the records: it may point at one of them
+                    self._insert_fork_evidence("append", ev)
         except ConflictError as exc:
             better = self._explain_conflict(records)
             if better is None:
@@ -560,21 +577,27 @@ class SqlStore(Store):
             pos += len(rows)
 
     def add_fork_evidence(self, evidence: ForkEvidence) -> None:
+        with self._write("add_fork_evidence"):
+            self._insert_fork_evidence("add_fork_evidence", evidence)
+
+    def _insert_fork_evidence(self, what: str, evidence: ForkEvidence) -> None:
         params = tuple(getattr(evidence, n) for n in _FORK_FIELDS)
         marks = ", ".join("?" * len(_FORK_FIELDS))
-        with self._write("add_fork_evidence"):
-            if not self._one(
-                "SELECT 1 FROM records WHERE log_index = ?", (evidence.existing_log_index,)
-            ):
-                raise self._fail(
-                    "add_fork_evidence",
-                    f"existing_log_index {evidence.existing_log_index} holds no record",
-                )
-            self._run(
-                f"INSERT INTO fork_evidence ({_FORK_COLUMNS}) VALUES ({marks}) "
-                "ON CONFLICT (existing_log_index, link, signature) DO NOTHING",
-                params,
+        if not self._one(
+            "SELECT 1 FROM records WHERE log_index = ?", (evidence.existing_log_index,)
+        ):
+            raise self._fail(
+                what, f"existing_log_index {evidence.existing_log_index} holds no record"
             )
+        if self._one("SELECT 1 FROM erasures WHERE log_index = ?", (evidence.existing_log_index,)):
+            # A fork of an erased record: its content may be a copy of what was erased;
+            # commit, link and signature still prove the fork.
+            params = (*params[:9], None, None, *params[11:])
+        self._run(
+            f"INSERT INTO fork_evidence ({_FORK_COLUMNS}) VALUES ({marks}) "
+            "ON CONFLICT (existing_log_index, link, signature) DO NOTHING",
+            params,
+        )
 
     def list_fork_evidence(self, chain_id: bytes | None = None) -> list[ForkEvidence]:
         sql = f"SELECT {_FORK_COLUMNS} FROM fork_evidence"
@@ -589,6 +612,15 @@ class SqlStore(Store):
     def erase(self, log_index: int, erased_ms: int, reason: str) -> Erasure:
         what = f"erase log_index {log_index}"
         check_int64("log_index", log_index)
+        with self._lock:
+            erasure = self._erase_rows(what, log_index, erased_ms, reason)
+            # Also when it was erased before: a retry after a failed purge purges.
+            self._purge_erased(what)
+        return erasure
+
+    def _erase_rows(self, what: str, log_index: int, erased_ms: int, reason: str) -> Erasure:
+        """The erasure's transaction: the record's payload and salt, and those of every
+        fork evidence of its seq (copies of the same content, perhaps)."""
         with self._write(what):
             done = self._one(
                 "SELECT log_index, erased_ms, reason FROM erasures WHERE log_index = ?",
@@ -604,6 +636,10 @@ class SqlStore(Store):
                 raise self._fail(what, f"a kind {row[0]} (genesis/rotation) record can't be erased")
             self._run(
                 "UPDATE records SET salt = NULL, payload = NULL WHERE log_index = ?",
+                (log_index,),
+            )
+            self._run(
+                "UPDATE fork_evidence SET salt = NULL, payload = NULL WHERE existing_log_index = ?",
                 (log_index,),
             )
             self._run(

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from ...checkpoint import Anchor as Anchor
 from ...checkpoint import StoredCheckpoint as StoredCheckpoint
+from ...errors import StoreError
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -33,12 +34,29 @@ __all__ = [
     "Erasure",
     "ForkEvidence",
     "Store",
+    "StoreUnavailableError",
     "StoredCheckpoint",
     "StoredRecord",
 ]
 
 #: Version of the store schema this code writes; migrations bring older stores up to it.
 SCHEMA_VERSION = 1
+
+
+class StoreUnavailableError(StoreError):
+    """The database could not do its part (disk full, an I/O error, a lost connection, a
+    lock held too long): not the request's fault, and worth retrying later.
+
+    ``kind`` says which (``disk_full``, ``io``, ``locked``, ``connection``): the label of
+    the relay's ``hashcore_store_errors_total`` metric, and what decides the status a
+    client gets (RESOURCE_EXHAUSTED for a full disk, UNAVAILABLE otherwise). The message
+    names the store (a path or URL without password): for the relay's log, not for
+    clients.
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class StoredRecord(NamedTuple):
@@ -177,6 +195,10 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
+    def enrolled_with(self, token_hash: bytes, chain_id: bytes) -> bool:
+        """True iff the token with this hash is the one that enrolled this chain."""
+
+    @abc.abstractmethod
     def get_device(self, chain_id: bytes) -> Device | None:
         """One device, with its current head."""
 
@@ -196,20 +218,24 @@ class Store(abc.ABC):
         records: Sequence[StoredRecord],
         heads: Sequence[ChainHead],
         checkpoint: StoredCheckpoint | None = None,
+        evidence: Sequence[ForkEvidence] = (),
     ) -> None:
-        """In one transaction: insert records, move the chains' heads, add a checkpoint.
+        """In one transaction: insert records, move the chains' heads, add a checkpoint,
+        keep fork evidence (after the records: it may point at one of them).
 
         ``records`` carry consecutive log indexes starting at :meth:`tree_size`. Every
         chain with records in the batch has its head in ``heads``, at its last record
         (highest seq, that record's link); the head update is also how the store checks
         that the chain is enrolled. ``checkpoint`` (if any) may not exceed the new size;
-        adding the very same checkpoint again is a no-op.
+        adding the very same checkpoint again is a no-op. ``evidence`` is kept as by
+        :meth:`add_fork_evidence`.
 
         Raises:
             ConflictError: a log_index or (chain_id, seq) is already taken, or another
                 checkpoint of that tree_size is stored; nothing stored.
             StoreError: a gap in log indexes, a missing or wrong head, a chain that is
-                not enrolled, a value beyond int64; nothing stored.
+                not enrolled, a value beyond int64, evidence pointing at no record;
+                nothing stored.
         """
 
     @abc.abstractmethod

@@ -19,7 +19,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from ...errors import ConflictError, StoreError
 from ._sql import RECORD_COLUMNS, Row, SqlStore, unique_meaning
-from .base import ChainHead
+from .base import ChainHead, StoreUnavailableError
 
 __all__ = ["PostgresStore"]
 
@@ -141,8 +141,12 @@ class PostgresStore(SqlStore):
             return StoreError(f"{prefix}: an integer does not fit the store: {exc}")
         if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
             return StoreError(f"{prefix}: the store is opened read-only")
+        if isinstance(exc, psycopg.errors.DiskFull):
+            return StoreUnavailableError("disk_full", f"{prefix}: {type(exc).__name__}: {exc}")
         if isinstance(exc, psycopg.OperationalError):
-            return StoreError(f"{prefix}: database connection failed: {exc}")
+            return StoreUnavailableError(
+                "connection", f"{prefix}: database connection failed: {exc}"
+            )
         if isinstance(exc, psycopg.Error | UnicodeError):
             return StoreError(f"{prefix}: {type(exc).__name__}: {exc}")
         return None
@@ -194,6 +198,17 @@ class PostgresStore(SqlStore):
             "JOIN records r ON r.chain_id = k.chain_id AND r.seq = k.seq",
             ([k[0] for k in keys], [k[1] for k in keys]),
         )
+
+    def _purge_erased(self, what: str) -> None:
+        # The UPDATE left the old row versions (payload and salt) in the heap; a plain
+        # VACUUM only marks them free, and their bytes stay in the page's free space
+        # until it is reused (seen when the erased row was the lowest on its page).
+        # VACUUM FULL writes the tables anew and drops the old files. It can't run in a
+        # transaction (the connection is in autocommit), and holds an exclusive lock on
+        # the table while it runs: erasures are rare, and the relay writes one at a time.
+        with self._read(what):
+            for table in ("records", "fork_evidence"):
+                self._conn.execute(f"VACUUM FULL {table}")
 
     def _snapshot_rows(self, upto: int, batch_rows: int) -> Iterator[list[Row]]:
         # A connection of its own in a REPEATABLE READ transaction: one snapshot, read

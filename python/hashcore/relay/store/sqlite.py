@@ -17,12 +17,29 @@ from typing import Any
 
 from ...errors import ConflictError, StoreError
 from ._sql import RECORD_COLUMNS, Row, SqlStore, unique_meaning
-from .base import ChainHead
+from .base import ChainHead, StoreUnavailableError
 
 __all__ = ["SqliteStore"]
 
 # SQLite allows 32766 host parameters per statement (since 3.32); two per key, with room.
 _KEYS_PER_QUERY = 500
+#: SQLite primary result codes that are the machine's fault, not the request's: worth
+#: retrying later (extended codes such as SQLITE_IOERR_FSYNC map by their primary code).
+_UNAVAILABLE = {
+    "SQLITE_FULL": "disk_full",
+    "SQLITE_IOERR": "io",
+    "SQLITE_CANTOPEN": "io",
+    "SQLITE_BUSY": "locked",
+    "SQLITE_LOCKED": "locked",
+}
+
+
+def _unavailable_kind(exc: BaseException) -> str | None:
+    name = str(getattr(exc, "sqlite_errorname", ""))
+    primary = "_".join(name.split("_")[:2])
+    return _UNAVAILABLE.get(primary)
+
+
 _INSERT_RECORDS = f"INSERT INTO records ({RECORD_COLUMNS}) VALUES ({', '.join('?' * 12)})"
 
 
@@ -156,10 +173,14 @@ class SqliteStore(SqlStore):
                 )
             return StoreError(f"{prefix}: {message}")
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-            return StoreError(
+            return StoreUnavailableError(
+                "locked",
                 f"{prefix}: the database stayed locked by another connection for "
-                f"{self._busy_timeout_ms} ms ({exc})"
+                f"{self._busy_timeout_ms} ms ({exc})",
             )
+        kind = _unavailable_kind(exc)
+        if kind is not None:
+            return StoreUnavailableError(kind, f"{prefix}: {type(exc).__name__}: {exc}")
         if isinstance(exc, OverflowError):
             return StoreError(f"{prefix}: an integer does not fit the store: {exc}")
         if isinstance(exc, sqlite3.Error | UnicodeError):
@@ -211,6 +232,19 @@ class SqliteStore(SqlStore):
                 )
             )
         return out
+
+    def _purge_erased(self, what: str) -> None:
+        # secure_delete (set at open) zeroed the freed bytes in the pages; the WAL still
+        # holds the pages as they were. Copy the WAL into the database and truncate it to
+        # zero bytes, so no frame with the erased bytes is left in a file of the store.
+        with self._read(what):
+            row = self._one("PRAGMA wal_checkpoint(TRUNCATE)")
+        if row is None or row[0] != 0:
+            raise StoreUnavailableError(
+                "locked",
+                f"{self._where}: {what}: erased, but a reader keeps the erased bytes in the "
+                "WAL; retry the erasure when it is done",
+            )
 
     def _snapshot_rows(self, upto: int, batch_rows: int) -> Iterator[list[Row]]:
         # A connection of its own: its read transaction is one WAL snapshot, and the

@@ -87,6 +87,7 @@ def verify_columns(
     anchors: Sequence[str | None] | None = None,
     threads: int | None = None,
     check_signatures: bool = True,
+    summaries: bool = False,
 ) -> dict[str, Any]: ...
 
 @final

@@ -7,6 +7,7 @@ mod errors;
 mod functions;
 mod ingest;
 mod merkle;
+mod report;
 mod stream;
 
 use pyo3::prelude::*;

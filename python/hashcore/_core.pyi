@@ -12,9 +12,25 @@ CHAIN_ID_CONTEXT: str
 COMMIT_CONTEXT: str
 LINK_CONTEXT: str
 CHECKPOINT_CONTEXT: str
+CHAIN_ID_LEN: int
+LINK_LEN: int
+COMMIT_LEN: int
+SIGNATURE_LEN: int
+SALT_LEN: int
+KEY_LEN: int
+#: Record kinds (SPEC 1.4): name -> code.
+KINDS: dict[str, int]
+KIND_GENESIS: int
+KIND_DATA: int
+KIND_ROTATION: int
+#: Verdict names indexed by their uint8 code, and name -> code.
 VERDICT_CODES: list[str]
+VERDICTS: dict[str, int]
 CHECKPOINT_VERDICT_CODES: list[str]
+CHECKPOINT_VERDICTS: dict[str, int]
 MALFORMED_REASONS: list[str]
+#: ``check_submissions`` reject codes (0 is accepted): code -> (reason label, text).
+REJECT_CODES: dict[int, tuple[str, str]]
 DEFAULT_THREADS: int
 
 def chain_id_for_key(public_key: Buffer) -> bytes: ...

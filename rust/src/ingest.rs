@@ -36,11 +36,32 @@ pub enum Reject {
 }
 
 impl Reject {
+    pub const ALL: [Reject; 3] = [Reject::BadCommit, Reject::BadKey, Reject::BadSignature];
+
+    /// The code `check_submissions` returns (0: accepted).
     pub fn code(self) -> u8 {
         match self {
             Reject::BadCommit => 1,
             Reject::BadKey => 2,
             Reject::BadSignature => 3,
+        }
+    }
+
+    /// A short stable label (the relay's rejected-records metric uses it).
+    pub fn reason(self) -> &'static str {
+        match self {
+            Reject::BadCommit => "bad_commit",
+            Reject::BadKey => "bad_key",
+            Reject::BadSignature => "bad_signature",
+        }
+    }
+
+    /// What is wrong, in words.
+    pub fn text(self) -> &'static str {
+        match self {
+            Reject::BadCommit => "commit is not KDF(salt || payload)",
+            Reject::BadKey => "the payload is not a valid (large-order) Ed25519 public key",
+            Reject::BadSignature => "the signature does not verify under the chain's key",
         }
     }
 }

@@ -39,6 +39,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<merkle::MerkleLog>()?;
     m.add_class::<merkle::MerkleTree>()?;
     m.add_function(wrap_pyfunction!(ingest::check_submissions, m)?)?;
+    m.add_function(wrap_pyfunction!(ingest::check_chains, m)?)?;
 
     m.add_function(wrap_pyfunction!(bulk::verify_columns, m)?)?;
     m.add_class::<stream::StreamAudit>()?;

@@ -111,7 +111,7 @@ def check_chains(
     links: Sequence[Buffer],
     max_payload_bytes: int | None = None,
     max_seq: int | None = None,
-) -> list[tuple[bytes, tuple[int, bytes, bytes] | None, tuple[int, str, str] | None]]: ...
+) -> list[tuple[bytes, tuple[int, bytes, bytes] | None, tuple[int, str, str, str] | None]]: ...
 def verify_columns(
     columns: dict[str, tuple[str, int, Buffer, Buffer | None, Buffer | None, int, int]],
     checkpoints: Sequence[tuple[int | None, Buffer | None, Buffer | None, Buffer | None]]

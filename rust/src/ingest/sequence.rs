@@ -109,6 +109,32 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// A stable name of the fault (finer than [`Fault::reason`]), for callers that word
+    /// their own messages.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Fault::Version(_) => "version",
+            Fault::Size { .. } => "size",
+            Fault::LinkSize(_) => "link_size",
+            Fault::SaltPayloadMismatch => "salt_payload_mismatch",
+            Fault::PayloadTooLarge { .. } => "payload_too_large",
+            Fault::SeqOutOfRange(_) => "seq_out_of_range",
+            Fault::NotAGenesis => "not_a_genesis",
+            Fault::GenesisAfterStart => "genesis_after_start",
+            Fault::UnknownKind(_) => "unknown_kind",
+            Fault::OtherChain { .. } => "other_chain",
+            Fault::Gap { .. } => "gap",
+            Fault::GenesisKeySize(_) => "genesis_key_size",
+            Fault::GenesisKeyInvalid => "genesis_key_invalid",
+            Fault::KeyErased => "key_erased",
+            Fault::ChainIdNotDerived => "chain_id_not_derived",
+            Fault::GenesisPrevNotZero => "genesis_prev_not_zero",
+            Fault::LinkMismatch => "link_mismatch",
+            Fault::BrokenChain { .. } => "broken_chain",
+            Fault::Rejected(r) => r.reason(),
+        }
+    }
+
     /// The label of the relay's rejected-records metric.
     pub fn reason(&self) -> &'static str {
         match self {

@@ -124,12 +124,12 @@ fn owned_optional(
 /// A chain head from Python: (seq, link, key in force).
 pub type PyHead<'py> = (u64, Bound<'py, PyAny>, Bound<'py, PyAny>);
 
-/// Per segment: (links, new head or None, (index, reason, message) of the first fault
-/// or None).
+/// Per segment: (links, new head or None, (index, reason, code, message) of the first
+/// fault or None).
 type SegmentResult<'py> = (
     Bound<'py, PyBytes>,
     Option<(u64, Bound<'py, PyBytes>, Bound<'py, PyBytes>)>,
-    Option<(usize, &'static str, String)>,
+    Option<(usize, &'static str, &'static str, String)>,
 );
 
 /// check_chains(heads, counts, versions, chain_ids, seqs, times_ms, kinds, prevs, commits,
@@ -257,7 +257,11 @@ pub fn check_chains<'py>(
                     head.map(|h| (h.seq, PyBytes::new(py, &h.link), PyBytes::new(py, &h.key))),
                     None,
                 ),
-                Err((i, fault)) => (links, None, Some((i, fault.reason(), fault.to_string()))),
+                Err((i, fault)) => (
+                    links,
+                    None,
+                    Some((i, fault.reason(), fault.code(), fault.to_string())),
+                ),
             }
         })
         .collect())

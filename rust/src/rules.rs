@@ -41,6 +41,20 @@ pub fn key_payload(payload: Option<&[u8]>) -> Result<&[u8; KEY_LEN], KeyFault> {
     }
 }
 
+/// SPEC 1.4: a genesis's `prev` is 32 zero bytes (there is no record before it).
+pub fn genesis_prev_ok(prev: &[u8]) -> bool {
+    prev == [0u8; protocol::LINK_LEN]
+}
+
+/// SPEC 1.4: a rotation's key signs from the record after it, never the rotation itself,
+/// which the key in force before it signs. `Some(new key)` when `kind` is a rotation
+/// whose payload is a usable key.
+pub fn rotated_key(kind: Option<Kind>, payload: Option<&[u8]>) -> Option<&[u8; KEY_LEN]> {
+    (kind == Some(Kind::Rotation))
+        .then(|| key_payload(payload).ok())
+        .flatten()
+}
+
 /// Why a genesis is out of place or names another chain (SPEC 1.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GenesisFault {
@@ -61,4 +75,41 @@ pub fn genesis_placed(
         return Err(GenesisFault::ChainIdNotDerived);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_rule_says_yes_and_no() {
+        let key = ed25519::public_key_from_seed(&[3; 32]);
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert_eq!(key_payload(Some(&key)), Ok(&key));
+        assert_eq!(key_payload(None), Err(KeyFault::Missing));
+        assert_eq!(key_payload(Some(&key[..31])), Err(KeyFault::Size(31)));
+        assert_eq!(key_payload(Some(&identity)), Err(KeyFault::SmallOrder));
+        assert_eq!(rotated_key(Some(Kind::Rotation), Some(&key)), Some(&key));
+        assert_eq!(rotated_key(Some(Kind::Data), Some(&key)), None);
+        assert_eq!(rotated_key(Some(Kind::Rotation), Some(&identity)), None);
+        assert!(genesis_prev_ok(&[0; 32]) && !genesis_prev_ok(&[0; 31]));
+        assert!(!genesis_prev_ok(&[1; 32]));
+        let id = protocol::chain_id_for_key(&key);
+        assert_eq!(genesis_placed(&id, 0, &key), Ok(()));
+        assert_eq!(
+            genesis_placed(&id, 1, &key),
+            Err(GenesisFault::NotAtSeqZero)
+        );
+        assert_eq!(
+            genesis_placed(&[0; 16], 0, &key),
+            Err(GenesisFault::ChainIdNotDerived)
+        );
+        assert!(
+            salt_size_ok(None) && salt_size_ok(Some(&[0; 16])) && !salt_size_ok(Some(&[0; 15]))
+        );
+        assert!(salt_and_payload_agree(None, None) && !salt_and_payload_agree(Some(&[]), None));
+        assert_eq!(kind(2), Some(Kind::Rotation));
+        assert_eq!(kind(3), None);
+    }
 }

@@ -323,12 +323,10 @@ fn sequence(segment: &Segment<'_>, limits: &Limits) -> Result<Vec<[u8; KEY_LEN]>
     let mut keys = Vec::with_capacity(records.len());
     for rec in records {
         keys.push(key);
-        if kind_of(rec) == Some(Kind::Rotation) {
-            // A bad key is refused (BAD_KEY) with the rotation, in the content phase;
-            // the records after it are still judged under the key before.
-            if let Ok(next) = rules::key_payload(rec.payload) {
-                key = *next;
-            }
+        // A bad key is refused (BAD_KEY) with the rotation, in the content phase; the
+        // records after it are still judged under the key before.
+        if let Some(next) = rules::rotated_key(kind_of(rec), rec.payload) {
+            key = *next;
         }
     }
     Ok(keys)
@@ -348,7 +346,7 @@ fn genesis_key<'a>(genesis: &Received<'a>, chain_id: &ChainId) -> Result<&'a [u8
     if rules::genesis_placed(chain_id, genesis.seq, key).is_err() {
         return Err(Fault::ChainIdNotDerived);
     }
-    if genesis.prev != [0u8; LINK_LEN] {
+    if !rules::genesis_prev_ok(genesis.prev) {
         return Err(Fault::GenesisPrevNotZero);
     }
     Ok(key)
@@ -438,10 +436,9 @@ fn content(
         return Err((i, Fault::Rejected(rejects[i].expect("found"))));
     }
     Ok(records.last().map(|last| {
-        let key = match kind_of(last) {
-            Some(Kind::Rotation) => *rules::key_payload(last.payload).expect("not rejected"),
-            _ => *keys.last().expect("one key a record"),
-        };
+        let key = rules::rotated_key(kind_of(last), last.payload)
+            .copied()
+            .unwrap_or(*keys.last().expect("one key a record"));
         Head {
             seq: last.seq,
             link: *links.last().expect("one link a record"),

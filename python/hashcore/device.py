@@ -106,6 +106,8 @@ def _write_atomic(path: Path, data: bytes) -> None:
 _NOT_VERIFIED = "does not verify (link, commitment or signature under the key in force is wrong)"
 _DEVICE_WORDS: dict[str, Callable[[int, Record], str]] = {
     "gap": lambda i, rec: f"expected seq {i}; the chain must be seq 0, 1, 2, ...",
+    "out_of_order": lambda i, rec: f"expected seq {i}; the chain must be seq 0, 1, 2, ...",
+    "repeated": lambda i, rec: f"expected seq {i}; the chain must be seq 0, 1, 2, ...",
     "not_a_genesis": lambda i, rec: f"kind {rec.kind} is not allowed here",
     "genesis_after_start": lambda i, rec: f"kind {rec.kind} is not allowed here",
     "unknown_kind": lambda i, rec: f"kind {rec.kind} is not allowed here",

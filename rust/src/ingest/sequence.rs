@@ -89,10 +89,16 @@ pub enum Fault {
         expected: ChainId,
         got: Vec<u8>,
     },
-    /// The seq does not continue the head (or the record before it in the segment).
+    /// The segment's first seq does not continue the head.
     Gap {
         after: u64,
         got: u64,
+    },
+    /// A seq that an earlier record of the segment has.
+    Repeated,
+    /// A seq that does not follow the record before it in the segment.
+    OutOfOrder {
+        after: u64,
     },
     GenesisKeySize(usize),
     GenesisKeyInvalid,
@@ -124,6 +130,8 @@ impl Fault {
             Fault::UnknownKind(_) => "unknown_kind",
             Fault::OtherChain { .. } => "other_chain",
             Fault::Gap { .. } => "gap",
+            Fault::Repeated => "repeated",
+            Fault::OutOfOrder { .. } => "out_of_order",
             Fault::GenesisKeySize(_) => "genesis_key_size",
             Fault::GenesisKeyInvalid => "genesis_key_invalid",
             Fault::KeyErased => "key_erased",
@@ -139,7 +147,7 @@ impl Fault {
     pub fn reason(&self) -> &'static str {
         match self {
             Fault::PayloadTooLarge { .. } => "too_large",
-            Fault::Gap { .. } => "gap",
+            Fault::Gap { .. } | Fault::OutOfOrder { .. } => "gap",
             Fault::BrokenChain { .. } => "broken_chain",
             Fault::LinkMismatch => "link_mismatch",
             Fault::GenesisKeySize(_) | Fault::GenesisKeyInvalid => "bad_key",
@@ -179,6 +187,12 @@ impl fmt::Display for Fault {
                 f,
                 "seq jumps from {after} to {got} (send seq {} first)",
                 after + 1
+            ),
+            Fault::Repeated => write!(f, "appears twice in the batch"),
+            Fault::OutOfOrder { after } => write!(
+                f,
+                "follows seq {after} of its chain in the batch (a chain's records must come \
+                 in seq order, without gaps)"
             ),
             Fault::GenesisKeySize(got) => {
                 write!(f, "genesis payload must be a 32-byte public key, got {got}")
@@ -305,20 +319,26 @@ fn sequence(segment: &Segment<'_>, limits: &Limits) -> Result<Vec<[u8; KEY_LEN]>
             ));
         }
     }
-    // seq: the head's + 1, then one more each (a new chain starts at 0: shape checked).
-    let mut after: Option<u64> = segment.head.map(|h| h.seq);
-    for (i, rec) in records.iter().enumerate() {
-        let expected = after.map_or(Some(0), |a| a.checked_add(1));
-        if Some(rec.seq) != expected {
+    // seq: the head's + 1 (a new chain starts at 0: shape checked), then one more each.
+    if let Some(head) = segment.head {
+        if head.seq.checked_add(1) != Some(first.seq) {
             return Err((
-                i,
+                0,
                 Fault::Gap {
-                    after: after.unwrap_or(0),
-                    got: rec.seq,
+                    after: head.seq,
+                    got: first.seq,
                 },
             ));
         }
-        after = Some(rec.seq);
+    }
+    for i in 1..records.len() {
+        let (before, seq) = (records[i - 1].seq, records[i].seq);
+        if records[..i].iter().any(|r| r.seq == seq) {
+            return Err((i, Fault::Repeated));
+        }
+        if before.checked_add(1) != Some(seq) {
+            return Err((i, Fault::OutOfOrder { after: before }));
+        }
     }
     let mut keys = Vec::with_capacity(records.len());
     for rec in records {

@@ -306,7 +306,12 @@ mod sequencing {
                 Box::new(|r| {
                     r.remove(1);
                 }),
-                (1, "seq jumps from 0 to 2 (send seq 1 first)", "gap"),
+                (
+                    1,
+                    "follows seq 0 of its chain in the batch (a chain's records must come in \
+                     seq order, without gaps)",
+                    "gap",
+                ),
             ),
             (
                 Box::new(|r| r[3].chain_id = vec![9; 16]),
@@ -396,6 +401,25 @@ mod sequencing {
 
     fn hexs(b: &[u8]) -> String {
         b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    #[test]
+    fn the_first_record_continues_the_head_and_seqs_come_once() {
+        let recs = chain();
+        let head = head_after(&recs[..1], &GENESIS_SEED);
+        let (i, fault) = run(Some(head), &recs[2..], &Limits::default()).unwrap_err();
+        assert_eq!(
+            (i, fault.to_string()),
+            (0, "seq jumps from 0 to 2 (send seq 1 first)".into())
+        );
+        assert_eq!(fault.reason(), "gap");
+        let twice = [recs[1].clone(), recs[2].clone(), recs[1].clone()];
+        let (i, fault) = run(Some(head), &twice, &Limits::default()).unwrap_err();
+        assert_eq!(
+            (i, fault.to_string()),
+            (2, "appears twice in the batch".into())
+        );
+        assert_eq!((fault.reason(), fault.code()), ("malformed", "repeated"));
     }
 
     #[test]

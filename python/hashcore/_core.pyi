@@ -12,9 +12,25 @@ CHAIN_ID_CONTEXT: str
 COMMIT_CONTEXT: str
 LINK_CONTEXT: str
 CHECKPOINT_CONTEXT: str
+CHAIN_ID_LEN: int
+LINK_LEN: int
+COMMIT_LEN: int
+SIGNATURE_LEN: int
+SALT_LEN: int
+KEY_LEN: int
+#: Record kinds (SPEC 1.4): name -> code.
+KINDS: dict[str, int]
+KIND_GENESIS: int
+KIND_DATA: int
+KIND_ROTATION: int
+#: Verdict names indexed by their uint8 code, and name -> code.
 VERDICT_CODES: list[str]
+VERDICTS: dict[str, int]
 CHECKPOINT_VERDICT_CODES: list[str]
+CHECKPOINT_VERDICTS: dict[str, int]
 MALFORMED_REASONS: list[str]
+#: ``check_submissions`` reject codes (0 is accepted): code -> (reason label, text).
+REJECT_CODES: dict[int, tuple[str, str]]
 DEFAULT_THREADS: int
 
 def chain_id_for_key(public_key: Buffer) -> bytes: ...
@@ -79,6 +95,23 @@ def check_submissions(
     signatures: Buffer,
     keys: Buffer,
 ) -> tuple[bytes, bytes]: ...
+def check_chains(
+    heads: Sequence[tuple[int, Buffer, Buffer] | None],
+    counts: Sequence[int],
+    versions: Sequence[int],
+    chain_ids: Sequence[Buffer],
+    seqs: Sequence[int],
+    times_ms: Sequence[int],
+    kinds: Sequence[int],
+    prevs: Sequence[Buffer],
+    commits: Sequence[Buffer],
+    salts: Sequence[Buffer | None],
+    payloads: Sequence[Buffer | None],
+    signatures: Sequence[Buffer],
+    links: Sequence[Buffer],
+    max_payload_bytes: int | None = None,
+    max_seq: int | None = None,
+) -> list[tuple[bytes, tuple[int, bytes, bytes] | None, tuple[int, str, str, str] | None]]: ...
 def verify_columns(
     columns: dict[str, tuple[str, int, Buffer, Buffer | None, Buffer | None, int, int]],
     checkpoints: Sequence[tuple[int | None, Buffer | None, Buffer | None, Buffer | None]]
@@ -87,6 +120,7 @@ def verify_columns(
     anchors: Sequence[str | None] | None = None,
     threads: int | None = None,
     check_signatures: bool = True,
+    summaries: bool = False,
 ) -> dict[str, Any]: ...
 
 @final

@@ -65,49 +65,62 @@ def _seed(key: nacl.signing.SigningKey) -> bytes:
     return bytes(key)
 
 
+#: Faults of ``_core.check_chains`` in the device's words (the others keep the engine's).
+_NOT_VERIFIED = "does not verify (link, commitment or signature under the key in force is wrong)"
+_DEVICE_WORDS: dict[str, Callable[[int, Record], str]] = {
+    "gap": lambda i, rec: f"expected seq {i}; the chain must be seq 0, 1, 2, ...",
+    "out_of_order": lambda i, rec: f"expected seq {i}; the chain must be seq 0, 1, 2, ...",
+    "repeated": lambda i, rec: f"expected seq {i}; the chain must be seq 0, 1, 2, ...",
+    "not_a_genesis": lambda i, rec: f"kind {rec.kind} is not allowed here",
+    "genesis_after_start": lambda i, rec: f"kind {rec.kind} is not allowed here",
+    "unknown_kind": lambda i, rec: f"kind {rec.kind} is not allowed here",
+    "genesis_key_size": lambda i, rec: "payload is not a valid public key",
+    "genesis_key_invalid": lambda i, rec: "payload is not a valid public key",
+    "bad_key": lambda i, rec: "payload is not a valid public key",
+    "link_mismatch": lambda i, rec: _NOT_VERIFIED,
+    "bad_commit": lambda i, rec: _NOT_VERIFIED,
+    "bad_signature": lambda i, rec: _NOT_VERIFIED,
+}
+
+
 def _check_chain(records: Sequence[Record], genesis_public_key: bytes) -> bytes:
     """Check a device's own chain completely; return the public key in force after it.
 
     A device only ever holds its own unforked chain, so this is the strict single-chain
     form of SPEC section 4: seq 0..n-1 in order, genesis first, each prev the link before,
-    every record valid under the key in force.
+    every record valid under the key in force (``_core.check_chains``, the relay's check).
 
     Raises:
         DeviceError: naming the first seq that is wrong and why.
     """
     if not records:
         raise DeviceError("the chain has no records (a device always has its genesis)")
-    chain_id = _core.chain_id_for_key(genesis_public_key)
-    key = genesis_public_key
-    prev = ZERO_LINK
-    for i, rec in enumerate(records):
-        where = f"record {i} (seq {rec.seq})"
-        if rec.seq != i:
-            raise DeviceError(f"{where}: expected seq {i}; the chain must be seq 0, 1, 2, ...")
-        if rec.chain_id != chain_id:
-            raise DeviceError(f"{where}: chain_id {rec.chain_id.hex()} is not {chain_id.hex()}")
-        if rec.prev != prev:
-            raise DeviceError(f"{where}: prev is not the link of seq {i - 1}")
-        expected_kind = (Kind.GENESIS,) if i == 0 else (Kind.DATA, Kind.ROTATION)
-        if rec.kind not in expected_kind:
-            raise DeviceError(f"{where}: kind {rec.kind} is not allowed here")
-        if rec.kind in (Kind.GENESIS, Kind.ROTATION):
-            if rec.payload is None:
-                raise DeviceError(f"{where}: a genesis or rotation record cannot be erased")
-            if len(rec.payload) != 32 or _core.check_public_key(rec.payload) != "valid":
-                raise DeviceError(f"{where}: payload is not a valid public key")
-        if rec.kind == Kind.GENESIS and rec.payload != genesis_public_key:
-            raise DeviceError(f"{where}: genesis payload is not the genesis public key")
-        if not rec.verify(key):
-            raise DeviceError(
-                f"{where}: does not verify (link, commitment or signature under the key "
-                "in force is wrong)"
-            )
-        if rec.kind == Kind.ROTATION:
-            assert rec.payload is not None  # checked above; narrows the type for mypy
-            key = rec.payload
-        prev = rec.link
-    return key
+    [(_, head, fault)] = _core.check_chains(
+        [None],
+        [len(records)],
+        [1] * len(records),
+        [r.chain_id for r in records],
+        [r.seq for r in records],
+        [r.time_ms for r in records],
+        [r.kind for r in records],
+        [r.prev for r in records],
+        [r.commit for r in records],
+        [r.salt for r in records],
+        [r.payload for r in records],
+        [r.signature for r in records],
+        [r.link for r in records],
+    )
+    if fault is not None:
+        i, _, code, message = fault
+        rec = records[i]
+        words = _DEVICE_WORDS.get(code)
+        raise DeviceError(f"record {i} (seq {rec.seq}): {words(i, rec) if words else message}")
+    if records[0].payload != genesis_public_key:
+        raise DeviceError(
+            f"record 0 (seq {records[0].seq}): genesis payload is not the genesis public key"
+        )
+    assert head is not None  # a chain with records has a head
+    return head[2]
 
 
 class Device:

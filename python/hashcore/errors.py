@@ -29,6 +29,15 @@ class ColumnTypeError(HashcoreError, TypeError):
     """A column has an Arrow type that the SPEC section 3 table does not allow."""
 
 
+class OutOfMemoryError(HashcoreError, MemoryError):
+    """The input is valid, but the machine has no memory for what its size needs (the
+    engine could not reserve it up front, so nothing was half done)."""
+
+
+class ThreadPoolError(HashcoreError, RuntimeError):
+    """The engine could not start its worker threads (the OS refused them)."""
+
+
 class BundleError(HashcoreError):
     """An audit bundle cannot be read: no manifest, wrong format/version, corrupt Parquet."""
 
@@ -77,7 +86,9 @@ __all__ = [
     "HashcoreError",
     "InvalidInputError",
     "InvalidKeyError",
+    "OutOfMemoryError",
     "RelayError",
     "StoreError",
+    "ThreadPoolError",
     "TokenRejectedError",
 ]

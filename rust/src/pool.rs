@@ -40,7 +40,7 @@ pub fn pool(threads: Option<usize>) -> Result<Arc<ThreadPool>> {
             .num_threads(threads)
             .thread_name(|i| format!("hashcore-{i}"))
             .build()
-            .map_err(|e| Error::InvalidArgument(format!("cannot start {threads} threads: {e}")))?,
+            .map_err(|source| Error::ThreadPool { threads, source })?,
     );
     if let Some(old) = guard.replace(Cached {
         pid,

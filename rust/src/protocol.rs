@@ -16,6 +16,9 @@ pub const SALT_LEN: usize = 16;
 pub const HASH_LEN: usize = 32;
 pub const KEY_LEN: usize = 32;
 pub const SIGNATURE_LEN: usize = 64;
+/// A link (and so `prev`) and a payload commitment are hash outputs.
+pub const LINK_LEN: usize = HASH_LEN;
+pub const COMMIT_LEN: usize = HASH_LEN;
 
 pub type Hash = [u8; HASH_LEN];
 pub type ChainId = [u8; CHAIN_ID_LEN];
@@ -30,6 +33,17 @@ pub enum Kind {
 }
 
 impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Genesis, Kind::Data, Kind::Rotation];
+
+    /// The SPEC's name of the kind.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Genesis => "GENESIS",
+            Kind::Data => "DATA",
+            Kind::Rotation => "ROTATION",
+        }
+    }
+
     pub fn from_u8(v: u8) -> Option<Kind> {
         match v {
             0 => Some(Kind::Genesis),

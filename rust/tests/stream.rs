@@ -256,3 +256,43 @@ fn a_corrupt_spill_file_is_an_io_error() {
     assert!(matches!(err, hashcore::Error::Io(_)), "{err:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn in_memory_failures_and_chains_are_the_streamed_ones() {
+    let d = load("chain.json");
+    for b in d["bundles"].as_array().unwrap() {
+        let case = b["case"].as_str().unwrap();
+        let rows = b["records"].as_array().unwrap();
+        let owned = Owned::new(rows);
+        let cols = owned.columns();
+        let cps = checkpoint_rows(b);
+        let log_id: [u8; 32] = arr(&b["log_id"]);
+        for with_log in [true, false] {
+            let options = Options {
+                threads: Some(2),
+                check_signatures: true,
+            };
+            let cp_arg = with_log.then_some((cps.as_slice(), &log_id));
+            let want = audit::verify(&cols, cp_arg, &options).unwrap();
+            let (want_failures, want_chains) = naive(&cols, &want);
+            let full = audit::verify_full(&cols, cp_arg, None, &options).unwrap();
+            assert_same(case, &full.report, &want);
+            assert_eq!(
+                full.failures, want_failures,
+                "{case} log={with_log}: failures"
+            );
+            assert_eq!(full.chains, want_chains, "{case} log={with_log}: chains");
+            let opts = StreamOptions {
+                options,
+                partitions: 3,
+                spill_dir: None,
+            };
+            let streamed = stream(rows, 2, cp_arg, opts, None);
+            assert_eq!(
+                streamed.failures, full.failures,
+                "{case}: streamed failures"
+            );
+            assert_eq!(streamed.chains, full.chains, "{case}: streamed chains");
+        }
+    }
+}

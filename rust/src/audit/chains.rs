@@ -7,6 +7,7 @@ use super::rows::{self, RowState};
 use crate::columns::RecordColumns;
 use crate::ed25519::{self, BatchItem};
 use crate::protocol::Kind;
+use crate::rules;
 
 /// What the chain pass reads of row `i`: the in-memory columns, or one spilled partition
 /// of a streamed audit (`stream.rs`). Each getter is `None` where the value is null or of
@@ -177,7 +178,7 @@ fn check_chain<C: ChainRows>(
     let mut current_key: Option<[u8; 32]> = None;
     for k in chain.iter().take_while(|k| k.seq == 0) {
         let state = &states[row(k)];
-        let zero_prev = cols.prev(row(k)) == Some(&[0u8; 32]);
+        let zero_prev = cols.prev(row(k)).is_some_and(|p| rules::genesis_prev_ok(p));
         if kind(k) == Some(Kind::Genesis as u8) && key_setting_shape(state) && zero_prev {
             let key = key_of(k);
             if !check_signatures || verify(&key, k, &mut out.signatures_verified) {

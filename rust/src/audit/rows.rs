@@ -5,8 +5,8 @@ use std::cell::RefCell;
 use rayon::prelude::*;
 
 use crate::columns::RecordColumns;
-use crate::ed25519::{self, KeyCheck};
 use crate::protocol::{self, Kind, COMMIT_CONTEXT, LINK_CONTEXT};
+use crate::rules::{self, GenesisFault, KeyFault};
 use crate::verdict::{MalformedReason, Verdict};
 
 pub const PARTICIPATES: u16 = 1 << 0;
@@ -166,35 +166,31 @@ fn malformed_reason(
     let (Some(seq), Some(kind), Some(_)) = (seq, kind, cols.time_ms.get_i64(i)) else {
         return R::NullInteger;
     };
-    let Some(kind) = Kind::from_u8(kind) else {
+    let Some(kind) = rules::kind(kind) else {
         return R::UnknownKind;
     };
-    if salt.is_some_and(|s| s.len() != protocol::SALT_LEN) {
+    if !rules::salt_size_ok(salt) {
         return R::SaltSize;
     }
-    if salt.is_some() != payload.is_some() {
+    if !rules::salt_and_payload_agree(salt, payload) {
         return R::SaltPayloadMismatch;
     }
     if kind == Kind::Data {
         return R::None;
     }
-    let Some(payload) = payload else {
-        return R::KeyPayloadMissing;
+    let key = match rules::key_payload(payload) {
+        Ok(key) => key,
+        Err(KeyFault::Missing) => return R::KeyPayloadMissing,
+        Err(KeyFault::Size(_)) => return R::KeyPayloadSize,
+        Err(KeyFault::NotAPoint) => return R::KeyNotAPoint,
+        Err(KeyFault::SmallOrder) => return R::KeySmallOrder,
     };
-    let Ok(key) = <&[u8; 32]>::try_from(payload) else {
-        return R::KeyPayloadSize;
-    };
-    match ed25519::check_public_key(key) {
-        KeyCheck::NotAPoint => return R::KeyNotAPoint,
-        KeyCheck::SmallOrder => return R::KeySmallOrder,
-        KeyCheck::Valid => {}
-    }
     if kind == Kind::Genesis {
-        if seq != 0 {
-            return R::GenesisNotAtSeqZero;
-        }
-        if chain_id != Some(&protocol::chain_id_for_key(key)) {
-            return R::ChainIdNotDerived;
+        let chain_id = chain_id.expect("checked first");
+        match rules::genesis_placed(chain_id, seq, key) {
+            Ok(()) => {}
+            Err(GenesisFault::NotAtSeqZero) => return R::GenesisNotAtSeqZero,
+            Err(GenesisFault::ChainIdNotDerived) => return R::ChainIdNotDerived,
         }
     }
     R::None

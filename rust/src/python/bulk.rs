@@ -6,11 +6,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyTuple};
+use pyo3::types::{PyDict, PyTuple};
 
 use super::buffers::{array, Bytes};
 use super::errors::{internal_error, IntoPyResult};
-use crate::audit::{self, AnchorState, CheckpointRow, Options, Report};
+use super::report::{full_report_dict, report_dict};
+use crate::audit::{self, AnchorState, AuditReport, CheckpointRow, Options};
 use crate::columns::{BinaryColumn, IntColumn, RecordColumns, Validity, Values};
 use crate::error::Error;
 
@@ -235,29 +236,14 @@ pub(super) fn anchor_args(
     Ok(anchors)
 }
 
-/// The report as the dict `verify_columns` returns.
-pub(super) fn report_dict<'py>(py: Python<'py>, report: &Report) -> PyResult<Bound<'py, PyDict>> {
-    let out = PyDict::new(py);
-    out.set_item("verdicts", PyBytes::new(py, &report.verdicts))?;
-    out.set_item("reasons", PyBytes::new(py, &report.reasons))?;
-    out.set_item(
-        "checkpoint_verdicts",
-        PyBytes::new(py, &report.checkpoint_verdicts),
-    )?;
-    out.set_item("missing_log_positions", &report.missing_log_positions)?;
-    out.set_item("largest_signed_tree_size", report.largest_signed_tree_size)?;
-    out.set_item("attested_size", report.attested_size)?;
-    out.set_item("log_checked", report.log_checked)?;
-    out.set_item("signatures_checked", report.signatures_checked)?;
-    out.set_item("signatures_verified", report.signatures_verified)?;
-    out.set_item("clean", report.clean)?;
-    Ok(out)
-}
-
 /// verify_columns(columns, checkpoints=None, log_id=None, anchors=None, threads=None,
-/// check_signatures=True) -> dict
+/// check_signatures=True, summaries=False) -> dict
+///
+/// With `summaries`, the dict also has the `failures` and `chains` of
+/// `StreamAudit.finish`, computed by the same code.
 #[pyfunction]
-#[pyo3(signature = (columns, checkpoints=None, log_id=None, anchors=None, threads=None, check_signatures=true))]
+#[pyo3(signature = (columns, checkpoints=None, log_id=None, anchors=None, threads=None, check_signatures=true, summaries=false))]
+#[allow(clippy::too_many_arguments)]
 pub fn verify_columns<'py>(
     py: Python<'py>,
     columns: &Bound<'py, PyDict>,
@@ -266,6 +252,7 @@ pub fn verify_columns<'py>(
     anchors: Option<Vec<Option<String>>>,
     threads: Option<usize>,
     check_signatures: bool,
+    summaries: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let held = hold_columns(columns)?;
     let cols = record_columns(&held)?;
@@ -279,17 +266,27 @@ pub fn verify_columns<'py>(
     let outcome = py.detach(|| {
         catch_unwind(AssertUnwindSafe(|| {
             let cp_arg = cps.as_deref().zip(log_id.as_ref());
+            if summaries {
+                return audit::verify_full(&cols, cp_arg, anchors.as_deref(), &options);
+            }
             let mut report = audit::verify(&cols, cp_arg, &options)?;
             if let Some(a) = &anchors {
                 audit::apply_anchor_states(&mut report, a);
             }
-            Ok::<_, Error>(report)
+            Ok::<_, Error>(AuditReport {
+                report,
+                ..AuditReport::default()
+            })
         }))
     });
-    let report = outcome
+    let full = outcome
         .map_err(|_| internal_error("verify_columns"))?
         .py()?;
-    report_dict(py, &report)
+    if summaries {
+        full_report_dict(py, &full, "verify_columns")
+    } else {
+        report_dict(py, &full.report)
+    }
 }
 
 fn to_col_err(name: &str, msg: &str) -> PyErr {

@@ -1,6 +1,7 @@
 //! The one place where domain errors become Python exceptions. The classes live in
 //! `hashcore.errors` (a pure-Python module) so that they can inherit from both
-//! `HashcoreError` and the matching built-in (`ValueError`, `TypeError`).
+//! `HashcoreError` and the matching built-in (`ValueError`, `TypeError`, `MemoryError`,
+//! `RuntimeError`).
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -8,7 +9,9 @@ use pyo3::types::PyType;
 
 use crate::error::Error;
 
-fn class<'py>(
+/// The `hashcore.errors` class `name`, or the built-in `Fallback` should that module be
+/// unimportable (the message still gets through).
+fn class<'py, Fallback: pyo3::type_object::PyTypeInfo>(
     py: Python<'py>,
     cell: &'static PyOnceLock<Py<PyType>>,
     name: &str,
@@ -18,25 +21,34 @@ fn class<'py>(
         Ok(module.getattr(name)?.cast_into::<PyType>()?.unbind())
     })
     .map(|c| c.bind(py).clone())
-    .unwrap_or_else(|_| py.get_type::<pyo3::exceptions::PyValueError>())
+    .unwrap_or_else(|_| py.get_type::<Fallback>())
 }
 
 static INVALID_INPUT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static INVALID_KEY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static COLUMN: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static HASHCORE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static OUT_OF_MEMORY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static THREAD_POOL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 /// Maps a domain error to its `hashcore.errors` class, keeping the domain message.
 pub fn to_pyerr(err: Error) -> PyErr {
     Python::attach(|py| {
+        use pyo3::exceptions::{PyMemoryError, PyOSError, PyRuntimeError, PyValueError};
         let cls = match &err {
             Error::InvalidLength { .. } | Error::InvalidArgument(_) => {
-                class(py, &INVALID_INPUT, "InvalidInputError")
+                class::<PyValueError>(py, &INVALID_INPUT, "InvalidInputError")
             }
-            Error::InvalidKey(_) => class(py, &INVALID_KEY, "InvalidKeyError"),
-            Error::Column { .. } => class(py, &COLUMN, "ColumnError"),
+            Error::InvalidKey(_) => class::<PyValueError>(py, &INVALID_KEY, "InvalidKeyError"),
+            Error::Column { .. } => class::<PyValueError>(py, &COLUMN, "ColumnError"),
             // The spill files of a streamed audit: an OSError like any other file error.
-            Error::Io(message) => return pyo3::exceptions::PyOSError::new_err(message.clone()),
+            Error::Io(_) | Error::File { .. } => return PyOSError::new_err(err.to_string()),
+            Error::OutOfMemory { .. } => {
+                class::<PyMemoryError>(py, &OUT_OF_MEMORY, "OutOfMemoryError")
+            }
+            Error::ThreadPool { .. } => {
+                class::<PyRuntimeError>(py, &THREAD_POOL, "ThreadPoolError")
+            }
         };
         PyErr::from_type(cls, err.to_string())
     })
@@ -47,7 +59,7 @@ pub fn to_pyerr(err: Error) -> PyErr {
 pub fn internal_error(what: &str) -> PyErr {
     Python::attach(|py| {
         PyErr::from_type(
-            class(py, &HASHCORE, "HashcoreError"),
+            class::<pyo3::exceptions::PyValueError>(py, &HASHCORE, "HashcoreError"),
             format!("internal error in {what}; please report it with the input that caused it"),
         )
     })

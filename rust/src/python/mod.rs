@@ -3,35 +3,19 @@
 
 mod buffers;
 mod bulk;
+mod constants;
 mod errors;
 mod functions;
 mod ingest;
 mod merkle;
+mod report;
 mod stream;
 
 use pyo3::prelude::*;
 
-use crate::protocol;
-use crate::verdict::{CheckpointVerdict, MalformedReason, Verdict};
-
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("PROTOCOL_VERSION", protocol::VERSION)?;
-    m.add("HEADER_LEN", protocol::HEADER_LEN)?;
-    m.add("CHAIN_ID_CONTEXT", protocol::CHAIN_ID_CONTEXT)?;
-    m.add("COMMIT_CONTEXT", protocol::COMMIT_CONTEXT)?;
-    m.add("LINK_CONTEXT", protocol::LINK_CONTEXT)?;
-    m.add("CHECKPOINT_CONTEXT", protocol::CHECKPOINT_CONTEXT)?;
-    m.add("VERDICT_CODES", Verdict::ALL.map(Verdict::code).to_vec())?;
-    m.add(
-        "CHECKPOINT_VERDICT_CODES",
-        CheckpointVerdict::ALL.map(CheckpointVerdict::code).to_vec(),
-    )?;
-    m.add(
-        "MALFORMED_REASONS",
-        MalformedReason::ALL.map(MalformedReason::text).to_vec(),
-    )?;
-    m.add("DEFAULT_THREADS", crate::pool::default_threads())?;
+    constants::add(m)?;
 
     m.add_function(wrap_pyfunction!(functions::chain_id_for_key, m)?)?;
     m.add_function(wrap_pyfunction!(functions::commitment, m)?)?;
@@ -55,6 +39,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<merkle::MerkleLog>()?;
     m.add_class::<merkle::MerkleTree>()?;
     m.add_function(wrap_pyfunction!(ingest::check_submissions, m)?)?;
+    m.add_function(wrap_pyfunction!(ingest::check_chains, m)?)?;
 
     m.add_function(wrap_pyfunction!(bulk::verify_columns, m)?)?;
     m.add_class::<stream::StreamAudit>()?;

@@ -1,0 +1,111 @@
+"""The protocol's constants: Rust (``hashcore._core``) is their source of truth; the
+Python-side tables that still spell them out must say exactly the same, so the two can't
+drift apart until the Python side reads them from ``_core``."""
+
+from __future__ import annotations
+
+import hashcore
+import pyarrow as pa
+import pytest
+from hashcore import _core, device, errors, record, schema
+from hashcore.relay import ledger
+from hashcore.verify import VERDICT_REASONS
+
+
+def test_sizes() -> None:
+    assert (_core.CHAIN_ID_LEN, _core.LINK_LEN, _core.COMMIT_LEN) == (16, 32, 32)
+    assert (_core.SIGNATURE_LEN, _core.SALT_LEN, _core.KEY_LEN) == (64, 16, 32)
+    assert _core.HEADER_LEN == 1 + _core.CHAIN_ID_LEN + 8 + 8 + 1 + _core.LINK_LEN + 32
+    assert bytes(_core.LINK_LEN) == record.ZERO_LINK
+    assert record._SALT_SIZE == device._SALT_SIZE == _core.SALT_LEN
+
+
+def test_bundle_schema_widths_are_the_sizes() -> None:
+    widths = {
+        f.name: f.type.byte_width
+        for f in schema.RECORD_SCHEMA
+        if pa.types.is_fixed_size_binary(f.type)
+    }
+    assert widths == {
+        "chain_id": _core.CHAIN_ID_LEN,
+        "prev": _core.LINK_LEN,
+        "commit": _core.COMMIT_LEN,
+        "link": _core.LINK_LEN,
+        "signature": _core.SIGNATURE_LEN,
+    }
+    cp = {
+        f.name: f.type.byte_width
+        for f in schema.CHECKPOINT_SCHEMA
+        if pa.types.is_fixed_size_binary(f.type)
+    }
+    assert cp == {"root": 32, "signature": _core.SIGNATURE_LEN, "tx_hash": 32}
+
+
+def test_kinds() -> None:
+    assert _core.KINDS == {"GENESIS": 0, "DATA": 1, "ROTATION": 2}
+    assert {k.name: int(k) for k in hashcore.Kind} == _core.KINDS
+    assert (_core.KIND_GENESIS, _core.KIND_DATA, _core.KIND_ROTATION) == (0, 1, 2)
+    assert (ledger._KIND_GENESIS, ledger._KIND_DATA, ledger._KIND_ROTATION) == (
+        _core.KIND_GENESIS,
+        _core.KIND_DATA,
+        _core.KIND_ROTATION,
+    )
+
+
+def test_verdicts() -> None:
+    assert _core.VERDICT_CODES == [
+        "OK",
+        "OK_REDACTED",
+        "MALFORMED",
+        "DUPLICATE_LOG_INDEX",
+        "BAD_LINK",
+        "BAD_COMMIT",
+        "NO_GENESIS",
+        "FORK",
+        "GAP",
+        "BROKEN_CHAIN",
+        "BAD_SIGNATURE",
+        "NOT_LOGGED",
+    ]
+    assert {name: i for i, name in enumerate(_core.VERDICT_CODES)} == _core.VERDICTS
+    assert tuple(_core.VERDICT_CODES) == hashcore.VERDICT_CODES
+    assert list(VERDICT_REASONS) == _core.VERDICT_CODES
+
+
+def test_checkpoint_verdicts() -> None:
+    assert _core.CHECKPOINT_VERDICT_CODES == [
+        "OK",
+        "BAD_CHECKPOINT_SIG",
+        "ROOT_MISMATCH",
+        "INCONSISTENT",
+        "NOT_ANCHORED",
+        "UNCONFIRMED",
+    ]
+    assert {
+        name: i for i, name in enumerate(_core.CHECKPOINT_VERDICT_CODES)
+    } == _core.CHECKPOINT_VERDICTS
+    assert tuple(_core.CHECKPOINT_VERDICT_CODES) == hashcore.CHECKPOINT_VERDICT_CODES
+
+
+def test_reject_codes() -> None:
+    assert _core.REJECT_CODES == {
+        1: ("bad_commit", "commit is not KDF(salt || payload)"),
+        2: ("bad_key", "the payload is not a valid (large-order) Ed25519 public key"),
+        3: ("bad_signature", "the signature does not verify under the chain's key"),
+    }
+    assert ledger._REJECT_TEXT == _core.REJECT_CODES
+
+
+@pytest.mark.parametrize(
+    ("cls", "builtin"),
+    [(errors.OutOfMemoryError, MemoryError), (errors.ThreadPoolError, RuntimeError)],
+)
+def test_resource_errors_are_hashcore_errors_and_builtins(
+    cls: type[Exception], builtin: type[Exception]
+) -> None:
+    assert issubclass(cls, errors.HashcoreError)
+    assert issubclass(cls, builtin)
+    assert not issubclass(cls, errors.InvalidInputError)
+    assert str(cls("not enough memory to audit 9 records")) == (
+        "not enough memory to audit 9 records"
+    )

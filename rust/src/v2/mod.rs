@@ -6,6 +6,7 @@
 //! `note` (C2SP signed notes and checkpoint bodies), `cosignature` (tlog-cosignature/v1) and
 //! `receipt` (the relay's signed promise of a log position).
 
+pub mod audit;
 pub mod cosignature;
 pub mod entry;
 pub mod keys;

@@ -4,102 +4,10 @@
 
 mod v2_common;
 
-use hashcore::v2::audit::input::{
-    Bundle, CheckpointRow, IdentitySource, Options, ReceiptRow, RecordRow, Trust,
-};
+use hashcore::v2::audit::input::{Bundle, Options};
 use hashcore::v2::audit::{audit, Report};
 use serde_json::{json, Value};
-use v2_common::{arr, hx, load, text};
-
-fn bytes(v: &Value) -> Vec<u8> {
-    hx(v)
-}
-
-fn opt_bytes(v: &Value) -> Option<Vec<u8>> {
-    (!v.is_null()).then(|| hx(v))
-}
-
-fn record(r: &Value) -> RecordRow {
-    RecordRow {
-        log_index: r["log_index"].as_u64().unwrap(),
-        chain_id: bytes(&r["chain_id"]),
-        seq: r["seq"].as_u64(),
-        time_ms: r["time_ms"].as_i64(),
-        kind: r["kind"].as_u64().map(|k| u8::try_from(k).unwrap()),
-        prev: bytes(&r["prev"]),
-        commit: bytes(&r["commit"]),
-        beacon_size: r["beacon_size"].as_u64(),
-        beacon_root: bytes(&r["beacon_root"]),
-        link: bytes(&r["link"]),
-        signature: bytes(&r["signature"]),
-        salt: opt_bytes(&r["salt"]),
-        payload: opt_bytes(&r["payload"]),
-        received_ms: r["received_ms"].as_i64(),
-    }
-}
-
-fn bundle(b: &Value) -> Bundle {
-    Bundle {
-        manifest_origin: text(&b["manifest"]["origin"]).to_owned(),
-        manifest_log_key: arr(&b["manifest"]["log_key"]),
-        records: b["records"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(record)
-            .collect(),
-        checkpoints: b["checkpoints"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| CheckpointRow {
-                tree_size: c["tree_size"].as_u64(),
-                root: opt_bytes(&c["root"]),
-                note: c["note"].as_str().map(|n| n.as_bytes().to_vec()),
-            })
-            .collect(),
-        receipts: b["receipts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| ReceiptRow {
-                chain_id: bytes(&r["chain_id"]),
-                seq: r["seq"].as_u64(),
-                link: bytes(&r["link"]),
-                log_index: r["log_index"].as_u64(),
-                received_ms: r["received_ms"].as_i64(),
-                receipt_sig: bytes(&r["receipt_sig"]),
-            })
-            .collect(),
-        notes: b["notes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| text(n).as_bytes().to_vec())
-            .collect(),
-    }
-}
-
-fn trust(b: &Value, bundle: &Bundle) -> Trust {
-    let p = &b["policy"];
-    if p.is_null() {
-        return Trust::from_manifest(bundle);
-    }
-    Trust {
-        origin: text(&p["origin"]).to_owned(),
-        log_key: arr(&p["log_key"]),
-        witnesses: p["witnesses"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|w| (text(&w["name"]).to_owned(), arr(&w["key"])))
-            .collect(),
-        witness_quorum: p["witness_quorum"].as_u64().unwrap() as usize,
-        max_merge_delay_ms: p["max_merge_delay_ms"].as_u64().unwrap(),
-        max_clock_skew_ms: p["max_clock_skew_ms"].as_u64().unwrap(),
-        source: IdentitySource::Policy,
-    }
-}
+use v2_common::{bundle, load, text, trust};
 
 fn int(v: Option<i128>) -> Value {
     v.map_or(Value::Null, |x| json!(x))

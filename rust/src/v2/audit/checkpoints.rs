@@ -72,25 +72,24 @@ pub fn covered_size(states: &[CheckpointState]) -> u64 {
 
 /// Each checkpoint's verdict, the first that applies (anchors not checked: decision 15).
 pub fn verdicts(states: &[CheckpointState], log: &Log, trust: &Trust) -> Vec<CheckpointVerdict> {
+    // A checkpoint whose root rebuilds is consistent with another signed one of size m <= n
+    // iff that one's root is the log's MTH(m) (the proof is built from the same log). So
+    // it is INCONSISTENT iff some signed checkpoint that does not rebuild is no larger.
+    let smallest_unrebuilt = states
+        .iter()
+        .filter(|s| s.signed.is_some() && !s.attests(log))
+        .filter_map(|s| s.signed.as_ref().map(|cp| cp.tree_size))
+        .min();
     states
         .iter()
-        .enumerate()
-        .map(|(i, state)| {
+        .map(|state| {
             let Some(cp) = state.signed.as_ref().filter(|_| state.row_matches) else {
                 return CheckpointVerdict::BadCheckpointSig;
             };
             if !state.attests(log) {
                 return CheckpointVerdict::RootMismatch;
             }
-            // Its root rebuilds, so a consistency proof from the bundle to any smaller or
-            // equal signed size m verifies iff that checkpoint's root is the log's MTH(m).
-            let inconsistent = states.iter().enumerate().any(|(j, other)| {
-                j != i
-                    && other.signed.as_ref().is_some_and(|o| {
-                        o.tree_size <= cp.tree_size && log.root(o.tree_size) != Some(o.root)
-                    })
-            });
-            if inconsistent {
+            if smallest_unrebuilt.is_some_and(|m| m <= cp.tree_size) {
                 return CheckpointVerdict::Inconsistent;
             }
             if state.witnesses_with_a_line() < trust.witness_quorum {

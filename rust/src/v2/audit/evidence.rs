@@ -42,6 +42,10 @@ pub fn note_verdicts(
     log: &Log,
     covered: u64,
 ) -> Vec<NoteVerdict> {
+    let mut roots_at: HashMap<u64, Vec<Hash>> = HashMap::new();
+    for &(size, root) in signed_elsewhere {
+        roots_at.entry(size).or_default().push(root);
+    }
     notes
         .iter()
         .map(|n| {
@@ -52,9 +56,9 @@ pub fn note_verdicts(
             // history as much as a different root.
             let contradicts_log =
                 cp.tree_size <= covered && log.root(cp.tree_size) != Some(cp.root);
-            let two_roots = signed_elsewhere
-                .iter()
-                .any(|&(size, root)| size == cp.tree_size && root != cp.root);
+            let two_roots = roots_at
+                .get(&cp.tree_size)
+                .is_some_and(|roots| roots.iter().any(|r| *r != cp.root));
             if contradicts_log || two_roots {
                 NoteVerdict::Equivocation
             } else if cp.tree_size > covered {

@@ -18,6 +18,8 @@ pub mod verdict;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use rayon::prelude::*;
+
 use checkpoints::CheckpointState;
 use evidence::{EvidenceNote, ReceiptContext};
 use input::{Bundle, IdentitySource, Options, Trust};
@@ -127,8 +129,9 @@ fn record_verdict(state: &RowState, beacon: Beacon, logged: bool) -> RecordVerdi
 pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
     let rows = &bundle.records;
     let mut log = Log::build(rows);
+    // Rows alone are independent: their links and commits are hashed in parallel.
     let mut states: Vec<RowState> = rows
-        .iter()
+        .par_iter()
         .map(|r| records::check_row(r, log.is_duplicate(r.log_index)))
         .collect();
     records::check_chains(rows, &mut states);

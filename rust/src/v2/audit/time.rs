@@ -15,50 +15,65 @@ fn qth(mut values: Vec<u64>, q: usize, greatest: bool) -> Option<u64> {
     values.get(q - 1).copied()
 }
 
-/// The witnesses' valid cosignature times on the attesting checkpoints.
-pub struct WitnessClocks<'a> {
-    /// `(tree_size, per-witness times)` of each attesting checkpoint.
-    attesting: Vec<(u64, &'a [Vec<u64>])>,
-    witnesses: usize,
+/// The witnesses' valid cosignature times on the attesting checkpoints, summarised so
+/// that each record's `W_early` costs a binary search and one value per witness.
+pub struct WitnessClocks {
+    /// The attesting checkpoints' tree sizes, ascending.
+    sizes: Vec<u64>,
+    /// `suffix_min[w][k]`: witness w's smallest time on the attesting checkpoints k.. (by
+    /// size); one extra `None` at the end.
+    suffix_min: Vec<Vec<Option<u64>>>,
+    late: Option<u64>,
     /// `q = max(1, witness_quorum)`.
     q: usize,
 }
 
-impl<'a> WitnessClocks<'a> {
-    pub fn new(attesting: &[&'a CheckpointState], witnesses: usize, quorum: usize) -> Self {
-        WitnessClocks {
-            attesting: attesting
-                .iter()
-                .filter_map(|s| Some((s.signed.as_ref()?.tree_size, &s.witness_times[..])))
-                .collect(),
-            witnesses,
-            q: quorum.max(1),
-        }
-    }
-
-    /// `W_late`: the q-th greatest of each witness's greatest time on any attesting one.
-    pub fn late(&self) -> Option<u64> {
-        let per_witness = (0..self.witnesses).filter_map(|w| {
-            self.attesting
+impl WitnessClocks {
+    pub fn new(attesting: &[&CheckpointState], witnesses: usize, quorum: usize) -> Self {
+        let q = quorum.max(1);
+        let mut by_size: Vec<(u64, &[Vec<u64>])> = attesting
+            .iter()
+            .filter_map(|s| Some((s.signed.as_ref()?.tree_size, &s.witness_times[..])))
+            .collect();
+        by_size.sort_by_key(|(size, _)| *size);
+        let suffix_min = (0..witnesses)
+            .map(|w| {
+                let mut out = vec![None; by_size.len() + 1];
+                for k in (0..by_size.len()).rev() {
+                    let here = by_size[k].1[w].iter().min().copied();
+                    out[k] = match (here, out[k + 1]) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+                out
+            })
+            .collect();
+        let greatest = (0..witnesses).filter_map(|w| {
+            by_size
                 .iter()
                 .filter_map(|(_, times)| times[w].iter().max())
                 .max()
                 .copied()
         });
-        qth(per_witness.collect(), self.q, true)
+        WitnessClocks {
+            sizes: by_size.iter().map(|(size, _)| *size).collect(),
+            suffix_min,
+            late: qth(greatest.collect(), q, true),
+            q,
+        }
+    }
+
+    /// `W_late`: the q-th greatest of each witness's greatest time on any attesting one.
+    pub fn late(&self) -> Option<u64> {
+        self.late
     }
 
     /// `W_early` of the record at `log_index`: the q-th smallest of each witness's smallest
     /// time on an attesting checkpoint that covers it.
     pub fn early(&self, log_index: u64) -> Option<u64> {
-        let per_witness = (0..self.witnesses).filter_map(|w| {
-            self.attesting
-                .iter()
-                .filter(|(size, _)| *size > log_index)
-                .filter_map(|(_, times)| times[w].iter().min())
-                .min()
-                .copied()
-        });
+        let k = self.sizes.partition_point(|&size| size <= log_index);
+        let per_witness = self.suffix_min.iter().filter_map(|m| m[k]);
         qth(per_witness.collect(), self.q, false)
     }
 }

@@ -14,6 +14,7 @@ pub mod merkle;
 pub mod pool;
 pub mod protocol;
 pub mod rules;
+pub mod v2;
 pub mod verdict;
 
 #[cfg(feature = "python")]

@@ -138,3 +138,33 @@ def test_segments_are_checked_apart_in_one_call(device: Device, tmp_path: Path) 
 def test_mismatched_columns_are_an_input_error() -> None:
     with pytest.raises(ValueError, match=r"^1 heads and 1 counts \(summing to 2\) for 0 records$"):
         _core.check_chains([None], [2], *([[]] * 11))
+
+
+def test_a_head_whose_link_is_not_known_yet_leaves_the_first_prev_to_the_caller(
+    device: Device,
+) -> None:
+    second = device.records()[1]
+    key = device.genesis_public_key
+    [(_, head, fault)] = _check([(0, b"", key)], [[_fields(second)]])
+    assert (head, fault) == ((1, second.link, key), None)
+    [(_, _, fault)] = _check([(0, b"\x05" * 32, key)], [[_fields(second)]])
+    assert fault == (0, "broken_chain", "broken_chain", "prev is not the link of seq 0")
+
+
+def test_shapes_alone_name_the_first_bad_record(device: Device) -> None:
+    records = [_fields(r) for r in device.records()[1:]]
+    assert _core.check_shapes(*_columns(records)) is None
+    records[2]["kind"] = 0
+    records[1]["signature"] = b"\x00" * 63
+    assert _core.check_shapes(*_columns(records)) == (
+        1,
+        "malformed",
+        "size",
+        "signature must be 64 bytes, got 63",
+    )
+    genesis = [_fields(device.records()[0])]
+    assert _core.check_shapes(*_columns(genesis), starts_chain=True) is None
+    assert _core.check_shapes(*_columns(genesis))[2:] == (  # type: ignore[index]
+        "genesis_after_start",
+        "a genesis (kind 0) is only accepted through Enroll",
+    )

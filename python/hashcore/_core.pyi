@@ -112,6 +112,22 @@ def check_chains(
     max_payload_bytes: int | None = None,
     max_seq: int | None = None,
 ) -> list[tuple[bytes, tuple[int, bytes, bytes] | None, tuple[int, str, str, str] | None]]: ...
+def check_shapes(
+    versions: Sequence[int],
+    chain_ids: Sequence[Buffer],
+    seqs: Sequence[int],
+    times_ms: Sequence[int],
+    kinds: Sequence[int],
+    prevs: Sequence[Buffer],
+    commits: Sequence[Buffer],
+    salts: Sequence[Buffer | None],
+    payloads: Sequence[Buffer | None],
+    signatures: Sequence[Buffer],
+    links: Sequence[Buffer],
+    max_payload_bytes: int | None = None,
+    max_seq: int | None = None,
+    starts_chain: bool = False,
+) -> tuple[int, str, str, str] | None: ...
 def verify_columns(
     columns: dict[str, tuple[str, int, Buffer, Buffer | None, Buffer | None, int, int]],
     checkpoints: Sequence[tuple[int | None, Buffer | None, Buffer | None, Buffer | None]]

@@ -57,7 +57,9 @@ impl Default for Limits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Head {
     pub seq: u64,
-    pub link: Hash,
+    /// `None` when the caller does not know it yet (a head staged by a batch that is
+    /// being checked too): the first record's `prev` is then the caller's to check.
+    pub link: Option<Hash>,
     /// The key in force for the next record.
     pub key: [u8; KEY_LEN],
 }
@@ -444,7 +446,13 @@ fn content(
     }
     for (i, rec) in records.iter().enumerate() {
         let expected: &Hash = match (i, segment.head.as_ref()) {
-            (0, Some(head)) => &head.link,
+            (
+                0,
+                Some(Head {
+                    link: Some(link), ..
+                }),
+            ) => link,
+            (0, Some(Head { link: None, .. })) => continue, // the caller checks it
             (0, None) => continue, // the genesis: its prev was checked to be zero
             _ => &links[i - 1],
         };
@@ -461,7 +469,7 @@ fn content(
             .unwrap_or(*keys.last().expect("one key a record"));
         Head {
             seq: last.seq,
-            link: *links.last().expect("one link a record"),
+            link: Some(*links.last().expect("one link a record")),
             key,
         }
     }))

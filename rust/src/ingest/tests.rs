@@ -184,7 +184,7 @@ mod sequencing {
         let last = recs.last().unwrap();
         Head {
             seq: last.seq,
-            link: last.link.as_slice().try_into().unwrap(),
+            link: Some(last.link.as_slice().try_into().unwrap()),
             key: ed25519::public_key_from_seed(key_seed),
         }
     }
@@ -420,6 +420,24 @@ mod sequencing {
             (2, "appears twice in the batch".into())
         );
         assert_eq!((fault.reason(), fault.code()), ("malformed", "repeated"));
+    }
+
+    #[test]
+    fn an_unknown_head_link_leaves_the_first_prev_to_the_caller() {
+        let mut recs = chain();
+        let mut head = head_after(&recs[..1], &GENESIS_SEED);
+        head.link = None;
+        recs[1].prev = vec![7; 32];
+        recs[1] = recs[1].clone().resign(&GENESIS_SEED);
+        recs[2].prev = recs[1].link.clone();
+        recs[2] = recs[2].clone().resign(&GENESIS_SEED);
+        let got = run(Some(head), &recs[1..3], &Limits::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.link, Some(recs[2].link.as_slice().try_into().unwrap()));
+        head.link = Some(recs[0].link.as_slice().try_into().unwrap());
+        let (i, fault) = run(Some(head), &recs[1..3], &Limits::default()).unwrap_err();
+        assert_eq!((i, fault.code()), (0, "broken_chain"));
     }
 
     #[test]

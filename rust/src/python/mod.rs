@@ -9,6 +9,7 @@ mod functions;
 mod ingest;
 mod merkle;
 mod report;
+mod sequence;
 mod stream;
 mod v2;
 
@@ -40,7 +41,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<merkle::MerkleLog>()?;
     m.add_class::<merkle::MerkleTree>()?;
     m.add_function(wrap_pyfunction!(ingest::check_submissions, m)?)?;
-    m.add_function(wrap_pyfunction!(ingest::check_chains, m)?)?;
+    m.add_function(wrap_pyfunction!(sequence::check_chains, m)?)?;
+    m.add_function(wrap_pyfunction!(sequence::check_shapes, m)?)?;
 
     m.add_function(wrap_pyfunction!(bulk::verify_columns, m)?)?;
     m.add_class::<stream::StreamAudit>()?;

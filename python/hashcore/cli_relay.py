@@ -103,7 +103,14 @@ def add_parser(sub: Any, positive_int: Any) -> None:
         help="require client certificates signed by this CA (mTLS)",
     )
     serve.add_argument(
-        "--plaintext", action="store_true", help="serve without TLS (loopback and tests only)"
+        "--plaintext",
+        action="store_true",
+        help="serve without TLS: only on a loopback address (127.0.0.1, ::1, localhost)",
+    )
+    serve.add_argument(
+        "--allow-insecure-remote",
+        action="store_true",
+        help="allow --plaintext on a non-loopback address (behind a TLS-terminating proxy)",
     )
     serve.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics here")
     serve.add_argument(
@@ -215,6 +222,7 @@ def _serve(args: argparse.Namespace) -> int:
         tls_key=args.tls_key,
         client_ca=args.client_ca,
         plaintext=args.plaintext,
+        allow_insecure_remote=args.allow_insecure_remote,
         metrics_listen=args.metrics,
         evm=args.evm or ("url" if args.evm_url else "embedded"),
         evm_url=args.evm_url,

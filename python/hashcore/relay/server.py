@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import secrets
@@ -68,6 +69,9 @@ class RelayConfig:
     tls_key: Path | None = None
     client_ca: Path | None = None
     plaintext: bool = False
+    # Plaintext anywhere but loopback sends patient data and bearer tokens in the clear:
+    # refused unless asked for by name (a TLS-terminating proxy on the same host/pod).
+    allow_insecure_remote: bool = False
     metrics_listen: str | None = None  # "HOST:PORT" for Prometheus
     grace_s: float = 10.0
     group_max_records: int = 16384
@@ -102,7 +106,12 @@ class RelayConfig:
             raise InvalidInputError("--plaintext cannot be combined with TLS options")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise InvalidInputError("--tls-cert and --tls-key go together")
-        _split_hostport(self.listen)
+        host, _ = _split_hostport(self.listen)
+        if self.plaintext and not self.allow_insecure_remote and not _is_loopback(host):
+            raise InvalidInputError(
+                f"--plaintext on {self.listen} would serve unencrypted beyond this host: "
+                "listen on 127.0.0.1 or ::1, use TLS, or add --allow-insecure-remote"
+            )
         if self.metrics_listen is not None:
             _split_hostport(self.metrics_listen)
         if self.checkpoint_every < 1:
@@ -141,6 +150,16 @@ def _split_hostport(text: str) -> tuple[str, int]:
     if not host or not port.isdigit():
         raise InvalidInputError(f"expected HOST:PORT, got {text!r}")
     return host, int(port)
+
+
+def _is_loopback(host: str) -> bool:
+    """True for ``localhost``, 127.0.0.0/8 and ::1 (bracketed or not)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.removeprefix("[").removesuffix("]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
 
 
 class RelayServer:

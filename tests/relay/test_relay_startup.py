@@ -3,14 +3,20 @@ no other user can read, one relay per store, and a PostgreSQL relay's explicit k
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hashcore.errors import InvalidInputError
+from hashcore.errors import InvalidInputError, StoreError
 from hashcore.relay.server import RelayConfig, RelayServer
+from hashcore.relay.store import SqliteStore
 
+from .conftest import ThreadRelay, enrolled_device
 from .store_fixtures import PG_ADMIN_URL, pg_store_url  # noqa: F401  (a fixture)
 
 
@@ -58,3 +64,76 @@ def test_allow_insecure_remote_lifts_the_refusal(tmp_path: Path) -> None:
         config.check()
     config.allow_insecure_remote = True
     config.check()
+
+
+# ------------------------------------------------------------------ 7: private files
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_store_wal_shm_key_and_token_are_0600(tmp_path: Path, umask_022: None) -> None:
+    relay = ThreadRelay(
+        RelayConfig(store=str(tmp_path / "relay.db"), listen="127.0.0.1:0", plaintext=True)
+    ).start()
+    try:
+        enrolled_device(relay, "P1", records=3)
+        names = sorted(p.name for p in tmp_path.iterdir())
+        assert names == [
+            "relay.db",
+            "relay.db-shm",
+            "relay.db-wal",
+            "relay.key",
+            "relay.operator-token",
+        ]
+        assert {n: mode(tmp_path / n) for n in names} == dict.fromkeys(names, 0o600)
+    finally:
+        relay.stop()
+    assert mode(tmp_path / "relay.db") == 0o600
+
+
+def test_an_existing_world_readable_store_is_made_private(
+    tmp_path: Path, umask_022: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "old.db"
+    sqlite3.connect(db).close()  # what an older relay left: 0644
+    assert mode(db) == 0o644
+    SqliteStore(db).close()
+    assert mode(db) == 0o600
+    assert f"{db} was readable by others (mode 644): now 600" in caplog.text
+
+
+def test_a_world_writable_store_directory_is_refused(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.raises(StoreError) as exc:
+        SqliteStore(shared / "relay.db")
+    assert str(exc.value) == (
+        f"{shared}: the store's directory is writable by anyone (mode 777): others could "
+        "replace the store; chmod o-w it or put the store elsewhere"
+    )
+    assert list(shared.iterdir()) == []
+
+
+def test_a_group_writable_store_directory_is_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    group = tmp_path / "group"
+    group.mkdir()
+    group.chmod(0o770)
+    SqliteStore(group / "relay.db").close()
+    assert (
+        f"{group}: the store's directory is group-writable (mode 770): the group can "
+        "replace the store"
+    ) in caplog.text

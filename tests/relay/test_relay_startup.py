@@ -12,12 +12,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hashcore import Device, RelayClient
 from hashcore.errors import InvalidInputError, StoreError
 from hashcore.relay.server import RelayConfig, RelayServer
 from hashcore.relay.store import SqliteStore
 
-from .conftest import ThreadRelay, enrolled_device
-from .store_fixtures import PG_ADMIN_URL, pg_store_url  # noqa: F401  (a fixture)
+from . import store_fixtures
+from .conftest import ThreadRelay, enrolled_device, start_process_relay
+
+pg_store_url = store_fixtures.pg_store_url
 
 
 def hashcore(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -93,6 +96,7 @@ def test_store_wal_shm_key_and_token_are_0600(tmp_path: Path, umask_022: None) -
             "relay.db",
             "relay.db-shm",
             "relay.db-wal",
+            "relay.db.lock",
             "relay.key",
             "relay.operator-token",
         ]
@@ -137,3 +141,48 @@ def test_a_group_writable_store_directory_is_a_warning(
         f"{group}: the store's directory is group-writable (mode 770): the group can "
         "replace the store"
     ) in caplog.text
+
+
+# ------------------------------------------------------------------ 9: one relay per store
+
+
+def test_a_second_relay_on_the_same_sqlite_store_refuses_to_start(tmp_path: Path) -> None:
+    first = start_process_relay(tmp_path)
+    try:
+        db = tmp_path / "relay.db"
+        out = hashcore(
+            "relay", "serve", "--db", str(db), "--listen", "127.0.0.1:0", "--plaintext",
+            "--evm", "none",
+        )  # fmt: skip
+        assert one_error_line(out) == (
+            f"{db}: the store is in use by another relay (it holds {db}.lock); one relay per store"
+        )
+        # The operator's tools still work beside the running relay.
+        token = hashcore("relay", "token", "--db", str(db), "--participant", "P7")
+        assert token.returncode == 0, token.stderr
+        device = Device.new()
+        RelayClient(first.target, plaintext=True).enroll(device, token.stdout.strip())
+    finally:
+        assert first.terminate() == 0
+    # Once the first relay is gone the store is free again, even after a kill -9.
+    second = start_process_relay(tmp_path)
+    second.kill9()
+    third = start_process_relay(tmp_path)
+    assert third.terminate() == 0
+
+
+def test_a_second_relay_on_the_same_postgres_store_refuses_to_start(
+    pg_store_url: str, tmp_path: Path
+) -> None:
+    first = start_process_relay(tmp_path, pg_store_url)
+    try:
+        out = hashcore(
+            "relay", "serve", "--db", pg_store_url, "--listen", "127.0.0.1:0", "--plaintext",
+            "--evm", "none", "--key-file", str(tmp_path / "other.key"),
+        )  # fmt: skip
+        assert one_error_line(out) == (
+            "postgresql://postgres@127.0.0.1:5432/test: the store is in use by another relay "
+            "(it holds the store's advisory lock); one relay per store"
+        )
+    finally:
+        assert first.terminate() == 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import os
@@ -31,7 +32,7 @@ from grpc_reflection.v1alpha import reflection
 from ..errors import InvalidInputError
 from .grpc_api import add_operator_servicer, add_relay_servicer
 from .interceptors import RelayInterceptor
-from .keys import load_or_create_key
+from .keys import load_key, load_or_create_key
 from .ledger import Ledger, Limits
 from .metrics import RelayMetrics
 from .service import OperatorService, RelayService, Writer
@@ -187,15 +188,21 @@ class RelayServer:
 
     async def start(self) -> RelayServer:
         cfg = self.config
-        seed, created = load_or_create_key(cfg.resolved_key_file())
-        if created:
-            log.warning(
-                "created a new relay key at %s (keep it safe: it is the log's identity)",
-                cfg.resolved_key_file(),
-            )
-        self.operator_token = load_or_create_operator_token(cfg.resolved_token_file())
-        store = await asyncio.to_thread(open_store, cfg.store)
+        key_file = cfg.resolved_key_file()
+        # An existing key is checked before the store is touched; a new key and token are
+        # made only once this relay holds the store (a relay refused creates nothing).
+        known_seed = load_key(key_file) if key_file.exists() else None
+        store = await asyncio.to_thread(functools.partial(open_store, cfg.store, exclusive=True))
         try:
+            seed, created = (
+                (known_seed, False) if known_seed is not None else load_or_create_key(key_file)
+            )
+            if created:
+                log.warning(
+                    "created a new relay key at %s (keep it safe: it is the log's identity)",
+                    key_file,
+                )
+            self.operator_token = load_or_create_operator_token(cfg.resolved_token_file())
             self.ledger = await asyncio.to_thread(
                 Ledger, store, seed, checkpoint_every=cfg.checkpoint_every, limits=cfg.limits
             )

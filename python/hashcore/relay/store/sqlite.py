@@ -7,11 +7,14 @@ is what the relay promises a device when it acknowledges a record.
 The files hold patient data: the store is created 0600 (SQLite gives its ``-wal`` and
 ``-shm`` files the mode of the database file), a looser existing store is tightened to
 0600 with a warning, and a store in a directory that others may write is refused (they
-could swap the database for another).
+could swap the database for another). ``exclusive=True`` (the relay) also holds an
+``flock`` on ``<store>.lock`` while the store is open: a second relay on the same file
+refuses to start instead of serving a log it does not own.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import sqlite3
@@ -42,6 +45,8 @@ class SqliteStore(SqlStore):
 
     ``readonly=True`` opens an existing store without ever writing to it (no file is
     created, no migration is run), for reading while a relay owns the store.
+    ``exclusive=True`` locks the store for this object's lifetime (see the module doc);
+    tools that write next to a running relay (``relay token``) open it without.
 
     Safe to call from any thread, one call at a time (a lock serialises them).
     """
@@ -51,6 +56,7 @@ class SqliteStore(SqlStore):
         path: str | os.PathLike[str],
         *,
         readonly: bool = False,
+        exclusive: bool = False,
         busy_timeout_ms: int = 5000,
     ) -> None:
         super().__init__()
@@ -62,10 +68,13 @@ class SqliteStore(SqlStore):
         self._where = str(self._path)
         self._readonly = readonly
         self._busy_timeout_ms = busy_timeout_ms
+        self._lock_fd: int | None = None
         self._conn: sqlite3.Connection | None = None
         try:
             if not readonly:
                 self._check_directory()
+                if exclusive:
+                    self._lock_fd = self._take_lock()
                 self._create_private()
             self._conn = self._connect(readonly)
             self._open_schema("sqlite", time.time_ns() // 1_000_000)
@@ -99,6 +108,25 @@ class SqliteStore(SqlStore):
                 directory,
                 stat.S_IMODE(mode),
             )
+
+    def _take_lock(self) -> int:
+        lock = self._file.with_name(self._file.name + ".lock")
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise StoreError(f"{lock}: cannot create the store's lock file: {exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StoreError(
+                f"{self._path}: the store is in use by another relay (it holds {lock}); "
+                "one relay per store"
+            ) from None
+        except OSError as exc:
+            os.close(fd)
+            raise StoreError(f"{lock}: cannot lock the store: {exc}") from exc
+        return fd
 
     def _create_private(self) -> None:
         """Create the database file 0600 before SQLite does (SQLite would use 0644 under
@@ -183,12 +211,18 @@ class SqliteStore(SqlStore):
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                conn, self._conn = self._conn, None
-                try:
-                    conn.close()
-                except sqlite3.Error as exc:
-                    raise StoreError(f"{self._where}: closing the store: {exc}") from exc
+            try:
+                if self._conn is not None:
+                    conn, self._conn = self._conn, None
+                    try:
+                        conn.close()
+                    except sqlite3.Error as exc:
+                        raise StoreError(f"{self._where}: closing the store: {exc}") from exc
+            finally:
+                # After the connection: the next relay may start once this one let go.
+                if self._lock_fd is not None:
+                    fd, self._lock_fd = self._lock_fd, None
+                    os.close(fd)
 
     # ------------------------------------------------------------------ driver hooks
 

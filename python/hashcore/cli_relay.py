@@ -57,16 +57,25 @@ def add_parser(sub: Any, positive_int: Any) -> None:
         "--listen", default="127.0.0.1:7443", metavar="HOST:PORT", help="port 0 picks a free one"
     )
     serve.add_argument(
+        "--key-dir",
+        type=Path,
+        metavar="DIR",
+        help="where relay.key, relay.operator-token (and relay.evm-state.json) live; "
+        "required with a postgresql:// --db (default for SQLite: beside the db, named "
+        "after it: relay.db -> relay.key, relay.operator-token, relay.evm-state.json)",
+    )
+    serve.add_argument(
         "--key-file",
         type=Path,
         metavar="FILE",
-        help="relay key (default: beside the db; created on first start)",
+        help="relay key: its public key is the log_id (default: in the key dir; created "
+        "0600 on first start; bound to this store in FILE.store-id)",
     )
     serve.add_argument(
         "--operator-token-file",
         type=Path,
         metavar="FILE",
-        help="operator bearer token (default: beside the db; created on first start)",
+        help="operator bearer token (default: in the key dir; created 0600 on first start)",
     )
     serve.add_argument(
         "--checkpoint-every",
@@ -211,6 +220,7 @@ def _serve(args: argparse.Namespace) -> int:
     config = RelayConfig(
         store=args.db,
         listen=args.listen,
+        key_dir=args.key_dir,
         key_file=args.key_file,
         operator_token_file=args.operator_token_file,
         checkpoint_every=args.checkpoint_every,

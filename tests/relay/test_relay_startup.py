@@ -3,22 +3,30 @@ no other user can read, one relay per store, and a PostgreSQL relay's explicit k
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import secrets
+import signal
 import sqlite3
 import stat
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
 from hashcore import Device, RelayClient
 from hashcore.errors import InvalidInputError, StoreError
 from hashcore.relay.server import RelayConfig, RelayServer
-from hashcore.relay.store import SqliteStore
+from hashcore.relay.store import SqliteStore, open_store
+from hashcore.relay.store.postgres import describe_url
 
 from . import store_fixtures
 from .conftest import ThreadRelay, enrolled_device, start_process_relay
+from .store_fixtures import PG_ADMIN_URL
 
 pg_store_url = store_fixtures.pg_store_url
 
@@ -98,6 +106,7 @@ def test_store_wal_shm_key_and_token_are_0600(tmp_path: Path, umask_022: None) -
             "relay.db-wal",
             "relay.db.lock",
             "relay.key",
+            "relay.key.store-id",
             "relay.operator-token",
         ]
         assert {n: mode(tmp_path / n) for n in names} == dict.fromkeys(names, 0o600)
@@ -186,3 +195,117 @@ def test_a_second_relay_on_the_same_postgres_store_refuses_to_start(
         )
     finally:
         assert first.terminate() == 0
+
+
+# ------------------------------------------------------------------ 8: PostgreSQL key dir
+
+
+@pytest.fixture
+def two_pg_databases() -> Iterator[tuple[str, str]]:
+    """Two fresh PostgreSQL databases (dropped afterwards)."""
+    names = [f"hc_keys_{secrets.token_hex(5)}" for _ in range(2)]
+    admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+    with admin:
+        for name in names:
+            admin.execute(f"CREATE DATABASE {name}")
+        try:
+            base = PG_ADMIN_URL.rsplit("/", 1)[0]
+            yield f"{base}/{names[0]}", f"{base}/{names[1]}"
+        finally:
+            for name in names:
+                admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def serve_args(db: str, *extra: str) -> list[str]:
+    return ["relay", "serve", "--db", db, "--listen", "127.0.0.1:0", "--plaintext",
+            "--evm", "none", *extra]  # fmt: skip
+
+
+def test_a_postgres_relay_needs_an_explicit_key_dir(
+    two_pg_databases: tuple[str, str], tmp_path: Path
+) -> None:
+    out = hashcore(*serve_args(two_pg_databases[0]), cwd=tmp_path)
+    assert one_error_line(out) == (
+        "a postgresql:// store needs --key-dir DIR: where this relay's key and operator "
+        "token live (one directory per store; never shared by two relays)"
+    )
+    assert list(tmp_path.iterdir()) == []  # nothing left in the working directory
+
+
+def test_one_key_dir_serves_one_postgres_store(
+    two_pg_databases: tuple[str, str], tmp_path: Path
+) -> None:
+    db1, db2 = two_pg_databases
+    keys = tmp_path / "keys"
+    first = start_relay(tmp_path, db1, "--key-dir", str(keys))
+    log_id_1 = first.log_id
+    assert first.terminate() == 0
+    assert sorted(p.name for p in keys.iterdir()) == [
+        "relay.key",
+        "relay.key.store-id",
+        "relay.operator-token",
+    ]
+    assert mode(keys) == 0o700
+    bound = json.loads((keys / "relay.key.store-id").read_text())
+    assert bound["store"] == describe_url(db1)
+
+    # The second database with the first one's key dir: refused, naming both stores.
+    out = hashcore(*serve_args(db2, "--key-dir", str(keys)))
+    with open_store(db2) as store2:
+        id2 = store2.store_id().hex()
+        assert store2.get_log_id() is None  # the refused relay bound nothing to db2
+    assert one_error_line(out) == (
+        f"{keys / 'relay.key'}: this relay key already serves another store "
+        f"({describe_url(db1)}, store id {bound['store_id']}); {describe_url(db2)} "
+        f"(store id {id2}) needs a key of its own: give it its own --key-dir"
+    )
+
+    # Each store with its own key dir: two relays, two log_ids; the first restarts fine.
+    second = start_relay(tmp_path, db2, "--key-dir", str(tmp_path / "keys2"))
+    again = start_relay(tmp_path, db1, "--key-dir", str(keys))
+    try:
+        assert second.log_id != log_id_1
+        assert again.log_id == log_id_1
+    finally:
+        assert second.terminate() == 0
+        assert again.terminate() == 0
+
+
+def test_a_sqlite_relay_key_refuses_another_store(tmp_path: Path) -> None:
+    key = tmp_path / "shared.key"
+    first = start_relay(tmp_path, str(tmp_path / "a.db"), "--key-file", str(key))
+    assert first.terminate() == 0
+    out = hashcore(*serve_args(str(tmp_path / "b.db"), "--key-file", str(key)))
+    assert "this relay key already serves another store" in one_error_line(out)
+    assert str(tmp_path / "a.db") in one_error_line(out)
+
+
+@dataclass
+class Served:
+    proc: subprocess.Popen[str]
+    log_id: str
+
+    def terminate(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(60)
+
+
+def start_relay(cwd: Path, db: str, *extra: str) -> Served:
+    """`hashcore relay serve` in ``cwd``; its log_id from the start-up log line."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hashcore.cli", *serve_args(db, *extra)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    line = proc.stdout.readline()
+    if "listening on" not in line:
+        raise AssertionError(f"relay exited ({proc.wait()}): {proc.stderr.read()}")
+    while (err := proc.stderr.readline()) and " serving on " not in err:
+        pass
+    m = re.search(r"relay ([0-9a-f]{64}) serving on", err)
+    assert m, err
+    return Served(proc, m.group(1))

@@ -32,11 +32,11 @@ from grpc_reflection.v1alpha import reflection
 from ..errors import InvalidInputError
 from .grpc_api import add_operator_servicer, add_relay_servicer
 from .interceptors import RelayInterceptor
-from .keys import load_key, load_or_create_key
+from .keys import check_key_binding, load_key, load_or_create_key, record_key_binding
 from .ledger import Ledger, Limits
 from .metrics import RelayMetrics
 from .service import OperatorService, RelayService, Writer
-from .store import open_store
+from .store import Store, describe_target, open_store
 from .store.base import StoredCheckpoint
 from .v1 import relay_pb2 as pb
 
@@ -59,6 +59,10 @@ class RelayConfig:
 
     store: str
     listen: str = "127.0.0.1:7443"
+    # Where the relay key, the operator token (and the embedded chain's state) live:
+    # beside a SQLite store by default; a PostgreSQL store has no "beside", so it needs
+    # key_dir (or key_file) said explicitly.
+    key_dir: Path | None = None
     key_file: Path | None = None
     operator_token_file: Path | None = None
     checkpoint_every: int = 1000
@@ -86,9 +90,19 @@ class RelayConfig:
     confirmations: int = 3
     anchor_interval_s: float = 30.0
 
+    @property
+    def is_postgres(self) -> bool:
+        return self.store.lower().startswith(("postgresql://", "postgres://"))
+
     def _beside_store(self, suffix: str) -> Path:
-        if "://" in self.store and not self.store.startswith("sqlite://"):
-            return Path.cwd() / f"relay{suffix}"
+        """``relay<suffix>`` in key_dir, else beside a PostgreSQL relay's key file, else
+        ``<store stem><suffix>`` beside the SQLite store."""
+        if self.key_dir is not None:
+            return self.key_dir / f"relay{suffix}"
+        if self.is_postgres:
+            if self.key_file is None:
+                raise InvalidInputError(_NO_KEY_DIR)
+            return self.key_file.with_suffix(suffix)
         return Path(self.store.removeprefix("sqlite://")).with_suffix(suffix)
 
     def resolved_key_file(self) -> Path:
@@ -96,6 +110,10 @@ class RelayConfig:
 
     def resolved_token_file(self) -> Path:
         return self.operator_token_file or self._beside_store(".operator-token")
+
+    def resolved_evm_state_file(self) -> Path:
+        """The embedded chain's state (``--evm embedded``)."""
+        return self._beside_store(".evm-state.json")
 
     def check(self) -> None:
         """Refuse contradictory settings with one clear line (InvalidInputError)."""
@@ -107,6 +125,8 @@ class RelayConfig:
             raise InvalidInputError("--plaintext cannot be combined with TLS options")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise InvalidInputError("--tls-cert and --tls-key go together")
+        if self.is_postgres and self.key_dir is None and self.key_file is None:
+            raise InvalidInputError(_NO_KEY_DIR)
         host, _ = _split_hostport(self.listen)
         if self.plaintext and not self.allow_insecure_remote and not _is_loopback(host):
             raise InvalidInputError(
@@ -129,6 +149,12 @@ class RelayConfig:
             raise InvalidInputError("--evm-url/--evm-key are only for an external chain")
         if self.anchor_interval_s <= 0:
             raise InvalidInputError("--anchor-interval must be positive")
+
+
+_NO_KEY_DIR = (
+    "a postgresql:// store needs --key-dir DIR: where this relay's key and operator token "
+    "live (one directory per store; never shared by two relays)"
+)
 
 
 def load_or_create_operator_token(path: Path) -> str:
@@ -188,6 +214,8 @@ class RelayServer:
 
     async def start(self) -> RelayServer:
         cfg = self.config
+        if cfg.key_dir is not None:
+            cfg.key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         key_file = cfg.resolved_key_file()
         # An existing key is checked before the store is touched; a new key and token are
         # made only once this relay holds the store (a relay refused creates nothing).
@@ -203,9 +231,7 @@ class RelayServer:
                     key_file,
                 )
             self.operator_token = load_or_create_operator_token(cfg.resolved_token_file())
-            self.ledger = await asyncio.to_thread(
-                Ledger, store, seed, checkpoint_every=cfg.checkpoint_every, limits=cfg.limits
-            )
+            self.ledger = await asyncio.to_thread(self._open_ledger, store, seed)
         except BaseException:
             store.close()
             raise
@@ -261,6 +287,18 @@ class RelayServer:
             ledger.size,
         )
         return self
+
+    def _open_ledger(self, store: Store, seed: bytes) -> Ledger:
+        """The ledger, once the key and the store agree they belong together: the store
+        refuses another key (Ledger), the key refuses another store (its binding file)."""
+        cfg = self.config
+        key_file = cfg.resolved_key_file()
+        where = describe_target(cfg.store)
+        store_id = store.store_id()
+        check_key_binding(key_file, store_id, where)
+        ledger = Ledger(store, seed, checkpoint_every=cfg.checkpoint_every, limits=cfg.limits)
+        record_key_binding(key_file, store_id, where)
+        return ledger
 
     async def _start_anchoring(self, ledger: Ledger) -> None:
         """Connect the chain, find or deploy the contract, check the configuration. A

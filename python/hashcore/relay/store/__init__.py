@@ -34,6 +34,7 @@ __all__ = [
     "Store",
     "StoredCheckpoint",
     "StoredRecord",
+    "describe_target",
     "open_store",
 ]
 
@@ -74,3 +75,15 @@ def open_store(
                 "or postgresql://..."
             )
     return SqliteStore(target, readonly=readonly, exclusive=exclusive)
+
+
+def describe_target(target: str) -> str:
+    """How messages name a store: a SQLite file by its absolute path, a PostgreSQL one by
+    its URL without the password."""
+    lowered = target.lower()
+    if lowered.startswith(_POSTGRES_SCHEMES):
+        from .postgres import describe_url
+
+        return describe_url(target)
+    path = target[len(_SQLITE_SCHEME) :] if lowered.startswith(_SQLITE_SCHEME) else target
+    return os.path.abspath(path)

@@ -126,8 +126,9 @@ def add_parser(sub: Any, positive_int: Any) -> None:
         "--evm",
         choices=("embedded", "url", "none"),
         default=None,
-        help="where checkpoints are anchored: an in-process chain (default; lives only as "
-        "long as the relay), a JSON-RPC node (--evm-url), or nowhere",
+        help="where checkpoints are anchored: embedded (default: an anvil child process, "
+        "its chain kept in relay.evm-state.json beside the db or in --key-dir; private to "
+        "this host), a JSON-RPC node (--evm-url), or nowhere",
     )
     serve.add_argument(
         "--evm-url",

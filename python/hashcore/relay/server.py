@@ -80,8 +80,9 @@ class RelayConfig:
     metrics_listen: str | None = None  # "HOST:PORT" for Prometheus
     grace_s: float = 10.0
     group_max_records: int = 16384
-    # Anchoring (SPEC 2.2): "embedded" = an in-process eth-tester chain (lives only as long
-    # as the relay); "url" = any JSON-RPC node (evm_url + evm_key); "none" = no anchoring.
+    # Anchoring (SPEC 2.2): "embedded" = an anvil child with its state beside the store
+    # (survives restarts, private to this host); "url" = any JSON-RPC node (evm_url +
+    # evm_key); "none" = no anchoring.
     evm: str = "none"
     evm_url: str | None = None
     evm_key: Path | None = None
@@ -208,6 +209,7 @@ class RelayServer:
         self.chain: Any = None  # hashcore.anchor.EvmChain when anchoring
         self.anchorer: Any = None  # hashcore.anchor.Anchorer when anchoring
         self.contract: str | None = None
+        self._embedded: Any = None  # hashcore.anchor.embedded.EmbeddedAnvil
         self._anchor_task: asyncio.Task[None] | None = None
 
     # ----------------------------------------------------------------- lifecycle
@@ -239,6 +241,8 @@ class RelayServer:
         try:
             await self._start_anchoring(ledger)
         except BaseException:
+            if self._embedded is not None:
+                await asyncio.to_thread(self._embedded.stop)
             store.close()
             raise
         self.metrics.log_size.set(ledger.size)
@@ -309,11 +313,21 @@ class RelayServer:
         from ..anchor import Anchorer, EvmChain  # web3 is heavy: only when anchoring
 
         if cfg.evm == "embedded":
-            self.chain = await asyncio.to_thread(EvmChain.embedded)
+            from ..anchor.embedded import EMBEDDED_KEY, EmbeddedAnvil
+
+            # Started from this thread, the event loop's, on purpose: anvil's
+            # PR_SET_PDEATHSIG follows the thread that made it, and this one lives as long
+            # as the relay. (Blocks the loop for the ~0.3 s anvil takes, before serving.)
+            self._embedded = EmbeddedAnvil.start(cfg.resolved_evm_state_file())
+            self.chain = EvmChain.embedded_node(
+                self._embedded.url, EMBEDDED_KEY, bury_blocks=cfg.confirmations
+            )
         else:
             assert cfg.evm_url and cfg.evm_key
             self.chain = await asyncio.to_thread(EvmChain.connect, cfg.evm_url, cfg.evm_key)
         contract = cfg.evm_contract or await asyncio.to_thread(self._known_contract, ledger)
+        if cfg.evm == "embedded" and not cfg.evm_contract:
+            contract = await asyncio.to_thread(self._embedded_contract, ledger, contract)
         if contract is None:
             contract = await asyncio.to_thread(self.chain.deploy_anchor_contract)
             if cfg.evm == "url":
@@ -337,6 +351,44 @@ class RelayServer:
         status = self.anchorer.status
         self.metrics.anchor_failures.set_function(lambda: status.consecutive_failures)
         self.metrics.anchored_size.set_function(lambda: status.final_tree_size or 0)
+
+    def _embedded_contract(self, ledger: Ledger, known: str | None) -> str | None:
+        """The embedded chain's anchor contract: the one the store anchored to, else the
+        first contract the embedded account created (its nonce-0 deployment, so a store
+        that never anchored finds it too); None: deploy one."""
+        from eth_utils.address import to_checksum_address
+        from eth_utils.crypto import keccak
+
+        if known is not None and self.chain.code_at(known):
+            return known
+        if known is not None:
+            self._forget_lost_chain(ledger, known)
+        # CREATE address of (sender, nonce 0): keccak(rlp([sender, 0]))[12:].
+        sender = bytes.fromhex(self.chain.address.removeprefix("0x"))
+        first = to_checksum_address(keccak(b"\xd6\x94" + sender + b"\x80")[12:])
+        return first if self.chain.code_at(first) else None
+
+    def _forget_lost_chain(self, ledger: Ledger, contract: str) -> None:
+        """The embedded chain's state lost the contract (state files deleted, or a crash
+        before the first dump): its anchors are gone, so the store must stop claiming
+        them; the newest checkpoint is anchored again on a new contract."""
+        chain_id = self.chain.chain_id()
+        lost = [
+            cp.tree_size
+            for cp in ledger.store.list_checkpoints()
+            if cp.anchor is not None
+            and cp.anchor.evm_chain_id == chain_id
+            and cp.anchor.contract.lower() == contract.lower()
+        ]
+        log.warning(
+            "EVM: the embedded chain (%s) holds no contract at %s: its state lags the "
+            "store; forgetting the %d anchors made on it and deploying a new contract",
+            self.config.resolved_evm_state_file(),
+            contract,
+            len(lost),
+        )
+        for tree_size in lost:
+            ledger.store.set_anchor(tree_size, None)
 
     def _known_contract(self, ledger: Ledger) -> str | None:
         """The contract this store's checkpoints were anchored to on this chain, if any."""
@@ -446,6 +498,8 @@ class RelayServer:
                 log.exception("final checkpoint failed")
             await self._writer.close()
             self.ledger.store.close()
+        if self._embedded is not None:
+            await asyncio.to_thread(self._embedded.stop)  # anvil dumps the chain's state
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
         log.info("relay stopped")

@@ -49,7 +49,16 @@ def add_parser(sub: Any, positive_int: Any) -> None:
     relay = sub.add_parser("relay", help="run a relay, issue enrollment tokens, export bundles")
     rsub = relay.add_subparsers(dest="relay_command", required=True, parser_class=type(relay))
 
-    serve = rsub.add_parser("serve", help="serve the relay gRPC API (SIGTERM stops it cleanly)")
+    serve = rsub.add_parser(
+        "serve",
+        help="serve the relay gRPC API (SIGTERM stops it cleanly)",
+        description="Serve the relay gRPC API (SIGTERM stops it cleanly). Phones pin the "
+        "log_id: the public key of relay.key (its 'log_id' field; also logged at start). "
+        "A receipt needs a checkpoint covering the record (FAILED_PRECONDITION until "
+        "then). GetCheckpoint(0) is the newest checkpoint, GetCheckpoint(N) the one of "
+        "exactly tree size N (NOT_FOUND if none). Consistency-proof roots are unsigned: "
+        "check them against signed checkpoints. More: docs/relay.md.",
+    )
     serve.add_argument(
         "--db", required=True, metavar="FILE_OR_URL", help="SQLite file or postgresql:// URL"
     )
@@ -91,10 +100,26 @@ def add_parser(sub: Any, positive_int: Any) -> None:
         metavar="SECONDS",
         help="and every T seconds when the log grew (default 5)",
     )
-    serve.add_argument("--max-batch-records", type=positive_int, default=4096, metavar="N")
-    serve.add_argument("--max-payload-bytes", type=positive_int, default=65536, metavar="N")
     serve.add_argument(
-        "--max-message-bytes", type=positive_int, default=8 * 1024 * 1024, metavar="N"
+        "--max-batch-records",
+        type=positive_int,
+        default=4096,
+        metavar="N",
+        help="records per batch; more: RESOURCE_EXHAUSTED (default 4096)",
+    )
+    serve.add_argument(
+        "--max-payload-bytes",
+        type=positive_int,
+        default=65536,
+        metavar="N",
+        help="bytes per record payload; more: RESOURCE_EXHAUSTED (default 65536)",
+    )
+    serve.add_argument(
+        "--max-message-bytes",
+        type=positive_int,
+        default=8 * 1024 * 1024,
+        metavar="N",
+        help="bytes per gRPC message, both ways (default 8388608 = 8 MiB)",
     )
     serve.add_argument(
         "--token-ttl",

@@ -20,6 +20,7 @@ import psycopg
 import pytest
 from hashcore import Device, RelayClient
 from hashcore.errors import InvalidInputError, StoreError
+from hashcore.relay.ledger import Limits
 from hashcore.relay.server import RelayConfig, RelayServer
 from hashcore.relay.store import SqliteStore, open_store
 from hashcore.relay.store.postgres import describe_url
@@ -309,3 +310,52 @@ def start_relay(cwd: Path, db: str, *extra: str) -> Served:
     m = re.search(r"relay ([0-9a-f]{64}) serving on", err)
     assert m, err
     return Served(proc, m.group(1))
+
+
+# ------------------------------------------------------------------ 16: what --help says
+
+
+def test_serve_help_shows_every_default_and_the_file_names() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "hashcore.cli", "relay", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "1000"},
+    )
+    assert out.returncode == 0, out.stderr
+    text = " ".join(out.stdout.split())  # the description is wrapped even so
+    limits, config = Limits(), RelayConfig(store="x.db")
+    for fragment in [
+        f"records per batch; more: RESOURCE_EXHAUSTED (default {limits.max_records_per_batch})",
+        f"bytes per record payload; more: RESOURCE_EXHAUSTED (default {limits.max_payload_bytes})",
+        f"bytes per gRPC message, both ways (default {config.max_message_bytes} = 8 MiB)",
+        f"sign a checkpoint every N records (default {config.checkpoint_every})",
+        "where relay.key, relay.operator-token (and relay.evm-state.json) live; required "
+        "with a postgresql:// --db",
+        "Phones pin the log_id: the public key of relay.key",
+        "A receipt needs a checkpoint covering the record (FAILED_PRECONDITION until then).",
+        "GetCheckpoint(0) is the newest checkpoint, GetCheckpoint(N) the one of exactly "
+        "tree size N (NOT_FOUND if none).",
+        "Consistency-proof roots are unsigned: check them against signed checkpoints.",
+    ]:
+        assert fragment in text, fragment
+
+
+def test_docs_relay_md_states_the_real_defaults() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "relay.md").read_text()
+    limits, config = Limits(), RelayConfig(store="x.db")
+    for row in [
+        f"| `--max-batch-records N` | {limits.max_records_per_batch} records per batch |",
+        f"| `--max-payload-bytes N` | {limits.max_payload_bytes} bytes per record payload |",
+        f"| `--max-message-bytes N` | {config.max_message_bytes} (8 MiB) per gRPC message",
+        f"| `--checkpoint-every N` | {config.checkpoint_every} records |",
+        f"| `--confirmations N` | {config.confirmations} blocks |",
+        "| `relay.key` | the relay's Ed25519 key",
+        "| `relay.operator-token` | the operator bearer token",
+        "**A receipt needs a covering checkpoint first.**",
+        "**`GetCheckpoint(0)` is the newest checkpoint; `GetCheckpoint(n)` is the checkpoint of",
+        "**Consistency-proof roots are not signed.**",
+        "## Which key a phone pins",
+    ]:
+        assert row in doc, row

@@ -121,7 +121,7 @@ class MemoryStore(Store):
     add_token = enroll = enrolled_with = get_device = list_devices = tree_size = append = _unused
     get_record = get_records = record_at = iter_links = add_fork_evidence = _unused
     list_fork_evidence = erase = list_erasures = iter_record_batches = _unused
-    checkpoints_table = _unused
+    checkpoints_table = store_id = _unused
 
 
 @pytest.fixture

@@ -2,8 +2,10 @@
 
 - :mod:`.contract`: the Vyper anchor contract (``Anchor.vy``, shipped in this package),
   compiled once per process by the ``vyper`` package; call data and event decoding.
-- :mod:`.chain`: :class:`EvmChain`, one chain (embedded eth-tester/py-evm, or a JSON-RPC
-  node) and the account that signs anchors.
+- :mod:`.chain`: :class:`EvmChain`, one chain (in-process eth-tester/py-evm for tests,
+  the relay's embedded anvil, or a JSON-RPC node) and the account that signs anchors.
+- :mod:`.embedded`: the relay's embedded chain, an anvil child process whose state is
+  kept beside the store (``--evm embedded``).
 - :mod:`.anchorer`: :class:`Anchorer`, the relay's asyncio task that anchors the newest
   checkpoint, follows confirmations, reorgs, dropped and stuck transactions.
 - :mod:`.audit`: the auditor's side: each checkpoint's Anchored event on chain, as

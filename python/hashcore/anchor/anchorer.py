@@ -312,7 +312,8 @@ class Anchorer:
 
         Checks: the chain id (if ``expected_chain_id``), that the contract address holds
         the anchor contract, that no other account anchored this relay's ``log_id``
-        first, and that the account can pay for an anchor. If the node does not answer,
+        first, and that the account can pay for an anchor; then loads the store's
+        anchors, forgetting those the chain lost. If the node does not answer,
         logs a warning and returns: the same checks run when it first answers.
 
         Raises:
@@ -322,9 +323,7 @@ class Anchorer:
             "EVM anchoring to %s on %s%s, every %g s, final after %d confirmations",
             self.contract,
             self.chain.description,
-            " (embedded chain: lives only as long as this process)"
-            if self.chain.is_embedded
-            else "",
+            " (embedded chain: private to this host)" if self.chain.is_embedded else "",
             self.interval_s,
             self.confirmations,
         )
@@ -332,6 +331,11 @@ class Anchorer:
             log_id = await self._s(self.store.get_log_id)
             await self._check_config(log_id, check_balance=True)
             self.status.reachable = True
+            # Before the relay serves: anchors the chain no longer holds (a dev node or
+            # the embedded chain restarted from an older state) must not reach a receipt.
+            head = await self._c(self.chain.block_number)
+            self.status.head_block = head
+            await self._scan_store(head)
         except ChainUnreachableError as exc:
             self.status.reachable = False
             self.status.last_error = str(exc)

@@ -3,8 +3,10 @@
 Two kinds:
 
 - :meth:`EvmChain.embedded`: an in-process eth-tester / py-evm chain. It lives only as
-  long as the process: anchors on it prove nothing to anyone outside. For demos and
-  tests.
+  long as the process: anchors on it prove nothing to anyone outside. For tests.
+- :meth:`EvmChain.embedded_node`: the relay's embedded chain, an anvil child process with
+  its state beside the store (:mod:`hashcore.anchor.embedded`); it survives restarts but,
+  private to one host, proves nothing to an outside auditor either.
 - :meth:`EvmChain.connect`: any JSON-RPC node (anvil, geth, a provider's URL), with the
   private key from a key file (a ``0x``-prefixed hex key on one line). Without a key
   file the chain is read-only, which is all an auditor needs.
@@ -277,6 +279,10 @@ class EvmChain:
         self._tester = tester
         self._block_time_s = block_time_s
         self._last_block_at = time.monotonic()
+        # An embedded node mines empty blocks only to bury the latest transactions this
+        # many deep (every block stays in its state file forever): see _advance.
+        self._bury_blocks = 0
+        self._unburied = 0
         self._lock = threading.RLock()
         self._chain_id: int | None = None
 
@@ -311,6 +317,30 @@ class EvmChain:
             "and prove nothing to an outside auditor",
             chain.chain_id(),
         )
+        return chain
+
+    @classmethod
+    def embedded_node(
+        cls, url: str, key: str, *, bury_blocks: int, block_time_s: float = 1.0
+    ) -> EvmChain:
+        """The relay's embedded anvil at ``url`` (see :class:`EmbeddedAnvil`), sending
+        from ``key``. anvil mines each transaction at once; after one, the chain makes an
+        empty block per ``block_time_s`` (lazily, on the next call) until it lies
+        ``bury_blocks`` deep, so anchors become final while the relay is idle, without
+        filling the state file with empty blocks when nothing happens."""
+        provider = Web3.HTTPProvider(
+            url, request_kwargs={"timeout": 10.0}, exception_retry_configuration=None
+        )
+        account = cast(LocalAccount, Account.from_key(key))
+        chain = cls(
+            Web3(provider),
+            account,
+            description="embedded anvil",
+            embedded=True,
+            block_time_s=block_time_s,
+        )
+        # After a restart the newest anchors may still need their confirmations.
+        chain._bury_blocks = chain._unburied = max(0, bury_blocks)
         return chain
 
     @classmethod
@@ -368,12 +398,18 @@ class EvmChain:
         return self.account
 
     def _advance(self) -> None:
-        if self._tester is None or self._block_time_s is None:
+        if self._block_time_s is None or (self._tester is None and self._unburied <= 0):
             return
         due = int((time.monotonic() - self._last_block_at) / self._block_time_s)
-        if due > 0:
+        if due <= 0:
+            return
+        if self._tester is not None:
             self._tester.mine_blocks(min(due, _MAX_CATCH_UP_BLOCKS))
-            self._last_block_at = time.monotonic()
+        else:
+            blocks = min(due, self._unburied)
+            self.w3.provider.make_request(cast(Any, "anvil_mine"), [hex(blocks)])
+            self._unburied -= blocks
+        self._last_block_at = time.monotonic()
 
     def _rpc(self, what: str, fn: Callable[[], T]) -> T:
         with self._lock:
@@ -622,6 +658,9 @@ class EvmChain:
                 raise _rejection(exc) from None
 
         self._rpc("eth_sendRawTransaction", send)
+        if self._bury_blocks:
+            self._unburied = self._bury_blocks
+            self._last_block_at = time.monotonic()
 
     def _tx(
         self, *, nonce: int, fees: Fees, gas_limit: int, data: bytes, to: str | None

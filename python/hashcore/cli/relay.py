@@ -61,7 +61,16 @@ def add_parser(sub: Any, positive_int: Any) -> None:
     relay = sub.add_parser("relay", help="run a relay, issue enrollment tokens, export bundles")
     rsub = relay.add_subparsers(dest="relay_command", required=True, parser_class=type(relay))
 
-    serve = rsub.add_parser("serve", help="serve the relay gRPC API (SIGTERM stops it cleanly)")
+    serve = rsub.add_parser(
+        "serve",
+        help="serve the relay gRPC API (SIGTERM stops it cleanly)",
+        description="Serve the relay gRPC API (SIGTERM stops it cleanly). Phones pin the "
+        "log_id: the public key of relay.key (its 'log_id' field; also logged at start). "
+        "A receipt needs a checkpoint covering the record (FAILED_PRECONDITION until "
+        "then). GetCheckpoint(0) is the newest checkpoint, GetCheckpoint(N) the one of "
+        "exactly tree size N (NOT_FOUND if none). Consistency-proof roots are unsigned: "
+        "check them against signed checkpoints. More: docs/relay.md.",
+    )
     serve.add_argument(
         "--db", required=True, metavar="FILE_OR_URL", help="SQLite file or postgresql:// URL"
     )
@@ -69,16 +78,25 @@ def add_parser(sub: Any, positive_int: Any) -> None:
         "--listen", default="127.0.0.1:7443", metavar="HOST:PORT", help="port 0 picks a free one"
     )
     serve.add_argument(
+        "--key-dir",
+        type=Path,
+        metavar="DIR",
+        help="where relay.key, relay.operator-token (and relay.evm-state.json) live; "
+        "required with a postgresql:// --db (default for SQLite: beside the db, named "
+        "after it: relay.db -> relay.key, relay.operator-token, relay.evm-state.json)",
+    )
+    serve.add_argument(
         "--key-file",
         type=Path,
         metavar="FILE",
-        help="relay key (default: beside the db; created on first start)",
+        help="relay key: its public key is the log_id (default: in the key dir; created "
+        "0600 on first start; bound to this store in FILE.store-id)",
     )
     serve.add_argument(
         "--operator-token-file",
         type=Path,
         metavar="FILE",
-        help="operator bearer token (default: beside the db; created on first start)",
+        help="operator bearer token (default: in the key dir; created 0600 on first start)",
     )
     serve.add_argument(
         "--checkpoint-every",
@@ -94,10 +112,26 @@ def add_parser(sub: Any, positive_int: Any) -> None:
         metavar="SECONDS",
         help="and every T seconds when the log grew (default 5)",
     )
-    serve.add_argument("--max-batch-records", type=positive_int, default=4096, metavar="N")
-    serve.add_argument("--max-payload-bytes", type=positive_int, default=65536, metavar="N")
     serve.add_argument(
-        "--max-message-bytes", type=positive_int, default=8 * 1024 * 1024, metavar="N"
+        "--max-batch-records",
+        type=positive_int,
+        default=4096,
+        metavar="N",
+        help="records per batch; more: RESOURCE_EXHAUSTED (default 4096)",
+    )
+    serve.add_argument(
+        "--max-payload-bytes",
+        type=positive_int,
+        default=65536,
+        metavar="N",
+        help="bytes per record payload; more: RESOURCE_EXHAUSTED (default 65536)",
+    )
+    serve.add_argument(
+        "--max-message-bytes",
+        type=positive_int,
+        default=8 * 1024 * 1024,
+        metavar="N",
+        help="bytes per gRPC message, both ways (default 8388608 = 8 MiB)",
     )
     serve.add_argument(
         "--max-clock-behind",
@@ -147,15 +181,23 @@ def add_parser(sub: Any, positive_int: Any) -> None:
         help="require client certificates signed by this CA (mTLS)",
     )
     serve.add_argument(
-        "--plaintext", action="store_true", help="serve without TLS (loopback and tests only)"
+        "--plaintext",
+        action="store_true",
+        help="serve without TLS: only on a loopback address (127.0.0.1, ::1, localhost)",
+    )
+    serve.add_argument(
+        "--allow-insecure-remote",
+        action="store_true",
+        help="allow --plaintext on a non-loopback address (behind a TLS-terminating proxy)",
     )
     serve.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics here")
     serve.add_argument(
         "--evm",
         choices=("embedded", "url", "none"),
         default=None,
-        help="where checkpoints are anchored: an in-process chain (default; lives only as "
-        "long as the relay), a JSON-RPC node (--evm-url), or nowhere",
+        help="where checkpoints are anchored: embedded (default: an anvil child process, "
+        "its chain kept in relay.evm-state.json beside the db or in --key-dir; private to "
+        "this host), a JSON-RPC node (--evm-url), or nowhere",
     )
     serve.add_argument(
         "--evm-url",
@@ -248,6 +290,7 @@ def _serve(args: argparse.Namespace) -> int:
     config = RelayConfig(
         store=args.db,
         listen=args.listen,
+        key_dir=args.key_dir,
         key_file=args.key_file,
         operator_token_file=args.operator_token_file,
         checkpoint_every=args.checkpoint_every,
@@ -268,6 +311,7 @@ def _serve(args: argparse.Namespace) -> int:
         tls_key=args.tls_key,
         client_ca=args.client_ca,
         plaintext=args.plaintext,
+        allow_insecure_remote=args.allow_insecure_remote,
         metrics_listen=args.metrics,
         evm=args.evm or ("url" if args.evm_url else "embedded"),
         evm_url=args.evm_url,

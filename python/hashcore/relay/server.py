@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import ipaddress
 import logging
 import os
 import secrets
@@ -30,11 +32,11 @@ from grpc_reflection.v1alpha import reflection
 from ..errors import InvalidInputError
 from .grpc_api import add_operator_servicer, add_relay_servicer
 from .interceptors import RelayInterceptor
-from .keys import load_or_create_key
+from .keys import check_key_binding, load_key, load_or_create_key, record_key_binding
 from .ledger import Ledger, Limits
 from .metrics import RelayMetrics
 from .service import OperatorService, RelayService, Writer
-from .store import open_store
+from .store import Store, describe_target, open_store
 from .store.base import StoredCheckpoint
 from .v1 import relay_pb2 as pb
 
@@ -57,6 +59,10 @@ class RelayConfig:
 
     store: str
     listen: str = "127.0.0.1:7443"
+    # Where the relay key, the operator token (and the embedded chain's state) live:
+    # beside a SQLite store by default; a PostgreSQL store has no "beside", so it needs
+    # key_dir (or key_file) said explicitly.
+    key_dir: Path | None = None
     key_file: Path | None = None
     operator_token_file: Path | None = None
     checkpoint_every: int = 1000
@@ -68,11 +74,15 @@ class RelayConfig:
     tls_key: Path | None = None
     client_ca: Path | None = None
     plaintext: bool = False
+    # Plaintext anywhere but loopback sends patient data and bearer tokens in the clear:
+    # refused unless asked for by name (a TLS-terminating proxy on the same host/pod).
+    allow_insecure_remote: bool = False
     metrics_listen: str | None = None  # "HOST:PORT" for Prometheus
     grace_s: float = 10.0
     group_max_records: int = 16384
-    # Anchoring (SPEC 2.2): "embedded" = an in-process eth-tester chain (lives only as long
-    # as the relay); "url" = any JSON-RPC node (evm_url + evm_key); "none" = no anchoring.
+    # Anchoring (SPEC 2.2): "embedded" = an anvil child with its state beside the store
+    # (survives restarts, private to this host); "url" = any JSON-RPC node (evm_url +
+    # evm_key); "none" = no anchoring.
     evm: str = "none"
     evm_url: str | None = None
     evm_key: Path | None = None
@@ -81,9 +91,19 @@ class RelayConfig:
     confirmations: int = 3
     anchor_interval_s: float = 30.0
 
+    @property
+    def is_postgres(self) -> bool:
+        return self.store.lower().startswith(("postgresql://", "postgres://"))
+
     def _beside_store(self, suffix: str) -> Path:
-        if "://" in self.store and not self.store.startswith("sqlite://"):
-            return Path.cwd() / f"relay{suffix}"
+        """``relay<suffix>`` in key_dir, else beside a PostgreSQL relay's key file, else
+        ``<store stem><suffix>`` beside the SQLite store."""
+        if self.key_dir is not None:
+            return self.key_dir / f"relay{suffix}"
+        if self.is_postgres:
+            if self.key_file is None:
+                raise InvalidInputError(_NO_KEY_DIR)
+            return self.key_file.with_suffix(suffix)
         return Path(self.store.removeprefix("sqlite://")).with_suffix(suffix)
 
     def resolved_key_file(self) -> Path:
@@ -91,6 +111,10 @@ class RelayConfig:
 
     def resolved_token_file(self) -> Path:
         return self.operator_token_file or self._beside_store(".operator-token")
+
+    def resolved_evm_state_file(self) -> Path:
+        """The embedded chain's state (``--evm embedded``)."""
+        return self._beside_store(".evm-state.json")
 
     def check(self) -> None:
         """Refuse contradictory settings with one clear line (InvalidInputError)."""
@@ -102,7 +126,14 @@ class RelayConfig:
             raise InvalidInputError("--plaintext cannot be combined with TLS options")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise InvalidInputError("--tls-cert and --tls-key go together")
-        _split_hostport(self.listen)
+        if self.is_postgres and self.key_dir is None and self.key_file is None:
+            raise InvalidInputError(_NO_KEY_DIR)
+        host, _ = _split_hostport(self.listen)
+        if self.plaintext and not self.allow_insecure_remote and not _is_loopback(host):
+            raise InvalidInputError(
+                f"--plaintext on {self.listen} would serve unencrypted beyond this host: "
+                "listen on 127.0.0.1 or ::1, use TLS, or add --allow-insecure-remote"
+            )
         if self.metrics_listen is not None:
             _split_hostport(self.metrics_listen)
         if self.checkpoint_every < 1:
@@ -119,6 +150,12 @@ class RelayConfig:
             raise InvalidInputError("--evm-url/--evm-key are only for an external chain")
         if self.anchor_interval_s <= 0:
             raise InvalidInputError("--anchor-interval must be positive")
+
+
+_NO_KEY_DIR = (
+    "a postgresql:// store needs --key-dir DIR: where this relay's key and operator token "
+    "live (one directory per store; never shared by two relays)"
+)
 
 
 def load_or_create_operator_token(path: Path) -> str:
@@ -143,6 +180,16 @@ def _split_hostport(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _is_loopback(host: str) -> bool:
+    """True for ``localhost``, 127.0.0.0/8 and ::1 (bracketed or not)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.removeprefix("[").removesuffix("]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
 class RelayServer:
     def __init__(self, config: RelayConfig) -> None:
         config.check()
@@ -162,24 +209,31 @@ class RelayServer:
         self.chain: Any = None  # hashcore.anchor.EvmChain when anchoring
         self.anchorer: Any = None  # hashcore.anchor.Anchorer when anchoring
         self.contract: str | None = None
+        self._embedded: Any = None  # hashcore.anchor.embedded.EmbeddedAnvil
         self._anchor_task: asyncio.Task[None] | None = None
 
     # ----------------------------------------------------------------- lifecycle
 
     async def start(self) -> RelayServer:
         cfg = self.config
-        seed, created = load_or_create_key(cfg.resolved_key_file())
-        if created:
-            log.warning(
-                "created a new relay key at %s (keep it safe: it is the log's identity)",
-                cfg.resolved_key_file(),
-            )
-        self.operator_token = load_or_create_operator_token(cfg.resolved_token_file())
-        store = await asyncio.to_thread(open_store, cfg.store)
+        if cfg.key_dir is not None:
+            cfg.key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        key_file = cfg.resolved_key_file()
+        # An existing key is checked before the store is touched; a new key and token are
+        # made only once this relay holds the store (a relay refused creates nothing).
+        known_seed = load_key(key_file) if key_file.exists() else None
+        store = await asyncio.to_thread(functools.partial(open_store, cfg.store, exclusive=True))
         try:
-            self.ledger = await asyncio.to_thread(
-                Ledger, store, seed, checkpoint_every=cfg.checkpoint_every, limits=cfg.limits
+            seed, created = (
+                (known_seed, False) if known_seed is not None else load_or_create_key(key_file)
             )
+            if created:
+                log.warning(
+                    "created a new relay key at %s (keep it safe: it is the log's identity)",
+                    key_file,
+                )
+            self.operator_token = load_or_create_operator_token(cfg.resolved_token_file())
+            self.ledger = await asyncio.to_thread(self._open_ledger, store, seed)
         except BaseException:
             store.close()
             raise
@@ -187,6 +241,8 @@ class RelayServer:
         try:
             await self._start_anchoring(ledger)
         except BaseException:
+            if self._embedded is not None:
+                await asyncio.to_thread(self._embedded.stop)
             store.close()
             raise
         self.metrics.log_size.set(ledger.size)
@@ -236,6 +292,18 @@ class RelayServer:
         )
         return self
 
+    def _open_ledger(self, store: Store, seed: bytes) -> Ledger:
+        """The ledger, once the key and the store agree they belong together: the store
+        refuses another key (Ledger), the key refuses another store (its binding file)."""
+        cfg = self.config
+        key_file = cfg.resolved_key_file()
+        where = describe_target(cfg.store)
+        store_id = store.store_id()
+        check_key_binding(key_file, store_id, where)
+        ledger = Ledger(store, seed, checkpoint_every=cfg.checkpoint_every, limits=cfg.limits)
+        record_key_binding(key_file, store_id, where)
+        return ledger
+
     async def _start_anchoring(self, ledger: Ledger) -> None:
         """Connect the chain, find or deploy the contract, check the configuration. A
         misconfigured chain refuses to start (AnchorError, one line)."""
@@ -245,11 +313,21 @@ class RelayServer:
         from ..anchor import Anchorer, EvmChain  # web3 is heavy: only when anchoring
 
         if cfg.evm == "embedded":
-            self.chain = await asyncio.to_thread(EvmChain.embedded)
+            from ..anchor.embedded import EMBEDDED_KEY, EmbeddedAnvil
+
+            # Started from this thread, the event loop's, on purpose: anvil's
+            # PR_SET_PDEATHSIG follows the thread that made it, and this one lives as long
+            # as the relay. (Blocks the loop for the ~0.3 s anvil takes, before serving.)
+            self._embedded = EmbeddedAnvil.start(cfg.resolved_evm_state_file())
+            self.chain = EvmChain.embedded_node(
+                self._embedded.url, EMBEDDED_KEY, bury_blocks=cfg.confirmations
+            )
         else:
             assert cfg.evm_url and cfg.evm_key
             self.chain = await asyncio.to_thread(EvmChain.connect, cfg.evm_url, cfg.evm_key)
         contract = cfg.evm_contract or await asyncio.to_thread(self._known_contract, ledger)
+        if cfg.evm == "embedded" and not cfg.evm_contract:
+            contract = await asyncio.to_thread(self._embedded_contract, ledger, contract)
         if contract is None:
             contract = await asyncio.to_thread(self.chain.deploy_anchor_contract)
             if cfg.evm == "url":
@@ -273,6 +351,44 @@ class RelayServer:
         status = self.anchorer.status
         self.metrics.anchor_failures.set_function(lambda: status.consecutive_failures)
         self.metrics.anchored_size.set_function(lambda: status.final_tree_size or 0)
+
+    def _embedded_contract(self, ledger: Ledger, known: str | None) -> str | None:
+        """The embedded chain's anchor contract: the one the store anchored to, else the
+        first contract the embedded account created (its nonce-0 deployment, so a store
+        that never anchored finds it too); None: deploy one."""
+        from eth_utils.address import to_checksum_address
+        from eth_utils.crypto import keccak
+
+        if known is not None and self.chain.code_at(known):
+            return known
+        if known is not None:
+            self._forget_lost_chain(ledger, known)
+        # CREATE address of (sender, nonce 0): keccak(rlp([sender, 0]))[12:].
+        sender = bytes.fromhex(self.chain.address.removeprefix("0x"))
+        first = to_checksum_address(keccak(b"\xd6\x94" + sender + b"\x80")[12:])
+        return first if self.chain.code_at(first) else None
+
+    def _forget_lost_chain(self, ledger: Ledger, contract: str) -> None:
+        """The embedded chain's state lost the contract (state files deleted, or a crash
+        before the first dump): its anchors are gone, so the store must stop claiming
+        them; the newest checkpoint is anchored again on a new contract."""
+        chain_id = self.chain.chain_id()
+        lost = [
+            cp.tree_size
+            for cp in ledger.store.list_checkpoints()
+            if cp.anchor is not None
+            and cp.anchor.evm_chain_id == chain_id
+            and cp.anchor.contract.lower() == contract.lower()
+        ]
+        log.warning(
+            "EVM: the embedded chain (%s) holds no contract at %s: its state lags the "
+            "store; forgetting the %d anchors made on it and deploying a new contract",
+            self.config.resolved_evm_state_file(),
+            contract,
+            len(lost),
+        )
+        for tree_size in lost:
+            ledger.store.set_anchor(tree_size, None)
 
     def _known_contract(self, ledger: Ledger) -> str | None:
         """The contract this store's checkpoints were anchored to on this chain, if any."""
@@ -382,6 +498,8 @@ class RelayServer:
                 log.exception("final checkpoint failed")
             await self._writer.close()
             self.ledger.store.close()
+        if self._embedded is not None:
+            await asyncio.to_thread(self._embedded.stop)  # anvil dumps the chain's state
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
         log.info("relay stopped")

@@ -1,7 +1,7 @@
 """``hashcore demo`` (``make demo``, ``python -m hashcore.cli.demo``): the whole story on
 embedded defaults.
 
-1. A real relay on loopback (SQLite in ``DIR/relay/``, an in-process EVM chain).
+1. A real relay on loopback (SQLite in ``DIR/relay/``, its embedded EVM chain).
 2. A simulated insomnia-therapy trial through it (:func:`hashcore.sim.trial.simulate_trial`):
    phones enrolled with one-time tokens, a sleep diary every morning, offline spells
    synced later in batches, key rotations, one right-to-erasure request. The relay signs
@@ -22,6 +22,7 @@ expectation exactly, 1 otherwise, 2 when the demo could not run.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import logging
@@ -287,13 +288,25 @@ def run_demo(opts: DemoOptions, console: Console | None = None) -> int:
     """Run the demo; returns the exit status (0, 1 or 2; see the module docstring)."""
     console = console or _console()
     try:
-        return _run(opts, console)
+        with contextlib.ExitStack() as cleanup:
+            return _run(opts, console, cleanup)
     except (HashcoreError, OSError) as exc:
         print(f"hashcore: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_UNUSABLE
 
 
-def _run(opts: DemoOptions, console: Console) -> int:
+def _chain_read_back(config: Any, cleanup: contextlib.ExitStack) -> Any:
+    """The relay's embedded chain, started again from its state file: the relay stopped
+    its anvil, and the audits ask the chain about the anchors."""
+    from ..anchor import EvmChain
+    from ..anchor.embedded import EmbeddedAnvil
+
+    node = EmbeddedAnvil.start(config.resolved_evm_state_file())
+    cleanup.callback(node.stop)
+    return EvmChain.connect(node.url)
+
+
+def _run(opts: DemoOptions, console: Console, cleanup: contextlib.ExitStack) -> int:
     from ..relay.export import export_bundle
     from ..relay.keys import load_key
     from ..report import render_demo_html, write_html
@@ -317,6 +330,7 @@ def _run(opts: DemoOptions, console: Console) -> int:
             log_id: bytes = server.ledger.log_id
         finally:
             relay.stop()
+    server.chain = _chain_read_back(config, cleanup)
     trial_json = _trial_json(trial, opts)
     participants = {p.device.chain_id.hex(): p.participant for p in trial.participants}
     _write_json(out / "participants.json", participants)

@@ -36,6 +36,7 @@ __all__ = [
     "StoreUnavailableError",
     "StoredCheckpoint",
     "StoredRecord",
+    "describe_target",
     "open_store",
 ]
 
@@ -43,8 +44,14 @@ _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 _SQLITE_SCHEME = "sqlite://"
 
 
-def open_store(target: str | os.PathLike[str], *, readonly: bool = False) -> Store:
+def open_store(
+    target: str | os.PathLike[str], *, readonly: bool = False, exclusive: bool = False
+) -> Store:
     """Open (creating and migrating, unless ``readonly``) the store at ``target``.
+
+    ``exclusive=True`` is for the relay that owns the store: it holds a lock while the
+    store is open (an flock beside a SQLite file, a session advisory lock on PostgreSQL),
+    and a second exclusive open raises StoreError at once.
 
     ``target`` is a file path, a ``sqlite://`` URL (what follows ``sqlite://`` is the path,
     as in a file URL: ``sqlite:///var/relay.db`` is ``/var/relay.db``, ``sqlite://relay.db``
@@ -58,13 +65,27 @@ def open_store(target: str | os.PathLike[str], *, readonly: bool = False) -> Sto
         if lowered.startswith(_POSTGRES_SCHEMES):
             from .postgres import PostgresStore
 
-            return PostgresStore(target, readonly=readonly)
+            return PostgresStore(target, readonly=readonly, exclusive=exclusive)
         if lowered.startswith(_SQLITE_SCHEME):
-            return SqliteStore(target[len(_SQLITE_SCHEME) :], readonly=readonly)
+            return SqliteStore(
+                target[len(_SQLITE_SCHEME) :], readonly=readonly, exclusive=exclusive
+            )
         scheme, sep, _ = target.partition("://")
         if sep and scheme.isidentifier():
             raise StoreError(
                 f"unsupported store URL scheme {scheme!r}: use a file path, sqlite:///path "
                 "or postgresql://..."
             )
-    return SqliteStore(target, readonly=readonly)
+    return SqliteStore(target, readonly=readonly, exclusive=exclusive)
+
+
+def describe_target(target: str) -> str:
+    """How messages name a store: a SQLite file by its absolute path, a PostgreSQL one by
+    its URL without the password."""
+    lowered = target.lower()
+    if lowered.startswith(_POSTGRES_SCHEMES):
+        from .postgres import describe_url
+
+        return describe_url(target)
+    path = target[len(_SQLITE_SCHEME) :] if lowered.startswith(_SQLITE_SCHEME) else target
+    return os.path.abspath(path)

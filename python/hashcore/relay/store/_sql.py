@@ -9,6 +9,7 @@ placeholders and only the dialect both databases accept.
 from __future__ import annotations
 
 import abc
+import secrets
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -291,6 +292,15 @@ class SqlStore(Store):
                     "set_log_id",
                     f"the store belongs to relay log_id {bytes(row[0]).hex()}, not {log_id.hex()}",
                 )
+
+    def store_id(self) -> bytes:
+        with self._write("store_id"):
+            row = self._one("SELECT value FROM meta WHERE key = ?", ("store_id",))
+            if row is None:
+                made = secrets.token_bytes(16)
+                self._run("INSERT INTO meta (key, value) VALUES (?, ?)", ("store_id", made))
+                return made
+        return bytes(row[0])
 
     # ------------------------------------------------------------------ enrollment
 

@@ -167,6 +167,11 @@ class Store(abc.ABC):
     def set_log_id(self, log_id: bytes) -> None:
         """Bind the store to a relay key. Raises ConflictError if bound to another one."""
 
+    @abc.abstractmethod
+    def store_id(self) -> bytes:
+        """A random 16-byte id made on the first call and kept in the store: it names this
+        store (and its backups), so a relay's key can record the one store it serves."""
+
     # ------------------------------------------------------------------ enrollment
 
     @abc.abstractmethod

@@ -40,6 +40,9 @@ _RECORD_TYPES = [
 ]
 # Any fixed key: the advisory lock only serialises concurrent migrations of one database.
 _MIGRATION_LOCK = 0x68617368636F7265  # "hashcore"
+# Held for the session by the relay that owns the store (exclusive=True), keyed by the
+# schema too: two stores in two schemas of one database are two stores.
+_OWNER_LOCK = 0x68617368  # "hash", the first int4 of the two-key form
 _R_COLUMNS = ", ".join("r." + c for c in RECORD_COLUMNS.split(", "))
 
 Connection = psycopg.Connection[Row]
@@ -71,11 +74,19 @@ class PostgresStore(SqlStore):
     store in a schema of its own. ``readonly=True`` never writes (no migration either).
     """
 
-    def __init__(self, url: str, *, readonly: bool = False, connect_timeout: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        readonly: bool = False,
+        exclusive: bool = False,
+        connect_timeout: int = 10,
+    ) -> None:
         super().__init__()
         self._url = url
         self._where = describe_url(url)
         self._readonly = readonly
+        self._exclusive = exclusive
         self._connect_timeout = connect_timeout
         self._closed = False
         self._conn: Connection = self._connect()
@@ -94,6 +105,22 @@ class PostgresStore(SqlStore):
             )
         except psycopg.Error as exc:
             raise StoreError(f"{self._where}: cannot connect: {exc}") from exc
+        if self._exclusive and autocommit:
+            # A session lock: it goes with the connection, so a relay that dies lets go.
+            try:
+                row = conn.execute(
+                    "SELECT pg_try_advisory_lock(%s, hashtext(coalesce(current_schema(), '')))",
+                    (_OWNER_LOCK,),
+                ).fetchone()
+            except psycopg.Error as exc:
+                conn.close()
+                raise StoreError(f"{self._where}: cannot lock the store: {exc}") from exc
+            if not (row and row[0]):
+                conn.close()
+                raise StoreError(
+                    f"{self._where}: the store is in use by another relay (it holds the "
+                    "store's advisory lock); one relay per store"
+                )
         if self._readonly:
             try:
                 conn.execute("SET default_transaction_read_only = on")

@@ -3,12 +3,22 @@
 WAL lets readers (an export, an operator's query) read committed data while the relay
 writes; ``synchronous=FULL`` makes every committed transaction survive a power cut, which
 is what the relay promises a device when it acknowledges a record.
+
+The files hold patient data: the store is created 0600 (SQLite gives its ``-wal`` and
+``-shm`` files the mode of the database file), a looser existing store is tightened to
+0600 with a warning, and a store in a directory that others may write is refused (they
+could swap the database for another). ``exclusive=True`` (the relay) also holds an
+``flock`` on ``<store>.lock`` while the store is open: a second relay on the same file
+refuses to start instead of serving a log it does not own.
 """
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +30,10 @@ from ._sql import RECORD_COLUMNS, Row, SqlStore, unique_meaning
 from .base import ChainHead, StoreUnavailableError
 
 __all__ = ["SqliteStore"]
+
+_log = logging.getLogger("hashcore.relay.store")
+#: What SQLite keeps beside the database file (WAL mode), all as private as the store.
+_SIDE_FILES = ("-wal", "-shm")
 
 # SQLite allows 32766 host parameters per statement (since 3.32); two per key, with room.
 _KEYS_PER_QUERY = 500
@@ -48,6 +62,8 @@ class SqliteStore(SqlStore):
 
     ``readonly=True`` opens an existing store without ever writing to it (no file is
     created, no migration is run), for reading while a relay owns the store.
+    ``exclusive=True`` locks the store for this object's lifetime (see the module doc);
+    tools that write next to a running relay (``relay token``) open it without.
 
     Safe to call from any thread, one call at a time (a lock serialises them).
     """
@@ -57,6 +73,7 @@ class SqliteStore(SqlStore):
         path: str | os.PathLike[str],
         *,
         readonly: bool = False,
+        exclusive: bool = False,
         busy_timeout_ms: int = 5000,
     ) -> None:
         super().__init__()
@@ -68,12 +85,91 @@ class SqliteStore(SqlStore):
         self._where = str(self._path)
         self._readonly = readonly
         self._busy_timeout_ms = busy_timeout_ms
-        self._conn: sqlite3.Connection | None = self._connect(readonly)
+        self._lock_fd: int | None = None
+        self._conn: sqlite3.Connection | None = None
         try:
+            if not readonly:
+                self._check_directory()
+                if exclusive:
+                    self._lock_fd = self._take_lock()
+                self._create_private()
+            self._conn = self._connect(readonly)
             self._open_schema("sqlite", time.time_ns() // 1_000_000)
         except BaseException:
             self.close()
             raise
+
+    # ------------------------------------------------------------------ files
+
+    def _check_directory(self) -> None:
+        """Refuse a directory others may write (they could replace the store); warn on a
+        group-writable one (a shared operators' group is a deliberate setup)."""
+        directory = self._file.parent
+        try:
+            mode = directory.stat().st_mode
+        except OSError as exc:
+            raise StoreError(
+                f"{self._path}: cannot open the store: its directory {directory}: "
+                f"{exc.strerror or exc}"
+            ) from exc
+        if mode & stat.S_IWOTH:
+            raise StoreError(
+                f"{directory}: the store's directory is writable by anyone (mode "
+                f"{stat.S_IMODE(mode):o}): others could replace the store; chmod o-w it or "
+                "put the store elsewhere"
+            )
+        if mode & stat.S_IWGRP:
+            _log.warning(
+                "%s: the store's directory is group-writable (mode %o): the group can "
+                "replace the store",
+                directory,
+                stat.S_IMODE(mode),
+            )
+
+    def _take_lock(self) -> int:
+        lock = self._file.with_name(self._file.name + ".lock")
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise StoreError(f"{lock}: cannot create the store's lock file: {exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StoreError(
+                f"{self._path}: the store is in use by another relay (it holds {lock}); "
+                "one relay per store"
+            ) from None
+        except OSError as exc:
+            os.close(fd)
+            raise StoreError(f"{lock}: cannot lock the store: {exc}") from exc
+        return fd
+
+    def _create_private(self) -> None:
+        """Create the database file 0600 before SQLite does (SQLite would use 0644 under
+        the usual umask, and copies the database's mode to its -wal and -shm files);
+        tighten an existing store that is readable by others."""
+        try:
+            fd = os.open(self._file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise StoreError(f"{self._path}: cannot open the store: {exc}") from exc
+        else:
+            os.close(fd)
+            return
+        for path in (self._file, *(self._file.with_name(self._file.name + s) for s in _SIDE_FILES)):
+            try:
+                mode = stat.S_IMODE(path.stat().st_mode)
+                if mode & 0o077:
+                    os.chmod(path, mode & 0o700)
+                    _log.warning(
+                        "%s was readable by others (mode %o): now %o", path, mode, mode & 0o700
+                    )
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise StoreError(f"{path}: cannot make the store private: {exc}") from exc
 
     # ------------------------------------------------------------------ connections
 
@@ -132,12 +228,18 @@ class SqliteStore(SqlStore):
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                conn, self._conn = self._conn, None
-                try:
-                    conn.close()
-                except sqlite3.Error as exc:
-                    raise StoreError(f"{self._where}: closing the store: {exc}") from exc
+            try:
+                if self._conn is not None:
+                    conn, self._conn = self._conn, None
+                    try:
+                        conn.close()
+                    except sqlite3.Error as exc:
+                        raise StoreError(f"{self._where}: closing the store: {exc}") from exc
+            finally:
+                # After the connection: the next relay may start once this one let go.
+                if self._lock_fd is not None:
+                    fd, self._lock_fd = self._lock_fd, None
+                    os.close(fd)
 
     # ------------------------------------------------------------------ driver hooks
 

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 from hashcore import _core, device, errors, record, schema
 from hashcore.relay import ledger
-from hashcore.verify import VERDICT_REASONS
+from hashcore.audit.verify import VERDICT_REASONS
 
 
 def test_sizes() -> None:

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from .checkpoint import Checkpoint
 from .errors import BundleError, ColumnError, ColumnTypeError, InvalidInputError
 from .record import Record
+from .safe_read import check_parquet_claims, parse_json
 from .schema import CHECKPOINT_SCHEMA, RECORD_SCHEMA
 from .stream import DEFAULT_BATCH_ROWS, DEFAULT_PARTITION_ROWS, Progress, audit_record_files
 from .verify import VerifyReport, parse_log_id
@@ -86,10 +87,7 @@ def _parse_manifest(path: Path) -> tuple[dict[str, Any], bytes, dict[str, Any] |
         raise BundleError(f"{file}: missing; not a hashcore bundle") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BundleError(f"{file}: unreadable: {exc}") from None
-    try:
-        manifest = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{file}: not valid JSON: {exc}") from None
+    manifest = parse_json(text, file)
     if not isinstance(manifest, dict):
         raise BundleError(f"{file}: must be a JSON object")
     if manifest.get("format") != BUNDLE_FORMAT:
@@ -291,7 +289,9 @@ def _read_parquet(file: Path, required: Iterable[str]) -> pa.Table:
     # Errors name the file by its full path: a CLI user sees exactly which file is bad.
     name = str(file)
     try:
-        table = pq.read_table(file)
+        parquet = pq.ParquetFile(file)
+        check_parquet_claims(file, parquet)
+        table = parquet.read()
     except (pa.ArrowException, OSError) as exc:
         raise BundleError(f"{name}: unreadable Parquet: {exc}") from None
     for column in required:
@@ -377,7 +377,7 @@ def _record_part_rows(file: Path) -> int:
     try:
         part = pq.ParquetFile(file)
         names = part.schema_arrow.names
-        rows = part.metadata.num_rows
+        rows = check_parquet_claims(file, part)
     except (pa.ArrowException, OSError) as exc:
         raise BundleError(f"{file}: unreadable Parquet: {exc}") from None
     for column in RECORD_SCHEMA.names:

@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 
 from . import _core
 from .errors import BundleError, InvalidInputError
+from .safe_read import check_parquet_claims
 from .schema import BINARY_COLUMNS, INTEGER_COLUMNS
 from .verify import (
     VerifyReport,
@@ -221,7 +222,7 @@ def audit_record_files(
     total = 0
     for file in paths:
         try:
-            total += pq.ParquetFile(file).metadata.num_rows
+            total += check_parquet_claims(file, pq.ParquetFile(file))
         except (pa.ArrowException, OSError) as exc:
             raise BundleError(f"{file}: unreadable Parquet: {exc}") from None
     partitions = max(1, math.ceil(total / partition_rows))

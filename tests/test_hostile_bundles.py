@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import hashcore
@@ -122,6 +124,13 @@ def test_duplicated_tx_hash_in_memory(sample: SampleInfo) -> None:
         hashcore.verify_bulk(b.records, checkpoints=cps, log_id=b.log_id)
 
 
+def _script() -> str:
+    """The installed ``hashcore`` console script (as a user runs it)."""
+    found = Path(sys.executable).parent / "hashcore"
+    assert found.exists(), found
+    return str(found)
+
+
 def _manifest_with(path: Path, raw_member: str) -> Path:
     """The bundle's manifest with one more member, written as raw JSON text."""
     file = path / "manifest.json"
@@ -135,8 +144,8 @@ def _manifest_with(path: Path, raw_member: str) -> Path:
     [
         ("9" * 5000, "holds an integer of 5000 digits; at most 78 are accepted"),
         ("-" + "1" * 4301, "holds an integer of 4301 digits; at most 78 are accepted"),
-        ("[" * 100_000 + "]" * 100_000, "not valid JSON: nested too deeply"),
-        ('{"a":' * 100_000 + "0" + "}" * 100_000, "not valid JSON: nested too deeply"),
+        ("[" * 100_000 + "]" * 100_000, "JSON nested deeper than 64 levels is not read"),
+        ('{"a":' * 100_000 + "0" + "}" * 100_000, "JSON nested deeper than 64 levels is not read"),
     ],
     ids=["5000-digit-int", "4301-digit-negative-int", "nested-arrays", "nested-objects"],
 )
@@ -153,6 +162,31 @@ def test_manifest_that_python_json_cannot_hold(
         audit_bundle(path)
     assert str(info.value) == f"{file}: {reason}"
     assert _audit_error(path, capsys) == f"hashcore: error: {file}: {reason}"
+
+
+def test_deep_manifest_with_a_raised_recursion_limit(sample: SampleInfo, tmp_path: Path) -> None:
+    """``hashcore audit --evm-url`` imports py-evm, which raises the recursion limit to
+    100,000: the C JSON decoder then overflowed the C stack on a deep manifest (SIGSEGV)."""
+    path = _copy(sample, tmp_path)
+    file = _manifest_with(path, "[" * 100_000 + "]" * 100_000)
+    done = subprocess.run(
+        [_script(), "audit", str(path), "--evm-url", "http://127.0.0.1:9"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (2, ""), done.stderr[-2000:]
+    assert done.stderr == (
+        f"hashcore: error: {file}: JSON nested deeper than 64 levels is not read\n"
+    )
+
+
+def test_manifest_nesting_of_64_is_still_read(sample: SampleInfo, tmp_path: Path) -> None:
+    path = _copy(sample, tmp_path)
+    # 64 levels: the manifest, this object, 62 arrays (the brackets in a string don't count).
+    _manifest_with(path, '{"a": "[[[[", "b": ' + "[" * 62 + "]" * 62 + "}")
+    assert audit_bundle(path).clean
 
 
 def test_manifest_chain_id_of_78_digits_is_still_read(sample: SampleInfo, tmp_path: Path) -> None:

@@ -7,21 +7,36 @@ exception or a pyarrow one: the CLI turns it into one line and exit code 2.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 
 from .errors import BundleError
-from .limits import MAX_JSON_INT_DIGITS
+from .limits import MAX_JSON_DEPTH, MAX_JSON_INT_DIGITS
 
 __all__ = ["check_parquet_claims", "parse_json"]
 
 
+#: A JSON string (linear: every alternative consumes a character); its brackets don't nest.
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def json_depth(text: str) -> int:
+    """How deep arrays and objects nest in ``text`` (0 for a scalar), without decoding it."""
+    brackets = _NOT_A_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(1 if c in "[{" else -1 for c in brackets), default=0)
+
+
 def parse_json(text: str, file: Path) -> Any:
     """``text`` parsed as JSON, or a BundleError naming ``file`` (bad JSON, an integer of
-    more than :data:`MAX_JSON_INT_DIGITS` digits, nesting deeper than Python's stack)."""
+    more than MAX_JSON_INT_DIGITS digits, nesting deeper than MAX_JSON_DEPTH)."""
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise BundleError(f"{file}: JSON nested deeper than {MAX_JSON_DEPTH} levels is not read")
 
     def parse_int(digits: str) -> int:
         # Called by the decoder before it converts: a long integer never becomes an int.
@@ -37,9 +52,8 @@ def parse_json(text: str, file: Path) -> Any:
         return json.loads(text, parse_int=parse_int)
     except json.JSONDecodeError as exc:
         raise BundleError(f"{file}: not valid JSON: {exc}") from None
-    except RecursionError:
-        # The C decoder recurses per nesting level and stops at the interpreter's limit.
-        raise BundleError(f"{file}: not valid JSON: nested too deeply") from None
+    except RecursionError:  # not reached after json_depth; kept in case the limit is low
+        raise BundleError(f"{file}: JSON nested too deeply") from None
     except ValueError as exc:  # e.g. a float Python cannot represent
         raise BundleError(f"{file}: not valid JSON: {exc}") from None
 

@@ -8,6 +8,7 @@ rewritten with pyarrow (or its Parquet footer patched, see parquet_footer.py).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -17,11 +18,17 @@ import hashcore
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hashcore import _core
 from hashcore.bundle import audit_bundle, read_bundle
 from hashcore.cli import main
-from hashcore.errors import BundleError, ColumnError, ColumnTypeError
+from hashcore.errors import BundleError, ColumnError, ColumnTypeError, InvalidInputError
 from hashcore.sample import SampleInfo, make_sample
 from parquet_footer import set_num_rows
+
+# The documented limits (README "Limits"), as literals: hashcore.limits must agree.
+MIN_ROW_BYTES = 32
+MAX_MANIFEST_BYTES = 1 << 20
+MAX_THREADS = 256
 
 
 @pytest.fixture(scope="module")
@@ -229,3 +236,212 @@ def test_negative_num_rows_in_parquet_metadata(
         read_bundle(path)
     assert str(info.value) == message
     assert _audit_error(path, capsys) == f"hashcore: error: {message}"
+
+
+# --------------------------------------------------------------------------- defect 6
+
+#: A safety net only: a refusal takes well under a second; a regression would hang.
+HANG_S = 60
+
+
+def _run(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -c code args...`` in a child (which may hang or balloon on a regression)."""
+    try:
+        return subprocess.run(
+            [sys.executable, "-c", code, *args],
+            capture_output=True,
+            text=True,
+            timeout=HANG_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running after {HANG_S} s: {args}")
+
+
+_CLI = "import sys; from hashcore.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def _cli_error(*argv: str) -> str:
+    """``hashcore ARGV`` in a child: exit 2 and one line on stderr; returns the line."""
+    done = _run(_CLI, *argv)
+    assert (done.returncode, done.stdout) == (2, ""), done.stderr[-2000:]
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr[-2000:]
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["manifest.json", "records.parquet", "checkpoints.parquet"],
+)
+def test_a_named_pipe_is_refused_not_waited_on(
+    sample: SampleInfo, tmp_path: Path, name: str
+) -> None:
+    path = _copy(sample, tmp_path)
+    (path / name).unlink()
+    os.mkfifo(path / name)  # nobody ever writes to it
+    message = (
+        f"{path / name}: is a named pipe, not a regular file; a bundle holds regular files only"
+    )
+    assert _cli_error("audit", str(path)) == f"hashcore: error: {message}"
+    api = _run(
+        "import sys, hashcore\n"
+        "try:\n"
+        "    hashcore.audit_bundle(sys.argv[1])\n"
+        "except hashcore.BundleError as exc:\n"
+        "    print(exc)\n",
+        str(path),
+    )
+    assert api.stdout == message + "\n", api.stderr[-2000:]
+
+
+def test_rows_claimed_beyond_the_file_size_are_refused_before_allocating(
+    sample: SampleInfo, tmp_path: Path
+) -> None:
+    """A 7 KB records file whose footer claims 20 M rows: the old auditor allocated ~33
+    bytes per claimed row (660 MB here, 3.3 GB for 100 M) before refusing it."""
+    path = _copy(sample, tmp_path)
+    file = path / "records.parquet"
+    set_num_rows(file, 20_000_000)
+    size = file.stat().st_size
+    message = (
+        f"{file}: Parquet metadata claims 20000000 rows, but a file of {size} bytes holds at "
+        f"most {size // MIN_ROW_BYTES} (a row takes at least {MIN_ROW_BYTES} bytes)"
+    )
+    done = _run(
+        "import resource, sys\n"
+        "from hashcore.cli import main\n"
+        "code = main(['audit', sys.argv[1]])\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"  # KiB on Linux
+        "sys.exit(code)\n",
+        str(path),
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    peak_mib = int(done.stdout) // 1024
+    # Python, pyarrow and the extension take ~90 MiB; 20 M claimed rows took 750.
+    assert peak_mib < 250, peak_mib
+    assert done.stderr == f"hashcore: error: {message}\n"
+    with pytest.raises(BundleError) as info:
+        read_bundle(path)
+    assert str(info.value) == message
+
+
+def test_checkpoint_rows_claimed_beyond_the_file_size_are_refused(
+    sample: SampleInfo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _copy(sample, tmp_path)
+    file = path / "checkpoints.parquet"
+    set_num_rows(file, 1_000_000)
+    size = file.stat().st_size
+    assert _audit_error(path, capsys) == (
+        f"hashcore: error: {file}: Parquet metadata claims 1000000 rows, but a file of {size} "
+        f"bytes holds at most {size // MIN_ROW_BYTES} (a row takes at least {MIN_ROW_BYTES} "
+        "bytes)"
+    )
+
+
+def test_a_huge_manifest_is_refused_by_its_size(
+    sample: SampleInfo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not read, parsed or echoed: 2 MiB here (the report's 200 MB cost 1.1 GB)."""
+    path = _copy(sample, tmp_path)
+    file = _manifest_with(path, json.dumps("x" * (2 << 20)))
+    size = file.stat().st_size
+    assert size > MAX_MANIFEST_BYTES
+    line = _audit_error(path, capsys)
+    assert line == f"hashcore: error: {file}: {size} bytes; at most 1048576 are read"
+    with pytest.raises(BundleError) as info:
+        audit_bundle(path)
+    assert str(info.value) == f"{file}: {size} bytes; at most 1048576 are read"
+
+
+@pytest.mark.parametrize(
+    ("member", "value", "reason", "tail"),
+    [
+        ("log_id", "z" * 900_000, "log_id must be 64 hex digits, got ", ""),
+        ("format", ["x"] * 100_000, "format is ", ", expected 'hashcore-bundle'"),
+        ("version", "9" * 900_000, "version is ", ", expected 1"),
+        (
+            "evm",
+            {"chain_id": "c" * 900_000},
+            "evm.chain_id must be a non-negative integer, got ",
+            "",
+        ),
+    ],
+    ids=["log_id", "format", "version", "evm.chain_id"],
+)
+def test_an_echoed_manifest_value_is_cut_short(
+    sample: SampleInfo,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    member: str,
+    value: object,
+    reason: str,
+    tail: str,
+) -> None:
+    path = _copy(sample, tmp_path)
+    file = path / "manifest.json"
+    manifest = json.loads(file.read_text())
+    if member == "evm":
+        value = {"chain_id": value["chain_id"], "confirmations": 1, "contract": "0x" + "0" * 40}  # type: ignore[index]
+    file.write_text(json.dumps({**manifest, member: value}))
+    assert file.stat().st_size < MAX_MANIFEST_BYTES
+    inner = value["chain_id"] if member == "evm" else value  # type: ignore[index]
+    shown = repr(inner)
+    expected = f"{file}: {reason}{shown[:200]}... ({len(shown)} characters){tail}"
+    with pytest.raises(BundleError) as info:
+        audit_bundle(path)
+    assert str(info.value) == expected
+    assert _audit_error(path, capsys) == f"hashcore: error: {expected}"
+
+
+def test_the_documented_limits_are_the_code_s() -> None:
+    from hashcore import limits
+
+    assert (limits.MIN_ROW_BYTES, limits.MAX_MANIFEST_BYTES, limits.MAX_THREADS) == (
+        MIN_ROW_BYTES,
+        MAX_MANIFEST_BYTES,
+        MAX_THREADS,
+    )
+    assert _core.MAX_THREADS == MAX_THREADS
+    assert _core.DEFAULT_THREADS <= MAX_THREADS
+
+
+def test_error_lines_are_bounded() -> None:
+    from hashcore.limits import echo, one_line
+
+    assert echo("a" * 10) == "'aaaaaaaaaa'"
+    assert echo("a" * 1000) == "'" + "a" * 199 + "... (1002 characters)"
+    assert one_line("two\nlines  here") == "two lines here"
+    long = "word " * 100_000
+    assert one_line(long) == ("word " * 200)[:1000] + "... (500000 characters)"
+
+
+def test_threads_are_capped(sample: SampleInfo) -> None:
+    """Above MAX_THREADS, refused before any thread starts (10,000 ran for minutes)."""
+    assert _cli_error("audit", str(sample.path), "--threads", "10000") == (
+        "hashcore: error: argument --threads: at most 256 threads, got 10000 "
+        "(see 'hashcore audit --help')"
+    )
+    api = _run(
+        "import sys, hashcore\n"
+        "from hashcore.bundle import read_bundle\n"
+        "records = read_bundle(sys.argv[1]).records\n"
+        "for call in (lambda: hashcore.verify_bulk(records, threads=100_000),\n"
+        "             lambda: hashcore.audit_bundle(sys.argv[1], threads=100_000)):\n"
+        "    try:\n"
+        "        call()\n"
+        "    except hashcore.InvalidInputError as exc:\n"
+        "        print(exc)\n",
+        str(sample.path),
+    )
+    assert api.stdout == "threads must be at most 256, got 100000\n" * 2, api.stderr[-2000:]
+    with pytest.raises(InvalidInputError, match=r"^threads must be at most 256, got 257$"):
+        _core.StreamAudit(0, threads=257)
+
+
+def test_threads_are_documented(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "--help"]) == 0
+    assert "worker threads, 1 to 256" in " ".join(capsys.readouterr().out.split())
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "`--threads` is at most 256" in readme

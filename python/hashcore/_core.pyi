@@ -16,6 +16,7 @@ VERDICT_CODES: list[str]
 CHECKPOINT_VERDICT_CODES: list[str]
 MALFORMED_REASONS: list[str]
 DEFAULT_THREADS: int
+MAX_THREADS: int
 
 def chain_id_for_key(public_key: Buffer) -> bytes: ...
 def commitment(salt: Buffer, payload: Buffer) -> bytes: ...

@@ -28,8 +28,9 @@ import pyarrow.parquet as pq
 
 from .checkpoint import Checkpoint
 from .errors import BundleError, ColumnError, ColumnTypeError, InvalidInputError
+from .limits import MAX_MANIFEST_BYTES, echo
 from .record import Record
-from .safe_read import check_parquet_claims, parse_json
+from .safe_read import open_parquet, parse_json, read_small_text
 from .schema import CHECKPOINT_SCHEMA, RECORD_SCHEMA
 from .stream import DEFAULT_BATCH_ROWS, DEFAULT_PARTITION_ROWS, Progress, audit_record_files
 from .verify import VerifyReport, parse_log_id
@@ -68,10 +69,10 @@ def _check_evm(evm: object) -> dict[str, Any] | None:
     for key in ("chain_id", "confirmations"):
         value = out.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"evm.{key} must be a non-negative integer, got {value!r}")
+            raise ValueError(f"evm.{key} must be a non-negative integer, got {echo(value)}")
     contract = out.get("contract")
     if not isinstance(contract, str) or not _CONTRACT_RE.fullmatch(contract):
-        raise ValueError(f"evm.contract must be '0x' and 40 hex digits, got {contract!r}")
+        raise ValueError(f"evm.contract must be '0x' and 40 hex digits, got {echo(contract)}")
     return out
 
 
@@ -82,7 +83,7 @@ def _manifest(log_id: bytes, evm: dict[str, Any] | None) -> dict[str, Any]:
 def _parse_manifest(path: Path) -> tuple[dict[str, Any], bytes, dict[str, Any] | None]:
     file = path / MANIFEST
     try:
-        text = file.read_text(encoding="utf-8")
+        text = read_small_text(file, MAX_MANIFEST_BYTES)
     except FileNotFoundError:
         raise BundleError(f"{file}: missing; not a hashcore bundle") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -92,15 +93,15 @@ def _parse_manifest(path: Path) -> tuple[dict[str, Any], bytes, dict[str, Any] |
         raise BundleError(f"{file}: must be a JSON object")
     if manifest.get("format") != BUNDLE_FORMAT:
         raise BundleError(
-            f"{file}: format is {manifest.get('format')!r}, expected {BUNDLE_FORMAT!r}"
+            f"{file}: format is {echo(manifest.get('format'))}, expected {BUNDLE_FORMAT!r}"
         )
     version = manifest.get("version")
     # bool is an int in Python, and JSON true must not pass for version 1.
     if isinstance(version, bool) or version != BUNDLE_VERSION:
-        raise BundleError(f"{file}: version is {version!r}, expected {BUNDLE_VERSION}")
+        raise BundleError(f"{file}: version is {echo(version)}, expected {BUNDLE_VERSION}")
     raw_log_id = manifest.get("log_id")
     if not isinstance(raw_log_id, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", raw_log_id):
-        raise BundleError(f"{file}: log_id must be 64 hex digits, got {raw_log_id!r}")
+        raise BundleError(f"{file}: log_id must be 64 hex digits, got {echo(raw_log_id)}")
     if "evm" not in manifest:
         raise BundleError(f"{file}: evm is missing (it may be null)")
     try:
@@ -289,9 +290,8 @@ def _read_parquet(file: Path, required: Iterable[str]) -> pa.Table:
     # Errors name the file by its full path: a CLI user sees exactly which file is bad.
     name = str(file)
     try:
-        parquet = pq.ParquetFile(file)
-        check_parquet_claims(file, parquet)
-        table = parquet.read()
+        with open_parquet(file) as (parquet, _):
+            table = parquet.read()
     except (pa.ArrowException, OSError) as exc:
         raise BundleError(f"{name}: unreadable Parquet: {exc}") from None
     for column in required:
@@ -375,9 +375,8 @@ def _record_part_rows(file: Path) -> int:
     """A records file's row count from its metadata, after checking that it opens and
     has every SPEC column (the errors of ``read_bundle``), without reading its data."""
     try:
-        part = pq.ParquetFile(file)
-        names = part.schema_arrow.names
-        rows = check_parquet_claims(file, part)
+        with open_parquet(file) as (part, rows):
+            names = part.schema_arrow.names
     except (pa.ArrowException, OSError) as exc:
         raise BundleError(f"{file}: unreadable Parquet: {exc}") from None
     for column in RECORD_SCHEMA.names:

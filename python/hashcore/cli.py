@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .errors import HashcoreError
+from .limits import MAX_THREADS, one_line
 from .report_html import ranges
 
 __all__ = ["main"]
@@ -39,6 +40,13 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _thread_count(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_THREADS} threads, got {value}")
     return value
 
 
@@ -96,7 +104,10 @@ def _parser() -> argparse.ArgumentParser:
         "demo's participants.json) to name participants in the HTML report",
     )
     audit.add_argument(
-        "--threads", type=_positive_int, metavar="N", help="worker threads (default: all cores)"
+        "--threads",
+        type=_thread_count,
+        metavar="N",
+        help=f"worker threads, 1 to {MAX_THREADS} (default: all cores, at most {MAX_THREADS})",
     )
     audit.add_argument(
         "--no-signatures",
@@ -154,7 +165,7 @@ def _console(*, stderr: bool) -> Console:
 
 def _fail(message: str) -> int:
     # One line, whatever the exception text contained.
-    print(f"hashcore: error: {' '.join(message.split())}", file=sys.stderr)
+    print(f"hashcore: error: {one_line(message)}", file=sys.stderr)
     return EXIT_UNUSABLE
 
 

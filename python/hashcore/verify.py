@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from . import _core
 from .errors import ColumnError, ColumnTypeError, InvalidInputError
+from .limits import check_threads, echo
 from .schema import BINARY_COLUMNS, INTEGER_COLUMNS
 
 #: Record verdict codes, indexed by the uint8 values of ``VerifyReport.verdicts``.
@@ -440,7 +441,9 @@ def parse_log_id(log_id: bytes | bytearray | memoryview | str) -> bytes:
         try:
             raw = bytes.fromhex(log_id)
         except ValueError:
-            raise InvalidInputError(f"log_id must be 64 hex characters, got {log_id!r}") from None
+            raise InvalidInputError(
+                f"log_id must be 64 hex characters, got {echo(log_id)}"
+            ) from None
     else:
         raw = bytes(log_id)
     if len(raw) != 32:
@@ -467,8 +470,7 @@ def verify_bulk(
     ``threads`` defaults to all cores; ``check_signatures=False`` skips Ed25519 (and then
     trusts genesis and rotation signatures).
     """
-    if threads is not None and (not isinstance(threads, int) or threads < 1):
-        raise InvalidInputError(f"threads must be a positive integer, got {threads!r}")
+    check_threads(threads)
     specs = _record_specs(records)
     cp_rows = _checkpoint_rows(checkpoints) if checkpoints is not None else None
     trusted = parse_log_id(log_id) if log_id is not None else None

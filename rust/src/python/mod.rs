@@ -32,6 +32,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         MalformedReason::ALL.map(MalformedReason::text).to_vec(),
     )?;
     m.add("DEFAULT_THREADS", crate::pool::default_threads())?;
+    m.add("MAX_THREADS", crate::pool::MAX_THREADS)?;
 
     m.add_function(wrap_pyfunction!(functions::chain_id_for_key, m)?)?;
     m.add_function(wrap_pyfunction!(functions::commitment, m)?)?;

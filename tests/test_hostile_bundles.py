@@ -445,3 +445,112 @@ def test_threads_are_documented(capsys: pytest.CaptureFixture[str]) -> None:
     assert "worker threads, 1 to 256" in " ".join(capsys.readouterr().out.split())
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert "`--threads` is at most 256" in readme
+
+
+# --------------------------------------------------------------------------- defect 14
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory: pytest.TempPathFactory) -> SampleInfo:
+    """A bundle whose records are records/part-00000.parquet .. part-00002.parquet."""
+    path = tmp_path_factory.mktemp("hostile-parts") / "bundle"
+    return make_sample(path, devices=2, records=5, seed=9, checkpoint_every=4, part_rows=4)
+
+
+def _not_regular(file: Path, kind: str) -> str:
+    return f"{file}: is {kind}, not a regular file; a bundle holds regular files only"
+
+
+def _loop(link: Path) -> None:
+    other = link.with_name(link.name + ".other")
+    link.symlink_to(other.name)
+    other.symlink_to(link.name)
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda f: f.symlink_to("part-missing.parquet"), "a symbolic link"),
+        (lambda f: f.symlink_to("/dev/zero"), "a symbolic link"),
+        (_loop, "a symbolic link"),
+        (lambda f: f.symlink_to("part-00000.parquet"), "a symbolic link"),  # inside the bundle
+        (lambda f: os.mkfifo(f), "a named pipe"),
+        (lambda f: f.mkdir(), "a directory"),
+    ],
+    ids=["dangling-link", "link-to-dev-zero", "link-loop", "link-to-a-part", "pipe", "directory"],
+)
+def test_a_part_that_is_not_a_regular_file_is_refused_not_skipped(
+    parts: SampleInfo,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    make: object,
+    kind: str,
+) -> None:
+    """They were skipped (or followed), and the audit said CLEAN (exit 0)."""
+    path = _copy(parts, tmp_path)
+    bad = path / "records" / "part-00001.5.parquet"  # sorts between two real parts
+    make(bad)  # type: ignore[operator]
+    message = _not_regular(bad, kind)
+    assert _audit_error(path, capsys) == f"hashcore: error: {message}"
+    for call in (audit_bundle, read_bundle):
+        with pytest.raises(BundleError) as info:
+            call(path)
+        assert str(info.value) == message
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "records.parquet", "checkpoints.parquet"])
+def test_a_link_at_the_top_of_the_bundle_is_refused(
+    sample: SampleInfo, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """Even to a good copy of the same file: the target is not part of the bundle."""
+    path = _copy(sample, tmp_path)
+    elsewhere = tmp_path / f"elsewhere-{name}"
+    (path / name).rename(elsewhere)
+    (path / name).symlink_to(elsewhere)
+    message = _not_regular(path / name, "a symbolic link")
+    assert _audit_error(path, capsys) == f"hashcore: error: {message}"
+    with pytest.raises(BundleError) as info:
+        audit_bundle(path)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("name", ["records.parquet", "checkpoints.parquet"])
+def test_a_dangling_link_at_the_top_is_refused_as_a_link(
+    sample: SampleInfo, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    path = _copy(sample, tmp_path)
+    if name == "records.parquet":  # records elsewhere, so the bundle is otherwise whole
+        (path / "records").mkdir()
+        (path / name).rename(path / "records" / "part-00000.parquet")
+    else:
+        (path / name).unlink()
+    (path / name).symlink_to(tmp_path / "nothing-here")
+    assert _audit_error(path, capsys) == (
+        f"hashcore: error: {_not_regular(path / name, 'a symbolic link')}"
+    )
+
+
+def test_a_records_directory_that_is_a_link_or_a_file_is_refused(
+    parts: SampleInfo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _copy(parts, tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    (path / "records").rename(elsewhere)
+    (path / "records").symlink_to(elsewhere)
+    assert _audit_error(path, capsys) == (
+        f"hashcore: error: {path / 'records'}: is a symbolic link, not a directory"
+    )
+    (path / "records").unlink()
+    shutil.copy(elsewhere / "part-00000.parquet", path / "records")
+    assert _audit_error(path, capsys) == (
+        f"hashcore: error: {path / 'records'}: is a regular file, not a directory"
+    )
+
+
+def test_the_bundle_directory_itself_may_be_a_link(
+    parts: SampleInfo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    link = tmp_path / "link-to-bundle"
+    link.symlink_to(parts.path)
+    assert main(["audit", str(link)]) == 0
+    assert "audit: CLEAN" in capsys.readouterr().out

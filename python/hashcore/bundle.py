@@ -30,7 +30,7 @@ from .checkpoint import Checkpoint
 from .errors import BundleError, ColumnError, ColumnTypeError, InvalidInputError
 from .limits import MAX_MANIFEST_BYTES, echo
 from .record import Record
-from .safe_read import open_parquet, parse_json, read_small_text
+from .safe_read import open_parquet, parquet_parts, parse_json, read_small_text
 from .schema import CHECKPOINT_SCHEMA, RECORD_SCHEMA
 from .stream import DEFAULT_BATCH_ROWS, DEFAULT_PARTITION_ROWS, Progress, audit_record_files
 from .verify import VerifyReport, parse_log_id
@@ -354,11 +354,9 @@ def _unify(tables: list[pa.Table], names: list[str], root: Path) -> pa.Table:
 def _record_files(root: Path) -> list[Path]:
     """``records.parquet`` then ``records/*.parquet`` by name (SPEC 3: both are read)."""
     files: list[Path] = []
-    if (root / RECORDS_FILE).exists():
+    if os.path.lexists(root / RECORDS_FILE):  # a link or a pipe is refused when opened
         files.append(root / RECORDS_FILE)
-    parts_dir = root / RECORDS_DIR
-    if parts_dir.is_dir():
-        files.extend(sorted(p for p in parts_dir.glob("*.parquet") if p.is_file()))
+    files.extend(parquet_parts(root / RECORDS_DIR))
     if not files:
         raise BundleError(f"{root}: no {RECORDS_FILE} and no {RECORDS_DIR}/*.parquet")
     return files
@@ -366,7 +364,7 @@ def _record_files(root: Path) -> list[Path]:
 
 def _read_checkpoints(root: Path) -> pa.Table:
     cp_file = root / CHECKPOINTS_FILE
-    if not cp_file.exists():
+    if not os.path.lexists(cp_file):
         raise BundleError(f"{cp_file}: missing")
     return _read_parquet(cp_file, ("tree_size", "root", "signature"))
 

@@ -4,10 +4,18 @@ Every refusal is a :class:`~hashcore.errors.BundleError` naming the file, never 
 exception or a pyarrow one: the CLI turns it into one line and exit code 2.
 
 Only regular files are read. A named pipe would block the auditor until someone writes to
-it, a device (``/dev/zero``) never ends: the kind is checked with ``stat`` before the file
+it, a device (``/dev/zero``) never ends: the kind is checked with ``lstat`` before the file
 is opened, and again with ``fstat`` on the descriptor (opened with ``O_NONBLOCK``, so not
-even the open can block), so what is read is what was checked. Sizes are checked against
-the file before anything is allocated for what it claims to hold.
+even the open can block, and ``O_NOFOLLOW``), so what is read is what was checked. Sizes
+are checked against the file before anything is allocated for what it claims to hold.
+
+Symbolic links inside a bundle are refused, even to a regular file inside the bundle: an
+audit reports on the bytes delivered, and a link's target is not delivered with it (it
+points into the auditor's own machine: ``/etc``, ``/dev/zero``, another bundle, or
+nowhere); a link to another file of the same bundle only duplicates its rows, which no
+writer does; and refusing every link is exact and race-free (``O_NOFOLLOW``) where
+deciding "inside the bundle" is not. A user who assembled a bundle from links copies the
+targets in (``cp -rL``). The bundle directory itself may be a link: the user named it.
 """
 
 from __future__ import annotations
@@ -34,11 +42,13 @@ __all__ = [
     "json_depth",
     "open_parquet",
     "open_regular",
+    "parquet_parts",
     "parse_json",
     "read_small_text",
 ]
 
 _KINDS = (
+    (stat.S_ISREG, "a regular file"),
     (stat.S_ISDIR, "a directory"),
     (stat.S_ISFIFO, "a named pipe"),
     (stat.S_ISCHR, "a character device"),
@@ -49,7 +59,7 @@ _KINDS = (
 
 
 def _kind(mode: int) -> str:
-    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    return next((name for test, name in _KINDS if test(mode)), "of an unknown kind")
 
 
 def _refuse_unless_regular(file: Path, info: os.stat_result) -> None:
@@ -66,8 +76,9 @@ def open_regular(file: Path) -> Iterator[BinaryIO]:
 
     FileNotFoundError and other OSErrors of the open pass through (callers name them).
     """
-    _refuse_unless_regular(file, os.stat(file))
+    _refuse_unless_regular(file, os.lstat(file))
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    flags |= getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(file, flags | getattr(os, "O_BINARY", 0))
     try:
         # Checked again on the descriptor: the name may have been swapped since the stat.
@@ -78,6 +89,23 @@ def open_regular(file: Path) -> Iterator[BinaryIO]:
         raise
     with handle:
         yield handle
+
+
+def parquet_parts(directory: Path) -> list[Path]:
+    """The ``*.parquet`` entries of ``directory`` in name order, whatever their kind: each
+    is checked when it is opened, so a link, a pipe or a device among them is refused by
+    name rather than skipped. [] when there is no ``directory``.
+
+    Raises:
+        BundleError: ``directory`` is a link or not a directory.
+    """
+    try:
+        info = os.lstat(directory)
+    except FileNotFoundError:
+        return []
+    if not stat.S_ISDIR(info.st_mode):
+        raise BundleError(f"{directory}: is {_kind(info.st_mode)}, not a directory")
+    return sorted(p for p in directory.iterdir() if p.name.endswith(".parquet"))
 
 
 def read_small_text(file: Path, limit: int) -> str:

@@ -32,6 +32,7 @@ MALFORMED_REASONS: list[str]
 #: ``check_submissions`` reject codes (0 is accepted): code -> (reason label, text).
 REJECT_CODES: dict[int, tuple[str, str]]
 DEFAULT_THREADS: int
+MAX_THREADS: int
 
 def chain_id_for_key(public_key: Buffer) -> bytes: ...
 def commitment(salt: Buffer, payload: Buffer) -> bytes: ...

@@ -9,6 +9,7 @@ from typing import Any
 from . import _core
 from ._validate import as_bytes, int_in
 from .errors import InvalidInputError
+from .limits import echo
 
 __all__ = ["Anchor", "Checkpoint", "StoredCheckpoint", "parse_log_id"]
 
@@ -107,7 +108,9 @@ def parse_log_id(log_id: bytes | bytearray | memoryview | str) -> bytes:
         try:
             raw = bytes.fromhex(log_id)
         except ValueError:
-            raise InvalidInputError(f"log_id must be 64 hex characters, got {log_id!r}") from None
+            raise InvalidInputError(
+                f"log_id must be 64 hex characters, got {echo(log_id)}"
+            ) from None
     else:
         raw = bytes(log_id)
     if len(raw) != 32:

@@ -16,15 +16,23 @@ struct Cached {
 
 static POOL: Mutex<Option<Cached>> = Mutex::new(None);
 
-/// Number of threads used when the caller does not say.
+/// The most worker threads a caller may ask for (hashcore/limits.py says why 256).
+pub const MAX_THREADS: usize = 256;
+
+/// Number of threads used when the caller does not say: all cores, at most MAX_THREADS.
 pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS))
 }
 
 /// The pool for `threads` workers (default: all cores), reused across calls in a process.
 pub fn pool(threads: Option<usize>) -> Result<Arc<ThreadPool>> {
     let threads = match threads {
         Some(0) => return Err(Error::InvalidArgument("threads must be at least 1".into())),
+        Some(n) if n > MAX_THREADS => {
+            return Err(Error::InvalidArgument(format!(
+                "threads must be at most {MAX_THREADS}, got {n}"
+            )))
+        }
         Some(n) => n,
         None => default_threads(),
     };
@@ -54,4 +62,17 @@ pub fn pool(threads: Option<usize>) -> Result<Arc<ThreadPool>> {
         }
     }
     Ok(pool)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_more_threads_than_the_maximum() {
+        let err = pool(Some(MAX_THREADS + 1)).expect_err("refused");
+        assert_eq!(err.to_string(), "threads must be at most 256, got 257");
+        assert!(pool(Some(2)).is_ok());
+        assert!(default_threads() <= MAX_THREADS);
+    }
 }

@@ -20,6 +20,8 @@ ColumnSpec = tuple[str, int, Any, Any, Any, int, int]
 def column_array(table: pa.Table | pa.RecordBatch, name: str) -> pa.Array:
     if name not in table.column_names:
         raise ColumnError(f"records table has no column '{name}' (SPEC section 3)")
+    if (n := len(table.schema.get_all_field_indices(name))) > 1:
+        raise ColumnError(f"column '{name}' appears {n} times in the table")
     col = table.column(name)
     if isinstance(col, pa.ChunkedArray):
         if col.num_chunks == 1:
@@ -98,8 +100,9 @@ def checkpoint_table_rows(
     sizes = column_array(checkpoints, "tree_size")
     if not pa.types.is_integer(sizes.type) and not pa.types.is_null(sizes.type):
         raise ColumnTypeError(f"checkpoint column 'tree_size' must be uint64, got {sizes.type}")
-    for name in ("root", "signature"):
-        _binary_spec(name, column_array(checkpoints, name))  # type check only
+    for name in ("root", "signature", "tx_hash"):
+        if name in checkpoints.column_names:  # type check only
+            _binary_spec(name, column_array(checkpoints, name))
     n = checkpoints.num_rows
     tx_hashes = (
         column_array(checkpoints, "tx_hash").to_pylist()

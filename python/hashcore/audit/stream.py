@@ -34,11 +34,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from .. import _core
 from ..checkpoint import parse_log_id
 from ..errors import BundleError, InvalidInputError
+from ..limits import check_threads
+from ..safe_read import open_parquet
 from ..schema import BINARY_COLUMNS, INTEGER_COLUMNS
 from .columns import checkpoint_table_rows, record_specs
 from .verify import VerifyReport, report_from_raw
@@ -70,11 +71,11 @@ def _batches(files: Sequence[Path], batch_rows: int) -> Iterator[tuple[Path, pa.
     """Every batch of every file, in order; a read error names the file."""
     for file in files:
         try:
-            reader = pq.ParquetFile(file, pre_buffer=False, buffer_size=_READ_BUFFER)
-            for batch in reader.iter_batches(
-                batch_size=batch_rows, columns=_COLUMNS, use_threads=False
-            ):
-                yield file, batch
+            with open_parquet(file, pre_buffer=False, buffer_size=_READ_BUFFER) as (reader, _):
+                for batch in reader.iter_batches(
+                    batch_size=batch_rows, columns=_COLUMNS, use_threads=False
+                ):
+                    yield file, batch
         except (pa.ArrowException, OSError) as exc:
             raise BundleError(f"{file}: unreadable Parquet: {exc}") from None
 
@@ -193,8 +194,7 @@ def audit_record_files(
         InvalidInputError, ColumnError, ColumnTypeError: as ``verify_bulk``.
         OSError: the spill directory is not writable (or full).
     """
-    if threads is not None:
-        _positive("threads", threads)
+    check_threads(threads)
     _positive("batch_rows", batch_rows)
     _positive("partition_rows", partition_rows)
     paths = [Path(f) for f in files]
@@ -217,7 +217,8 @@ def audit_record_files(
     total = 0
     for file in paths:
         try:
-            total += pq.ParquetFile(file).metadata.num_rows
+            with open_parquet(file) as (_, rows):
+                total += rows
         except (pa.ArrowException, OSError) as exc:
             raise BundleError(f"{file}: unreadable Parquet: {exc}") from None
     partitions = max(1, math.ceil(total / partition_rows))

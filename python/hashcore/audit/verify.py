@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from .. import _core
 from ..checkpoint import parse_log_id
 from ..errors import InvalidInputError
+from ..limits import check_threads
 from .columns import checkpoint_table_rows, column_array, record_specs
 
 #: Record verdict codes, indexed by the uint8 values of ``VerifyReport.verdicts``.
@@ -343,8 +344,7 @@ def verify_bulk(
     ``threads`` defaults to all cores; ``check_signatures=False`` skips Ed25519 (and then
     trusts genesis and rotation signatures).
     """
-    if threads is not None and (not isinstance(threads, int) or threads < 1):
-        raise InvalidInputError(f"threads must be a positive integer, got {threads!r}")
+    check_threads(threads)
     specs = record_specs(records)
     cp_rows = checkpoint_table_rows(checkpoints) if checkpoints is not None else None
     trusted = parse_log_id(log_id) if log_id is not None else None

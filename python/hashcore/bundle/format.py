@@ -11,6 +11,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from ..limits import MAX_MANIFEST_BYTES, echo
+from ..safe_read import parse_json, read_small_text
 from ..errors import BundleError, ColumnError, ColumnTypeError
 
 BUNDLE_FORMAT = "hashcore-bundle"
@@ -44,10 +46,10 @@ def check_evm(evm: object) -> dict[str, Any] | None:
     for key in ("chain_id", "confirmations"):
         value = out.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"evm.{key} must be a non-negative integer, got {value!r}")
+            raise ValueError(f"evm.{key} must be a non-negative integer, got {echo(value)}")
     contract = out.get("contract")
     if not isinstance(contract, str) or not _CONTRACT_RE.fullmatch(contract):
-        raise ValueError(f"evm.contract must be '0x' and 40 hex digits, got {contract!r}")
+        raise ValueError(f"evm.contract must be '0x' and 40 hex digits, got {echo(contract)}")
     return out
 
 
@@ -58,28 +60,25 @@ def new_manifest(log_id: bytes, evm: dict[str, Any] | None) -> dict[str, Any]:
 def read_manifest(path: Path) -> tuple[dict[str, Any], bytes, dict[str, Any] | None]:
     file = path / MANIFEST
     try:
-        text = file.read_text(encoding="utf-8")
+        text = read_small_text(file, MAX_MANIFEST_BYTES)
     except FileNotFoundError:
         raise BundleError(f"{file}: missing; not a hashcore bundle") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BundleError(f"{file}: unreadable: {exc}") from None
-    try:
-        manifest = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{file}: not valid JSON: {exc}") from None
+    manifest = parse_json(text, file)
     if not isinstance(manifest, dict):
         raise BundleError(f"{file}: must be a JSON object")
     if manifest.get("format") != BUNDLE_FORMAT:
         raise BundleError(
-            f"{file}: format is {manifest.get('format')!r}, expected {BUNDLE_FORMAT!r}"
+            f"{file}: format is {echo(manifest.get('format'))}, expected {BUNDLE_FORMAT!r}"
         )
     version = manifest.get("version")
     # bool is an int in Python, and JSON true must not pass for version 1.
     if isinstance(version, bool) or version != BUNDLE_VERSION:
-        raise BundleError(f"{file}: version is {version!r}, expected {BUNDLE_VERSION}")
+        raise BundleError(f"{file}: version is {echo(version)}, expected {BUNDLE_VERSION}")
     raw_log_id = manifest.get("log_id")
     if not isinstance(raw_log_id, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", raw_log_id):
-        raise BundleError(f"{file}: log_id must be 64 hex digits, got {raw_log_id!r}")
+        raise BundleError(f"{file}: log_id must be 64 hex digits, got {echo(raw_log_id)}")
     if "evm" not in manifest:
         raise BundleError(f"{file}: evm is missing (it may be null)")
     try:

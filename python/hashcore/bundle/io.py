@@ -29,6 +29,7 @@ from .._atomic import replace_atomically, write_atomically
 from ..checkpoint import Checkpoint, parse_log_id
 from ..errors import BundleError, ColumnError, ColumnTypeError, InvalidInputError
 from ..record import Record
+from ..safe_read import open_parquet, parquet_parts
 from ..schema import CHECKPOINT_SCHEMA, RECORD_SCHEMA
 from .format import (
     BUNDLE_FORMAT,
@@ -187,7 +188,8 @@ def _read_parquet(file: Path, required: Iterable[str]) -> pa.Table:
     # Errors name the file by its full path: a CLI user sees exactly which file is bad.
     name = str(file)
     try:
-        table = pq.read_table(file)
+        with open_parquet(file) as (parquet, _):
+            table = parquet.read()
     except (pa.ArrowException, OSError) as exc:
         raise BundleError(f"{name}: unreadable Parquet: {exc}") from None
     for column in required:
@@ -250,11 +252,9 @@ def _unify(tables: list[pa.Table], names: list[str], root: Path) -> pa.Table:
 def _record_files(root: Path) -> list[Path]:
     """``records.parquet`` then ``records/*.parquet`` by name (SPEC 3: both are read)."""
     files: list[Path] = []
-    if (root / RECORDS_FILE).exists():
+    if os.path.lexists(root / RECORDS_FILE):  # a link or a pipe is refused when opened
         files.append(root / RECORDS_FILE)
-    parts_dir = root / RECORDS_DIR
-    if parts_dir.is_dir():
-        files.extend(sorted(p for p in parts_dir.glob("*.parquet") if p.is_file()))
+    files.extend(parquet_parts(root / RECORDS_DIR))
     if not files:
         raise BundleError(f"{root}: no {RECORDS_FILE} and no {RECORDS_DIR}/*.parquet")
     return files
@@ -262,7 +262,7 @@ def _record_files(root: Path) -> list[Path]:
 
 def _read_checkpoints(root: Path) -> pa.Table:
     cp_file = root / CHECKPOINTS_FILE
-    if not cp_file.exists():
+    if not os.path.lexists(cp_file):
         raise BundleError(f"{cp_file}: missing")
     return _read_parquet(cp_file, ("tree_size", "root", "signature"))
 
@@ -271,9 +271,8 @@ def _record_part_rows(file: Path) -> int:
     """A records file's row count from its metadata, after checking that it opens and
     has every SPEC column (the errors of ``read_bundle``), without reading its data."""
     try:
-        part = pq.ParquetFile(file)
-        names = part.schema_arrow.names
-        rows = part.metadata.num_rows
+        with open_parquet(file) as (part, rows):
+            names = part.schema_arrow.names
     except (pa.ArrowException, OSError) as exc:
         raise BundleError(f"{file}: unreadable Parquet: {exc}") from None
     for column in RECORD_SCHEMA.names:

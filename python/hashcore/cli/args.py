@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ..limits import one_line
+
 #: The command did what was asked and found nothing wrong.
 EXIT_OK = 0
 #: The input is unusable: bad arguments, an unreadable file, a failed run.
@@ -60,5 +62,5 @@ class Parser(argparse.ArgumentParser):
 
 def fail(message: str) -> int:
     # One line, whatever the exception text contained.
-    print(f"hashcore: error: {' '.join(message.split())}", file=sys.stderr)
+    print(f"hashcore: error: {one_line(message)}", file=sys.stderr)
     return EXIT_UNUSABLE

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from .._atomic import write_atomically
 from ..errors import HashcoreError
+from ..limits import MAX_THREADS
 from ..report import ranges
 from .args import EXIT_OK, fail, log_id_hex, positive_int
 from .console import progress_bar, summary_console
@@ -28,6 +29,13 @@ __all__ = ["add_parser", "run"]
 EXIT_CLEAN = EXIT_OK
 EXIT_FAILURES = 1
 _MAX_FAILURE_LINES = 20
+
+
+def _thread_count(text: str) -> int:
+    value = positive_int(text)
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_THREADS} threads, got {value}")
+    return value
 
 
 def add_parser(sub: Any) -> None:
@@ -52,7 +60,10 @@ def add_parser(sub: Any) -> None:
         "demo's participants.json) to name participants in the HTML report",
     )
     audit.add_argument(
-        "--threads", type=positive_int, metavar="N", help="worker threads (default: all cores)"
+        "--threads",
+        type=_thread_count,
+        metavar="N",
+        help=f"worker threads, 1 to {MAX_THREADS} (default: all cores, at most {MAX_THREADS})",
     )
     audit.add_argument(
         "--no-signatures",

@@ -57,5 +57,6 @@ pub fn add(m: &Bound<'_, PyModule>) -> PyResult<()> {
         .collect();
     m.add("REJECT_CODES", rejects)?;
     m.add("DEFAULT_THREADS", crate::pool::default_threads())?;
+    m.add("MAX_THREADS", crate::pool::MAX_THREADS)?;
     Ok(())
 }

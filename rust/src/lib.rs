@@ -13,6 +13,7 @@ pub mod log_tree;
 pub mod merkle;
 pub mod pool;
 pub mod protocol;
+pub mod v2;
 pub mod verdict;
 
 #[cfg(feature = "python")]

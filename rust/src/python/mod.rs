@@ -8,6 +8,7 @@ mod functions;
 mod ingest;
 mod merkle;
 mod stream;
+mod v2;
 
 use pyo3::prelude::*;
 
@@ -60,5 +61,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stream::StreamAudit>()?;
     m.add_function(wrap_pyfunction!(functions::_raw_batch_verify, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_raw_blake3, m)?)?;
+    v2::register(m)?;
     Ok(())
 }

@@ -1,0 +1,127 @@
+//! What a v2 audit reads (SPEC 4) and whom it trusts (SPEC 3), as plain rows: a reader
+//! (Parquet, JSON vectors, a streamed batch) fills these. Byte fields keep whatever length
+//! they were given, so that a wrong size is a verdict, not a read error.
+
+use crate::ed25519::{self, KeyCheck};
+
+/// One row of `records.parquet`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRow {
+    pub log_index: u64,
+    pub chain_id: Vec<u8>,
+    pub seq: Option<u64>,
+    pub time_ms: Option<i64>,
+    pub kind: Option<u8>,
+    pub prev: Vec<u8>,
+    pub commit: Vec<u8>,
+    pub beacon_size: Option<u64>,
+    pub beacon_root: Vec<u8>,
+    pub link: Vec<u8>,
+    pub signature: Vec<u8>,
+    pub salt: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+    pub received_ms: Option<i64>,
+}
+
+impl RecordRow {
+    pub fn link32(&self) -> Option<&[u8; 32]> {
+        self.link.as_slice().try_into().ok()
+    }
+
+    pub fn chain_id16(&self) -> Option<&[u8; 16]> {
+        self.chain_id.as_slice().try_into().ok()
+    }
+
+    pub fn prev32(&self) -> Option<&[u8; 32]> {
+        self.prev.as_slice().try_into().ok()
+    }
+}
+
+/// One row of `checkpoints.parquet` (tx_hash and block_number are informational).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRow {
+    pub tree_size: Option<u64>,
+    pub root: Option<Vec<u8>>,
+    pub note: Option<Vec<u8>>,
+}
+
+/// One receipt (SPEC 4 `receipts.parquet`), from the bundle or handed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptRow {
+    pub chain_id: Vec<u8>,
+    pub seq: Option<u64>,
+    pub link: Vec<u8>,
+    pub log_index: Option<u64>,
+    pub received_ms: Option<i64>,
+    pub receipt_sig: Vec<u8>,
+}
+
+/// What a bundle holds, evidence included (notes: one signed note a row).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bundle {
+    pub manifest_origin: String,
+    pub manifest_log_key: [u8; 32],
+    pub records: Vec<RecordRow>,
+    pub checkpoints: Vec<CheckpointRow>,
+    pub receipts: Vec<ReceiptRow>,
+    pub notes: Vec<Vec<u8>>,
+}
+
+/// Where the audited log's identity came from (SPEC 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentitySource {
+    Policy,
+    Bundle,
+}
+
+impl IdentitySource {
+    pub fn code(self) -> &'static str {
+        match self {
+            IdentitySource::Policy => "policy",
+            IdentitySource::Bundle => "bundle",
+        }
+    }
+}
+
+/// The auditor's trust: a policy's, or the manifest's identity with SPEC 3's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trust {
+    pub origin: String,
+    pub log_key: [u8; 32],
+    /// Distinct policy witnesses `(name, key)`.
+    pub witnesses: Vec<(String, [u8; 32])>,
+    pub witness_quorum: usize,
+    pub max_merge_delay_ms: u64,
+    pub max_clock_skew_ms: u64,
+    pub source: IdentitySource,
+}
+
+impl Trust {
+    pub const DEFAULT_MAX_MERGE_DELAY_MS: u64 = 86_400_000;
+    pub const DEFAULT_MAX_CLOCK_SKEW_MS: u64 = 300_000;
+
+    /// SPEC 3: an audit without a policy trusts the manifest, quorum 0, default delays.
+    pub fn from_manifest(bundle: &Bundle) -> Self {
+        Trust {
+            origin: bundle.manifest_origin.clone(),
+            log_key: bundle.manifest_log_key,
+            witnesses: Vec::new(),
+            witness_quorum: 0,
+            max_merge_delay_ms: Self::DEFAULT_MAX_MERGE_DELAY_MS,
+            max_clock_skew_ms: Self::DEFAULT_MAX_CLOCK_SKEW_MS,
+            source: IdentitySource::Bundle,
+        }
+    }
+
+    /// Decision 11: a log key that is small order or no point verifies nothing.
+    pub fn log_key_usable(&self) -> bool {
+        ed25519::check_public_key(&self.log_key) == KeyCheck::Valid
+    }
+}
+
+/// How the audit is asked to read the bundle.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// `--as-of N`: the tree size the bundle is meant to cover (decision 5).
+    pub as_of: Option<u64>,
+}

@@ -1,0 +1,266 @@
+//! SPEC 5.1 up to BAD_SIGNATURE: the checks of a row by itself (MALFORMED, BAD_LINK,
+//! BAD_COMMIT) and of its chain (NO_GENESIS, FORK, GAP, BROKEN_CHAIN, BAD_SIGNATURE; key in
+//! force per SPEC 1.4). BAD_BEACON and NOT_LOGGED need the log and are added by `mod.rs`.
+
+use std::collections::BTreeMap;
+
+use super::input::RecordRow;
+use crate::ed25519::{self, BatchItem, KeyCheck};
+use crate::protocol::{self, Kind};
+use crate::v2::record::Header;
+
+pub const LINK_OK: u16 = 1 << 0;
+pub const COMMIT_OK: u16 = 1 << 1;
+pub const REDACTED: u16 = 1 << 2;
+pub const DUPLICATE: u16 = 1 << 3;
+pub const NO_GENESIS: u16 = 1 << 4;
+pub const FORK: u16 = 1 << 5;
+pub const GAP: u16 = 1 << 6;
+pub const BROKEN: u16 = 1 << 7;
+pub const BAD_SIGNATURE: u16 = 1 << 8;
+
+/// What was learnt of one row so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowState {
+    pub flags: u16,
+    /// Why the row is MALFORMED, if it is.
+    pub malformed: Option<&'static str>,
+}
+
+impl RowState {
+    pub fn has(&self, flag: u16) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// Nothing before BAD_SIGNATURE applies: the verdict rests on the signature.
+    fn awaits_signature(&self) -> bool {
+        self.malformed.is_none()
+            && self.flags & (DUPLICATE | NO_GENESIS | FORK | GAP | BROKEN) == 0
+            && self.has(LINK_OK)
+            && self.has(COMMIT_OK)
+    }
+
+    /// A genesis or rotation whose own fields check out: it may set a key.
+    fn sets_key(&self) -> bool {
+        self.malformed.is_none() && self.has(LINK_OK) && self.has(COMMIT_OK)
+    }
+}
+
+/// The header a row's fields encode, where every field has its size.
+pub fn header_of(row: &RecordRow) -> Option<Header> {
+    Some(Header {
+        chain_id: *row.chain_id16()?,
+        seq: row.seq?,
+        time_ms: row.time_ms?,
+        kind: row.kind?,
+        prev: *row.prev32()?,
+        commit: row.commit.as_slice().try_into().ok()?,
+        beacon_size: row.beacon_size?,
+        beacon_root: row.beacon_root.as_slice().try_into().ok()?,
+    })
+}
+
+/// The MALFORMED rules of SPEC 5.1, first failing one named.
+pub fn malformed_reason(row: &RecordRow) -> Option<&'static str> {
+    let sizes = [
+        (row.chain_id.len() == 16, "chain_id is not 16 bytes"),
+        (row.prev.len() == 32, "prev is not 32 bytes"),
+        (row.commit.len() == 32, "commit is not 32 bytes"),
+        (row.beacon_root.len() == 32, "beacon_root is not 32 bytes"),
+        (row.link.len() == 32, "link is not 32 bytes"),
+        (row.signature.len() == 64, "signature is not 64 bytes"),
+    ];
+    if let Some((_, why)) = sizes.iter().find(|(ok, _)| !ok) {
+        return Some(why);
+    }
+    let (Some(seq), Some(kind), Some(_), Some(beacon_size), Some(_)) = (
+        row.seq,
+        row.kind,
+        row.time_ms,
+        row.beacon_size,
+        row.received_ms,
+    ) else {
+        return Some("an integer field is null");
+    };
+    let Some(kind) = Kind::from_u8(kind) else {
+        return Some("unknown kind");
+    };
+    if row
+        .salt
+        .as_ref()
+        .is_some_and(|s| s.len() != protocol::SALT_LEN)
+    {
+        return Some("salt is not 16 bytes");
+    }
+    if row.salt.is_some() != row.payload.is_some() {
+        return Some("exactly one of salt and payload is null");
+    }
+    if beacon_size == 0 && row.beacon_root != [0u8; 32] {
+        return Some("beacon_size is 0 with a non-zero beacon_root");
+    }
+    if kind == Kind::Data {
+        return None;
+    }
+    let Some(payload) = &row.payload else {
+        return Some("a genesis or rotation payload is null");
+    };
+    let Ok(key) = <&[u8; 32]>::try_from(payload.as_slice()) else {
+        return Some("a genesis or rotation payload is not 32 bytes");
+    };
+    match ed25519::check_public_key(key) {
+        KeyCheck::NotAPoint => return Some("the key is not a curve point"),
+        KeyCheck::SmallOrder => return Some("the key is of small order"),
+        KeyCheck::Valid => {}
+    }
+    if kind == Kind::Genesis {
+        if seq != 0 {
+            return Some("a genesis at seq other than 0");
+        }
+        if row.chain_id16() != Some(&protocol::chain_id_for_key(key)) {
+            return Some("chain_id is not derived from the genesis key");
+        }
+    }
+    None
+}
+
+/// Pass 1: each row alone. `duplicate` marks rows sharing a log_index with another row.
+pub fn check_row(row: &RecordRow, duplicate: bool) -> RowState {
+    let mut flags = if duplicate { DUPLICATE } else { 0 };
+    let malformed = malformed_reason(row);
+    if let Some(header) = header_of(row) {
+        if Some(&header.link()) == row.link32() {
+            flags |= LINK_OK;
+        }
+        match (&row.salt, &row.payload) {
+            (Some(salt), Some(payload)) => {
+                if protocol::commitment(salt, payload).as_slice() == row.commit.as_slice() {
+                    flags |= COMMIT_OK;
+                }
+            }
+            // Erased (SPEC 1.1): the commitment stays and can't be checked.
+            _ => flags |= COMMIT_OK | REDACTED,
+        }
+    }
+    RowState { flags, malformed }
+}
+
+/// Pass 2: every chain, over the rows whose chain_id, seq, prev and link have their sizes
+/// (SPEC 5.1: they take part whatever their own verdict). Sets the chain flags in `states`.
+pub fn check_chains(rows: &[RecordRow], states: &mut [RowState]) {
+    let mut chains: BTreeMap<[u8; 16], Vec<(u64, u64, usize)>> = BTreeMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        if let (Some(c), Some(seq), Some(_), Some(_)) =
+            (row.chain_id16(), row.seq, row.prev32(), row.link32())
+        {
+            chains.entry(*c).or_default().push((seq, row.log_index, i));
+        }
+    }
+    let mut pending: Vec<(usize, [u8; 32])> = Vec::new();
+    for members in chains.values_mut() {
+        members.sort_unstable();
+        check_chain(rows, states, members, &mut pending);
+    }
+    let items: Vec<BatchItem<'_>> = pending
+        .iter()
+        .map(|(i, key)| BatchItem {
+            key,
+            message: rows[*i].link.as_slice(),
+            signature: rows[*i]
+                .signature
+                .as_slice()
+                .try_into()
+                .expect("not MALFORMED"),
+        })
+        .collect();
+    for ((i, _), ok) in pending.iter().zip(ed25519::verify_batch_each(&items)) {
+        if !ok {
+            states[*i].flags |= BAD_SIGNATURE;
+        }
+    }
+}
+
+fn signed_by(row: &RecordRow, key: &[u8; 32]) -> bool {
+    match (
+        row.link32(),
+        <&[u8; 64]>::try_from(row.signature.as_slice()),
+    ) {
+        (Some(link), Ok(sig)) => ed25519::verify(key, link, sig),
+        _ => false,
+    }
+}
+
+fn key_of(row: &RecordRow) -> [u8; 32] {
+    row.payload
+        .as_deref()
+        .and_then(|p| p.try_into().ok())
+        .expect("a key-setting row has a 32-byte payload")
+}
+
+/// One chain's rows sorted by (seq, log_index, row).
+fn check_chain(
+    rows: &[RecordRow],
+    states: &mut [RowState],
+    chain: &[(u64, u64, usize)],
+    pending: &mut Vec<(usize, [u8; 32])>,
+) {
+    // The valid genesis with the lowest log_index wins a fork at seq 0 (SPEC 1.4).
+    let mut key: Option<[u8; 32]> = None;
+    for &(_, _, i) in chain.iter().take_while(|m| m.0 == 0) {
+        let row = &rows[i];
+        if row.kind == Some(Kind::Genesis as u8)
+            && states[i].sets_key()
+            && row.prev32() == Some(&[0u8; 32])
+            && signed_by(row, &key_of(row))
+        {
+            key = Some(key_of(row));
+            break;
+        }
+    }
+    let Some(mut key) = key else {
+        for &(_, _, i) in chain {
+            states[i].flags |= NO_GENESIS;
+        }
+        return;
+    };
+    let mut prev_group: &[(u64, u64, usize)] = &[];
+    let mut start = 0;
+    while start < chain.len() {
+        let seq = chain[start].0;
+        let end = start + chain[start..].iter().take_while(|m| m.0 == seq).count();
+        let group = &chain[start..end];
+        let follows = seq > 0 && prev_group.first().is_some_and(|p| p.0 == seq - 1);
+        let mut next_key = None;
+        for &(_, _, i) in group {
+            let row = &rows[i];
+            let mut flag = 0;
+            if group.len() > 1 {
+                flag |= FORK;
+            }
+            if seq > 0 && !follows {
+                flag |= GAP;
+            }
+            // Where seq-1 is forked, a match with any of its rows counts.
+            if follows && !prev_group.iter().any(|p| rows[p.2].link == row.prev) {
+                flag |= BROKEN;
+            }
+            states[i].flags |= flag;
+            let state = states[i];
+            if seq > 0 && row.kind == Some(Kind::Rotation as u8) && state.sets_key() {
+                // A rotation sets the key when its link, commit and signature verify,
+                // whatever else is wrong with it (fork, gap, broken link).
+                if !signed_by(row, &key) {
+                    states[i].flags |= BAD_SIGNATURE;
+                } else if next_key.is_none() {
+                    next_key = Some(key_of(row));
+                }
+            } else if seq > 0 && state.awaits_signature() {
+                pending.push((i, key));
+            }
+        }
+        if let Some(k) = next_key {
+            key = k;
+        }
+        prev_group = group;
+        start = end;
+    }
+}

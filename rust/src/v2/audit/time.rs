@@ -1,0 +1,131 @@
+//! SPEC 5.2's witness clocks and 5.3's time bounds: each record's window and findings.
+//! Exact integers throughout (i128: 1000 × a cosignature time exceeds i64; decision 6).
+
+use std::collections::HashMap;
+
+use super::checkpoints::CheckpointState;
+use super::verdict::TimeFinding;
+
+/// The `q`-th value of `values` in the given order (`None` when fewer than `q`).
+fn qth(mut values: Vec<u64>, q: usize, greatest: bool) -> Option<u64> {
+    values.sort_unstable();
+    if greatest {
+        values.reverse();
+    }
+    values.get(q - 1).copied()
+}
+
+/// The witnesses' valid cosignature times on the attesting checkpoints, summarised so
+/// that each record's `W_early` costs a binary search and one value per witness.
+pub struct WitnessClocks {
+    /// The attesting checkpoints' tree sizes, ascending.
+    sizes: Vec<u64>,
+    /// `suffix_min[w][k]`: witness w's smallest time on the attesting checkpoints k.. (by
+    /// size); one extra `None` at the end.
+    suffix_min: Vec<Vec<Option<u64>>>,
+    late: Option<u64>,
+    /// `q = max(1, witness_quorum)`.
+    q: usize,
+}
+
+impl WitnessClocks {
+    pub fn new(attesting: &[&CheckpointState], witnesses: usize, quorum: usize) -> Self {
+        let q = quorum.max(1);
+        let mut by_size: Vec<(u64, &[Vec<u64>])> = attesting
+            .iter()
+            .filter_map(|s| Some((s.signed.as_ref()?.tree_size, &s.witness_times[..])))
+            .collect();
+        by_size.sort_by_key(|(size, _)| *size);
+        let suffix_min = (0..witnesses)
+            .map(|w| {
+                let mut out = vec![None; by_size.len() + 1];
+                for k in (0..by_size.len()).rev() {
+                    let here = by_size[k].1[w].iter().min().copied();
+                    out[k] = match (here, out[k + 1]) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+                out
+            })
+            .collect();
+        let greatest = (0..witnesses).filter_map(|w| {
+            by_size
+                .iter()
+                .filter_map(|(_, times)| times[w].iter().max())
+                .max()
+                .copied()
+        });
+        WitnessClocks {
+            sizes: by_size.iter().map(|(size, _)| *size).collect(),
+            suffix_min,
+            late: qth(greatest.collect(), q, true),
+            q,
+        }
+    }
+
+    /// `W_late`: the q-th greatest of each witness's greatest time on any attesting one.
+    pub fn late(&self) -> Option<u64> {
+        self.late
+    }
+
+    /// `W_early` of the record at `log_index`: the q-th smallest of each witness's smallest
+    /// time on an attesting checkpoint that covers it.
+    pub fn early(&self, log_index: u64) -> Option<u64> {
+        let k = self.sizes.partition_point(|&size| size <= log_index);
+        let per_witness = self.suffix_min.iter().filter_map(|m| m[k]);
+        qth(per_witness.collect(), self.q, false)
+    }
+}
+
+/// The window SPEC 5.3 gives a record whose beacon was found right (or is 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub lower: Option<i128>,
+    pub upper: i128,
+    pub upper_witnessed: Option<i128>,
+}
+
+/// What the time pass needs of one record.
+pub struct Timed {
+    pub chain_id: [u8; 16],
+    pub seq: u64,
+    pub time_ms: i64,
+    pub beacon_size: u64,
+    pub window: Option<Window>,
+}
+
+/// The first finding that applies to each record with a window, `None` elsewhere.
+/// `previous_beacon[(chain, seq)]` is the smallest beacon_size of the non-MALFORMED rows
+/// at that seq (decision 6: forked, all must be larger; missing, no finding).
+pub fn findings(
+    records: &[Option<Timed>],
+    previous_beacon: &HashMap<([u8; 16], u64), u64>,
+    skew_ms: u64,
+) -> Vec<Option<TimeFinding>> {
+    let skew = i128::from(skew_ms);
+    records
+        .iter()
+        .map(|r| {
+            let r = r.as_ref()?;
+            let w = r.window?;
+            let t = i128::from(r.time_ms);
+            if w.lower.is_some_and(|lower| t < lower - skew) {
+                return Some(TimeFinding::TimeBeforeBeacon);
+            }
+            if t > w.upper + skew {
+                return Some(TimeFinding::TimeAfterReceipt);
+            }
+            if w.upper_witnessed.is_some_and(|u| t > u + skew) {
+                return Some(TimeFinding::TimeAfterWitness);
+            }
+            let before = r
+                .seq
+                .checked_sub(1)
+                .and_then(|s| previous_beacon.get(&(r.chain_id, s)));
+            before
+                .is_some_and(|&b| r.beacon_size < b)
+                .then_some(TimeFinding::BeaconRegressed)
+        })
+        .collect()
+}

@@ -33,6 +33,10 @@ class BundleError(HashcoreError):
     """An audit bundle cannot be read: no manifest, wrong format/version, corrupt Parquet."""
 
 
+class PolicyError(InvalidInputError):
+    """A trust policy (SPEC v2 section 3) is not exactly what the SPEC allows."""
+
+
 class DeviceError(HashcoreError):
     """A device state file is missing, corrupt or inconsistent."""
 
@@ -77,6 +81,7 @@ __all__ = [
     "HashcoreError",
     "InvalidInputError",
     "InvalidKeyError",
+    "PolicyError",
     "RelayError",
     "StoreError",
     "TokenRejectedError",

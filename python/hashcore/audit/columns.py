@@ -33,7 +33,11 @@ def _validity(arr: pa.Array) -> pa.Buffer | None:
 
 
 def _int_spec(name: str, arr: pa.Array) -> ColumnSpec:
-    target = INTEGER_COLUMNS[name]
+    return int_column_spec(name, arr, INTEGER_COLUMNS[name])
+
+
+def int_column_spec(name: str, arr: pa.Array, target: pa.DataType) -> ColumnSpec:
+    """An integer column's buffers as ``target`` (cast safely; an error names the row)."""
     if pa.types.is_null(arr.type):
         arr = pa.nulls(len(arr), type=target)
     if not pa.types.is_integer(arr.type):
@@ -53,7 +57,8 @@ def _int_spec(name: str, arr: pa.Array) -> ColumnSpec:
     return ("int", target.bit_width // 8, data, None, _validity(arr), arr.offset, len(arr))
 
 
-def _binary_spec(name: str, arr: pa.Array) -> ColumnSpec:
+def binary_column_spec(name: str, arr: pa.Array) -> ColumnSpec:
+    """A binary, large_binary or fixed_size_binary column's buffers, as stored."""
     t = arr.type
     if pa.types.is_null(t):
         arr, t = pa.nulls(len(arr), type=pa.binary()), pa.binary()
@@ -81,7 +86,7 @@ def record_specs(records: pa.Table | pa.RecordBatch) -> dict[str, ColumnSpec]:
             f"records must be a pyarrow.Table or RecordBatch, not {type(records).__name__}"
         )
     specs = {name: _int_spec(name, column_array(records, name)) for name in INTEGER_COLUMNS}
-    specs.update({name: _binary_spec(name, column_array(records, name)) for name in BINARY_COLUMNS})
+    specs.update({name: binary_column_spec(name, column_array(records, name)) for name in BINARY_COLUMNS})
     return specs
 
 
@@ -99,7 +104,7 @@ def checkpoint_table_rows(
     if not pa.types.is_integer(sizes.type) and not pa.types.is_null(sizes.type):
         raise ColumnTypeError(f"checkpoint column 'tree_size' must be uint64, got {sizes.type}")
     for name in ("root", "signature"):
-        _binary_spec(name, column_array(checkpoints, name))  # type check only
+        binary_column_spec(name, column_array(checkpoints, name))  # type check only
     n = checkpoints.num_rows
     tx_hashes = (
         column_array(checkpoints, "tx_hash").to_pylist()

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 from ..bundle import open_bundle
-from ..bundle.format_v2 import BUNDLE_VERSION_V2, manifest_version
+from ..bundle.format_v2 import is_v2_bundle
 from ..checkpoint import parse_log_id
 from ..errors import InvalidInputError
 from .stream import DEFAULT_BATCH_ROWS, DEFAULT_PARTITION_ROWS, Progress, audit_record_files
@@ -105,9 +104,7 @@ def audit_bundle(
         BundleError, PolicyError, ColumnError, ColumnTypeError, InvalidInputError: as the
             audit of that version; InvalidInputError for arguments of the other version.
     """
-    # A path that is no directory goes the v1 way too, which names what is wrong.
-    root = Path(path)
-    if root.is_dir() and manifest_version(root) == BUNDLE_VERSION_V2:
+    if is_v2_bundle(path):
         v1_only = {
             "log_id": log_id is not None,
             "threads": threads is not None,

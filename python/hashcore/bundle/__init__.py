@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from .format import BUNDLE_FORMAT, BUNDLE_VERSION
-from .format_v2 import BUNDLE_VERSION_V2, manifest_version
+from .format_v2 import BUNDLE_VERSION_V2, is_v2_bundle
 from .io import (
     Bundle,
     BundleHeader,
@@ -21,7 +21,7 @@ __all__ = [
     "Bundle",
     "BundleHeader",
     "BundleV2",
-    "manifest_version",
+    "is_v2_bundle",
     "open_bundle",
     "read_bundle",
     "read_bundle_v2",

@@ -11,6 +11,7 @@ verdict of its row (MALFORMED, RECEIPT_BAD_SIG), not a reason to refuse the bund
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ __all__ = [
     "ManifestV2",
     "check_read_table",
     "conform_for_writing",
-    "manifest_version",
+    "is_v2_bundle",
     "new_manifest_v2",
     "read_manifest_v2",
 ]
@@ -220,15 +221,22 @@ def _load_manifest(path: Path) -> tuple[Path, dict[str, Any]]:
     return file, manifest
 
 
-def manifest_version(path: Path) -> object:
-    """The ``version`` member of a bundle's manifest (whatever it is), so that a reader can
-    dispatch on it; the manifest's own checks are the reader's of that version.
-
-    Raises:
-        BundleError: no manifest, not JSON, not an object.
-    """
-    _, manifest = _load_manifest(path)
-    return manifest.get("version")
+def is_v2_bundle(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a directory whose manifest says version 2, so that the v2
+    reader is the one to check it. Anything else (no directory, no or unreadable manifest,
+    another version, or a v1 manifest -- a ``log_id`` and no ``origin`` -- whose version
+    was changed) goes to the v1 reader, unchanged, which names what is wrong."""
+    root = Path(path)
+    if not root.is_dir():
+        return False
+    try:
+        _, manifest = _load_manifest(root)
+    except BundleError:
+        return False
+    version = manifest.get("version")
+    if isinstance(version, bool) or version != BUNDLE_VERSION_V2:
+        return False
+    return not ("log_id" in manifest and "origin" not in manifest)
 
 
 @dataclass(frozen=True)

@@ -187,18 +187,10 @@ def _write_json(target: str, data: dict[str, Any], stdout: TextIO) -> None:
     write_atomically(target, text)
 
 
-def _is_v2(bundle: Path) -> bool:
-    """Whether the bundle's manifest is version 2; an unreadable one is v1's to report."""
-    from ..bundle import BUNDLE_VERSION_V2, manifest_version
-
-    try:
-        return bundle.is_dir() and manifest_version(bundle) == BUNDLE_VERSION_V2
-    except HashcoreError:
-        return False
-
-
 def run(args: argparse.Namespace) -> int:
-    if _is_v2(args.bundle):
+    from ..bundle import is_v2_bundle
+
+    if is_v2_bundle(args.bundle):
         return run_v2(args)
     v2_only = given_options(args, V2_ONLY_OPTIONS)
     if v2_only:

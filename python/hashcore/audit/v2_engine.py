@@ -27,6 +27,7 @@ from .v2_report import (
     ReceiptVerdict,
     TimeFindingV2,
     failure_reason,
+    note_rejection,
 )
 
 __all__ = ["audit_tables_v2"]
@@ -123,6 +124,26 @@ def audit_tables_v2(
             raw["time_findings"], _identity_columns(records, finding_rows), strict=True
         )
     ]
+    origin, log_key = (
+        (policy.origin, policy.log_key) if policy is not None else (manifest_origin, manifest_log_key)
+    )
+    note_bytes = column_array(notes_t, "note")
+    notes_out = []
+    for i, (size, v) in enumerate(zip(raw["note_sizes"], raw["notes"], strict=True)):
+        code = NOTE_VERDICT_CODES[v]
+        reason = (
+            note_rejection(note_bytes[i].as_py(), origin, log_key)
+            if code == "NOTE_REJECTED"
+            else None
+        )
+        notes_out.append(EvidenceNoteVerdict(row=i, tree_size=size, code=code, reason=reason))
+    checkpoints_out = []
+    for i, ((size, root, note), v) in enumerate(zip(cp_rows, raw["checkpoints"], strict=True)):
+        code = CHECKPOINT_VERDICT_CODES_V2[v]
+        reason = note_rejection(note, origin, log_key) if code == "BAD_CHECKPOINT_SIG" else None
+        checkpoints_out.append(
+            CheckpointVerdictV2(row=i, tree_size=size, root=root, code=code, reason=reason)
+        )
     receipt_ids = zip(
         column_array(receipts_t, "log_index").to_pylist(),
         column_array(receipts_t, "chain_id").to_pylist(),
@@ -134,18 +155,12 @@ def audit_tables_v2(
         records=records.num_rows,
         verdicts=verdicts,
         failures=failures,
-        checkpoints=[
-            CheckpointVerdictV2(row=i, tree_size=size, root=root, code=CHECKPOINT_VERDICT_CODES_V2[v])
-            for i, ((size, root, _), v) in enumerate(zip(cp_rows, raw["checkpoints"], strict=True))
-        ],
+        checkpoints=checkpoints_out,
         receipts=[
             ReceiptVerdict(row=i, log_index=li, chain_id=cid, seq=seq, code=RECEIPT_VERDICT_CODES[v])
             for i, (li, cid, seq, v) in enumerate(receipt_ids)
         ],
-        evidence_notes=[
-            EvidenceNoteVerdict(row=i, tree_size=size, code=NOTE_VERDICT_CODES[v])
-            for i, (size, v) in enumerate(zip(raw["note_sizes"], raw["notes"], strict=True))
-        ],
+        evidence_notes=notes_out,
         time_findings=findings,
         missing_log_positions=[(int(a), int(b)) for a, b in raw["missing_log_positions"]],
         covered_size=int(raw["covered_size"]),

@@ -19,6 +19,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from .. import _core
+from ..errors import HashcoreError
 from .verify import CHAIN_SUMMARY_SCHEMA, chain_summary, chains_json
 
 __all__ = [
@@ -33,6 +34,8 @@ __all__ = [
     "FailureV2",
     "ReceiptVerdict",
     "TimeFindingV2",
+    "failure_reason",
+    "note_rejection",
 ]
 
 #: Code lists, indexed by the engine's verdict bytes (SPEC order of precedence).
@@ -90,6 +93,8 @@ class CheckpointVerdictV2:
     tree_size: int | None
     root: bytes | None
     code: str
+    #: For BAD_CHECKPOINT_SIG: the SPEC 2.2 rule the note breaks (None otherwise).
+    reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"tree_size": self.tree_size, "root": _hex(self.root), "code": self.code}
@@ -122,6 +127,8 @@ class EvidenceNoteVerdict:
     row: int
     tree_size: int | None
     code: str
+    #: For NOTE_REJECTED: the SPEC 2.2 rule the note breaks (None otherwise).
+    reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"tree_size": self.tree_size, "code": self.code}
@@ -241,6 +248,17 @@ class AuditReportV2:
             f"{counts or 'no records'}, findings={len(self.time_findings)}, "
             f"identity from {self.log_identity_source})"
         )
+
+
+def note_rejection(note: bytes | None, origin: str, log_key: bytes) -> str:
+    """Why a note is not valid for the log (SPEC 2.2), in the primitives' words."""
+    if note is None:
+        return "no note"
+    try:
+        _core.note_verify(note, origin, log_key)
+    except HashcoreError as exc:
+        return str(exc)
+    return "its body differs from its row's tree_size or root"
 
 
 def failure_reason(code: str, malformed: str | None) -> str:

@@ -82,6 +82,12 @@ def _summary(console: Console, report: Any) -> None:
         notes = _tally([n.code for n in report.evidence_notes])
         ok = {"OK", "NOTE_REJECTED"} | ({"INCOMPLETE"} if report.as_of is not None else set())
         console.print(_counts_table(f"{len(report.evidence_notes)} evidence notes", notes, ok))
+    for c in report.checkpoints:
+        if c.reason is not None:
+            console.print(f"[red]{c.code}[/] tree_size {c.tree_size}: {escape(c.reason)}")
+    rejected = [n for n in report.evidence_notes if n.reason is not None]
+    for n in rejected[:_MAX_LINES]:
+        console.print(f"[yellow]{n.code}[/] evidence note {n.row}: {escape(n.reason or '')}")
     primary = [f for f in report.failures if f.code != "NOT_LOGGED"]
     if primary:
         table = Table(title=f"{len(primary)} failures", title_justify="left")
@@ -141,7 +147,10 @@ def run_v2(args: argparse.Namespace) -> int:
             as_of=args.as_of,
         )
     except (HashcoreError, OSError) as exc:
-        return fail(f"{args.bundle}: {exc}" if str(args.bundle) not in str(exc) else str(exc))
+        # An error names the file it is about; one that doesn't is about the bundle.
+        files = [args.bundle, args.policy, *(args.receipts or []), *(args.notes or [])]
+        named = any(f is not None and str(f) in str(exc) for f in files)
+        return fail(str(exc) if named else f"{args.bundle}: {exc}")
     _summary(out, report)
     if args.json is not None:
         text = json.dumps(report.to_json(), indent=2) + "\n"

@@ -14,8 +14,19 @@ from hashcore.bundle import write_bundle_v2
 from hashcore.bundle.format_v2 import CHECKPOINT_SCHEMA_V2, RECEIPT_SCHEMA, RECORD_SCHEMA_V2
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "v2"
-BYTE_FIELDS = {"chain_id", "prev", "commit", "beacon_root", "link", "signature", "salt",
-               "payload", "root", "tx_hash", "receipt_sig"}
+BYTE_FIELDS = {
+    "chain_id",
+    "prev",
+    "commit",
+    "beacon_root",
+    "link",
+    "signature",
+    "salt",
+    "payload",
+    "root",
+    "tx_hash",
+    "receipt_sig",
+}
 
 
 def chain_bundles() -> list[dict[str, Any]]:
@@ -68,11 +79,21 @@ def as_expected(report: AuditReportV2, case: dict[str, Any]) -> dict[str, Any]:
             {"tree_size": c.tree_size, "root": c.root.hex() if c.root else None, "verdict": c.code}
             for c in report.checkpoints
         ],
-        "receipt_verdicts": [{"log_index": r.log_index, "verdict": r.code} for r in report.receipts],
-        "note_verdicts": [{"tree_size": n.tree_size, "verdict": n.code} for n in report.evidence_notes],
+        "receipt_verdicts": [
+            {"log_index": r.log_index, "verdict": r.code} for r in report.receipts
+        ],
+        "note_verdicts": [
+            {"tree_size": n.tree_size, "verdict": n.code} for n in report.evidence_notes
+        ],
         "time_findings": [
-            {"log_index": t.log_index, "code": t.code, "time_ms": t.time_ms, "lower": t.lower,
-             "upper": t.upper, "upper_witnessed": t.upper_witnessed}
+            {
+                "log_index": t.log_index,
+                "code": t.code,
+                "time_ms": t.time_ms,
+                "lower": t.lower,
+                "upper": t.upper,
+                "upper_witnessed": t.upper_witnessed,
+            }
             for t in report.time_findings
         ],
         "missing_log_positions": [[a, b] for a, b in report.missing_log_positions],
@@ -92,7 +113,18 @@ def expected_subset(case: dict[str, Any]) -> dict[str, Any]:
 
 
 def as_expected_keys() -> tuple[str, ...]:
-    return ("record_verdicts", "checkpoint_verdicts", "receipt_verdicts", "note_verdicts",
-            "time_findings", "missing_log_positions", "incomplete", "deadline_clock_ms",
-            "clean", "clean_with_strict_time", "manifest_origin_matches",
-            "manifest_log_key_matches", "log_id_source")
+    return (
+        "record_verdicts",
+        "checkpoint_verdicts",
+        "receipt_verdicts",
+        "note_verdicts",
+        "time_findings",
+        "missing_log_positions",
+        "incomplete",
+        "deadline_clock_ms",
+        "clean",
+        "clean_with_strict_time",
+        "manifest_origin_matches",
+        "manifest_log_key_matches",
+        "log_id_source",
+    )

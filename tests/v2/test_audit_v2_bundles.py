@@ -11,11 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import hashcore
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-import hashcore
 from hashcore.audit import AuditReportV2, VerifyReport
 from hashcore.bundle import read_bundle_v2
 from hashcore.bundle.format_v2 import CHECKPOINT_SCHEMA_V2, RECEIPT_SCHEMA, RECORD_SCHEMA_V2
@@ -44,10 +43,25 @@ SUBPROCESS_CASES = (
     "edge_deadline_inclusive",
 )
 #: The JSON keys of a v2 report: v1's, then the ones v2 adds.
-V1_KEYS = {"clean", "records", "counts", "failures", "checkpoints", "missing_log_positions",
-           "chains", "anchors_checked"}
-V2_KEYS = {"receipts", "evidence_notes", "time_findings", "anchors", "manifest_origin_matches",
-           "manifest_log_key_matches", "log_identity_source"}
+V1_KEYS = {
+    "clean",
+    "records",
+    "counts",
+    "failures",
+    "checkpoints",
+    "missing_log_positions",
+    "chains",
+    "anchors_checked",
+}
+V2_KEYS = {
+    "receipts",
+    "evidence_notes",
+    "time_findings",
+    "anchors",
+    "manifest_origin_matches",
+    "manifest_log_key_matches",
+    "log_identity_source",
+}
 
 
 def test_there_are_59_bundles() -> None:
@@ -101,10 +115,16 @@ def _check_json(report: dict[str, Any], case: dict[str, Any]) -> None:
     ]
     by_index = {r["log_index"]: r for r in records}
     assert report["time_findings"] == [
-        {"code": t["code"], "log_index": t["log_index"],
-         "chain_id": by_index[t["log_index"]]["chain_id"], "seq": by_index[t["log_index"]]["seq"],
-         "time_ms": t["time_ms"], "lower": t["lower"], "upper": t["upper"],
-         "upper_witnessed": t["upper_witnessed"]}
+        {
+            "code": t["code"],
+            "log_index": t["log_index"],
+            "chain_id": by_index[t["log_index"]]["chain_id"],
+            "seq": by_index[t["log_index"]]["seq"],
+            "time_ms": t["time_ms"],
+            "lower": t["lower"],
+            "upper": t["upper"],
+            "upper_witnessed": t["upper_witnessed"],
+        }
         for t in want["time_findings"]
     ]
     assert report["missing_log_positions"] == want["missing_log_positions"]
@@ -146,7 +166,9 @@ def test_console_script_agrees_with_expected(name: str, tmp_path: Path) -> None:
     )
     assert run.returncode == (0 if case["expected"]["clean"] else 1), run.stderr
     assert run.stderr == ""
-    assert run.stdout.rstrip().endswith("audit: CLEAN" if case["expected"]["clean"] else "audit: NOT CLEAN")
+    assert run.stdout.rstrip().endswith(
+        "audit: CLEAN" if case["expected"]["clean"] else "audit: NOT CLEAN"
+    )
     _check_json(json.loads(out.read_text()), case)
 
 
@@ -161,7 +183,9 @@ def _split_evidence(case: dict[str, Any], tmp_path: Path) -> tuple[Path, Path | 
     return bundle, policy, receipts, notes
 
 
-@pytest.mark.parametrize("name", ["clean", "truncate_tail_withheld", "split_view_beacon", "receipt_conflict"])
+@pytest.mark.parametrize(
+    "name", ["clean", "truncate_tail_withheld", "split_view_beacon", "receipt_conflict"]
+)
 def test_evidence_handed_in_counts_as_the_bundles_own(
     name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -188,9 +212,7 @@ def test_without_the_evidence_a_withheld_tail_goes_unseen(tmp_path: Path) -> Non
 def test_receipts_handed_in_twice_each_get_a_verdict(tmp_path: Path) -> None:
     case = BY_NAME["clean"]
     bundle, policy = write_chain_bundle(case, tmp_path)
-    report = hashcore.audit_bundle(
-        bundle, policy=policy, receipts=[bundle / "receipts.parquet"]
-    )
+    report = hashcore.audit_bundle(bundle, policy=policy, receipts=[bundle / "receipts.parquet"])
     assert isinstance(report, AuditReportV2)
     assert [r.code for r in report.receipts] == ["RECEIPT_OK"] * (2 * len(case["receipts"]))
     assert report.clean is True
@@ -251,13 +273,19 @@ def test_reader_accepts_what_spec_4_says(name: str, tmp_path: Path) -> None:
     )
     pq.write_table(checkpoints, root / "checkpoints.parquet")
     pq.write_table(_lenient_table(case["receipts"], RECEIPT_SCHEMA), root / "receipts.parquet")
-    pq.write_table(pa.table({"note": pa.array(case["notes"], pa.large_string())}), root / "notes.parquet")
+    pq.write_table(
+        pa.table({"note": pa.array(case["notes"], pa.large_string())}), root / "notes.parquet"
+    )
     (root / "manifest.json").write_text(json.dumps(case["manifest"]))
     policy = tmp_path / "policy.json"
     policy.write_text(json.dumps(case["policy"]))
 
     read = read_bundle_v2(root)
-    assert read.record_files == ["records.parquet", "records/part-0.parquet", "records/part-1.parquet"]
+    assert read.record_files == [
+        "records.parquet",
+        "records/part-0.parquet",
+        "records/part-1.parquet",
+    ]
     assert read.records.num_rows == len(case["records"])
     assert len(read.schema_notes) == 2
     assert all("read as UTF-8 bytes" in n for n in read.schema_notes)

@@ -33,8 +33,8 @@ __all__ = [
     "RECEIPT_VERDICT_CODES",
     "RECORD_VERDICT_CODES_V2",
     "TIME_FINDING_CODES",
-    "AuditReportV2",
     "VERDICT_CODES",
+    "AuditReportV2",
     "CheckpointResult",
     "Failure",
     "Progress",
@@ -42,7 +42,7 @@ __all__ = [
     "audit_bundle",
     "audit_bundle_v1",
     "audit_bundle_v2",
-    "audit_tables_v2",
     "audit_record_files",
+    "audit_tables_v2",
     "verify_bulk",
 ]

@@ -119,7 +119,12 @@ def audit_bundle(
                 "apply to v1 bundles only"
             )
         return audit_bundle_v2(
-            path, policy=policy, receipts=receipts, notes=notes, strict_time=strict_time, as_of=as_of
+            path,
+            policy=policy,
+            receipts=receipts,
+            notes=notes,
+            strict_time=strict_time,
+            as_of=as_of,
         )
     v2_only = {
         "policy": policy is not None,

@@ -86,7 +86,9 @@ def record_specs(records: pa.Table | pa.RecordBatch) -> dict[str, ColumnSpec]:
             f"records must be a pyarrow.Table or RecordBatch, not {type(records).__name__}"
         )
     specs = {name: _int_spec(name, column_array(records, name)) for name in INTEGER_COLUMNS}
-    specs.update({name: binary_column_spec(name, column_array(records, name)) for name in BINARY_COLUMNS})
+    specs.update(
+        {name: binary_column_spec(name, column_array(records, name)) for name in BINARY_COLUMNS}
+    )
     return specs
 
 

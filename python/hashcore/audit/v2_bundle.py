@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeAlias
 
 import pyarrow as pa
 
@@ -24,9 +25,9 @@ from .v2_report import AuditReportV2
 __all__ = ["EvidenceSource", "PolicySource", "audit_bundle_v2"]
 
 #: Evidence handed in: a Parquet file in the SPEC 4 shape, or a table of that shape.
-EvidenceSource = str | os.PathLike[str] | pa.Table
+EvidenceSource: TypeAlias = str | os.PathLike[str] | pa.Table
 #: A checked policy, or the path of its file.
-PolicySource = Policy | str | os.PathLike[str]
+PolicySource: TypeAlias = Policy | str | os.PathLike[str]
 
 
 def _evidence(

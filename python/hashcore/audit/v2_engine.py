@@ -35,7 +35,9 @@ __all__ = ["audit_tables_v2"]
 _OK_CODES = [i for i, c in enumerate(RECORD_VERDICT_CODES_V2) if c in ("OK", "OK_REDACTED")]
 
 
-def _identity_columns(table: pa.Table, rows: list[int]) -> list[tuple[int, bytes | None, int | None]]:
+def _identity_columns(
+    table: pa.Table, rows: list[int]
+) -> list[tuple[int, bytes | None, int | None]]:
     """(log_index, chain_id, seq) of the given rows (the engine answers by row)."""
     if not rows:
         return []
@@ -125,7 +127,9 @@ def audit_tables_v2(
         )
     ]
     origin, log_key = (
-        (policy.origin, policy.log_key) if policy is not None else (manifest_origin, manifest_log_key)
+        (policy.origin, policy.log_key)
+        if policy is not None
+        else (manifest_origin, manifest_log_key)
     )
     note_bytes = column_array(notes_t, "note")
     notes_out = []
@@ -157,7 +161,9 @@ def audit_tables_v2(
         failures=failures,
         checkpoints=checkpoints_out,
         receipts=[
-            ReceiptVerdict(row=i, log_index=li, chain_id=cid, seq=seq, code=RECEIPT_VERDICT_CODES[v])
+            ReceiptVerdict(
+                row=i, log_index=li, chain_id=cid, seq=seq, code=RECEIPT_VERDICT_CODES[v]
+            )
             for i, (li, cid, seq, v) in enumerate(receipt_ids)
         ],
         evidence_notes=notes_out,

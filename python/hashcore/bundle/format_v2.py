@@ -96,7 +96,7 @@ _I64 = (-(2**63), 2**63 - 1)
 
 
 def _is_bytes_type(t: pa.DataType) -> bool:
-    return (
+    return bool(
         pa.types.is_binary(t)
         or pa.types.is_large_binary(t)
         or pa.types.is_fixed_size_binary(t)
@@ -132,8 +132,9 @@ def check_read_table(
         if f.name == "note" and (pa.types.is_string(t) or pa.types.is_large_string(t)):
             col = col.cast(pa.large_binary())
             t = col.type
-            schema_notes.append(f"{file}: column 'note' is {table.column('note').type}; "
-                                "read as UTF-8 bytes")
+            schema_notes.append(
+                f"{file}: column 'note' is {table.column('note').type}; read as UTF-8 bytes"
+            )
         if pa.types.is_integer(f.type):
             if not (pa.types.is_integer(t) or pa.types.is_null(t)):
                 raise BundleError(f"{file}: column '{f.name}' must be {f.type}, got {t}")

@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeAlias
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -51,7 +52,7 @@ __all__ = [
     "write_bundle_v2",
 ]
 
-Tabular = pa.Table | pa.RecordBatch
+Tabular: TypeAlias = pa.Table | pa.RecordBatch
 
 
 def _write_parquet(table: pa.Table, file: Path) -> None:
@@ -177,7 +178,9 @@ def combine_tables(tables: Sequence[pa.Table], schema: pa.Schema, what: str) -> 
         raise BundleError(f"{what} cannot be combined: {exc}") from None
 
 
-def read_evidence_file(file: str | os.PathLike[str], kind: str, schema_notes: list[str]) -> pa.Table:
+def read_evidence_file(
+    file: str | os.PathLike[str], kind: str, schema_notes: list[str]
+) -> pa.Table:
     """A receipts (``kind`` "receipts") or notes ("notes") Parquet file in the SPEC 4 shape,
     from the bundle or handed in (``--receipts``, ``--notes``).
 

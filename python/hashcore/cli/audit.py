@@ -194,7 +194,9 @@ def run(args: argparse.Namespace) -> int:
         return run_v2(args)
     v2_only = given_options(args, V2_ONLY_OPTIONS)
     if v2_only:
-        return fail(f"{args.bundle}: not a v2 bundle; {', '.join(v2_only)} apply to v2 bundles only")
+        return fail(
+            f"{args.bundle}: not a v2 bundle; {', '.join(v2_only)} apply to v2 bundles only"
+        )
     names: dict[str, str] | None = None
     if args.participants is not None:
         try:

@@ -45,7 +45,9 @@ V2_ONLY_OPTIONS: tuple[tuple[str, str, object], ...] = (
 )
 
 
-def given_options(args: argparse.Namespace, options: tuple[tuple[str, str, object], ...]) -> list[str]:
+def given_options(
+    args: argparse.Namespace, options: tuple[tuple[str, str, object], ...]
+) -> list[str]:
     """The flags of ``options`` that were given on the command line."""
     return [flag for attr, flag, unset in options if getattr(args, attr, unset) != unset]
 

@@ -22,17 +22,26 @@ use crate::v2::audit::{audit, Report};
 
 /// Adds the v2 audit's codes and `v2_audit` to `hashcore._core`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("V2_RECORD_VERDICT_CODES", codes(RecordVerdict::ALL, |v| v.code()))?;
+    m.add(
+        "V2_RECORD_VERDICT_CODES",
+        codes(RecordVerdict::ALL, |v| v.code()),
+    )?;
     m.add(
         "V2_CHECKPOINT_VERDICT_CODES",
         codes(CheckpointVerdict::ALL, |v| v.code()),
     )?;
-    m.add("V2_NOTE_VERDICT_CODES", codes(NoteVerdict::ALL, |v| v.code()))?;
+    m.add(
+        "V2_NOTE_VERDICT_CODES",
+        codes(NoteVerdict::ALL, |v| v.code()),
+    )?;
     m.add(
         "V2_RECEIPT_VERDICT_CODES",
         codes(ReceiptVerdict::ALL, |v| v.code()),
     )?;
-    m.add("V2_TIME_FINDING_CODES", codes(TimeFinding::ALL, |v| v.code()))?;
+    m.add(
+        "V2_TIME_FINDING_CODES",
+        codes(TimeFinding::ALL, |v| v.code()),
+    )?;
     m.add(
         "V2_DEFAULT_MAX_MERGE_DELAY_MS",
         Trust::DEFAULT_MAX_MERGE_DELAY_MS,
@@ -51,7 +60,9 @@ fn codes<T: Copy>(all: &[T], code: fn(T) -> &'static str) -> Vec<&'static str> {
 
 /// A verdict's index in its enum's `ALL` (the order of the `V2_*_CODES` lists).
 fn index_of<T: PartialEq>(all: &[T], v: &T) -> u8 {
-    all.iter().position(|x| x == v).expect("every verdict is in ALL") as u8
+    all.iter()
+        .position(|x| x == v)
+        .expect("every verdict is in ALL") as u8
 }
 
 const RECORD_COLUMNS: [&str; 14] = [
@@ -87,11 +98,7 @@ fn column_error(column: &str, message: &str) -> PyErr {
     })
 }
 
-fn hold(
-    columns: &Bound<'_, PyDict>,
-    names: &[&str],
-    what: &str,
-) -> PyResult<Vec<ColumnBuffers>> {
+fn hold(columns: &Bound<'_, PyDict>, names: &[&str], what: &str) -> PyResult<Vec<ColumnBuffers>> {
     names
         .iter()
         .map(|&name| {
@@ -191,12 +198,21 @@ fn checkpoint_rows(rows: Vec<PyCheckpoint<'_>>) -> PyResult<Vec<CheckpointRow>> 
         .collect()
 }
 
+/// A time finding as returned: (row, code, time_ms, lower, upper, upper_witnessed), exact
+/// integers (i128: 1000 × a cosignature time exceeds i64).
+type PyFinding = (usize, u8, i64, Option<i128>, i128, Option<i128>);
+
 fn report_dict<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>> {
     let out = PyDict::new(py);
     let bytes_of = |v: Vec<u8>| PyBytes::new(py, &v);
     out.set_item(
         "records",
-        bytes_of(r.records.iter().map(|v| index_of(RecordVerdict::ALL, v)).collect()),
+        bytes_of(
+            r.records
+                .iter()
+                .map(|v| index_of(RecordVerdict::ALL, v))
+                .collect(),
+        ),
     )?;
     let malformed: Vec<(usize, &str)> = r
         .malformed_reasons
@@ -220,14 +236,23 @@ fn report_dict<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>>
     )?;
     out.set_item(
         "notes",
-        bytes_of(r.notes.iter().map(|(_, v)| index_of(NoteVerdict::ALL, v)).collect()),
+        bytes_of(
+            r.notes
+                .iter()
+                .map(|(_, v)| index_of(NoteVerdict::ALL, v))
+                .collect(),
+        ),
     )?;
     out.set_item(
         "receipts",
-        bytes_of(r.receipts.iter().map(|v| index_of(ReceiptVerdict::ALL, v)).collect()),
+        bytes_of(
+            r.receipts
+                .iter()
+                .map(|v| index_of(ReceiptVerdict::ALL, v))
+                .collect(),
+        ),
     )?;
-    // (row, code, time_ms, lower, upper, upper_witnessed): exact integers (i128).
-    let findings: Vec<(usize, u8, i64, Option<i128>, i128, Option<i128>)> = r
+    let findings: Vec<PyFinding> = r
         .time_findings
         .iter()
         .map(|f| {

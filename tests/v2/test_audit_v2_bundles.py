@@ -229,10 +229,13 @@ def test_as_of_names_the_size_an_older_export_covers(tmp_path: Path) -> None:
     old = hashcore.audit_bundle(bundle, policy=policy, as_of=15)
     assert isinstance(old, AuditReportV2)
     assert old.incomplete is False and old.clean is True
+    assert (plain.as_of_covered, old.as_of_covered) == (None, True)
+    assert old.exported_ms == case["manifest"]["exported_ms"]
     assert [n.code for n in old.evidence_notes] == ["OK", "OK", "INCOMPLETE"]
     later = hashcore.audit_bundle(bundle, policy=policy, as_of=16)
     assert isinstance(later, AuditReportV2)
     assert later.incomplete is True and later.clean is False
+    assert later.as_of_covered is False
     assert main(["audit", str(bundle), "--policy", str(policy), "--as-of", "15"]) == 0
     assert main(["audit", str(bundle), "--policy", str(policy), "--as-of", "16"]) == 1
 

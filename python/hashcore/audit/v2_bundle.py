@@ -87,4 +87,5 @@ def audit_bundle_v2(
         as_of=as_of,
     )
     report.schema_notes = schema_notes
+    report.exported_ms = bundle.manifest.exported_ms
     return report

@@ -193,6 +193,8 @@ class AuditReportV2:
     strict_time: bool
     #: Decision 15: anchors are never checked here yet.
     anchors_checked: bool = False
+    #: The manifest's ``exported_ms`` (the relay's word: reported, decides nothing).
+    exported_ms: int | None = None
     schema_notes: list[str] = field(default_factory=list)
     _table: pa.Table | None = field(default=None, repr=False)
 
@@ -200,6 +202,11 @@ class AuditReportV2:
     def clean(self) -> bool:
         """Clean as asked: with the time findings when ``strict_time``."""
         return self.clean_with_strict_time if self.strict_time else self.clean_without_strict_time
+
+    @property
+    def as_of_covered(self) -> bool | None:
+        """Decision 5: with ``as_of``, whether the bundle covers it (``T >= as_of``)."""
+        return None if self.as_of is None else self.covered_size >= self.as_of
 
     @cached_property
     def counts(self) -> dict[str, int]:

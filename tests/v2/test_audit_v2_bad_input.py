@@ -450,3 +450,27 @@ def test_arguments_of_the_other_version(
 
 def test_every_refusal_is_a_hashcore_error() -> None:
     assert issubclass(PolicyError, HashcoreError) and issubclass(PolicyError, ValueError)
+
+
+def test_unusable_manifest_log_key_verifies_nothing(bundle: Path) -> None:
+    # Decision 11: without a policy the manifest's key is trusted; a small-order one
+    # verifies nothing (the bundle is readable: this is the audit's verdict, not an error).
+    _manifest(bundle, log_key=SMALL_ORDER)
+    report = hashcore.audit_bundle(bundle)
+    assert isinstance(report, AuditReportV2)
+    assert {c.code for c in report.checkpoints} == {"BAD_CHECKPOINT_SIG"}
+    assert all(c.reason for c in report.checkpoints)
+    assert {r.code for r in report.receipts} == {"RECEIPT_BAD_SIG"}
+    assert {n.code for n in report.evidence_notes} == {"NOTE_REJECTED"}
+    assert report.counts["NOT_LOGGED"] == len(CLEAN["records"])
+    assert report.clean is False and report.log_identity_source == "bundle"
+
+
+def test_json_to_stdout_keeps_stdout_for_the_json(
+    bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["audit", str(bundle), "--json", "-"]) == 0
+    out, err = capsys.readouterr()
+    body = json.loads(out)
+    assert body["clean"] is True and body["log_identity_source"] == "bundle"
+    assert "audit: CLEAN" in err and "log identity taken from the bundle" in err

@@ -23,8 +23,10 @@ from .errors import (
     HashcoreError,
     InvalidInputError,
     InvalidKeyError,
+    PolicyError,
     RelayError,
 )
+from .policy import Policy, load_policy, parse_policy
 from .record import Kind, Record
 
 if TYPE_CHECKING:
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 from .audit import (
     CHECKPOINT_VERDICT_CODES,
     VERDICT_CODES,
+    AuditReportV2,
     CheckpointResult,
     Failure,
     VerifyReport,
@@ -44,6 +47,7 @@ __all__ = [
     "CHECKPOINT_VERDICT_CODES",
     "PROTOCOL_VERSION",
     "VERDICT_CODES",
+    "AuditReportV2",
     "Bundle",
     "BundleError",
     "Checkpoint",
@@ -57,6 +61,8 @@ __all__ = [
     "InvalidInputError",
     "InvalidKeyError",
     "Kind",
+    "Policy",
+    "PolicyError",
     "Record",
     "RelayClient",
     "RelayError",
@@ -65,7 +71,9 @@ __all__ = [
     "audit_bundle",
     "chain_id_for_key",
     "commitment",
+    "load_policy",
     "merkle",
+    "parse_policy",
     "read_bundle",
     "verify_bulk",
     "write_bundle",

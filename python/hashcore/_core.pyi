@@ -236,3 +236,24 @@ def cosignature_verify(witness_key: Buffer, body: Buffer, value: Buffer) -> int 
 def receipt_digest(log_key: Buffer, log_index: int, entry: Buffer) -> bytes: ...
 def receipt_sign(log_seed: Buffer, log_index: int, entry: Buffer) -> bytes: ...
 def receipt_verify(log_key: Buffer, log_index: int, entry: Buffer, receipt_sig: Buffer) -> bool: ...
+
+# The v2 audit engine (rust/src/python/v2_audit.rs; SPEC v2 section 5).
+
+V2_RECORD_VERDICT_CODES: list[str]
+V2_CHECKPOINT_VERDICT_CODES: list[str]
+V2_NOTE_VERDICT_CODES: list[str]
+V2_RECEIPT_VERDICT_CODES: list[str]
+V2_TIME_FINDING_CODES: list[str]
+V2_DEFAULT_MAX_MERGE_DELAY_MS: int
+V2_DEFAULT_MAX_CLOCK_SKEW_MS: int
+
+def v2_audit(
+    records: dict[str, tuple[str, int, Buffer, Buffer | None, Buffer | None, int, int]],
+    checkpoints: Sequence[tuple[int | None, Buffer | None, Buffer | None]],
+    receipts: dict[str, tuple[str, int, Buffer, Buffer | None, Buffer | None, int, int]],
+    notes: tuple[str, int, Buffer, Buffer | None, Buffer | None, int, int],
+    manifest_origin: str,
+    manifest_log_key: Buffer,
+    policy: tuple[str, Buffer, Sequence[tuple[str, Buffer]], int, int, int] | None = None,
+    as_of: int | None = None,
+) -> dict[str, Any]: ...

@@ -42,6 +42,10 @@ class BundleError(HashcoreError):
     """An audit bundle cannot be read: no manifest, wrong format/version, corrupt Parquet."""
 
 
+class PolicyError(InvalidInputError):
+    """A trust policy (SPEC v2 section 3) is not exactly what the SPEC allows."""
+
+
 class DeviceError(HashcoreError):
     """A device state file is missing, corrupt or inconsistent."""
 
@@ -87,6 +91,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidKeyError",
     "OutOfMemoryError",
+    "PolicyError",
     "RelayError",
     "StoreError",
     "ThreadPoolError",

@@ -29,7 +29,7 @@ from typing import Any
 import pyarrow as pa
 from eth_utils.address import to_checksum_address
 
-from ..audit import VerifyReport, audit_bundle
+from ..audit import VerifyReport, audit_bundle_v1
 from ..audit.stream import Progress
 from ..bundle import open_bundle
 from ..checkpoint import parse_log_id
@@ -377,7 +377,7 @@ def audit_bundle_with_evm(
             )
     # The records are streamed, and the checkpoints read again, by audit_bundle; it sets
     # log_id_source and manifest_log_id_mismatch (SPEC 2.2) as before.
-    report = audit_bundle(
+    report = audit_bundle_v1(
         bundle.path,
         log_id=trusted,
         threads=threads,

@@ -35,7 +35,11 @@ def _validity(arr: pa.Array) -> pa.Buffer | None:
 
 
 def _int_spec(name: str, arr: pa.Array) -> ColumnSpec:
-    target = INTEGER_COLUMNS[name]
+    return int_column_spec(name, arr, INTEGER_COLUMNS[name])
+
+
+def int_column_spec(name: str, arr: pa.Array, target: pa.DataType) -> ColumnSpec:
+    """An integer column's buffers as ``target`` (cast safely; an error names the row)."""
     if pa.types.is_null(arr.type):
         arr = pa.nulls(len(arr), type=target)
     if not pa.types.is_integer(arr.type):
@@ -55,7 +59,8 @@ def _int_spec(name: str, arr: pa.Array) -> ColumnSpec:
     return ("int", target.bit_width // 8, data, None, _validity(arr), arr.offset, len(arr))
 
 
-def _binary_spec(name: str, arr: pa.Array) -> ColumnSpec:
+def binary_column_spec(name: str, arr: pa.Array) -> ColumnSpec:
+    """A binary, large_binary or fixed_size_binary column's buffers, as stored."""
     t = arr.type
     if pa.types.is_null(t):
         arr, t = pa.nulls(len(arr), type=pa.binary()), pa.binary()
@@ -83,7 +88,9 @@ def record_specs(records: pa.Table | pa.RecordBatch) -> dict[str, ColumnSpec]:
             f"records must be a pyarrow.Table or RecordBatch, not {type(records).__name__}"
         )
     specs = {name: _int_spec(name, column_array(records, name)) for name in INTEGER_COLUMNS}
-    specs.update({name: _binary_spec(name, column_array(records, name)) for name in BINARY_COLUMNS})
+    specs.update(
+        {name: binary_column_spec(name, column_array(records, name)) for name in BINARY_COLUMNS}
+    )
     return specs
 
 
@@ -102,7 +109,7 @@ def checkpoint_table_rows(
         raise ColumnTypeError(f"checkpoint column 'tree_size' must be uint64, got {sizes.type}")
     for name in ("root", "signature", "tx_hash"):
         if name in checkpoints.column_names:  # type check only
-            _binary_spec(name, column_array(checkpoints, name))
+            binary_column_spec(name, column_array(checkpoints, name))
     n = checkpoints.num_rows
     tx_hashes = (
         column_array(checkpoints, "tx_hash").to_pylist()

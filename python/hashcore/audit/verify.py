@@ -191,8 +191,8 @@ class VerifyReport:
         if self._chain_table is not None:
             return self._chain_table
         if self._table is None:
-            return _chain_summary(CHAIN_SUMMARY_SCHEMA.empty_table(), self.verdicts, False, 0)
-        return _chain_summary(self._table, self.verdicts, self.log_checked, self.attested_size)
+            return chain_summary(CHAIN_SUMMARY_SCHEMA.empty_table(), self.verdicts <= 1, False, 0)
+        return chain_summary(self._table, self.verdicts <= 1, self.log_checked, self.attested_size)
 
     def _reason(self, row: int) -> str:
         code = VERDICT_CODES[self.verdicts[row]]
@@ -226,7 +226,7 @@ class VerifyReport:
             "largest_signed_tree_size": self.largest_signed_tree_size,
             "checkpoint_counts": self.checkpoint_counts,
             "signatures_verified": self.signatures_verified,
-            "chains": _chains_json(self.chains),
+            "chains": chains_json(self.chains),
             "elapsed_s": round(self.elapsed_s, 6),
         }
 
@@ -260,14 +260,15 @@ CHAIN_SUMMARY_SCHEMA = pa.schema(
 )
 
 
-def _chain_summary(
+def chain_summary(
     table: pa.Table | pa.RecordBatch,
-    verdicts: npt.NDArray[np.uint8],
+    ok: npt.NDArray[np.bool_],
     log_checked: bool,
     attested_size: int,
 ) -> pa.Table:
-    """``VerifyReport.chains`` of an in-memory table (the streamed audit computes the same
-    in Rust, partition by partition)."""
+    """``VerifyReport.chains`` of an in-memory table, ``ok`` marking the rows whose verdict
+    is OK or OK_REDACTED (the streamed audit computes the same in Rust, partition by
+    partition; the v2 audit's report uses it too)."""
     if table.num_rows == 0:
         return CHAIN_SUMMARY_SCHEMA.empty_table()
     chain = column_array(table, "chain_id")
@@ -290,7 +291,7 @@ def _chain_summary(
             "chain_id": ids,
             "seq": pc.filter(column_array(table, "seq").cast(pa.uint64()), has_id),
             "log_index": pc.filter(column_array(table, "log_index").cast(pa.uint64()), has_id),
-            "ok": pc.filter(pa.array(verdicts <= 1), has_id),
+            "ok": pc.filter(pa.array(ok), has_id),
         }
     )
     g = rows.group_by("chain_id").aggregate(
@@ -311,7 +312,7 @@ def _chain_summary(
     return out.sort_by("chain_id")
 
 
-def _chains_json(chains: pa.Table) -> list[dict[str, Any]]:
+def chains_json(chains: pa.Table) -> list[dict[str, Any]]:
     return [
         {
             "chain_id": row["chain_id"].hex(),

@@ -1,4 +1,5 @@
-"""``hashcore audit``: verify every record and checkpoint of a bundle.
+"""``hashcore audit``: verify every record and checkpoint of a bundle (a v2 bundle, by
+its manifest's version, goes to :mod:`hashcore.cli.audit_v2`).
 
 Exit codes: 0 the audit is clean, 1 it found failures, 2 the input is
 unusable (unreadable bundle, bad arguments). Errors are one line on stderr,
@@ -21,7 +22,8 @@ from .._atomic import write_atomically
 from ..errors import HashcoreError
 from ..limits import MAX_THREADS
 from ..report import ranges
-from .args import EXIT_OK, fail, log_id_hex, positive_int
+from .args import EXIT_OK, fail, log_id_hex, non_negative_int, positive_int
+from .audit_v2 import V2_ONLY_OPTIONS, given_options, run_v2
 from .console import progress_bar, summary_console
 
 __all__ = ["add_parser", "run"]
@@ -87,6 +89,37 @@ def add_parser(sub: Any) -> None:
         type=positive_int,
         metavar="N",
         help="blocks an anchor needs to count as final (default: the manifest's)",
+    )
+    v2 = audit.add_argument_group("protocol v2 bundles")
+    v2.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="the trust policy (SPEC v2 section 3); without it the bundle's identity is used",
+    )
+    v2.add_argument(
+        "--receipts",
+        metavar="FILE",
+        nargs="+",
+        action="extend",
+        help="receipts.parquet files handed in by devices or sites (added to the bundle's)",
+    )
+    v2.add_argument(
+        "--notes",
+        metavar="FILE",
+        nargs="+",
+        action="extend",
+        help="notes.parquet files of checkpoints seen outside the bundle",
+    )
+    v2.add_argument(
+        "--strict-time",
+        action="store_true",
+        help="time findings (SPEC v2 5.3) make the audit unclean",
+    )
+    v2.add_argument(
+        "--as-of",
+        type=non_negative_int,
+        metavar="N",
+        help="the tree size the bundle is meant to cover (an older export)",
     )
 
 
@@ -166,13 +199,22 @@ def _write_json(target: str, data: dict[str, Any], stdout: TextIO) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..bundle import is_v2_bundle
+
+    if is_v2_bundle(args.bundle):
+        return run_v2(args)
+    v2_only = given_options(args, V2_ONLY_OPTIONS)
+    if v2_only:
+        return fail(
+            f"{args.bundle}: not a v2 bundle; {', '.join(v2_only)} apply to v2 bundles only"
+        )
     names: dict[str, str] | None = None
     if args.participants is not None:
         try:
             names = _participants(args.participants)
         except (OSError, ValueError) as exc:
             return fail(f"{args.participants}: not a participants file ({exc})")
-    from ..audit import audit_bundle
+    from ..audit import audit_bundle_v1
 
     # With --json - the JSON owns stdout, so the human summary goes to stderr.
     json_to_stdout = args.json == "-"
@@ -195,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
                 )
                 report = evm_audit.report
             else:
-                report = audit_bundle(
+                report = audit_bundle_v1(
                     args.bundle,
                     log_id=args.log_id,
                     threads=args.threads,

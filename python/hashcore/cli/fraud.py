@@ -102,11 +102,11 @@ def add_parser(subparsers: argparse._SubParsersAction[_P]) -> _P:
 
 def _check_line(result: AttackResult) -> tuple[str, bool]:
     """Audit one tampered copy: the suffix for its line, and whether it matched."""
-    from ..audit import audit_bundle
+    from ..audit import audit_bundle_v1
     from ..sim.fraud import compare
 
     assert result.expected is not None and result.path is not None
-    differences = compare(result.expected, audit_bundle(result.path))
+    differences = compare(result.expected, audit_bundle_v1(result.path))
     if not differences:
         return " [audit matches]", True
     return f" [AUDIT DIFFERS: {differences[0]}; {len(differences)} difference(s)]", False

@@ -164,14 +164,14 @@ def _audit_attack(
 ) -> dict[str, Any]:
     """Audit one tampered copy (bundle only, trusted log_id: what its expected.json is
     for), compare, locate, and check its checkpoints against the anchors on chain."""
-    from ..audit import audit_bundle
+    from ..audit import audit_bundle_v1
     from .fraud import compare, expected_summary
 
     base: dict[str, Any] = {"name": result.name, "description": result.description}
     if result.path is None or result.expected is None:
         return {**base, "skipped": result.skipped, "caught": None, "outcome": "skipped"}
     expected = result.expected
-    report = audit_bundle(result.path, log_id=log_id)
+    report = audit_bundle_v1(result.path, log_id=log_id)
     differences = compare(expected, report)
     # The audit in expected.json's shape, so that expected_summary() words both alike.
     found: dict[str, Any] = {

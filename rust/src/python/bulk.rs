@@ -28,7 +28,7 @@ pub(super) struct ColumnBuffers {
 
 impl ColumnBuffers {
     /// (layout, width, data, offsets|None, validity|None, offset, length)
-    fn extract(spec: &Bound<'_, PyAny>, name: &str) -> PyResult<Self> {
+    pub(super) fn extract(spec: &Bound<'_, PyAny>, name: &str) -> PyResult<Self> {
         let t = spec.cast::<PyTuple>().map_err(|_| {
             PyTypeError::new_err(format!("column '{name}': expected a buffer spec tuple"))
         })?;
@@ -57,7 +57,7 @@ impl ColumnBuffers {
             .map(|v| Validity { bits: v.as_slice() })
     }
 
-    fn int<const W: usize>(&self, name: &str) -> Result<IntColumn<'_, W>, Error> {
+    pub(super) fn int<const W: usize>(&self, name: &str) -> Result<IntColumn<'_, W>, Error> {
         if self.layout != "int" || self.width != W {
             return Err(Error::Column {
                 column: name.into(),
@@ -75,7 +75,7 @@ impl ColumnBuffers {
         })
     }
 
-    fn binary(&self, name: &str) -> Result<BinaryColumn<'_>, Error> {
+    pub(super) fn binary(&self, name: &str) -> Result<BinaryColumn<'_>, Error> {
         let offsets = || {
             self.offsets
                 .as_ref()

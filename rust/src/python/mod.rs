@@ -12,6 +12,7 @@ mod report;
 mod sequence;
 mod stream;
 mod v2;
+mod v2_audit;
 
 use pyo3::prelude::*;
 
@@ -49,5 +50,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::_raw_batch_verify, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_raw_blake3, m)?)?;
     v2::register(m)?;
+    v2_audit::register(m)?;
     Ok(())
 }

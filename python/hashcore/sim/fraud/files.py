@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from ... import _core
 from ..._atomic import write_atomically
-from ...audit import audit_bundle
+from ...audit import audit_bundle_v1
 from ...bundle import read_bundle, write_bundle
 from ...errors import InvalidInputError
 from ...schema import CHECKPOINT_SCHEMA, RECORD_SCHEMA
@@ -29,7 +29,7 @@ def load_base(path: Path, log_seed: bytes | None) -> Base:
     """
     bundle = read_bundle(path)
     trusted = check_log_seed(log_seed, bundle.log_id)
-    report = audit_bundle(path, log_id=trusted)
+    report = audit_bundle_v1(path, log_id=trusted)
     if not report.clean:
         raise InvalidInputError(
             f"{path}: the input bundle does not audit clean ({report!r}); fraud simulation "

@@ -9,6 +9,7 @@
 //! streamed audit can feed the same stages partition by partition.
 
 pub mod checkpoints;
+pub mod columns;
 pub mod evidence;
 pub mod input;
 pub mod log;

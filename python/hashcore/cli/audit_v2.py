@@ -1,0 +1,166 @@
+"""``hashcore audit`` of a v2 bundle (SPEC v2 section 5): under ``--policy FILE`` (or the
+bundle's own identity, said loudly), with the evidence of ``--receipts`` / ``--notes``
+added to the bundle's own, ``--strict-time`` and ``--as-of N``.
+
+Exit codes as for v1: 0 clean, 1 not clean, 2 unusable input (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .._atomic import write_atomically
+from ..errors import HashcoreError
+from .args import EXIT_OK, fail
+from .console import summary_console
+
+__all__ = ["V1_ONLY_OPTIONS", "V2_ONLY_OPTIONS", "given_options", "run_v2"]
+
+EXIT_FAILURES = 1
+_MAX_LINES = 20
+
+#: Options that mean something for one protocol version only: (attribute, flag, unset value).
+V1_ONLY_OPTIONS: tuple[tuple[str, str, object], ...] = (
+    ("log_id", "--log-id", None),
+    ("evm_url", "--evm-url", None),
+    ("confirmations", "--confirmations", None),
+    ("threads", "--threads", None),
+    ("no_signatures", "--no-signatures", False),
+    ("html", "--html", None),
+    ("participants", "--participants", None),
+)
+V2_ONLY_OPTIONS: tuple[tuple[str, str, object], ...] = (
+    ("policy", "--policy", None),
+    ("receipts", "--receipts", None),
+    ("notes", "--notes", None),
+    ("strict_time", "--strict-time", False),
+    ("as_of", "--as-of", None),
+)
+
+
+def given_options(
+    args: argparse.Namespace, options: tuple[tuple[str, str, object], ...]
+) -> list[str]:
+    """The flags of ``options`` that were given on the command line."""
+    return [flag for attr, flag, unset in options if getattr(args, attr, unset) != unset]
+
+
+def _counts_table(title: str, counts: dict[str, int], ok: set[str]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("verdict")
+    table.add_column("count", justify="right")
+    for code, n in counts.items():
+        if n:
+            table.add_row(f"[{'green' if code in ok else 'red'}]{code}[/]", str(n))
+    return table
+
+
+def _tally(codes: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for code in codes:
+        out[code] = out.get(code, 0) + 1
+    return out
+
+
+def _summary(console: Console, report: Any) -> None:
+    console.print(_counts_table(f"{report.records} records", report.counts, {"OK", "OK_REDACTED"}))
+    cps = _tally([c.code for c in report.checkpoints])
+    if cps:
+        console.print(_counts_table(f"{len(report.checkpoints)} checkpoints", cps, {"OK"}))
+    else:
+        console.print("[red]no checkpoints[/]: nothing attests that any record was logged")
+    if report.receipts:
+        receipts = _tally([r.code for r in report.receipts])
+        ok = {"RECEIPT_OK", "RECEIPT_PENDING", "RECEIPT_BAD_SIG"}
+        console.print(_counts_table(f"{len(report.receipts)} receipts", receipts, ok))
+    if report.evidence_notes:
+        notes = _tally([n.code for n in report.evidence_notes])
+        ok = {"OK", "NOTE_REJECTED"} | ({"INCOMPLETE"} if report.as_of is not None else set())
+        console.print(_counts_table(f"{len(report.evidence_notes)} evidence notes", notes, ok))
+    for c in report.checkpoints:
+        if c.reason is not None:
+            console.print(f"[red]{c.code}[/] tree_size {c.tree_size}: {escape(c.reason)}")
+    rejected = [n for n in report.evidence_notes if n.reason is not None]
+    for n in rejected[:_MAX_LINES]:
+        console.print(f"[yellow]{n.code}[/] evidence note {n.row}: {escape(n.reason or '')}")
+    primary = [f for f in report.failures if f.code != "NOT_LOGGED"]
+    if primary:
+        table = Table(title=f"{len(primary)} failures", title_justify="left")
+        for name in ("log_index", "chain_id", "seq", "code", "reason"):
+            table.add_column(name)
+        for f in primary[:_MAX_LINES]:
+            chain = f.chain_id.hex() if f.chain_id is not None else "-"
+            table.add_row(str(f.log_index), chain, str(f.seq), f.code, escape(f.reason))
+        console.print(table)
+        if len(primary) > _MAX_LINES:
+            console.print(f"... and {len(primary) - _MAX_LINES} more (use --json FILE)")
+    unlogged = sum(1 for f in report.failures if f.code == "NOT_LOGGED")
+    if unlogged:
+        console.print(f"[red]NOT_LOGGED[/]: {unlogged} records no attesting checkpoint covers")
+    for t in report.time_findings[:_MAX_LINES]:
+        console.print(
+            f"[yellow]{t.code}[/] log_index {t.log_index}: time_ms {t.time_ms}, window "
+            f"[{t.lower}, {t.upper}], witnessed upper {t.upper_witnessed}"
+        )
+    if report.missing_log_positions:
+        missing = ", ".join(f"{a}..{b - 1}" for a, b in report.missing_log_positions[:10])
+        console.print(f"[red]missing log positions[/]: {missing}")
+    if not report.manifest_origin_matches:
+        console.print("[red]the manifest names another origin than the policy[/]")
+    if not report.manifest_log_key_matches:
+        console.print("[red]the manifest names another log key than the policy[/]")
+    if report.incomplete:
+        console.print("[red]INCOMPLETE[/]: the relay signed a larger log than the bundle holds")
+    if report.log_identity_source == "bundle":
+        console.print(
+            "note: log identity taken from the bundle (pass --policy FILE, the trial's "
+            "registered policy, for an independent check)"
+        )
+    for note in report.schema_notes:
+        console.print(f"note: {escape(note)}")
+    console.print("note: anchors were not checked (EVM anchors of v2 are not wired yet)")
+    verdict = "[green]CLEAN[/]" if report.clean else "[red]NOT CLEAN[/]"
+    strict = " (strict time)" if report.strict_time else ""
+    console.print(f"audit: {verdict}{strict}")
+
+
+def run_v2(args: argparse.Namespace) -> int:
+    """Audit the v2 bundle ``args.bundle``; the exit code."""
+    v1_only = given_options(args, V1_ONLY_OPTIONS)
+    if v1_only:
+        return fail(f"{args.bundle}: a v2 bundle; {', '.join(v1_only)} apply to v1 bundles only")
+    from ..audit import audit_bundle_v2
+
+    out = summary_console(stderr=args.json == "-")
+    try:
+        report = audit_bundle_v2(
+            args.bundle,
+            policy=args.policy,
+            receipts=args.receipts or [],
+            notes=args.notes or [],
+            strict_time=args.strict_time,
+            as_of=args.as_of,
+        )
+    except (HashcoreError, OSError) as exc:
+        # An error names the file it is about; one that doesn't is about the bundle.
+        files = [args.bundle, args.policy, *(args.receipts or []), *(args.notes or [])]
+        named = any(f is not None and str(f) in str(exc) for f in files)
+        return fail(str(exc) if named else f"{args.bundle}: {exc}")
+    _summary(out, report)
+    if args.json is not None:
+        text = json.dumps(report.to_json(), indent=2) + "\n"
+        try:
+            if args.json == "-":
+                sys.stdout.write(text)
+            else:
+                write_atomically(args.json, text)
+        except OSError as exc:
+            return fail(f"cannot write {args.json}: {exc}")
+    return EXIT_OK if report.clean else EXIT_FAILURES

@@ -8,8 +8,8 @@ import hashcore
 import pyarrow as pa
 import pytest
 from hashcore import _core, device, errors, record, schema
-from hashcore.relay import ledger
 from hashcore.audit.verify import VERDICT_REASONS
+from hashcore.relay import ledger
 
 
 def test_sizes() -> None:

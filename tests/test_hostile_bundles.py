@@ -18,8 +18,8 @@ import hashcore
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hashcore import _core
-from hashcore.bundle import audit_bundle, read_bundle
+from hashcore import _core, audit_bundle
+from hashcore.bundle import read_bundle
 from hashcore.cli import main
 from hashcore.errors import BundleError, ColumnError, ColumnTypeError, InvalidInputError
 from hashcore.sim.sample import SampleInfo, make_sample

@@ -3,7 +3,6 @@ SPEC Arrow schemas. The writer, the reader and the relay's export all use these.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,9 +10,9 @@ from typing import Any
 
 import pyarrow as pa
 
+from ..errors import BundleError, ColumnError, ColumnTypeError
 from ..limits import MAX_MANIFEST_BYTES, echo
 from ..safe_read import parse_json, read_small_text
-from ..errors import BundleError, ColumnError, ColumnTypeError
 
 BUNDLE_FORMAT = "hashcore-bundle"
 

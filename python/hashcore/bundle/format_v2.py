@@ -10,7 +10,6 @@ verdict of its row (MALFORMED, RECEIPT_BAD_SIG), not a reason to refuse the bund
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -21,6 +20,8 @@ import pyarrow as pa
 
 from .. import _core
 from ..errors import BundleError, ColumnError, ColumnTypeError
+from ..limits import MAX_MANIFEST_BYTES
+from ..safe_read import parse_json, read_small_text
 from .format import BUNDLE_FORMAT, MANIFEST
 
 __all__ = [
@@ -208,15 +209,12 @@ def new_manifest_v2(origin: str, log_key: bytes, exported_ms: int) -> dict[str, 
 def _load_manifest(path: Path) -> tuple[Path, dict[str, Any]]:
     file = path / MANIFEST
     try:
-        text = file.read_text(encoding="utf-8")
+        text = read_small_text(file, MAX_MANIFEST_BYTES)
     except FileNotFoundError:
         raise BundleError(f"{file}: missing; not a hashcore bundle") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BundleError(f"{file}: unreadable: {exc}") from None
-    try:
-        manifest = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{file}: not valid JSON: {exc}") from None
+    manifest = parse_json(text, file)
     if not isinstance(manifest, dict):
         raise BundleError(f"{file}: must be a JSON object")
     return file, manifest

@@ -26,7 +26,7 @@ from ..errors import ConflictError, StoreError, TokenRejectedError
 from .limits import Limits
 from .record_checks import SubmittedRecord, check_genesis, check_time, where
 from .rejection import Rejected, invalid
-from .sequencing import Ack, Group, GroupChecker, Head
+from .sequencing import Ack, Group, GroupChecker, Head, stored_row
 from .store.base import (
     ChainHead,
     Device,
@@ -182,7 +182,7 @@ class Ledger:
             raise StoreError("enroll() called with groups in flight (writer bug)")
         now = self._clock()
         index = self.tree.size
-        row = self._row(index, genesis, link, now)
+        row = stored_row(index, genesis, link, now)
         device = Device(chain_id, "", payload, payload, 0, link, now)
         try:
             self.store.enroll(token_hash(token), now, row, device)
@@ -254,22 +254,6 @@ class Ledger:
                 return held
         stored = self.store.get_record(chain_id, seq)
         return None if stored is None else (stored.link, stored.log_index)
-
-    def _row(self, index: int, rec: SubmittedRecord, link: bytes, now: int) -> StoredRecord:
-        return StoredRecord(
-            log_index=index,
-            chain_id=bytes(rec.chain_id),
-            seq=rec.seq,
-            time_ms=rec.time_ms,
-            kind=rec.kind,
-            prev=bytes(rec.prev),
-            commit=bytes(rec.commit),
-            link=link,
-            signature=bytes(rec.signature),
-            salt=bytes(rec.salt),
-            payload=bytes(rec.payload),
-            received_ms=now,
-        )
 
     def _seal(self, group: Group, evidence: list[ForkEvidence]) -> Sealed:
         """Put the group's leaves in the tree and sign a checkpoint if one is due."""

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from .. import _core
+from ..record import check_chain_segment
 from .limits import DAY_MS, Limits
 from .rejection import Rejected, invalid, too_large
 
@@ -102,20 +103,11 @@ def _check_chains(
     claimed: Sequence[bytes],
 ) -> tuple[bytes, tuple[int, str, str, str] | None]:
     """``_core.check_chains`` of ``records`` as one segment after ``head``: (links, fault)."""
-    [(links, _, fault)] = _core.check_chains(
-        [head],
-        [len(records)],
-        [r.version for r in records],
-        [r.chain_id for r in records],
-        [r.seq for r in records],
-        [r.time_ms for r in records],
-        [r.kind for r in records],
-        [r.prev for r in records],
-        [r.commit for r in records],
-        [r.salt for r in records],
-        [r.payload for r in records],
-        [r.signature for r in records],
-        claimed,
+    links, _, fault = check_chain_segment(
+        head,
+        records,
+        versions=[r.version for r in records],
+        claimed=claimed,
         max_payload_bytes=limits.max_payload_bytes,
         max_seq=MAX_SEQ,
     )

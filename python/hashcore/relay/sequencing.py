@@ -28,7 +28,7 @@ from .record_checks import (
 from .rejection import Rejected, invalid, too_large
 from .store.base import ForkEvidence, StoredRecord
 
-__all__ = ["Ack", "Group", "GroupChecker", "Head", "HeadOf", "HeldOf"]
+__all__ = ["Ack", "Group", "GroupChecker", "Head", "HeadOf", "HeldOf", "stored_row"]
 
 
 class Ack(NamedTuple):
@@ -97,6 +97,24 @@ def _hash_and_verify_plans(plans: Sequence[_Plan]) -> list[tuple[list[bytes], by
         out.append((links[at : at + n], codes[at : at + n]))
         at += n
     return out
+
+
+def stored_row(index: int, rec: SubmittedRecord, link: bytes, now: int) -> StoredRecord:
+    """A checked record as the store keeps it at log position ``index``."""
+    return StoredRecord(
+        log_index=index,
+        chain_id=bytes(rec.chain_id),
+        seq=rec.seq,
+        time_ms=rec.time_ms,
+        kind=rec.kind,
+        prev=bytes(rec.prev),
+        commit=bytes(rec.commit),
+        link=link,
+        signature=bytes(rec.signature),
+        salt=bytes(rec.salt),
+        payload=bytes(rec.payload),
+        received_ms=now,
+    )
 
 
 def _explain_order(batch: Sequence[SubmittedRecord], idx: list[int], seqs: list[int]) -> None:
@@ -357,22 +375,10 @@ class GroupChecker:
         held_link, held_index = held
         if held_link == link:
             return Ack(chain_id, rec.seq, held_index, True)
-        evidence.append(
-            ForkEvidence(
-                chain_id=chain_id,
-                seq=rec.seq,
-                existing_log_index=held_index,
-                time_ms=rec.time_ms,
-                kind=rec.kind,
-                prev=bytes(rec.prev),
-                commit=bytes(rec.commit),
-                link=link,
-                signature=bytes(rec.signature),
-                salt=bytes(rec.salt),
-                payload=bytes(rec.payload),
-                received_ms=now,
-            )
-        )
+        row = stored_row(held_index, rec, link, now)
+        # The refused record whole, pointing at the one held (ForkEvidence's field order
+        # is the row's with the log position moved after the seq).
+        evidence.append(ForkEvidence(row.chain_id, row.seq, held_index, *row[3:]))
         raise Rejected(
             "ALREADY_EXISTS",
             "fork",

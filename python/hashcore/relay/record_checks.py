@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from .. import _core
-from ..record import check_chain_segment
+from ..record import ChainRecord, check_chain_segment
 from .limits import DAY_MS, Limits
 from .rejection import Rejected, invalid, too_large
 
@@ -35,29 +35,16 @@ _GENESIS_FAULTS = frozenset(
 _ANY_HEAD = (0, bytes(_core.LINK_LEN), bytes(_core.KEY_LEN))
 
 
-class SubmittedRecord(Protocol):
-    """What a submitted record must look like (the protobuf ``Record`` fits)."""
+class SubmittedRecord(ChainRecord, Protocol):
+    """What a submitted record must look like (the protobuf ``Record`` fits): salt and
+    payload always there (erasure comes later), a version, and maybe a claimed link."""
 
     @property
     def version(self) -> int: ...
     @property
-    def chain_id(self) -> bytes: ...
-    @property
-    def seq(self) -> int: ...
-    @property
-    def time_ms(self) -> int: ...
-    @property
-    def kind(self) -> int: ...
-    @property
-    def prev(self) -> bytes: ...
-    @property
-    def commit(self) -> bytes: ...
-    @property
     def salt(self) -> bytes: ...
     @property
     def payload(self) -> bytes: ...
-    @property
-    def signature(self) -> bytes: ...
     @property
     def link(self) -> bytes: ...
 

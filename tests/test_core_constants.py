@@ -9,7 +9,6 @@ import pyarrow as pa
 import pytest
 from hashcore import _core, device, errors, record, schema
 from hashcore.audit.verify import VERDICT_REASONS
-from hashcore.relay import ledger
 
 
 def test_sizes() -> None:
@@ -45,11 +44,6 @@ def test_kinds() -> None:
     assert _core.KINDS == {"GENESIS": 0, "DATA": 1, "ROTATION": 2}
     assert {k.name: int(k) for k in hashcore.Kind} == _core.KINDS
     assert (_core.KIND_GENESIS, _core.KIND_DATA, _core.KIND_ROTATION) == (0, 1, 2)
-    assert (ledger._KIND_GENESIS, ledger._KIND_DATA, ledger._KIND_ROTATION) == (
-        _core.KIND_GENESIS,
-        _core.KIND_DATA,
-        _core.KIND_ROTATION,
-    )
 
 
 def test_verdicts() -> None:
@@ -93,7 +87,6 @@ def test_reject_codes() -> None:
         2: ("bad_key", "the payload is not a valid (large-order) Ed25519 public key"),
         3: ("bad_signature", "the signature does not verify under the chain's key"),
     }
-    assert ledger._REJECT_TEXT == _core.REJECT_CODES
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ import nacl.signing
 from . import _core
 from ._atomic import write_atomically
 from .errors import DeviceError, InvalidInputError
-from .record import ZERO_LINK, Kind, Record
+from .record import ZERO_LINK, Kind, Record, check_chain_segment
 
 __all__ = ["STATE_FORMAT", "STATE_VERSION", "Device"]
 
@@ -95,20 +95,11 @@ def _check_chain(records: Sequence[Record], genesis_public_key: bytes) -> bytes:
     """
     if not records:
         raise DeviceError("the chain has no records (a device always has its genesis)")
-    [(_, head, fault)] = _core.check_chains(
-        [None],
-        [len(records)],
-        [1] * len(records),
-        [r.chain_id for r in records],
-        [r.seq for r in records],
-        [r.time_ms for r in records],
-        [r.kind for r in records],
-        [r.prev for r in records],
-        [r.commit for r in records],
-        [r.salt for r in records],
-        [r.payload for r in records],
-        [r.signature for r in records],
-        [r.link for r in records],
+    _, head, fault = check_chain_segment(
+        None,
+        records,
+        versions=[_core.PROTOCOL_VERSION] * len(records),
+        claimed=[r.link for r in records],
     )
     if fault is not None:
         i, _, code, message = fault

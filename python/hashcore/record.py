@@ -8,15 +8,15 @@ upload); bulk audits work on Arrow tables through :func:`hashcore.verify_bulk` i
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Protocol
 
 from . import _core
 from ._validate import as_bytes, int_in
 from .errors import InvalidInputError
 
-__all__ = ["ZERO_LINK", "Kind", "Record"]
+__all__ = ["ZERO_LINK", "ChainRecord", "Kind", "Record", "check_chain_segment"]
 
 #: ``prev`` of every genesis record (SPEC section 1.2).
 ZERO_LINK = bytes(32)
@@ -230,3 +230,60 @@ class Record:
                     raise InvalidInputError(f"{f.name} is not valid hex: {value!r}") from None
             kwargs[f.name] = value
         return cls(**kwargs)
+
+
+class ChainRecord(Protocol):
+    """The header, content and signature of a record, whatever carries them (a
+    :class:`Record`, a submitted protobuf record)."""
+
+    @property
+    def chain_id(self) -> bytes: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def time_ms(self) -> int: ...
+    @property
+    def kind(self) -> int: ...
+    @property
+    def prev(self) -> bytes: ...
+    @property
+    def commit(self) -> bytes: ...
+    @property
+    def salt(self) -> bytes | None: ...
+    @property
+    def payload(self) -> bytes | None: ...
+    @property
+    def signature(self) -> bytes: ...
+
+
+def check_chain_segment(
+    head: tuple[int, bytes, bytes] | None,
+    records: Sequence[ChainRecord],
+    *,
+    versions: Sequence[int],
+    claimed: Sequence[bytes],
+    max_payload_bytes: int | None = None,
+    max_seq: int | None = None,
+) -> tuple[bytes, tuple[int, bytes, bytes] | None, tuple[int, str, str, str] | None]:
+    """The complete check (``_core.check_chains``: shape, sequencing, key schedule,
+    links, commitments, signatures) of one chain's ``records`` after ``head`` ((seq,
+    link, key), or None for a chain that starts with its genesis). Returns the links
+    hashed, the new head, and the first fault (index, reason, code, message) or None."""
+    [result] = _core.check_chains(
+        [head],
+        [len(records)],
+        versions,
+        [r.chain_id for r in records],
+        [r.seq for r in records],
+        [r.time_ms for r in records],
+        [r.kind for r in records],
+        [r.prev for r in records],
+        [r.commit for r in records],
+        [r.salt for r in records],
+        [r.payload for r in records],
+        [r.signature for r in records],
+        claimed,
+        max_payload_bytes=max_payload_bytes,
+        max_seq=max_seq,
+    )
+    return result

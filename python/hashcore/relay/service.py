@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from grpc import aio
 
+from .. import _core
 from ..errors import StoreError
 from .ledger import Ack, Ledger, Sealed, SubmittedRecord
 from .metrics import RelayMetrics
@@ -225,8 +226,8 @@ def checkpoint_pb(log_id: bytes, cp: StoredCheckpoint) -> pb.Checkpoint:
 
 
 def _chain_id(raw: bytes) -> bytes:
-    if len(raw) != 16:
-        raise invalid("malformed", f"chain_id must be 16 bytes, got {len(raw)}")
+    if len(raw) != _core.CHAIN_ID_LEN:
+        raise invalid("malformed", f"chain_id must be {_core.CHAIN_ID_LEN} bytes, got {len(raw)}")
     return bytes(raw)
 
 

@@ -43,7 +43,7 @@ import time
 from ..errors import AnchorError
 from .anchorer_sending import AnchorerSending
 from .anchorer_status import AnchorConfigError, AnchorerStatus, AnchorReceipt, now_ms
-from .chain import ChainUnreachableError
+from .chain_types import ChainUnreachableError
 from .store import Anchor
 
 __all__ = ["AnchorConfigError", "AnchorReceipt", "Anchorer", "AnchorerStatus"]

@@ -12,7 +12,7 @@ import time
 from ..errors import AnchorError
 from .anchorer_status import AnchorConfigError, InFlight
 from .anchorer_tracking import AnchorerTracking
-from .chain import ChainUnreachableError
+from .chain_types import ChainUnreachableError
 from .store import Anchor, StoredCheckpoint
 
 

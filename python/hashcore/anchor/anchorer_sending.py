@@ -8,7 +8,7 @@ import time
 from ..errors import AnchorError
 from .anchorer_preflight import AnchorerPreflight
 from .anchorer_status import AnchorConfigError, InFlight
-from .chain import TxRejectedError
+from .chain_types import TxRejectedError
 from .contract import REVERT_NOT_FIRST_SENDER
 from .store import StoredCheckpoint
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import AnchorError
-from .chain import Fees
+from .chain_types import Fees
 
 
 class AnchorConfigError(AnchorError):

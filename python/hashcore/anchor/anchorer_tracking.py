@@ -8,7 +8,7 @@ import time
 
 from .anchorer_core import AnchorerCore
 from .anchorer_status import InFlight, now_ms
-from .chain import Receipt, TxRejectedError
+from .chain_types import Receipt, TxRejectedError
 
 
 class AnchorerTracking(AnchorerCore):

@@ -19,6 +19,7 @@ class AnchorConfigError(AnchorError):
 
 
 def now_ms() -> int:
+    """Wall-clock milliseconds, as the store's anchors and the status record times."""
     return int(time.time() * 1000)
 
 

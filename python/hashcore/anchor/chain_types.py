@@ -20,9 +20,7 @@ from web3.exceptions import (
 )
 
 from ..errors import AnchorError
-from .contract import (
-    AnchoredEvent,
-)
+from .contract import AnchoredEvent
 
 #: Exceptions that mean "the node did not answer" (requests' errors are OSErrors).
 UNREACHABLE: tuple[type[BaseException], ...] = (
@@ -147,6 +145,8 @@ def revert_reason(exc: BaseException) -> str | None:
 
 
 def tx_rejection(exc: BaseException) -> TxRejectedError:
+    """The node's refusal of a transaction, sorted by its message (nodes have no common
+    error codes) into the reasons the anchorer acts on."""
     msg = str(exc)
     low = msg.lower()
     if "nonce" in low or "already known" in low or "known transaction" in low:

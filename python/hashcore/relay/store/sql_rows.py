@@ -73,6 +73,7 @@ _UNIQUE_MEANING = {
 
 
 def unique_meaning(key: str) -> str:
+    """What a unique violation of ``key`` means, for the StoreError's message."""
     return _UNIQUE_MEANING.get(key, f"unique constraint {key} violated")
 
 

@@ -20,8 +20,9 @@ from eth_utils.address import to_checksum_address
 
 from .anchorer_status import AnchorConfigError, AnchorerStatus, InFlight, now_ms
 from .chain import EvmChain
+from .chain_types import Fees, SignedTransaction
 from .contract import ANCHOR_GAS_LIMIT
-from .store import Anchor
+from .store import Anchor, StoredCheckpoint
 from .store import AnchorStore as Store
 
 T = TypeVar("T")
@@ -116,6 +117,26 @@ class AnchorerCore:
             final=final,
             updated_ms=now_ms(),
         )
+
+    async def _sign_write_ahead(
+        self, log_id: bytes, cp: StoredCheckpoint, *, nonce: int, fees: Fees
+    ) -> SignedTransaction:
+        """Sign ``anchor()`` of ``cp`` and store its hash (no block yet) before anything is
+        sent: write-ahead, so that after a crash the store knows what may be on chain."""
+        signed = await self._c(
+            self.chain.prepare_anchor,
+            self.contract,
+            log_id,
+            cp.tree_size,
+            cp.root,
+            nonce=nonce,
+            fees=fees,
+            gas_limit=self.gas_limit,
+        )
+        await self._s(
+            self.store.set_anchor, cp.tree_size, self._anchor(signed.tx_hash, None, False)
+        )
+        return signed
 
     def _ours(self, anchor: Anchor) -> bool:
         return anchor.evm_chain_id == self._chain_id and anchor.contract.lower() == (

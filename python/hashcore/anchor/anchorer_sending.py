@@ -37,20 +37,7 @@ class AnchorerSending(AnchorerPreflight):
         if self._nonce is None:
             self._nonce = await self._c(chain.nonce, "pending")
         fees = await self._c(chain.fees)
-        signed = await self._c(
-            chain.prepare_anchor,
-            self.contract,
-            log_id,
-            cp.tree_size,
-            cp.root,
-            nonce=self._nonce,
-            fees=fees,
-            gas_limit=self.gas_limit,
-        )
-        # Write-ahead: the store knows the hash before the node does.
-        await self._s(
-            self.store.set_anchor, cp.tree_size, self._anchor(signed.tx_hash, None, False)
-        )
+        signed = await self._sign_write_ahead(log_id, cp, nonce=self._nonce, fees=fees)
         self._inflight = InFlight(
             cp.tree_size, signed.tx_hash, signed.nonce, fees, time.monotonic()
         )

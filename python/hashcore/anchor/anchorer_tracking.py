@@ -84,19 +84,7 @@ class AnchorerTracking(AnchorerCore):
         if log_id is None or cp is None:  # a store emptied under us: nothing to anchor
             return
         fees = f.fees.bumped(await self._c(self.chain.fees))
-        signed = await self._c(
-            self.chain.prepare_anchor,
-            self.contract,
-            log_id,
-            cp.tree_size,
-            cp.root,
-            nonce=f.nonce,
-            fees=fees,
-            gas_limit=self.gas_limit,
-        )
-        await self._s(
-            self.store.set_anchor, cp.tree_size, self._anchor(signed.tx_hash, None, False)
-        )
+        signed = await self._sign_write_ahead(log_id, cp, nonce=f.nonce, fees=fees)
         if cp.tree_size != f.tree_size:
             await self._s(self.store.set_anchor, f.tree_size, None)
         f.replaced[f.tx_hash] = f.tree_size

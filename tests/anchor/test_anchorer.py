@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from hashcore.anchor import AnchorConfigError, Anchorer, ChainUnreachableError, EvmChain
-from hashcore.anchor.chain import read_key_file
+from hashcore.anchor.chain_access import read_key_file
 from hashcore.errors import AnchorError
 from hashcore.relay.store.base import Anchor
 

@@ -21,7 +21,7 @@ from hashcore.anchor import (
     audit_bundle_with_evm,
     check_anchors,
 )
-from hashcore.anchor.chain import Receipt
+from hashcore.anchor.chain_types import Receipt
 from hashcore.bundle import Bundle
 from hashcore.sim.sample import make_sample
 

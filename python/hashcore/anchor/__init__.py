@@ -18,14 +18,14 @@ from __future__ import annotations
 
 from .anchorer import AnchorConfigError, Anchorer, AnchorerStatus, AnchorReceipt
 from .audit import AnchorCheck, EvmAudit, anchor_states, audit_bundle_with_evm, check_anchors
-from .chain import (
+from .chain import EvmChain
+from .chain_access import read_key_file
+from .chain_types import (
     ChainUnreachableError,
-    EvmChain,
     Fees,
     Receipt,
     SignedTransaction,
     TxRejectedError,
-    read_key_file,
 )
 from .contract import (
     ANCHOR_GAS_LIMIT,

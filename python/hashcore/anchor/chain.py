@@ -18,50 +18,48 @@ internal lock makes one chain object safe to share between threads.
 Errors: a node that does not answer raises :class:`ChainUnreachableError`; a node that
 refuses a transaction raises :class:`TxRejectedError`; both are
 :class:`hashcore.errors.AnchorError`.
+
+This module holds the constructors and the writes (sign, send, deploy); the connection
+and its lock are in :mod:`.chain_connection`, the reads in :mod:`.chain_reads`, the
+values and errors in :mod:`.chain_types`, key files and log-safe URLs in
+:mod:`.chain_access`. The names above are re-exported here, where callers import them.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib
 import logging
 import os
-import re
-import stat
-import threading
 import time
 import urllib.parse
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_typing import HexStr
 from eth_utils.address import to_checksum_address
 from web3 import Web3
-from web3.exceptions import (
-    ContractLogicError,
-    ProviderConnectionError,
-    RequestTimedOut,
-    TimeExhausted,
-    TooManyRequests,
-    TransactionNotFound,
-)
 from web3.providers.eth_tester import EthereumTesterProvider
-from web3.types import FilterParams, TxParams
 
 from ..errors import AnchorError
+from .chain_access import read_key_file, redact_url
+from .chain_reads import ChainReads
+from .chain_types import (
+    UNREACHABLE,
+    ChainUnreachableError,
+    Fees,
+    Receipt,
+    SentTransaction,
+    SignedTransaction,
+    TxRejectedError,
+    hex_0x,
+    revert_reason,
+    tx_rejection,
+)
 from .contract import (
     ANCHOR_GAS_LIMIT,
-    ANCHORED_TOPIC,
     DEPLOY_GAS_LIMIT,
-    AnchoredEvent,
     compiled,
-    decode_anchored_log,
     encode_anchor_call,
-    encode_view_call,
 )
 
 __all__ = [
@@ -76,215 +74,15 @@ __all__ = [
     "revert_reason",
 ]
 
+
 _log = logging.getLogger("hashcore.anchor")
-T = TypeVar("T")
-
-#: Exceptions that mean "the node did not answer" (requests' errors are OSErrors).
-_UNREACHABLE: tuple[type[BaseException], ...] = (
-    OSError,
-    ProviderConnectionError,
-    TooManyRequests,
-    RequestTimedOut,
-    TimeExhausted,
-)
-#: An embedded chain with a block time catches up at most this many blocks at once.
-_MAX_CATCH_UP_BLOCKS = 64
-_KEY_RE = re.compile(r"0x[0-9a-fA-F]{64}")
 
 
-class ChainUnreachableError(AnchorError):
-    """The chain's node did not answer (connection refused, timeout, rate limited)."""
+class EvmChain(ChainReads):
+    """An EVM chain and (optionally) the account that sends anchors; see the module doc.
 
-
-class TxRejectedError(AnchorError):
-    """The node refused a transaction. ``reason`` is one of "nonce" (nonce too low or
-    already used), "underpriced" (a replacement that does not pay enough more), "funds"
-    (the account can't pay) or "other"."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-@dataclass(frozen=True, slots=True)
-class Fees:
-    """Fees of one transaction: EIP-1559 (``max_fee``/``priority_fee``) where the chain
-    has a base fee, else a legacy ``gas_price``."""
-
-    max_fee_per_gas: int | None = None
-    max_priority_fee_per_gas: int | None = None
-    gas_price: int | None = None
-
-    @property
-    def eip1559(self) -> bool:
-        return self.max_fee_per_gas is not None
-
-    @property
-    def cap(self) -> int:
-        """The most one gas unit can cost."""
-        if self.max_fee_per_gas is not None:
-            return self.max_fee_per_gas
-        return self.gas_price or 0
-
-    def bumped(self, other: Fees | None = None) -> Fees:
-        """Fees for a replacement: at least 25 % above these (nodes ask for 10 %), and
-        at least ``other`` (the fees the chain suggests now)."""
-
-        def up(old: int | None, now: int | None) -> int | None:
-            if old is None:
-                return now
-            return max(old + (old + 3) // 4, now or 0)
-
-        now = other or Fees()
-        if self.eip1559:
-            return Fees(
-                max_fee_per_gas=up(self.max_fee_per_gas, now.max_fee_per_gas),
-                max_priority_fee_per_gas=up(
-                    self.max_priority_fee_per_gas, now.max_priority_fee_per_gas
-                ),
-            )
-        return Fees(gas_price=up(self.gas_price, now.gas_price))
-
-
-@dataclass(frozen=True, slots=True)
-class SentTransaction:
-    """A transaction as the node reports it (pending or mined)."""
-
-    tx_hash: bytes
-    nonce: int
-    fees: Fees
-    gas_limit: int
-
-
-@dataclass(frozen=True, slots=True)
-class SignedTransaction:
-    """A transaction this process signed; ``raw`` is what goes to the node."""
-
-    tx_hash: bytes
-    nonce: int
-    fees: Fees
-    gas_limit: int
-    raw: bytes = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    """The part of a transaction receipt the anchorer needs."""
-
-    tx_hash: bytes
-    block_number: int
-    block_hash: bytes
-    status: int  # 1 success, 0 reverted
-    gas_used: int
-    contract_address: str | None
-    events: tuple[AnchoredEvent, ...]
-
-
-def read_key_file(path: str | os.PathLike[str]) -> LocalAccount:
-    """The account of a key file: one ``0x``-prefixed, 64-hex-digit private key.
-
-    A key file readable by group or others is used, with a warning in the log.
-
-    Raises:
-        AnchorError: the file is missing, unreadable or does not hold one such key.
-    """
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="ascii").strip()
-        mode = p.stat().st_mode
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AnchorError(f"EVM key file {p}: cannot read it: {exc}") from None
-    if not _KEY_RE.fullmatch(text):
-        raise AnchorError(
-            f"EVM key file {p}: must hold one 0x-prefixed private key of 64 hex digits"
-        )
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        _log.warning("EVM key file %s is readable by others (mode %o); use 0600", p, mode & 0o777)
-    try:
-        return cast(LocalAccount, Account.from_key(text))
-    except Exception as exc:  # eth_keys: a key of 0 or >= the curve order
-        raise AnchorError(f"EVM key file {p}: not a valid secp256k1 private key: {exc}") from None
-
-
-def _redact(url: str) -> str:
-    """A node URL fit for logs: scheme, host and port only (paths and queries often hold
-    API keys)."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return "<bad url>"
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    port = f":{parts.port}" if parts.port else ""
-    tail = "/…" if parts.path.strip("/") or parts.query else ""
-    return f"{parts.scheme}://{host}{port}{tail}"
-
-
-def _hex(b: bytes) -> str:
-    return "0x" + b.hex()
-
-
-def _b(value: Any) -> bytes:
-    if isinstance(value, bytes | bytearray):
-        return bytes(value)
-    return bytes.fromhex(str(value).removeprefix("0x"))
-
-
-def revert_reason(exc: BaseException) -> str | None:
-    """The revert reason of a failed ``eth_call`` (web3's ContractLogicError, or
-    eth-tester's TransactionFailed); None if ``exc`` is not a revert."""
-    if isinstance(exc, ContractLogicError):
-        text = str(exc.message or exc)
-    elif type(exc).__name__ == "TransactionFailed":
-        text = str(exc)
-    else:
-        return None
-    return text.removeprefix("execution reverted: ").removeprefix("execution reverted")
-
-
-def _rejection(exc: BaseException) -> TxRejectedError:
-    msg = str(exc)
-    low = msg.lower()
-    if "nonce" in low or "already known" in low or "known transaction" in low:
-        reason = "nonce"
-    elif "underpriced" in low or "fee too low" in low:
-        reason = "underpriced"
-    elif "insufficient funds" in low or "cannot afford" in low or "balance" in low:
-        reason = "funds"
-    else:
-        reason = "other"
-    return TxRejectedError(reason, f"the node refused the anchor transaction: {msg}")
-
-
-class EvmChain:
-    """An EVM chain and (optionally) the account that sends anchors; see the module doc."""
-
-    def __init__(
-        self,
-        w3: Web3,
-        account: LocalAccount | None,
-        *,
-        description: str,
-        embedded: bool = False,
-        tester: Any = None,
-        block_time_s: float | None = None,
-    ) -> None:
-        self.w3 = w3
-        self.account = account
-        #: Where the chain is, fit for logs ("embedded" or a URL without its path/query).
-        self.description = description
-        #: True for the in-process chain, which vanishes with the process.
-        self.is_embedded = embedded
-        self._tester = tester
-        self._block_time_s = block_time_s
-        self._last_block_at = time.monotonic()
-        # An embedded node mines empty blocks only to bury the latest transactions this
-        # many deep (every block stays in its state file forever): see _advance.
-        self._bury_blocks = 0
-        self._unburied = 0
-        self._lock = threading.RLock()
-        self._chain_id: int | None = None
+    The connection and reads are in :mod:`.chain_connection` and :mod:`.chain_reads`;
+    here are the constructors, the writes (sign, send, deploy) and test helpers."""
 
     # ------------------------------------------------------------------ construction
 
@@ -360,7 +158,7 @@ class EvmChain:
         """
         scheme = urllib.parse.urlsplit(url).scheme
         if scheme not in ("http", "https"):
-            raise AnchorError(f"EVM URL must be http:// or https://, got {_redact(url)!r}")
+            raise AnchorError(f"EVM URL must be http:// or https://, got {redact_url(url)!r}")
         account = read_key_file(key_file) if key_file is not None else None
         provider = Web3.HTTPProvider(
             url,
@@ -369,7 +167,7 @@ class EvmChain:
             # an outage behind seconds of silent waiting.
             exception_retry_configuration=None,
         )
-        return cls(Web3(provider), account, description=_redact(url))
+        return cls(Web3(provider), account, description=redact_url(url))
 
     def with_account(self, account: LocalAccount | None) -> EvmChain:
         """The same chain (same connection and lock) with another sending account. (An
@@ -384,256 +182,6 @@ class EvmChain:
         other._lock = self._lock
         other._chain_id = self._chain_id
         return other
-
-    # ------------------------------------------------------------------ plumbing
-
-    @property
-    def address(self) -> str | None:
-        """The sending account (checksummed), or None for a read-only chain."""
-        return self.account.address if self.account is not None else None
-
-    def _require_account(self) -> LocalAccount:
-        if self.account is None:
-            raise AnchorError(f"EVM chain {self.description} was opened without a key file")
-        return self.account
-
-    def _advance(self) -> None:
-        if self._block_time_s is None or (self._tester is None and self._unburied <= 0):
-            return
-        due = int((time.monotonic() - self._last_block_at) / self._block_time_s)
-        if due <= 0:
-            return
-        if self._tester is not None:
-            self._tester.mine_blocks(min(due, _MAX_CATCH_UP_BLOCKS))
-        else:
-            blocks = min(due, self._unburied)
-            self.w3.provider.make_request(cast(Any, "anvil_mine"), [hex(blocks)])
-            self._unburied -= blocks
-        self._last_block_at = time.monotonic()
-
-    def _rpc(self, what: str, fn: Callable[[], T]) -> T:
-        with self._lock:
-            try:
-                self._advance()
-                return fn()
-            except _UNREACHABLE as exc:
-                raise ChainUnreachableError(
-                    f"EVM chain at {self.description} unreachable ({what}): "
-                    f"{type(exc).__name__}: {str(exc)[:200]}"
-                ) from exc
-
-    # ------------------------------------------------------------------ reading
-
-    def chain_id(self) -> int:
-        """The chain id (EIP-155), asked once and then remembered."""
-        if self._chain_id is None:
-            self._chain_id = int(self._rpc("eth_chainId", lambda: self.w3.eth.chain_id))
-        return self._chain_id
-
-    def block_number(self) -> int:
-        """The number of the newest block."""
-        return int(self._rpc("eth_blockNumber", lambda: self.w3.eth.block_number))
-
-    def confirmations(self, block_number: int, head: int | None = None) -> int:
-        """How many blocks hold ``block_number`` down, itself included: 1 while it is the
-        newest block, 0 if the chain is not that high (any more)."""
-        top = self.block_number() if head is None else head
-        return max(0, top - block_number + 1)
-
-    def code_at(self, address: str) -> bytes:
-        """The code deployed at ``address`` (empty for an account or nothing)."""
-        addr = to_checksum_address(address)
-        return bytes(self._rpc("eth_getCode", lambda: self.w3.eth.get_code(addr)))
-
-    def balance(self, address: str | None = None) -> int:
-        """The balance in wei of ``address`` (default: the sending account)."""
-        addr = to_checksum_address(address or self._require_account().address)
-        return int(self._rpc("eth_getBalance", lambda: self.w3.eth.get_balance(addr)))
-
-    def nonce(self, block: str = "pending") -> int:
-        """The sending account's transaction count at ``block`` ("pending" or "latest")."""
-        addr = self._require_account().address
-        return int(
-            self._rpc(
-                "eth_getTransactionCount",
-                lambda: self.w3.eth.get_transaction_count(addr, cast(Any, block)),
-            )
-        )
-
-    def fees(self) -> Fees:
-        """Fees for a transaction now: EIP-1559 (max fee = 2 x base fee + tip) where the
-        newest block has a base fee, else the node's legacy gas price."""
-
-        def read() -> Fees:
-            block = self.w3.eth.get_block("latest")
-            base = block.get("baseFeePerGas")
-            if base is None:
-                return Fees(gas_price=int(self.w3.eth.gas_price))
-            try:
-                tip = int(self.w3.eth.max_priority_fee)
-            except _UNREACHABLE:
-                raise
-            except Exception:  # a node without eth_maxPriorityFeePerGas
-                tip = 1_000_000_000
-            return Fees(max_fee_per_gas=2 * int(base) + tip, max_priority_fee_per_gas=tip)
-
-        return self._rpc("fees", read)
-
-    def view(self, contract: str, name: str, log_id: bytes) -> bytes:
-        """Raw return data of a view of the anchor contract ("firstSender" or
-        "latestTreeSize") for ``log_id``.
-
-        Raises:
-            AnchorError: the call reverted (not an anchor contract).
-        """
-        params: TxParams = {
-            "to": to_checksum_address(contract),
-            "data": encode_view_call(name, log_id),
-        }
-
-        def call() -> bytes:
-            try:
-                return bytes(self.w3.eth.call(params, "latest"))
-            except _UNREACHABLE:
-                raise
-            except Exception as exc:
-                raise AnchorError(f"{name}(bytes32) on {contract} failed: {exc}") from None
-
-        return self._rpc(f"eth_call {name}", call)
-
-    def anchor_state(self, contract: str, log_id: bytes) -> tuple[str | None, int]:
-        """``(first sender or None, latest anchored tree size)`` of ``log_id``.
-
-        Raises:
-            AnchorError: ``contract`` does not answer as the anchor contract does.
-        """
-        first = self.view(contract, "firstSender", log_id)
-        size = self.view(contract, "latestTreeSize", log_id)
-        if len(first) != 32 or len(size) != 32 or any(first[:12]) or any(size[:24]):
-            raise AnchorError(
-                f"{contract} on chain {self.chain_id()} is not a hashcore anchor contract "
-                "(its firstSender/latestTreeSize answers are not an address and a uint64)"
-            )
-        sender = to_checksum_address(first[12:]) if any(first) else None
-        return sender, int.from_bytes(size, "big")
-
-    def simulate_anchor(
-        self, contract: str, log_id: bytes, tree_size: int, root: bytes
-    ) -> str | None:
-        """Run ``anchor()`` as an ``eth_call`` from the sending account: the revert
-        reason if it would revert, else None."""
-        params: TxParams = {
-            "from": self._require_account().address,
-            "to": to_checksum_address(contract),
-            "data": encode_anchor_call(log_id, tree_size, root),
-            "gas": ANCHOR_GAS_LIMIT,
-        }
-
-        def call() -> str | None:
-            try:
-                self.w3.eth.call(params, "latest")
-            except _UNREACHABLE:
-                raise
-            except Exception as exc:
-                reason = revert_reason(exc)
-                if reason is None:
-                    raise AnchorError(f"simulating anchor() failed: {exc}") from None
-                return reason
-            return None
-
-        return self._rpc("eth_call anchor", call)
-
-    def receipt(self, tx_hash: bytes) -> Receipt | None:
-        """The receipt of a mined transaction, None while it is not in a block (pending,
-        dropped, or removed by a reorg)."""
-
-        def read() -> Receipt | None:
-            try:
-                r = self.w3.eth.get_transaction_receipt(HexStr(_hex(tx_hash)))
-            except TransactionNotFound:
-                return None
-            if r is None or r.get("blockNumber") is None:
-                return None
-            events = tuple(
-                e for e in (decode_anchored_log(log) for log in r["logs"]) if e is not None
-            )
-            address = r.get("contractAddress")
-            return Receipt(
-                tx_hash=_b(r["transactionHash"]),
-                block_number=int(r["blockNumber"]),
-                block_hash=_b(r["blockHash"]),
-                status=int(r["status"]),
-                gas_used=int(r["gasUsed"]),
-                contract_address=str(address) if address else None,
-                events=events,
-            )
-
-        return self._rpc("eth_getTransactionReceipt", read)
-
-    def transaction(self, tx_hash: bytes) -> SentTransaction | None:
-        """A transaction the node knows (pending or mined), or None: never seen, dropped
-        from the mempool, or removed by a reorg and not re-queued."""
-
-        def read() -> SentTransaction | None:
-            try:
-                tx = self.w3.eth.get_transaction(HexStr(_hex(tx_hash)))
-            except TransactionNotFound:
-                return None
-            if tx is None:
-                return None
-            if tx.get("maxFeePerGas") is not None:
-                fees = Fees(
-                    max_fee_per_gas=int(tx["maxFeePerGas"]),
-                    max_priority_fee_per_gas=int(tx["maxPriorityFeePerGas"]),
-                )
-            else:
-                fees = Fees(gas_price=int(tx["gasPrice"]))
-            return SentTransaction(
-                tx_hash=tx_hash, nonce=int(tx["nonce"]), fees=fees, gas_limit=int(tx["gas"])
-            )
-
-        return self._rpc("eth_getTransactionByHash", read)
-
-    def anchored_events(
-        self,
-        contract: str,
-        log_id: bytes,
-        *,
-        tree_size: int | None = None,
-        from_block: int = 0,
-        to_block: int | None = None,
-        max_range: int | None = None,
-    ) -> list[AnchoredEvent]:
-        """The ``Anchored`` events of ``log_id`` (and ``tree_size``, if given) that the
-        node reports for ``contract`` between two blocks (``to_block`` None: the newest),
-        in chain order. ``max_range`` splits the query into ranges of that many blocks,
-        for providers that limit ``eth_getLogs``. Entries that are not well-formed
-        Anchored logs are left out."""
-        address = to_checksum_address(contract)
-        topics: list[Any] = [_hex(ANCHORED_TOPIC), _hex(log_id)]
-        if tree_size is not None:
-            topics.append(_hex(tree_size.to_bytes(32, "big")))
-        top = self.block_number() if to_block is None else to_block
-        out: list[AnchoredEvent] = []
-        start = from_block
-        while start <= top:
-            end = top if max_range is None else min(top, start + max_range - 1)
-            params: FilterParams = {
-                "address": address,
-                "fromBlock": start,
-                "toBlock": end,
-                "topics": topics,
-            }
-            logs = self._rpc("eth_getLogs", functools.partial(self.w3.eth.get_logs, params))
-            for log in logs:
-                if log.get("removed"):
-                    continue
-                event = decode_anchored_log(cast(Any, log))
-                if event is not None:
-                    out.append(event)
-            start = end + 1
-        out.sort(key=lambda e: (e.block_number, e.log_index))
-        return out
 
     # ------------------------------------------------------------------ writing
 
@@ -652,10 +200,10 @@ class EvmChain:
         def send() -> None:
             try:
                 self.w3.eth.send_raw_transaction(raw)
-            except _UNREACHABLE:
+            except UNREACHABLE:
                 raise
             except Exception as exc:
-                raise _rejection(exc) from None
+                raise tx_rejection(exc) from None
 
         self._rpc("eth_sendRawTransaction", send)
         if self._bury_blocks:
@@ -741,11 +289,13 @@ class EvmChain:
         while (r := self.receipt(tx_hash)) is None:
             if time.monotonic() > deadline:
                 raise AnchorError(
-                    f"deploying the anchor contract: {_hex(tx_hash)} not mined in {timeout_s:g} s"
+                    f"deploying the anchor contract: {hex_0x(tx_hash)} not mined in {timeout_s:g} s"
                 )
             time.sleep(0.05)
         if r.status != 1 or r.contract_address is None:
-            raise AnchorError(f"deploying the anchor contract failed (tx {_hex(tx_hash)} reverted)")
+            raise AnchorError(
+                f"deploying the anchor contract failed (tx {hex_0x(tx_hash)} reverted)"
+            )
         _log.info(
             "EVM: deployed the anchor contract at %s on chain %d (%s)",
             r.contract_address,

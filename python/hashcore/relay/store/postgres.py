@@ -18,8 +18,9 @@ import psycopg.errors
 from psycopg.conninfo import conninfo_to_dict
 
 from ...errors import ConflictError, StoreError
-from ._sql import RECORD_COLUMNS, Row, SqlStore, unique_meaning
 from .base import ChainHead, StoreUnavailableError
+from .sql_rows import RECORD_COLUMNS, Row, unique_meaning
+from .sql_store import SqlStore
 
 __all__ = ["PostgresStore"]
 

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ConflictError, StoreError
-from ._sql import RECORD_COLUMNS, Row, SqlStore, unique_meaning
 from .base import ChainHead, StoreUnavailableError
+from .sql_rows import RECORD_COLUMNS, Row, unique_meaning
+from .sql_store import SqlStore
 
 __all__ = ["SqliteStore"]
 

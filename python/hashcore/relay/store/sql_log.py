@@ -1,0 +1,175 @@
+"""The SQL store's log of records: the atomic append (records, heads, a checkpoint and
+fork evidence in one transaction) and the reads of records and links.
+
+:class:`SqlLog` builds on :class:`SqlCheckpoints` and :class:`SqlEvidence` because an
+append may carry a checkpoint and fork evidence that must commit with its records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+import pyarrow as pa
+
+from ...errors import ConflictError, StoreError
+from .base import (
+    ChainHead,
+    ForkEvidence,
+    StoredCheckpoint,
+    StoredRecord,
+)
+from .sql_checkpoints import SqlCheckpoints
+from .sql_evidence import SqlEvidence
+from .sql_rows import (
+    INT64_MAX,
+    RECORD_COLUMNS,
+    Row,
+    check_int64,
+    record_from_row,
+    records_batch,
+)
+
+
+class SqlLog(SqlCheckpoints, SqlEvidence):
+    """Appends and reads of the records (the Merkle log's leaves)."""
+
+    def append(
+        self,
+        records: Sequence[StoredRecord],
+        heads: Sequence[ChainHead],
+        checkpoint: StoredCheckpoint | None = None,
+        evidence: Sequence[ForkEvidence] = (),
+    ) -> None:
+        # A StoredRecord is a tuple in RECORD_COLUMNS order: the drivers take it as is.
+        rows: list[Row] = list(records)
+        latest = self._check_heads(records, heads)
+        try:
+            with self._write("append"):
+                # Heads first: updating them proves every chain written to is enrolled.
+                if latest:
+                    self._move_heads(latest)
+                if rows:
+                    self._check_positions("append", [row[0] for row in rows])
+                    self._insert_records(rows)
+                if checkpoint is not None:
+                    self._insert_checkpoint("append", checkpoint)
+                for ev in evidence:  # after the records: it may point at one of them
+                    self._insert_fork_evidence("append", ev)
+        except ConflictError as exc:
+            better = self._explain_conflict(records)
+            if better is None:
+                raise
+            raise better from exc
+
+    def _check_heads(
+        self, records: Sequence[StoredRecord], heads: Sequence[ChainHead]
+    ) -> dict[bytes, ChainHead]:
+        """One head per chain (the last given wins); every chain with records in the batch
+        must have one, at its last record. The store keeps heads next to the records, and
+        a stale head would make the relay accept a wrong next seq."""
+        latest = {h.chain_id: h for h in heads}
+        for moved in latest.values():
+            check_int64("head_seq", moved.head_seq)
+        last: dict[bytes, StoredRecord] = {}
+        for r in records:
+            held = last.get(r.chain_id)
+            if held is None or r.seq > held.seq:
+                last[r.chain_id] = r
+        if records:
+            check_int64("log_index", records[-1].log_index)
+        for chain_id, r in last.items():
+            check_int64("seq", r.seq)
+            head = latest.get(chain_id)
+            if head is None or (head.head_seq, head.head_link) != (r.seq, r.link):
+                got = "no head" if head is None else f"a head at seq {head.head_seq}"
+                raise self._fail(
+                    "append",
+                    f"chain {chain_id.hex()}: its head must move to its last record in the "
+                    f"batch (seq {r.seq} and its link); got {got}",
+                )
+        return latest
+
+    def _move_heads(self, latest: dict[bytes, ChainHead]) -> None:
+        # The count of updated devices tells whether every chain was enrolled.
+        if self._update_heads(list(latest.values())) != len(latest):
+            unknown = [
+                c.hex()
+                for c in latest
+                if not self._one("SELECT 1 FROM devices WHERE chain_id = ?", (c,))
+            ]
+            raise self._fail("append", f"heads of chains that are not enrolled: {unknown}")
+
+    def _explain_conflict(self, records: Sequence[StoredRecord]) -> ConflictError | None:
+        """After a unique violation: which (chain_id, seq) collided, for the relay's
+        fork handling and the operator. None if it was not a record (a checkpoint)."""
+        seen: set[tuple[bytes, int]] = set()
+        for r in records:
+            key = (r.chain_id, r.seq)
+            if key in seen:
+                return self._conflict(
+                    "append", f"the batch holds chain {r.chain_id.hex()} seq {r.seq} twice"
+                )
+            seen.add(key)
+        taken = self.get_records(seen)
+        for r in records:
+            held = taken.get((r.chain_id, r.seq))
+            if held is not None:
+                return self._conflict(
+                    "append",
+                    f"chain {r.chain_id.hex()} seq {r.seq} is already taken "
+                    f"(log_index {held.log_index}); nothing of the batch was stored",
+                )
+        return None
+
+    def get_record(self, chain_id: bytes, seq: int) -> StoredRecord | None:
+        return self.get_records([(chain_id, seq)]).get((chain_id, seq))
+
+    def get_records(
+        self, keys: Iterable[tuple[bytes, int]]
+    ) -> dict[tuple[bytes, int], StoredRecord]:
+        # A seq beyond int64 can't be stored, so it is simply not there.
+        wanted = list({(bytes(c), s) for c, s in keys if 0 <= s <= INT64_MAX})
+        if not wanted:
+            return {}
+        with self._read("get_records"):
+            rows = self._select_keys(wanted)
+        out = {}
+        for row in rows:
+            rec = record_from_row(row)
+            out[(rec.chain_id, rec.seq)] = rec
+        return out
+
+    def record_at(self, log_index: int) -> StoredRecord | None:
+        if not 0 <= log_index <= INT64_MAX:
+            return None
+        with self._read("record_at"):
+            row = self._one(
+                f"SELECT {RECORD_COLUMNS} FROM records WHERE log_index = ?", (log_index,)
+            )
+        return record_from_row(row) if row else None
+
+    def iter_links(self, start: int = 0, chunk: int = 65536) -> Iterator[bytes]:
+        if chunk < 1:
+            raise StoreError(f"chunk must be positive, got {chunk}")
+        # One query per chunk, each under the lock, so a slow consumer never blocks the
+        # writer; links never change, and positions are consecutive, so chunks join up.
+        pos = max(start, 0)
+        while True:
+            with self._read("iter_links"):
+                rows = self._all(
+                    "SELECT link FROM records WHERE log_index >= ? ORDER BY log_index LIMIT ?",
+                    (pos, chunk),
+                )
+            if rows:
+                yield b"".join(bytes(r[0]) for r in rows)
+            if len(rows) < chunk:
+                return
+            pos += len(rows)
+
+    def iter_record_batches(
+        self, batch_rows: int = 65536, upto: int | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        if batch_rows < 1:
+            raise StoreError(f"batch_rows must be positive, got {batch_rows}")
+        limit = INT64_MAX if upto is None else max(0, min(upto, INT64_MAX))
+        for rows in self._snapshot_rows(limit, batch_rows):
+            yield records_batch(rows)

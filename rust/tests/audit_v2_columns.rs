@@ -203,18 +203,20 @@ fn a_null_log_index_or_a_short_column_is_refused() {
         received_ms: ints.view(),
     };
     assert_eq!(
-        cols.rows().unwrap_err(),
+        cols.rows().unwrap_err().to_string(),
         Error::Column {
             column: "log_index".into(),
             message: "row 1 is null; every record needs its log position".into()
         }
+        .to_string()
     );
     cols.signature = one.view();
     assert_eq!(
-        cols.rows().unwrap_err(),
+        cols.rows().unwrap_err().to_string(),
         Error::Column {
             column: "signature".into(),
             message: "has 1 rows, log_index has 2".into()
         }
+        .to_string()
     );
 }

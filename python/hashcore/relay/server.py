@@ -6,7 +6,8 @@ metrics endpoint, checkpoint timer, graceful stop.
         await relay.wait_closed()              # until SIGTERM/SIGINT or relay.stop()
 
 SIGTERM: stop accepting calls, let in-flight batches finish (``grace_s``), sign a final
-checkpoint over everything acknowledged, close the store.
+checkpoint over everything acknowledged, close the store. The settings and their start-up
+checks are in ``config.py``.
 """
 
 from __future__ import annotations
@@ -14,12 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import ipaddress
 import logging
 import os
 import secrets
 import signal
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -30,10 +29,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from ..errors import InvalidInputError
+from .config import RelayConfig, split_hostport
 from .grpc_api import add_operator_servicer, add_relay_servicer
 from .interceptors import RelayInterceptor
 from .keys import check_key_binding, load_key, load_or_create_key, record_key_binding
-from .ledger import Ledger, Limits
+from .ledger import Ledger
 from .metrics import RelayMetrics
 from .service import OperatorService, RelayService, Writer
 from .store import Store, describe_target, open_store
@@ -53,111 +53,6 @@ _SERVICE_NAMES = (
 )
 
 
-@dataclass
-class RelayConfig:
-    """Everything ``hashcore relay serve`` can set. Paths default next to the store."""
-
-    store: str
-    listen: str = "127.0.0.1:7443"
-    # Where the relay key, the operator token (and the embedded chain's state) live:
-    # beside a SQLite store by default; a PostgreSQL store has no "beside", so it needs
-    # key_dir (or key_file) said explicitly.
-    key_dir: Path | None = None
-    key_file: Path | None = None
-    operator_token_file: Path | None = None
-    checkpoint_every: int = 1000
-    checkpoint_interval_s: float = 5.0
-    limits: Limits = field(default_factory=Limits)
-    max_message_bytes: int = 8 * 1024 * 1024
-    token_ttl_s: int = 7 * 24 * 3600
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    client_ca: Path | None = None
-    plaintext: bool = False
-    # Plaintext anywhere but loopback sends patient data and bearer tokens in the clear:
-    # refused unless asked for by name (a TLS-terminating proxy on the same host/pod).
-    allow_insecure_remote: bool = False
-    metrics_listen: str | None = None  # "HOST:PORT" for Prometheus
-    grace_s: float = 10.0
-    group_max_records: int = 16384
-    # Anchoring (SPEC 2.2): "embedded" = an anvil child with its state beside the store
-    # (survives restarts, private to this host); "url" = any JSON-RPC node (evm_url +
-    # evm_key); "none" = no anchoring.
-    evm: str = "none"
-    evm_url: str | None = None
-    evm_key: Path | None = None
-    evm_contract: str | None = None
-    evm_chain_id: int | None = None  # refuse to start if the node reports another
-    confirmations: int = 3
-    anchor_interval_s: float = 30.0
-
-    @property
-    def is_postgres(self) -> bool:
-        return self.store.lower().startswith(("postgresql://", "postgres://"))
-
-    def _beside_store(self, suffix: str) -> Path:
-        """``relay<suffix>`` in key_dir, else beside a PostgreSQL relay's key file, else
-        ``<store stem><suffix>`` beside the SQLite store."""
-        if self.key_dir is not None:
-            return self.key_dir / f"relay{suffix}"
-        if self.is_postgres:
-            if self.key_file is None:
-                raise InvalidInputError(_NO_KEY_DIR)
-            return self.key_file.with_suffix(suffix)
-        return Path(self.store.removeprefix("sqlite://")).with_suffix(suffix)
-
-    def resolved_key_file(self) -> Path:
-        return self.key_file or self._beside_store(".key")
-
-    def resolved_token_file(self) -> Path:
-        return self.operator_token_file or self._beside_store(".operator-token")
-
-    def resolved_evm_state_file(self) -> Path:
-        """The embedded chain's state (``--evm embedded``)."""
-        return self._beside_store(".evm-state.json")
-
-    def check(self) -> None:
-        """Refuse contradictory settings with one clear line (InvalidInputError)."""
-        if not self.plaintext and not (self.tls_cert and self.tls_key):
-            raise InvalidInputError(
-                "no TLS: give --tls-cert and --tls-key, or --plaintext to serve unencrypted"
-            )
-        if self.plaintext and (self.tls_cert or self.tls_key or self.client_ca):
-            raise InvalidInputError("--plaintext cannot be combined with TLS options")
-        if bool(self.tls_cert) != bool(self.tls_key):
-            raise InvalidInputError("--tls-cert and --tls-key go together")
-        if self.is_postgres and self.key_dir is None and self.key_file is None:
-            raise InvalidInputError(_NO_KEY_DIR)
-        host, _ = _split_hostport(self.listen)
-        if self.plaintext and not self.allow_insecure_remote and not _is_loopback(host):
-            raise InvalidInputError(
-                f"--plaintext on {self.listen} would serve unencrypted beyond this host: "
-                "listen on 127.0.0.1 or ::1, use TLS, or add --allow-insecure-remote"
-            )
-        if self.metrics_listen is not None:
-            _split_hostport(self.metrics_listen)
-        if self.checkpoint_every < 1:
-            raise InvalidInputError("--checkpoint-every must be at least 1")
-        if self.checkpoint_interval_s <= 0:
-            raise InvalidInputError("--checkpoint-interval must be positive")
-        if self.evm not in ("none", "embedded", "url"):
-            raise InvalidInputError(f"--evm must be none, embedded or url, got {self.evm!r}")
-        if self.evm == "url" and not (self.evm_url and self.evm_key):
-            raise InvalidInputError(
-                "--evm-url needs --evm-key FILE (the account that pays for anchors)"
-            )
-        if self.evm != "url" and (self.evm_url or self.evm_key):
-            raise InvalidInputError("--evm-url/--evm-key are only for an external chain")
-        if self.anchor_interval_s <= 0:
-            raise InvalidInputError("--anchor-interval must be positive")
-
-
-_NO_KEY_DIR = (
-    "a postgresql:// store needs --key-dir DIR: where this relay's key and operator token "
-    "live (one directory per store; never shared by two relays)"
-)
-
-
 def load_or_create_operator_token(path: Path) -> str:
     """The operator bearer token, created (0600) on first start like the relay key."""
     if path.exists():
@@ -171,23 +66,6 @@ def load_or_create_operator_token(path: Path) -> str:
     with os.fdopen(fd, "w") as fh:
         fh.write(token + "\n")
     return token
-
-
-def _split_hostport(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise InvalidInputError(f"expected HOST:PORT, got {text!r}")
-    return host, int(port)
-
-
-def _is_loopback(host: str) -> bool:
-    """True for ``localhost``, 127.0.0.0/8 and ::1 (bracketed or not)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.removeprefix("[").removesuffix("]")).is_loopback
-    except ValueError:  # a host name: it may resolve to anything
-        return False
 
 
 class RelayServer:
@@ -284,7 +162,7 @@ class RelayServer:
         log.info(
             "relay %s serving on %s:%d (%s), store %s, %d records",
             ledger.log_id.hex(),
-            _split_hostport(cfg.listen)[0],
+            split_hostport(cfg.listen)[0],
             self.port,
             "plaintext" if cfg.plaintext else ("mTLS" if cfg.client_ca else "TLS"),
             cfg.store,
@@ -433,7 +311,7 @@ class RelayServer:
 
     def _bind(self, server: aio.Server) -> int:
         cfg = self.config
-        _split_hostport(cfg.listen)
+        split_hostport(cfg.listen)
         if cfg.plaintext:
             port = server.add_insecure_port(cfg.listen)
         else:
@@ -454,7 +332,7 @@ class RelayServer:
     def _start_metrics(self, listen: str) -> None:
         from prometheus_client import start_http_server
 
-        host, port = _split_hostport(listen)
+        host, port = split_hostport(listen)
         server, _thread = start_http_server(port, addr=host, registry=self.metrics.registry)
         self._metrics_server = server
         self.metrics_port = int(server.server_address[1])

@@ -13,6 +13,8 @@ mod sequence;
 mod stream;
 mod v2;
 mod v2_audit;
+mod v2_note;
+mod v2_tree;
 
 use pyo3::prelude::*;
 
@@ -50,6 +52,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::_raw_batch_verify, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_raw_blake3, m)?)?;
     v2::register(m)?;
+    v2_tree::register(m)?;
+    v2_note::register(m)?;
     v2_audit::register(m)?;
     Ok(())
 }

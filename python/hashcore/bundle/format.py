@@ -3,6 +3,7 @@ SPEC Arrow schemas. The writer, the reader and the relay's export all use these.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,7 +13,7 @@ import pyarrow as pa
 
 from ..errors import BundleError, ColumnError, ColumnTypeError
 from ..limits import MAX_MANIFEST_BYTES, echo
-from ..safe_read import parse_json, read_small_text
+from ..safe_read import parquet_parts, parse_json, read_small_text
 
 BUNDLE_FORMAT = "hashcore-bundle"
 
@@ -56,7 +57,10 @@ def new_manifest(log_id: bytes, evm: dict[str, Any] | None) -> dict[str, Any]:
     return {"format": BUNDLE_FORMAT, "version": BUNDLE_VERSION, "log_id": log_id.hex(), "evm": evm}
 
 
-def read_manifest(path: Path) -> tuple[dict[str, Any], bytes, dict[str, Any] | None]:
+def load_manifest_object(path: Path) -> tuple[Path, dict[str, Any]]:
+    """The bundle's manifest file and its JSON object, read under the hostile-input rules
+    (a regular file of at most MAX_MANIFEST_BYTES, depth-limited JSON); the v1 and v2
+    readers check its members each by their own version."""
     file = path / MANIFEST
     try:
         text = read_small_text(file, MAX_MANIFEST_BYTES)
@@ -67,6 +71,23 @@ def read_manifest(path: Path) -> tuple[dict[str, Any], bytes, dict[str, Any] | N
     manifest = parse_json(text, file)
     if not isinstance(manifest, dict):
         raise BundleError(f"{file}: must be a JSON object")
+    return file, manifest
+
+
+def record_files(root: Path) -> list[Path]:
+    """``records.parquet`` then ``records/*.parquet`` by name (both are read); a link or
+    a pipe among them is refused when it is opened, never skipped."""
+    files: list[Path] = []
+    if os.path.lexists(root / RECORDS_FILE):
+        files.append(root / RECORDS_FILE)
+    files.extend(parquet_parts(root / RECORDS_DIR))
+    if not files:
+        raise BundleError(f"{root}: no {RECORDS_FILE} and no {RECORDS_DIR}/*.parquet")
+    return files
+
+
+def read_manifest(path: Path) -> tuple[dict[str, Any], bytes, dict[str, Any] | None]:
+    file, manifest = load_manifest_object(path)
     if manifest.get("format") != BUNDLE_FORMAT:
         raise BundleError(
             f"{file}: format is {echo(manifest.get('format'))}, expected {BUNDLE_FORMAT!r}"

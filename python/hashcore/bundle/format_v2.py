@@ -20,9 +20,7 @@ import pyarrow as pa
 
 from .. import _core
 from ..errors import BundleError, ColumnError, ColumnTypeError
-from ..limits import MAX_MANIFEST_BYTES
-from ..safe_read import parse_json, read_small_text
-from .format import BUNDLE_FORMAT, MANIFEST
+from .format import BUNDLE_FORMAT, load_manifest_object
 
 __all__ = [
     "BUNDLE_VERSION_V2",
@@ -206,20 +204,6 @@ def new_manifest_v2(origin: str, log_key: bytes, exported_ms: int) -> dict[str, 
     }
 
 
-def _load_manifest(path: Path) -> tuple[Path, dict[str, Any]]:
-    file = path / MANIFEST
-    try:
-        text = read_small_text(file, MAX_MANIFEST_BYTES)
-    except FileNotFoundError:
-        raise BundleError(f"{file}: missing; not a hashcore bundle") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{file}: unreadable: {exc}") from None
-    manifest = parse_json(text, file)
-    if not isinstance(manifest, dict):
-        raise BundleError(f"{file}: must be a JSON object")
-    return file, manifest
-
-
 def is_v2_bundle(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is a directory whose manifest says version 2, so that the v2
     reader is the one to check it. Anything else (no directory, no or unreadable manifest,
@@ -229,7 +213,7 @@ def is_v2_bundle(path: str | os.PathLike[str]) -> bool:
     if not root.is_dir():
         return False
     try:
-        _, manifest = _load_manifest(root)
+        _, manifest = load_manifest_object(root)
     except BundleError:
         return False
     version = manifest.get("version")
@@ -256,7 +240,7 @@ def read_manifest_v2(path: Path) -> ManifestV2:
             origin that isn't a key name, a log_key that isn't 64 hex digits, an
             exported_ms that isn't an i64.
     """
-    file, manifest = _load_manifest(path)
+    file, manifest = load_manifest_object(path)
     if manifest.get("format") != BUNDLE_FORMAT:
         raise BundleError(
             f"{file}: format is {manifest.get('format')!r}, expected {BUNDLE_FORMAT!r}"

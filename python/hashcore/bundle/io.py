@@ -29,7 +29,7 @@ from .._atomic import replace_atomically, write_atomically
 from ..checkpoint import Checkpoint, parse_log_id
 from ..errors import BundleError, ColumnError, ColumnTypeError, InvalidInputError
 from ..record import Record
-from ..safe_read import open_parquet, parquet_parts
+from ..safe_read import open_parquet
 from ..schema import CHECKPOINT_SCHEMA, RECORD_SCHEMA
 from .format import (
     BUNDLE_FORMAT,
@@ -42,6 +42,7 @@ from .format import (
     conform,
     new_manifest,
     read_manifest,
+    record_files,
 )
 
 __all__ = [
@@ -249,17 +250,6 @@ def _unify(tables: list[pa.Table], names: list[str], root: Path) -> pa.Table:
         raise BundleError(f"{root}: records parts cannot be combined: {exc}") from None
 
 
-def _record_files(root: Path) -> list[Path]:
-    """``records.parquet`` then ``records/*.parquet`` by name (SPEC 3: both are read)."""
-    files: list[Path] = []
-    if os.path.lexists(root / RECORDS_FILE):  # a link or a pipe is refused when opened
-        files.append(root / RECORDS_FILE)
-    files.extend(parquet_parts(root / RECORDS_DIR))
-    if not files:
-        raise BundleError(f"{root}: no {RECORDS_FILE} and no {RECORDS_DIR}/*.parquet")
-    return files
-
-
 def _read_checkpoints(root: Path) -> pa.Table:
     cp_file = root / CHECKPOINTS_FILE
     if not os.path.lexists(cp_file):
@@ -312,7 +302,7 @@ def open_bundle(path: str | os.PathLike[str]) -> BundleHeader:
     if not root.is_dir():
         raise BundleError(f"{root}: not a directory (a bundle is a directory)")
     manifest, log_id, evm = read_manifest(root)
-    files = _record_files(root)
+    files = record_files(root)
     rows = [_record_part_rows(f) for f in files]
     return BundleHeader(
         path=root,
@@ -339,7 +329,7 @@ def read_bundle(path: str | os.PathLike[str]) -> Bundle:
         raise BundleError(f"{root}: not a directory (a bundle is a directory)")
     manifest, log_id, evm = read_manifest(root)
 
-    files = _record_files(root)
+    files = record_files(root)
     names = [f.relative_to(root).as_posix() for f in files]
     tables = [_read_parquet(f, RECORD_SCHEMA.names) for f in files]
     records = _unify(tables, [str(f) for f in files], root)

@@ -29,8 +29,8 @@ import pyarrow.parquet as pq
 from .. import _core
 from .._atomic import replace_atomically, write_atomically
 from ..errors import BundleError, InvalidInputError
-from ..safe_read import open_parquet, parquet_parts
-from .format import CHECKPOINTS_FILE, MANIFEST, RECORDS_DIR, RECORDS_FILE
+from ..safe_read import open_parquet
+from .format import CHECKPOINTS_FILE, MANIFEST, RECORDS_DIR, RECORDS_FILE, record_files
 from .format_v2 import (
     CHECKPOINT_SCHEMA_V2,
     NOTE_SCHEMA,
@@ -195,16 +195,6 @@ def read_evidence_file(
     return _read_table(Path(file), schema, schema_notes)
 
 
-def _record_files(root: Path) -> list[Path]:
-    files: list[Path] = []
-    if os.path.lexists(root / RECORDS_FILE):  # a link or a pipe is refused when opened
-        files.append(root / RECORDS_FILE)
-    files.extend(parquet_parts(root / RECORDS_DIR))
-    if not files:
-        raise BundleError(f"{root}: no {RECORDS_FILE} and no {RECORDS_DIR}/*.parquet")
-    return files
-
-
 def read_bundle_v2(path: str | os.PathLike[str]) -> BundleV2:
     """Read a v2 bundle: manifest, every records file, checkpoints, and the optional
     receipts.parquet and notes.parquet.
@@ -219,7 +209,7 @@ def read_bundle_v2(path: str | os.PathLike[str]) -> BundleV2:
         raise BundleError(f"{root}: not a directory (a bundle is a directory)")
     manifest = read_manifest_v2(root)
     notes: list[str] = []
-    files = _record_files(root)
+    files = record_files(root)
     records = combine_tables(
         [_read_table(f, RECORD_SCHEMA_V2, notes) for f in files], RECORD_SCHEMA_V2, str(root)
     )

@@ -12,7 +12,8 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 DEPS_STAMP := $(VENV)/.deps-stamp
 EXT_STAMP  := $(VENV)/.ext-stamp
-RUST_SRC   := $(shell find rust -name '*.rs') rust/Cargo.toml Cargo.toml $(wildcard Cargo.lock)
+# rust/fuzz is its own nightly build (make fuzz), not part of the extension.
+RUST_SRC   := $(shell find rust -path rust/fuzz -prune -o -name '*.rs' -print) rust/Cargo.toml Cargo.toml $(wildcard Cargo.lock)
 PY_SRC     := $(shell find python -name '*.py' -o -name '*.pyi') pyproject.toml
 PROTO_SRC  := $(shell find proto -name '*.proto')
 # grpc_tools writes these beside the package (gitignored: generated at build, never edited).
@@ -48,6 +49,33 @@ $(ANVIL_STAMP): package.json package-lock.json
 	npm install --no-save --no-audit --no-fund
 	@touch $@
 # --- end anvil ---------------------------------------------------------------------------
+
+# --- fuzzing (issue 15): cargo-fuzz on nightly + atheris; corpora are committed --------
+FUZZ_SECONDS ?= 60
+RUST_FUZZ_TARGETS := note checkpoint_body tree audit
+PY_FUZZ_TARGETS   := policy note note_verify checkpoint_body manifest
+CARGO_FUZZ_VERSION := 0.13.2
+ATHERIS_VERSION    := 3.0.0
+
+.PHONY: fuzz
+fuzz: install ## Fuzz the v2 parsers and the audit: FUZZ_SECONDS (60) per target; finds go to */regressions/
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version $(CARGO_FUZZ_VERSION)
+	$(PIP) install -q --disable-pip-version-check atheris==$(ATHERIS_VERSION)
+	cd rust && for t in $(RUST_FUZZ_TARGETS); do \
+		mkdir -p fuzz/regressions/$$t && \
+		cargo +nightly fuzz run -O $$t fuzz/corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) \
+			-artifact_prefix=fuzz/regressions/$$t/ -print_final_stats=1 || exit 1; \
+	done
+	for t in $(PY_FUZZ_TARGETS); do \
+		mkdir -p fuzz/python/regressions/$$t && \
+		$(PY) fuzz/python/run.py $$t fuzz/python/corpus/$$t -max_total_time=$(FUZZ_SECONDS) \
+			-artifact_prefix=fuzz/python/regressions/$$t/ -print_final_stats=1 || exit 1; \
+	done
+
+.PHONY: fuzz-cmin
+fuzz-cmin: ## Minimise the committed Rust fuzz corpora (after a long make fuzz)
+	cd rust && for t in $(RUST_FUZZ_TARGETS); do cargo +nightly fuzz cmin -O $$t fuzz/corpus/$$t || exit 1; done
+# --- end fuzzing -------------------------------------------------------------------------
 
 .PHONY: install
 install: $(EXT_STAMP) $(ANVIL_STAMP) ## Create .venv, install dependencies, build the Rust extension (release)

@@ -8,7 +8,6 @@ ignored). An audit without a policy uses :func:`default_trust`'s values.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from typing import Any
 
 from . import _core
 from .errors import PolicyError
+from .strict_json import parse_json
 
 __all__ = [
     "DEFAULT_MAX_CLOCK_SKEW_MS",
@@ -176,11 +176,14 @@ def parse_policy(data: str | bytes | Mapping[str, Any]) -> Policy:
             >= 0; two witnesses sharing a name or a key, or a witness key equal to the log
             key.
     """
-    if isinstance(data, str | bytes):
+    if isinstance(data, bytes):
         try:
-            obj = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
             raise PolicyError(f"not JSON: {exc}") from None
+    if isinstance(data, str):
+        # The limits of a bundle's JSON: no RecursionError, no int() digit-limit ValueError.
+        obj = parse_json(data, "policy", PolicyError)
     else:
         obj = data
     if not isinstance(obj, Mapping):

@@ -20,14 +20,12 @@ targets in (``cp -rL``). The bundle directory itself may be a link: the user nam
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from itertools import accumulate
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -35,7 +33,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import BundleError
-from .limits import MAX_JSON_DEPTH, MAX_JSON_INT_DIGITS, MIN_ROW_BYTES
+from .limits import MIN_ROW_BYTES
+from .strict_json import json_depth, parse_json
 
 __all__ = [
     "check_parquet_claims",
@@ -121,43 +120,6 @@ def read_small_text(file: Path, limit: int) -> str:
         if size > limit or len(data) > limit:
             raise BundleError(f"{file}: {max(size, len(data))} bytes; at most {limit} are read")
     return data.decode("utf-8")
-
-
-#: A JSON string (linear: every alternative consumes a character); its brackets don't nest.
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
-
-
-def json_depth(text: str) -> int:
-    """How deep arrays and objects nest in ``text`` (0 for a scalar), without decoding it."""
-    brackets = _NOT_A_BRACKET.sub("", _JSON_STRING.sub("", text))
-    return max(accumulate(1 if c in "[{" else -1 for c in brackets), default=0)
-
-
-def parse_json(text: str, file: Path) -> Any:
-    """``text`` parsed as JSON, or a BundleError naming ``file`` (bad JSON, an integer of
-    more than MAX_JSON_INT_DIGITS digits, nesting deeper than MAX_JSON_DEPTH)."""
-    if json_depth(text) > MAX_JSON_DEPTH:
-        raise BundleError(f"{file}: JSON nested deeper than {MAX_JSON_DEPTH} levels is not read")
-
-    def parse_int(digits: str) -> int:
-        # Called by the decoder before it converts: a long integer never becomes an int.
-        length = len(digits.lstrip("-"))
-        if length > MAX_JSON_INT_DIGITS:
-            raise BundleError(
-                f"{file}: holds an integer of {length} digits; at most {MAX_JSON_INT_DIGITS} "
-                "are accepted"
-            )
-        return int(digits)
-
-    try:
-        return json.loads(text, parse_int=parse_int)
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{file}: not valid JSON: {exc}") from None
-    except RecursionError:  # not reached after json_depth; kept in case the limit is low
-        raise BundleError(f"{file}: JSON nested too deeply") from None
-    except ValueError as exc:  # e.g. a float Python cannot represent
-        raise BundleError(f"{file}: not valid JSON: {exc}") from None
 
 
 def check_parquet_claims(file: Path, parquet: pq.ParquetFile, size: int) -> int:

@@ -62,7 +62,14 @@ def _witness(i: int, **changes: Any) -> list[dict[str, Any]]:
 
 
 BAD_POLICIES: list[tuple[str, Any, str]] = [
-    ("not_json", "{not json", "not JSON: "),
+    ("not_json", "{not json", "policy: not valid JSON: "),
+    ("not_utf8", b"\xff{}", "not JSON: 'utf-8' codec can't decode byte 0xff"),
+    ("too_deep", "[" * 5000, "policy: JSON nested deeper than 64 levels is not read"),
+    (
+        "huge_integer",
+        '{"format": "hashcore-policy", "version": ' + "9" * 5000 + "}",
+        "policy: holds an integer of 5000 digits; at most 78 are accepted",
+    ),
     ("array", "[]", "must be a JSON object, got list"),
     (
         "format",
@@ -146,12 +153,12 @@ def test_bad_policy_is_refused(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    text = policy if isinstance(policy, str) else json.dumps(policy)
+    text = policy if isinstance(policy, str | bytes) else json.dumps(policy)
     with pytest.raises(PolicyError) as raised:
         parse_policy(text)
     assert message in str(raised.value)
     file = tmp_path / "policy.json"
-    file.write_text(text)
+    file.write_bytes(text if isinstance(text, bytes) else text.encode())
     with pytest.raises(PolicyError, match=r"policy\.json: "):
         hashcore.audit_bundle(bundle, policy=file)
     assert main(["audit", str(bundle), "--policy", str(file)]) == 2

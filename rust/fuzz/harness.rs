@@ -1,0 +1,351 @@
+//! The fuzz harnesses, one function per target: each takes the fuzzer's bytes and panics only
+//! when an invariant of the protocol code breaks (never on bad input, which must be a
+//! `Result`). The same functions replay the committed corpora in `rust/tests/fuzz_corpus.rs`,
+//! so every input a fuzzer once found stays a regression test under plain `cargo test`.
+//!
+//! Invariants checked beyond "no panic":
+//! - `note`: a note that parses re-encodes to the same bytes (the parser is canonical, so two
+//!   parties can't read one note differently), and verification never panics on it.
+//! - `checkpoint_body`: a body that parses is re-written byte for byte by `Checkpoint::body`.
+//! - `tree`: proofs made by the tree verify, and any proof built from fuzzer bytes that
+//!   verifies proves the true root (no false proof for an honest tree).
+//! - `audit`: on a bundle built honestly then mutated as the bytes say, the audit gives one
+//!   verdict per row, per checkpoint, note and receipt; an unmutated bundle is clean; the
+//!   verdicts do not depend on the order of the rows (SPEC 4: rows may come in any order).
+
+#![allow(dead_code)] // each fuzz target uses one harness; the corpus test uses them all
+
+use hashcore::ed25519;
+use hashcore::protocol::{chain_id_for_key, commitment};
+use hashcore::v2::audit::input::{Bundle, CheckpointRow, Options, ReceiptRow, RecordRow, Trust};
+use hashcore::v2::audit::verdict::RecordVerdict;
+use hashcore::v2::audit::{audit as run_audit, Report};
+use hashcore::v2::cosignature;
+use hashcore::v2::entry::entry;
+use hashcore::v2::note::{check_log_line, sign_checkpoint, Checkpoint, Note};
+use hashcore::v2::receipt;
+use hashcore::v2::record::Header;
+use hashcore::v2::tree::{
+    consistency_proof, inclusion_proof, leaf_hash, root, verify_consistency, verify_inclusion,
+};
+use hashcore::v2::Hash;
+
+const ORIGIN: &str = "relay.fuzz.example/trial";
+const LOG_SEED: [u8; 32] = [7u8; 32];
+const WITNESS_SEED: [u8; 32] = [9u8; 32];
+const WITNESS: &str = "witness.fuzz.example";
+
+/// A cursor over the fuzzer's bytes that yields zeros once they run out, so every input
+/// decodes to something.
+struct Bytes<'a>(&'a [u8]);
+
+impl Bytes<'_> {
+    fn u8(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((b, rest)) => {
+                self.0 = rest;
+                *b
+            }
+            None => 0,
+        }
+    }
+
+    fn u16(&mut self) -> u16 {
+        u16::from_be_bytes([self.u8(), self.u8()])
+    }
+
+    fn u64(&mut self) -> u64 {
+        (0..8).fold(0u64, |acc, _| (acc << 8) | u64::from(self.u8()))
+    }
+
+    fn hash(&mut self) -> Hash {
+        let mut h = [0u8; 32];
+        for b in &mut h {
+            *b = self.u8();
+        }
+        h
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+pub fn note(data: &[u8]) {
+    let Ok(note) = Note::parse(data) else {
+        return;
+    };
+    assert_eq!(note.encode(), data, "a parsed note must re-encode to its bytes");
+    let log_key = ed25519::public_key_from_seed(&LOG_SEED);
+    let _ = check_log_line(&note, ORIGIN, &log_key);
+    let witness_key = ed25519::public_key_from_seed(&WITNESS_SEED);
+    let _ = cosignature::witness_times(&note, WITNESS, &witness_key);
+    if let Ok(cp) = Checkpoint::parse_body(&note.text) {
+        assert_eq!(cp.body(), note.text, "a parsed checkpoint body must re-encode");
+    }
+}
+
+pub fn checkpoint_body(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(cp) = Checkpoint::parse_body(text) {
+        assert_eq!(cp.body(), text, "a parsed checkpoint body must re-encode");
+    }
+}
+
+pub fn tree(data: &[u8]) {
+    let mut b = Bytes(data);
+    let n = u64::from(b.u16() % 300);
+    let leaves: Vec<Hash> = (0..n).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+    let full = root(&leaves);
+    if n > 0 {
+        let index = u64::from(b.u16()) % n;
+        let path = inclusion_proof(&leaves, index).expect("index < n");
+        assert!(verify_inclusion(&leaves[index as usize], index, n, &path, &full));
+    }
+    let m = if n == 0 { 0 } else { u64::from(b.u16()) % (n + 1) };
+    let first = root(&leaves[..m as usize]);
+    let proof = consistency_proof(&leaves, m).expect("m <= n");
+    assert!(verify_consistency(m, n, &first, &full, &proof));
+
+    // A proof of the fuzzer's own making: hashes from the input, some from the real proof.
+    let claimed_index = u64::from(b.u16());
+    let claimed_size = u64::from(b.u16());
+    let mut forged: Vec<Hash> = Vec::new();
+    while !b.is_empty() && forged.len() < 64 {
+        forged.push(if b.u8() % 2 == 0 && !proof.is_empty() {
+            proof[forged.len() % proof.len()]
+        } else {
+            b.hash()
+        });
+    }
+    if n > 0 && claimed_index < n && claimed_size == n {
+        let leaf = leaves[claimed_index as usize];
+        if verify_inclusion(&leaf, claimed_index, n, &forged, &full) {
+            assert_eq!(
+                inclusion_proof(&leaves, claimed_index).as_deref(),
+                Some(&forged[..]),
+                "an inclusion proof that verifies must be the true one"
+            );
+        }
+    }
+    if verify_consistency(m, n, &first, &full, &forged) {
+        assert_eq!(forged, proof, "a consistency proof that verifies must be the true one");
+    }
+    // Arbitrary sizes and roots never panic.
+    let _ = verify_consistency(claimed_index, claimed_size, &first, &full, &forged);
+    let _ = verify_inclusion(&full, claimed_index, claimed_size, &forged, &first);
+}
+
+/// An honest bundle: `chains` devices with `per_chain` records each, interleaved into one
+/// log, checkpoints every `every` entries (and one over the whole log), and each device's
+/// receipts. Beacons name the newest checkpoint before the record.
+fn honest(chains: usize, per_chain: usize, every: usize) -> Bundle {
+    let log_key = ed25519::public_key_from_seed(&LOG_SEED);
+    let mut rows: Vec<RecordRow> = Vec::new();
+    let mut receipts = Vec::new();
+    let mut leaves: Vec<Hash> = Vec::new();
+    let mut checkpoints = Vec::new();
+    let mut newest: (u64, Hash) = (0, [0u8; 32]);
+    let mut heads: Vec<Hash> = vec![[0u8; 32]; chains];
+    let seeds: Vec<[u8; 32]> = (0..chains).map(|c| [c as u8 + 1; 32]).collect();
+    for seq in 0..per_chain as u64 {
+        for (c, seed) in seeds.iter().enumerate() {
+            let key = ed25519::public_key_from_seed(seed);
+            let chain_id = chain_id_for_key(&key);
+            let (kind, payload) = if seq == 0 {
+                (0u8, key.to_vec())
+            } else {
+                (1u8, format!("{{\"c\":{c},\"s\":{seq}}}").into_bytes())
+            };
+            let salt = [seq as u8 ^ c as u8; 16];
+            let log_index = rows.len() as u64;
+            let header = Header {
+                chain_id,
+                seq,
+                time_ms: 1_700_000_000_000 + log_index as i64 * 1000,
+                kind,
+                prev: heads[c],
+                commit: commitment(&salt, &payload),
+                beacon_size: newest.0,
+                beacon_root: newest.1,
+            };
+            let link = header.link();
+            heads[c] = link;
+            let received_ms = header.time_ms + 5;
+            let e = entry(&link, received_ms);
+            leaves.push(leaf_hash(&e));
+            receipts.push(ReceiptRow {
+                chain_id: chain_id.to_vec(),
+                seq: Some(seq),
+                link: link.to_vec(),
+                log_index: Some(log_index),
+                received_ms: Some(received_ms),
+                receipt_sig: receipt::sign(&LOG_SEED, log_index, &e).to_vec(),
+            });
+            rows.push(RecordRow {
+                log_index,
+                chain_id: chain_id.to_vec(),
+                seq: Some(seq),
+                time_ms: Some(header.time_ms),
+                kind: Some(kind),
+                prev: header.prev.to_vec(),
+                commit: header.commit.to_vec(),
+                beacon_size: Some(header.beacon_size),
+                beacon_root: header.beacon_root.to_vec(),
+                link: link.to_vec(),
+                signature: ed25519::sign(seed, &link).to_vec(),
+                salt: Some(salt.to_vec()),
+                payload: Some(payload),
+                received_ms: Some(received_ms),
+            });
+            let size = leaves.len();
+            if size % every == 0 || size == chains * per_chain {
+                let cp = Checkpoint {
+                    origin: ORIGIN.into(),
+                    tree_size: size as u64,
+                    root: root(&leaves),
+                };
+                let note = sign_checkpoint(&LOG_SEED, &cp).expect("valid origin");
+                newest = (cp.tree_size, cp.root);
+                checkpoints.push(CheckpointRow {
+                    tree_size: Some(cp.tree_size),
+                    root: Some(cp.root.to_vec()),
+                    note: Some(note),
+                });
+            }
+        }
+    }
+    Bundle {
+        manifest_origin: ORIGIN.into(),
+        manifest_log_key: log_key,
+        records: rows,
+        checkpoints,
+        receipts,
+        notes: Vec::new(),
+    }
+}
+
+fn flip(bytes: &mut Vec<u8>, at: u8) {
+    if bytes.is_empty() {
+        bytes.push(at);
+    } else {
+        let i = usize::from(at) % bytes.len();
+        bytes[i] ^= 1 << (at % 8);
+    }
+}
+
+/// Applies one mutation chosen by the bytes; returns false when it changed nothing.
+fn mutate(bundle: &mut Bundle, b: &mut Bytes<'_>) -> bool {
+    let op = b.u8() % 16;
+    let n = bundle.records.len();
+    if n == 0 {
+        return false;
+    }
+    let i = usize::from(b.u16()) % n.max(1);
+    let at = b.u8();
+    let rows = &mut bundle.records;
+    match op {
+        0 => flip(&mut rows[i].link, at),
+        1 => flip(&mut rows[i].prev, at),
+        2 => flip(&mut rows[i].signature, at),
+        3 => {
+            if let Some(p) = rows[i].payload.as_mut() {
+                flip(p, at);
+            }
+        }
+        4 => {
+            rows[i].salt = None;
+            rows[i].payload = None;
+        }
+        5 => rows[i].received_ms = rows[i].received_ms.map(|t| t + i64::from(at) + 1),
+        6 => rows[i].time_ms = rows[i].time_ms.map(|t| t - i64::from(at) * 86_400_000),
+        7 => {
+            rows.remove(i);
+        }
+        8 => {
+            let copy = rows[i].clone();
+            rows.push(copy);
+        }
+        9 => rows[i].log_index = u64::from(at) % (n as u64 + 2),
+        10 => rows[i].beacon_size = Some(u64::from(at)),
+        11 => {
+            let j = usize::from(at) % n.max(1);
+            rows[i].chain_id = rows[j].chain_id.clone();
+        }
+        12 => match b.u8() % 3 {
+            0 => rows[i].chain_id.truncate(usize::from(at) % 16),
+            1 => rows[i].kind = Some(at),
+            _ => rows[i].seq = rows[i].seq.map(|s| s + u64::from(at % 3)),
+        },
+        13 => {
+            let k = usize::from(at) % bundle.checkpoints.len().max(1);
+            if let Some(cp) = bundle.checkpoints.get_mut(k) {
+                let at = b.u8();
+                if let Some(note) = cp.note.as_mut() {
+                    flip(note, at);
+                }
+            }
+        }
+        14 => {
+            let k = usize::from(at) % bundle.receipts.len().max(1);
+            if let Some(r) = bundle.receipts.get_mut(k) {
+                match b.u8() % 3 {
+                    0 => flip(&mut r.receipt_sig, b.u8()),
+                    1 => r.received_ms = r.received_ms.map(|t| t + 1),
+                    _ => r.log_index = r.log_index.map(|x| x ^ 1),
+                }
+            }
+        }
+        _ => {
+            // Evidence: a note of the fuzzer's own bytes, or a re-signed note of another root.
+            let size = b.u64() % (n as u64 + 3);
+            let cp = Checkpoint {
+                origin: ORIGIN.into(),
+                tree_size: size,
+                root: b.hash(),
+            };
+            let note = sign_checkpoint(&LOG_SEED, &cp).expect("valid origin");
+            bundle.notes.push(if at % 2 == 0 { note } else { b.0.to_vec() });
+        }
+    }
+    true
+}
+
+fn same_verdicts_whatever_the_order(bundle: &Bundle, trust: &Trust, report: &Report) {
+    let n = bundle.records.len();
+    if n < 2 {
+        return;
+    }
+    let mut reversed = bundle.clone();
+    reversed.records.reverse();
+    let again = run_audit(&reversed, trust, &Options::default());
+    let back: Vec<RecordVerdict> = again.records.iter().rev().copied().collect();
+    assert_eq!(back, report.records, "verdicts must not depend on row order");
+    assert_eq!(again.checkpoints, report.checkpoints);
+    assert_eq!(again.receipts, report.receipts);
+    assert_eq!(again.clean, report.clean);
+}
+
+pub fn audit(data: &[u8]) {
+    let mut b = Bytes(data);
+    let chains = 1 + usize::from(b.u8() % 3);
+    let per_chain = 1 + usize::from(b.u8() % 4);
+    let every = 1 + usize::from(b.u8() % 5);
+    let mut bundle = honest(chains, per_chain, every);
+    let trust = Trust::from_manifest(&bundle);
+    let mutations = b.u8() % 4;
+    for _ in 0..mutations {
+        mutate(&mut bundle, &mut b);
+    }
+    let report = run_audit(&bundle, &trust, &Options::default());
+    assert_eq!(report.records.len(), bundle.records.len());
+    assert_eq!(report.checkpoints.len(), bundle.checkpoints.len());
+    assert_eq!(report.receipts.len(), bundle.receipts.len());
+    assert_eq!(report.notes.len(), bundle.notes.len());
+    if mutations == 0 {
+        assert!(report.clean, "an honest bundle must audit clean: {report:?}");
+    }
+    same_verdicts_whatever_the_order(&bundle, &trust, &report);
+}

@@ -15,6 +15,10 @@
 
 #![allow(dead_code)] // each fuzz target uses one harness; the corpus test uses them all
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use hashcore::columns::{BinaryColumn, IntColumn, Validity, Values};
 use hashcore::ed25519;
 use hashcore::protocol::{chain_id_for_key, commitment};
 use hashcore::v2::audit::input::{Bundle, CheckpointRow, Options, ReceiptRow, RecordRow, Trust};
@@ -227,6 +231,17 @@ fn honest(chains: usize, per_chain: usize, every: usize) -> Bundle {
     }
 }
 
+/// `honest` is deterministic and signs every record: keep each shape's bundle (there are
+/// 60), so the fuzzer spends its time in the audit rather than in signing.
+fn honest_cached(chains: usize, per_chain: usize, every: usize) -> Bundle {
+    static CACHE: OnceLock<Mutex<HashMap<(usize, usize, usize), Bundle>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let mut map = cache.lock().unwrap_or_else(|e| e.into_inner());
+    map.entry((chains, per_chain, every))
+        .or_insert_with(|| honest(chains, per_chain, every))
+        .clone()
+}
+
 fn flip(bytes: &mut Vec<u8>, at: u8) {
     if bytes.is_empty() {
         bytes.push(at);
@@ -333,7 +348,7 @@ pub fn audit(data: &[u8]) {
     let chains = 1 + usize::from(b.u8() % 3);
     let per_chain = 1 + usize::from(b.u8() % 4);
     let every = 1 + usize::from(b.u8() % 5);
-    let mut bundle = honest(chains, per_chain, every);
+    let mut bundle = honest_cached(chains, per_chain, every);
     let trust = Trust::from_manifest(&bundle);
     let mutations = b.u8() % 4;
     for _ in 0..mutations {
@@ -348,4 +363,71 @@ pub fn audit(data: &[u8]) {
         assert!(report.clean, "an honest bundle must audit clean: {report:?}");
     }
     same_verdicts_whatever_the_order(&bundle, &trust, &report);
+}
+
+/// Arrow-layout column views over arbitrary buffers, offsets and lengths (what the bindings
+/// hand over from pyarrow): a column that validates can be read at every row without a
+/// panic, and one that doesn't is an error, never an out-of-bounds read.
+pub fn columns(data: &[u8]) {
+    let mut b = Bytes(data);
+    let shape = b.u8();
+    // Mostly small positions, sometimes enormous ones (overflowing offset + len).
+    let position = |b: &mut Bytes<'_>| {
+        if b.u8() % 8 == 0 {
+            b.u64() as usize
+        } else {
+            usize::from(b.u8() % 40)
+        }
+    };
+    let offset = position(&mut b);
+    let len = position(&mut b);
+    let width = usize::from(b.u8() % 70);
+    let split = usize::from(b.u8());
+    let rest = b.0;
+    let (first, second) = rest.split_at(split.min(rest.len()));
+    let (bits, first) = first.split_at((first.len() / 4).min(first.len()));
+    let validity = (shape & 0x10 != 0).then_some(Validity { bits });
+    let values = match shape % 3 {
+        0 => Values::Fixed { data: second, width },
+        1 => Values::Var32 { offsets: first, data: second },
+        _ => Values::Var64 { offsets: first, data: second },
+    };
+    let col = BinaryColumn { values, validity, offset, len };
+    if col.validate("fuzz").is_ok() {
+        for i in 0..len.min(4096) {
+            let _ = col.get(i);
+            let _ = col.get_array::<32>(i);
+        }
+    }
+    let ints = IntColumn::<8> { data: second, validity, offset, len };
+    if ints.validate("fuzz").is_ok() {
+        for i in 0..len.min(4096) {
+            let _ = ints.get_u64(i);
+        }
+    }
+    let bytes = IntColumn::<1> { data: first, validity, offset, len };
+    if bytes.validate("fuzz").is_ok() {
+        for i in 0..len.min(4096) {
+            let _ = bytes.get_u8(i);
+        }
+    }
+}
+
+/// SPEC 2.3 cosignature values and witness times on a parsed note of any bytes.
+pub fn cosignature(data: &[u8]) {
+    let mut b = Bytes(data);
+    let t = b.u64();
+    let split = usize::from(b.u8());
+    let rest = b.0;
+    let (value, body) = rest.split_at(split.min(rest.len()));
+    let key = ed25519::public_key_from_seed(&WITNESS_SEED);
+    if let Some(time) = cosignature::verify(&key, body, value) {
+        assert!(time <= cosignature::MAX_TIME, "a verified cosignature time is at most 2^63-1");
+    }
+    if t <= cosignature::MAX_TIME {
+        let signed = cosignature::sign(&WITNESS_SEED, t, body).expect("time in range");
+        assert_eq!(cosignature::verify(&key, body, &signed), Some(t));
+    } else {
+        assert!(cosignature::sign(&WITNESS_SEED, t, body).is_err());
+    }
 }

@@ -55,22 +55,29 @@ impl<'a> BinaryColumn<'a> {
             column: name.to_string(),
             message,
         };
-        let end = self.offset + self.len;
+        // Checked arithmetic: positions come from the caller, and a sum or product that
+        // wrapped would pass the checks and then index out of bounds (found by fuzzing).
+        let too_long = || bad("offset and length overflow".into());
+        let end = self.offset.checked_add(self.len).ok_or_else(too_long)?;
         if let Some(v) = self.validity {
-            if v.bits.len() * 8 < end {
+            if v.bits.len() < end.div_ceil(8) {
                 return Err(bad("validity bitmap is shorter than the column".into()));
             }
         }
         match self.values {
             Values::Fixed { data, width } => {
-                if data.len() < end * width {
+                if end.checked_mul(width).is_none_or(|n| data.len() < n) {
                     return Err(bad("data buffer is shorter than the column".into()));
                 }
             }
             Values::Var32 { offsets, data } | Values::Var64 { offsets, data } => {
                 let wide = matches!(self.values, Values::Var64 { .. });
                 let size = if wide { 8 } else { 4 };
-                if offsets.len() < (end + 1) * size {
+                if end
+                    .checked_add(1)
+                    .and_then(|n| n.checked_mul(size))
+                    .is_none_or(|n| offsets.len() < n)
+                {
                     return Err(bad("offsets buffer is shorter than the column".into()));
                 }
                 let at = |i| {
@@ -130,9 +137,12 @@ pub struct IntColumn<'a, const WIDTH: usize> {
 
 impl<'a, const WIDTH: usize> IntColumn<'a, WIDTH> {
     pub fn validate(&self, name: &str) -> Result<()> {
-        let end = self.offset + self.len;
-        let short =
-            self.data.len() < end * WIDTH || self.validity.is_some_and(|v| v.bits.len() * 8 < end);
+        // Checked, as in BinaryColumn::validate: a wrapped product would pass.
+        let end = self.offset.checked_add(self.len);
+        let short = end.is_none_or(|end| {
+            end.checked_mul(WIDTH).is_none_or(|n| self.data.len() < n)
+                || self.validity.is_some_and(|v| v.bits.len() < end.div_ceil(8))
+        });
         if short {
             return Err(Error::Column {
                 column: name.to_string(),

@@ -45,3 +45,13 @@ fn tree_corpus() {
 fn audit_corpus() {
     replay("audit", harness::audit);
 }
+
+#[test]
+fn columns_corpus() {
+    replay("columns", harness::columns);
+}
+
+#[test]
+fn cosignature_corpus() {
+    replay("cosignature", harness::cosignature);
+}

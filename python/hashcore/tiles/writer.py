@@ -16,10 +16,11 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .. import _core
-from .._atomic import fsync_dir, replace_atomically
+from .._atomic import fsync_dir, fsync_path, replace_atomically
 from ..errors import InvalidInputError
 from .paths import TILE_WIDTH, TileRef
 
@@ -169,7 +170,7 @@ class TileWriter:
         return [*files, "checkpoint"]
 
     def _write(self, files: dict[str, bytes], full: set[str]) -> None:
-        dirs: set[Path] = set()
+        written: list[Path] = []
         for path, data in files.items():
             target = self.out / path
             if target.exists():
@@ -181,13 +182,13 @@ class TileWriter:
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(f".{target.name}.tmp")
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                if self.durable:
-                    fh.flush()
-                    os.fsync(fh.fileno())
+            tmp.write_bytes(data)
             os.replace(tmp, target)
-            dirs.add(target.parent)
-        if self.durable:
-            for d in dirs:
-                fsync_dir(d)
+            written.append(target)
+        if self.durable and written:
+            # Before the checkpoint names them, the files and their directory entries are
+            # on disk. fsyncs from several threads share the filesystem's journal commits.
+            dirs = sorted({t.parent for t in written})
+            with ThreadPoolExecutor(max_workers=min(16, len(written))) as pool:
+                list(pool.map(fsync_path, written))
+                list(pool.map(fsync_dir, dirs))

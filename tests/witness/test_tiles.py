@@ -248,3 +248,50 @@ def _write_more(out: Path, log: TestLog, old: int, new: int) -> None:
     w = TileWriter(out, ORIGIN, log.key)
     assert w.size == old
     w.extend(log.entries[old:new], log.note(new))
+
+
+def test_mirror_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    import threading
+
+    from hashcore.cli.main import main as cli
+
+    log = TestLog(ORIGIN, LOG_SEED, 600)
+    site = tmp_path / "site"
+    _write(site, log, [600])
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    runner, url = asyncio.run_coroutine_threadsafe(_serve(site), loop).result(60)
+    try:
+        wkey = _core.public_key_from_seed(bytes([7]) * 32)
+        policy = {
+            "format": "hashcore-policy", "version": 2, "origin": ORIGIN,
+            "log_key": log.key.hex(), "witnesses": [{"name": "w.example/1", "key": wkey.hex()}],
+            "witness_quorum": 1, "evm": None, "max_merge_delay_ms": 1, "max_clock_skew_ms": 1,
+        }  # fmt: skip
+        (tmp_path / "policy.json").write_text(json.dumps(policy))
+        copy = str(tmp_path / "copy")
+        assert cli(["mirror", url, copy, "--policy", str(tmp_path / "policy.json")]) == 1
+        assert "has 0 of the 1 witness cosignatures" in capsys.readouterr().err
+        # The site publishes the same size with a cosignature by the policy's witness.
+        cosigned = _core.note_cosign(log.note(), bytes([7]) * 32, "w.example/1", 1795392033)
+        TileWriter(site, ORIGIN, log.key).extend([], cosigned)
+        assert cli(["mirror", url, copy, "--policy", str(tmp_path / "policy.json")]) == 0
+        fetched = (600 * 43) + len(cosigned)  # 3 bundles (2 full, 1 of 88) + checkpoint
+        assert capsys.readouterr().out == (
+            f"mirror {copy}: tree size 0 -> 600 (4 requests, {fetched} bytes)\n"
+        )
+        assert cli(["mirror", url, copy, "--origin", ORIGIN, "--log-key", log.key.hex()]) == 0
+        assert capsys.readouterr().out == (
+            f"mirror {copy}: tree size 600 -> 600 (1 requests, {len(cosigned)} bytes)\n"
+        )
+        assert cli(["mirror", url, copy, "--origin", ORIGIN, "--log-key", "00"]) == 2
+        assert "expected 64 hex digits" in capsys.readouterr().err
+        assert cli(["mirror", url, copy]) == 2
+        err = capsys.readouterr().err
+        assert err == "hashcore: error: give --policy, or --origin and --log-key\n"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(60)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(60)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import audit, demo, fraud, relay, sample, witness
+from . import audit, demo, fraud, mirror, relay, sample, witness
 from .args import EXIT_UNUSABLE, Parser, positive_int
 
 __all__ = ["main"]
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     fraud.add_parser(sub)
     demo.add_parser(sub)
     witness.add_parser(sub)
+    mirror.add_parser(sub)
     return parser
 
 
@@ -43,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": demo.run,
         "make-sample": sample.run,
         "witness": witness.run,
+        "mirror": mirror.run,
     }
     return runs[args.command](args)
 

@@ -11,11 +11,13 @@ is published (41 bytes and a bytes object each).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 
+from .. import _core
 from ..errors import InvalidInputError
 from .client import HttpFetcher, TileClient, TileError
 from .paths import TILE_WIDTH
@@ -32,12 +34,21 @@ class MirrorResult:
     bytes: int
 
 
-async def mirror(url: str, out: str | Path, origin: str, log_key: bytes) -> MirrorResult:
-    """Bring the mirror in ``out`` up to the log's current checkpoint.
+async def mirror(
+    url: str,
+    out: str | Path,
+    origin: str,
+    log_key: bytes,
+    *,
+    witnesses: Sequence[tuple[str, bytes]] = (),
+    quorum: int = 0,
+) -> MirrorResult:
+    """Bring the mirror in ``out`` up to the log's current checkpoint; with ``quorum``, only
+    a checkpoint cosigned by that many of ``witnesses`` (name, key) is taken.
 
     Raises:
-        TileError: the log's checkpoint, bundles or tiles don't verify, or its tree is
-            smaller than the mirror's.
+        TileError: the log's checkpoint, bundles or tiles don't verify, too few witnesses
+            cosigned it, or its tree is smaller than the mirror's.
     """
     writer = TileWriter(out, origin, log_key)
     old = writer.size
@@ -45,13 +56,20 @@ async def mirror(url: str, out: str | Path, origin: str, log_key: bytes) -> Mirr
         fetch = HttpFetcher(url, session)
         client = TileClient(fetch, origin, log_key)
         size, _root, note = await client.checkpoint()
+        cosigned = sum(1 for name, key in witnesses if _core.note_witness_times(note, name, key))
+        if cosigned < quorum:
+            raise TileError(
+                f"the log's checkpoint (size {size}) has {cosigned} of the {quorum} witness "
+                "cosignatures the policy asks for"
+            )
         if size < old:
             raise TileError(
                 f"the log's checkpoint is for size {size}, smaller than the mirror's {old}"
             )
         entries: list[bytes] = []
         first_bundle = old // TILE_WIDTH
-        for bundle in range(first_bundle, (size + TILE_WIDTH - 1) // TILE_WIDTH):
+        last_bundle = (size + TILE_WIDTH - 1) // TILE_WIDTH if size > old else first_bundle
+        for bundle in range(first_bundle, last_bundle):
             got = await client.entries(bundle, size)
             skip = old - bundle * TILE_WIDTH if bundle == first_bundle else 0
             entries.extend(got[skip:])

@@ -148,6 +148,16 @@ def test_proofs_from_tiles_over_http(tmp_path: Path) -> None:
                         assert r.status == 404, bad
                 async with s.post(f"{url}/checkpoint") as r:
                     assert r.status == 405
+                async with s.get(
+                    f"{url}/tile/entries/000", headers={"Accept-Encoding": "gzip"}
+                ) as r:
+                    assert r.headers["Content-Encoding"] == "gzip"
+                    assert await r.read() == b"".join(b"\x00\x29" + e for e in log.entries[:256])
+                async with s.get(
+                    f"{url}/tile/entries/000", headers={"Accept-Encoding": "identity"}
+                ) as r:
+                    assert "Content-Encoding" not in r.headers
+                    assert int(r.headers["Content-Length"]) == 256 * 43
                 fetch = HttpFetcher(url, s)
                 client = TileClient(fetch, ORIGIN, log.key)
                 size, root, _ = await client.checkpoint()

@@ -290,6 +290,15 @@ def test_bad_input_gets_its_status_and_stores_nothing(
         got, answer, _ = await post(server, s, body)
         assert (got, answer.startswith(text)) == (status, True), (got, answer)
         assert server.state.get(ORIGIN) == before
+        # Only a checkpoint signed by the log and refused as inconsistent is kept (evidence).
+        kept = server.state.conflicts(ORIGIN)
+        if status == 422:
+            note = body.partition(b"\n\n")[2]
+            assert [(n, r) for n, r, _, _ in kept] == [_core.note_verify(note, ORIGIN, log.key)]
+            assert _core.note_verify(kept[0][2], ORIGIN, log.key) == kept[0][:2]
+            assert kept[0][3] == answer.decode().strip()
+        else:
+            assert kept == []
         async with s.get(f"{server.url}/{origin_hash(ORIGIN)}/checkpoint") as resp:
             seen.append(await resp.read())
 
@@ -352,7 +361,7 @@ def test_health_and_metrics(tmp_path: Path) -> None:
             "name": NAME,
             "key": server.key.hex(),
             "verifier_key": _core.note_verifier_key(NAME, 0x04, server.key),
-            "logs": [{"origin": ORIGIN, "cosigned_tree_size": 3}],
+            "logs": [{"origin": ORIGIN, "cosigned_tree_size": 3, "conflicting_checkpoints": 0}],
         }
         async with s.get(f"http://127.0.0.1:{server.metrics_port}/metrics") as resp:
             text = await resp.text()
@@ -366,3 +375,20 @@ def test_health_and_metrics(tmp_path: Path) -> None:
             assert resp.status == 404
 
     run_with_witness(tmp_path, scenario, metrics_listen="127.0.0.1:0")
+
+
+def test_conflict_evidence_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hashcore.witness import state as state_module
+
+    monkeypatch.setattr(state_module, "MAX_CONFLICTS", 2)
+    st = WitnessState(tmp_path / "w.db", bytes(32))
+    try:
+        assert st.record_conflict(ORIGIN, 5, b"a" * 32, b"n1", "r") is True
+        assert st.record_conflict(ORIGIN, 5, b"a" * 32, b"n1", "r") is False  # once
+        assert st.record_conflict(ORIGIN, 6, b"b" * 32, b"n2", "r") is True
+        assert st.record_conflict(ORIGIN, 7, b"c" * 32, b"n3", "r") is False  # full
+        assert st.record_conflict("other.example/log", 7, b"c" * 32, b"n3", "r") is True
+        assert [c[0] for c in st.conflicts(ORIGIN)] == [5, 6]
+        assert st.conflict_counts() == {ORIGIN: 2, "other.example/log": 1}
+    finally:
+        st.close()

@@ -1,7 +1,8 @@
 """Serving a tiles directory (``TileWriter``'s output) read-only over HTTP, as C2SP
 tlog-tiles asks: ``/checkpoint`` (``text/plain; charset=utf-8``, not cached), and
 ``/tile/<L>/<N>[.p/<W>]`` and ``/tile/entries/<N>[.p/<W>]`` (``application/octet-stream``,
-immutable: cached for a year). Only canonical tile paths are looked up, so no request can
+immutable: cached for a year; entry bundles gzip- or deflate-compressed when the client's
+``Accept-Encoding`` asks). Only canonical tile paths are looked up, so no request can
 name a file outside the tree."""
 
 from __future__ import annotations
@@ -47,11 +48,16 @@ def tiles_app(root: str | os.PathLike[str]) -> web.Application:
             data = await asyncio.to_thread((base / ref.path).read_bytes)
         except (FileNotFoundError, NotADirectoryError):
             raise web.HTTPNotFound(text="no such tile\n") from None
-        return web.Response(
+        resp = web.Response(
             body=data,
             content_type="application/octet-stream",
             headers={"Cache-Control": TILE_CACHE},
         )
+        if ref.level is None:
+            # tlog-tiles: entry bundles SHOULD be compressed at the HTTP layer (here when
+            # the client's Accept-Encoding asks; hashes don't compress, so tiles aren't).
+            resp.enable_compression()
+        return resp
 
     app = web.Application()
     app.router.add_get("/checkpoint", checkpoint)

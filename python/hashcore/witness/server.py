@@ -8,7 +8,9 @@ checkpoint whose root isn't SHA256(""), a proof from size 0, or a consistency pr
 doesn't verify (which includes another root at the cosigned size); 409 with
 ``text/x.tlog.size`` when the old size isn't the cosigned one; 413 for a body larger than
 the largest well-formed request; 200 with the cosignature line after the new size is on
-disk. Nothing is stored for anything but a 200.
+disk. Nothing is stored for anything but a 200, except that a checkpoint with a valid log
+signature refused with 422 is kept as evidence of a split view (tlog-witness allows it;
+``WitnessState.conflicts``; at most ``MAX_CONFLICTS`` per origin).
 """
 
 from __future__ import annotations
@@ -121,19 +123,27 @@ class Witness:
             raise WitnessError(
                 400, f"old size {req.old_size} is larger than the checkpoint's {cp.tree_size}"
             )
-        if cp.tree_size == 0 and cp.root != EMPTY_ROOT:
-            raise WitnessError(422, 'a checkpoint of size 0 must have the root SHA256("")')
         # tlog-witness: the timestamp MUST NOT be zero; SPEC 2.3: at most 2^63 - 1.
         t = min(max(1, int(self._clock())), _core.COSIGNATURE_MAX_TIME)
         line = cosignature_line(self.name, self.key, _core.cosignature_sign(self._seed, t, cp.text))
-        self.state.advance(
-            cp.origin,
-            req.old_size,
-            cp.tree_size,
-            cp.root,
-            req.proof,
-            cp.text + b"\n" + cp.log_lines + line,
-        )
+        try:
+            if cp.tree_size == 0 and cp.root != EMPTY_ROOT:
+                raise WitnessError(422, 'a checkpoint of size 0 must have the root SHA256("")')
+            self.state.advance(
+                cp.origin,
+                req.old_size,
+                cp.tree_size,
+                cp.root,
+                req.proof,
+                cp.text + b"\n" + cp.log_lines + line,
+            )
+        except WitnessError as e:
+            if e.status == 422:
+                # Signed by the log, inconsistent with what was cosigned: keep as evidence.
+                self.state.record_conflict(
+                    cp.origin, cp.tree_size, cp.root, cp.text + b"\n" + cp.log_lines, str(e)
+                )
+            raise
         return cp.origin, cp.tree_size, line
 
 
@@ -242,16 +252,24 @@ class WitnessServer:
         try:
             await asyncio.to_thread(self.state.ping)
             sizes = await asyncio.to_thread(self.state.sizes)
+            conflicts = await asyncio.to_thread(self.state.conflict_counts)
             status, code = "SERVING", 200
         except Exception as e:  # any failure to read the state file is "not serving"
             log.warning("witness state unreadable: %s", e)
-            sizes, status, code = {}, "NOT_SERVING", 503
+            sizes, conflicts, status, code = {}, {}, "NOT_SERVING", 503
         body = {
             "status": status,
             "name": self.cfg.name,
             "key": self.key.hex(),
             "verifier_key": self.witness.verifier_key,
-            "logs": [{"origin": o, "cosigned_tree_size": sizes.get(o)} for o in self.witness.logs],
+            "logs": [
+                {
+                    "origin": o,
+                    "cosigned_tree_size": sizes.get(o),
+                    "conflicting_checkpoints": conflicts.get(o, 0),
+                }
+                for o in self.witness.logs
+            ],
         }
         return web.Response(status=code, text=json.dumps(body), content_type="application/json")
 

@@ -37,7 +37,22 @@ CREATE TABLE IF NOT EXISTS cosigned (
     note BLOB NOT NULL,
     cosigned_at INTEGER NOT NULL
 );
+-- Validly signed checkpoints refused as inconsistent (422): evidence of a split view or a
+-- rewritten log (tlog-witness: the witness MAY log them). The first MAX_CONFLICTS per
+-- origin are kept; a log can't make the witness store more.
+CREATE TABLE IF NOT EXISTS conflicts (
+    origin TEXT NOT NULL,
+    tree_size TEXT NOT NULL,
+    root BLOB NOT NULL,
+    note BLOB NOT NULL,
+    reason TEXT NOT NULL,
+    seen_at INTEGER NOT NULL,
+    PRIMARY KEY (origin, tree_size, root)
+);
 """
+
+#: Conflicting checkpoints kept per origin.
+MAX_CONFLICTS = 1000
 
 
 @dataclass(frozen=True)
@@ -108,6 +123,46 @@ class WitnessState:
         with self._lock:
             rows = self._db.execute("SELECT origin, tree_size FROM cosigned").fetchall()
         return {str(o): int(s) for o, s in rows}
+
+    def record_conflict(
+        self, origin: str, tree_size: int, root: bytes, note: bytes, reason: str
+    ) -> bool:
+        """Keep a validly signed checkpoint that was refused as inconsistent (once per
+        origin, size and root; at most ``MAX_CONFLICTS`` per origin). True if kept."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                (count,) = self._db.execute(
+                    "SELECT count(*) FROM conflicts WHERE origin = ?", (origin,)
+                ).fetchone()
+                kept = 0
+                if count < MAX_CONFLICTS:
+                    kept = self._db.execute(
+                        "INSERT OR IGNORE INTO conflicts VALUES (?, ?, ?, ?, ?, ?)",
+                        (origin, str(tree_size), root, note, reason, int(time.time())),
+                    ).rowcount
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return kept == 1
+
+    def conflicts(self, origin: str) -> list[tuple[int, bytes, bytes, str]]:
+        """(tree_size, root, note, reason) of the conflicting checkpoints kept for ``origin``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT tree_size, root, note, reason FROM conflicts WHERE origin = ? "
+                "ORDER BY seen_at, rowid",
+                (origin,),
+            ).fetchall()
+        return [(int(a), bytes(b), bytes(c), str(d)) for a, b, c, d in rows]
+
+    def conflict_counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT origin, count(*) FROM conflicts GROUP BY origin"
+            ).fetchall()
+        return {str(o): int(n) for o, n in rows}
 
     def ping(self) -> None:
         """Raises sqlite3.Error when the file can't be read (health)."""

@@ -7,7 +7,7 @@
 //! The directory is `tests/tiles_fixture` (small, committed; tests/witness/tiles_fixture.py
 //! writes it) or `$HASHCORE_TILES_DIR` (the Python test of a three-level log sets it).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use signed_note::{Note, StandardVerifier, VerifierList};
 use tlog_tiles::{
@@ -58,7 +58,7 @@ fn dir() -> PathBuf {
 }
 
 /// The entries of the bundle holding `index` in a tree of `size` (u16be length-prefixed).
-fn bundle_entries(root: &PathBuf, index: u64, size: u64) -> Vec<Vec<u8>> {
+fn bundle_entries(root: &Path, index: u64, size: u64) -> Vec<Vec<u8>> {
     let n = index / 256;
     let width = (size - n * 256).min(256) as u32;
     let path = c2sp_path(&Tile::new(HEIGHT, 0, n, width, true));

@@ -15,7 +15,7 @@ from hashcore.errors import InvalidInputError
 from hashcore.tiles import TileRef, TileWriter, parse_tile_path
 from hashcore.tiles.client import HttpFetcher, TileClient, TileError
 from hashcore.tiles.mirror import mirror
-from hashcore.tiles.server import CHECKPOINT_CACHE, TILE_CACHE, tiles_app
+from hashcore.tiles.server import CHECKPOINT_CACHE, TILE_CACHE, start_tiles_server
 from yarl import URL
 
 from .logs import TestLog
@@ -114,11 +114,8 @@ def test_writer_refuses_and_writes_nothing(tmp_path: Path) -> None:
 
 
 async def _serve(root: Path) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(tiles_app(root))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
+    runner, port = await start_tiles_server(root, "127.0.0.1", 0)
+    return runner, f"http://127.0.0.1:{port}"
 
 
 def test_proofs_from_tiles_over_http(tmp_path: Path) -> None:

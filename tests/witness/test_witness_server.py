@@ -392,3 +392,20 @@ def test_conflict_evidence_is_bounded(tmp_path: Path, monkeypatch: pytest.Monkey
         assert st.conflict_counts() == {ORIGIN: 2, "other.example/log": 1}
     finally:
         st.close()
+
+
+def test_slow_body_gets_408_and_stores_nothing(tmp_path: Path) -> None:
+    log = TestLog(ORIGIN, LOG_SEED, 5)
+    body = encode_add_checkpoint(0, [], log.note())
+
+    async def scenario(server: WitnessServer, _s: aiohttp.ClientSession) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        head = f"POST /add-checkpoint HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
+        writer.write(head.encode() + body[:10])  # and then nothing more
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 60)
+        assert status_line.startswith(b"HTTP/1.1 408 ")
+        writer.close()
+        assert server.state.sizes() == {}
+
+    run_with_witness(tmp_path, scenario, read_timeout=0.2)

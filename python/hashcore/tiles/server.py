@@ -15,7 +15,7 @@ from aiohttp import web
 
 from .paths import parse_tile_path
 
-__all__ = ["CHECKPOINT_CACHE", "TILE_CACHE", "tiles_app"]
+__all__ = ["CHECKPOINT_CACHE", "TILE_CACHE", "start_tiles_server", "tiles_app"]
 
 #: tlog-tiles: the checkpoint is mutable, "headers SHOULD prevent caching beyond a few seconds".
 CHECKPOINT_CACHE = "no-store"
@@ -63,3 +63,14 @@ def tiles_app(root: str | os.PathLike[str]) -> web.Application:
     app.router.add_get("/checkpoint", checkpoint)
     app.router.add_get("/tile/{rest:.+}", tile)
     return app
+
+
+async def start_tiles_server(
+    root: str | os.PathLike[str], host: str, port: int
+) -> tuple[web.AppRunner, int]:
+    """Serve ``tiles_app(root)`` on ``host:port`` (port 0: any free); returns the runner
+    (``await runner.cleanup()`` stops it) and the bound port (the relay's --tiles-listen)."""
+    runner = web.AppRunner(tiles_app(root), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port, reuse_address=True).start()
+    return runner, int(runner.addresses[0][1])

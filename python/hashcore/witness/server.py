@@ -215,7 +215,11 @@ class WitnessServer:
     async def _add_checkpoint(self, request: web.Request) -> web.Response:
         start = time.perf_counter()
         try:
-            body = await request.read()
+            try:
+                # A client that sends slowly holds a connection: bound the whole body read.
+                body = await asyncio.wait_for(request.read(), self.cfg.read_timeout)
+            except TimeoutError:
+                raise web.HTTPRequestTimeout(text="request body not received in time\n") from None
             try:
                 origin, size, line = await asyncio.to_thread(self.witness.cosign, body)
             except SizeConflictError as e:
@@ -227,7 +231,7 @@ class WitnessServer:
             else:
                 resp = web.Response(status=200, body=line, content_type="text/plain")
                 self.metrics.cosigned_size.labels(origin).set(size)
-        except web.HTTPException as e:  # 413 from aiohttp's body limit
+        except web.HTTPException as e:  # 413 from aiohttp's body limit, 408
             self.metrics.requests.labels(str(e.status)).inc()
             raise
         self.metrics.requests.labels(str(resp.status)).inc()

@@ -88,7 +88,8 @@ class Witness:
         origin = text.split(b"\n", 1)[0].decode("utf-8", "replace")
         spec = self.logs.get(origin)
         if spec is None:
-            raise WitnessError(404, f"unknown log origin {origin!r}")
+            # The origin is the client's text: repeat at most 200 characters of it.
+            raise WitnessError(404, f"unknown log origin {origin[:200]!r}")
         try:
             _, tree_size, root = _core.checkpoint_parse_body(text)
         except HashcoreError as e:

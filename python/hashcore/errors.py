@@ -80,6 +80,15 @@ class AnchorError(HashcoreError):
     """Anchoring on the EVM chain failed or is misconfigured (contract, chain id, key)."""
 
 
+class WitnessError(HashcoreError):
+    """A witness (C2SP tlog-witness) refused a request, or is misconfigured; ``status`` is
+    the HTTP status it answers (0 where no answer was had)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 __all__ = [
     "AnchorError",
     "BundleError",
@@ -96,4 +105,5 @@ __all__ = [
     "StoreError",
     "ThreadPoolError",
     "TokenRejectedError",
+    "WitnessError",
 ]

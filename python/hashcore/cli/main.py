@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import audit, demo, fraud, relay, sample
+from . import audit, demo, fraud, mirror, relay, sample, witness
 from .args import EXIT_UNUSABLE, Parser, positive_int
 
 __all__ = ["main"]
@@ -24,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     relay.add_parser(sub, positive_int)
     fraud.add_parser(sub)
     demo.add_parser(sub)
+    witness.add_parser(sub)
+    mirror.add_parser(sub)
     return parser
 
 
@@ -41,6 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "simulate-fraud": fraud.run,
         "demo": demo.run,
         "make-sample": sample.run,
+        "witness": witness.run,
+        "mirror": mirror.run,
     }
     return runs[args.command](args)
 

@@ -29,7 +29,8 @@ from hashcore.audit.verify import CHAIN_SUMMARY_SCHEMA, VerifyReport
 from hashcore.bundle import read_bundle
 from hashcore.errors import BundleError, ColumnTypeError, InvalidInputError
 from hashcore.sim.fraud import compare, simulate_fraud
-from hashcore.sim.sample import SampleInfo, make_sample
+from hashcore.sim.sample_v1 import SampleInfoV1 as SampleInfo
+from hashcore.sim.sample_v1 import make_sample_v1 as make_sample
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_properties import LOG_ID, tampered_bundles

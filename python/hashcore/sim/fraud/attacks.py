@@ -230,7 +230,8 @@ def _chain_ids_swapped(ctx: Ctx) -> Tampered:
 @attack(
     "checkpoint-root-altered",
     "an earlier checkpoint row's root altered, its note kept: BAD_CHECKPOINT_SIG (the row is not "
-    "what the note signs); the later checkpoints still attest every record",
+    "what the note signs); the note still attests what it signs (decision 2), so the records "
+    "and receipts stay OK",
 )
 def _checkpoint_root_altered(ctx: Ctx) -> Tampered:
     cps = ctx.checkpoints()

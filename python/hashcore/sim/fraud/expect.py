@@ -146,21 +146,25 @@ class _Checkpoints:
 def _checkpoints(
     cps: list[Row], log: _Log, policy: Policy, anchors: list[Anchor] | None
 ) -> _Checkpoints:
-    def valid(cp: Row) -> bool:
-        return cp[SIGNED] is not None and cp[ROW_MATCHES]
-
-    holds = [valid(cp) and log.holds(cp["tree_size"], cp[ROOT_OF]) for cp in cps]
+    # What the relay signed counts by the note's body, even where the row differs from
+    # it (decision 2): such a row is BAD_CHECKPOINT_SIG, but its note still attests.
+    attests = [
+        cp[SIGNED] is not None and log.holds(cp[SIGNED][0], cp[ROOT_OF]) for cp in cps
+    ]
     names = {w.name for w in policy.witnesses}
     verdicts = []
     for j, cp in enumerate(cps):
-        if not valid(cp):
+        if cp[SIGNED] is None or not cp[ROW_MATCHES]:
             verdicts.append(BAD_CHECKPOINT_SIG)
-        elif not holds[j]:
+        elif not attests[j]:
             verdicts.append(ROOT_MISMATCH)
         elif any(
             # A consistency proof built from the bundle proves the copy's root of the
             # smaller size; it fails exactly against a signed root that isn't it.
-            k != j and valid(other) and other["tree_size"] <= cp["tree_size"] and not holds[k]
+            k != j
+            and other[SIGNED] is not None
+            and other[SIGNED][0] <= cp[SIGNED][0]
+            and not attests[k]
             for k, other in enumerate(cps)
         ):
             verdicts.append(INCONSISTENT)
@@ -168,11 +172,11 @@ def _checkpoints(
             verdicts.append(UNWITNESSED)
         else:
             verdicts.append(OK)
-    # A checkpoint attests when its relay line verifies and its root rebuilds.
+    # A checkpoint attests when its relay line verifies and the log rebuilds its root.
     attesting = [
-        cp
-        for cp, v in zip(cps, verdicts, strict=True)
-        if v not in (BAD_CHECKPOINT_SIG, ROOT_MISMATCH)
+        {"tree_size": cp[SIGNED][0], "root": cp[SIGNED][1], WITNESS_TIMES: cp[WITNESS_TIMES]}
+        for cp, a in zip(cps, attests, strict=True)
+        if a
     ]
     if policy.evm is not None and anchors is not None:
         final = {(a.tree_size, a.root) for a in anchors if a.by_anchorer and a.final}
@@ -181,8 +185,9 @@ def _checkpoints(
             if verdicts[j] != OK:
                 continue
             # A later attesting checkpoint's anchor vouches for this one (5.2).
-            vouching = [cp] + [a for a in attesting if a["tree_size"] > cp["tree_size"]]
-            keys = {(c["tree_size"], c["root"]) for c in vouching}
+            keys = {cp[SIGNED]} | {
+                (a["tree_size"], a["root"]) for a in attesting if a["tree_size"] > cp[SIGNED][0]
+            }
             if not keys & final:
                 verdicts[j] = UNCONFIRMED if keys & pending else NOT_ANCHORED
     signed_sizes = [cp[SIGNED][0] for cp in cps if cp[SIGNED] is not None]

@@ -92,6 +92,7 @@ def test_attacks_are_localised(attacks: list[dict[str, Any]]) -> None:
     assert by["log-position-promised-twice"]["caught_by"] == ["receipts"]
     assert by["split-view-to-one-device"]["caught_by"] == ["notes"]
     assert by["backdated-entry"]["caught_by"] == ["time bounds"]
+    assert by["beacon-regressed"]["caught_by"] == ["time bounds"]
     assert "receipts" in by["chain-head-deleted-log-resigned"]["caught_by"]
     assert "witnesses" in by["chain-head-deleted-log-resigned"]["caught_by"]
     cut = by["log-tail-cut-past-merge-delay"]["where"]

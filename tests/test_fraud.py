@@ -33,14 +33,16 @@ NEEDS_KEYS = {
     "chain-head-deleted-log-resigned",
     "backdated-entry",
     "forged-beacon",
+    "beacon-beyond-its-position",
+    "beacon-regressed",
     "split-view-to-one-device",
     "log-position-promised-twice",
     "log-tail-cut-past-merge-delay",
 }
-#: The erasure is the only attack that audits clean; the back-dated entry is clean only
-#: without strict time (its TIME_BEFORE_BEACON is a finding, SPEC 5.3).
+#: The erasure is the only attack that audits clean; the back-dated entry and the regressed
+#: beacon are clean only without strict time (their findings are findings, SPEC 5.3).
 CLEAN = {"payload-erased"}
-CLEAN_WITHOUT_STRICT_TIME = {"payload-erased", "backdated-entry"}
+CLEAN_WITHOUT_STRICT_TIME = {"payload-erased", "backdated-entry", "beacon-regressed"}
 
 
 @pytest.fixture(scope="module")
@@ -261,6 +263,18 @@ def test_beacon_attacks(simulated: dict[str, AttackResult], sample: SampleInfo) 
     last = read_bundle_v2(sample.path).records.to_pylist()[TOTAL - 1]
     assert finding["lower"] == last["received_ms"]
     assert finding["time_ms"] == finding["lower"] - 3 * 86_400_000
+
+
+def test_beacon_beyond_position_and_regressed(simulated: dict[str, AttackResult]) -> None:
+    _, beyond = _done(simulated, "beacon-beyond-its-position")
+    record = _one(beyond, "record")
+    assert beyond["failures"] == [{**record, "verdict": "BAD_BEACON"}]
+    assert record["log_index"] == TOTAL  # its beacon names 245 > 240: no checkpoint reaches it
+    assert beyond["time_findings"] == []
+    _, regressed = _done(simulated, "beacon-regressed")
+    (finding,) = regressed["time_findings"]
+    assert (finding["log_index"], finding["code"]) == (TOTAL, "BEACON_REGRESSED")
+    assert regressed["failures"] == [] and regressed["target"]["previous_beacon_size"] > 0
 
 
 def test_one_position_promised_twice(simulated: dict[str, AttackResult]) -> None:

@@ -38,10 +38,15 @@ _NEEDS_EVM = (
 )
 
 
-def _device_record(ctx: Ctx, beacon: tuple[int, bytes], time_ms: int | None = None) -> Row:
-    """A new diary entry at the head of a chain whose key the simulation holds, signed by
-    that device, naming ``beacon``; logged after everything (the first appended row)."""
-    chain = ctx.base.chains[pick_chain(ctx)]
+def _device_record(
+    ctx: Ctx,
+    beacon: tuple[int, bytes],
+    time_ms: int | None = None,
+    chain_id: bytes | None = None,
+) -> Row:
+    """A new diary entry at the head of a chain (``chain_id``, or one picked) whose key the
+    simulation holds, signed by that device, naming ``beacon``; logged after everything."""
+    chain = ctx.base.chains[pick_chain(ctx) if chain_id is None else chain_id]
     head = ctx.base.rows[chain[-1]]
     fields = {} if time_ms is None else {"time_ms": time_ms}
     return ctx.appended_row(
@@ -102,6 +107,41 @@ def _forged_beacon(ctx: Ctx) -> Tampered:
     row = _device_record(ctx, (size, ctx.rng.randbytes(32)))
     row[ROOT_OF] = BOGUS
     return _relay_logs(ctx, row)
+
+
+@attack(
+    "beacon-beyond-its-position",
+    "a device names a tree larger than the log was when its record was logged (a checkpoint "
+    "that can't have existed yet, with an invented root): BAD_BEACON on it, though no attesting "
+    "checkpoint reaches that size (decision 1: the log_index rule needs none) (needs the "
+    "device's key)",
+)
+def _beacon_beyond_its_position(ctx: Ctx) -> Tampered:
+    row = _device_record(ctx, (ctx.base.size + 5, ctx.rng.randbytes(32)))
+    row[ROOT_OF] = BOGUS
+    return _relay_logs(ctx, row)
+
+
+@attack(
+    "beacon-regressed",
+    "a device names an older checkpoint than its previous record did (to widen the window a "
+    "back-dated entry could hide in); the relay logs it honestly: BEACON_REGRESSED on it (a "
+    "finding: unclean with strict time) (needs the device's key)",
+)
+def _beacon_regressed(ctx: Ctx) -> Tampered:
+    heads = sorted(
+        (lis[-1] for lis in ctx.base.chains.values() if ctx.base.rows[lis[-1]]["beacon_size"] > 0),
+    )
+    if not heads:
+        raise Skip("no chain whose last record names a checkpoint")
+    head = ctx.base.rows[ctx.rng.choice(heads)]
+    older = [s for s in [0, *ctx.base.checkpoint_sizes()] if s < head["beacon_size"]]
+    size = ctx.rng.choice(older)
+    beacon = (size, ctx.base.root_at(size) if size else bytes(32))
+    row = _device_record(ctx, beacon, chain_id=head["chain_id"])
+    tampered = _relay_logs(ctx, row)
+    tampered.target["previous_beacon_size"] = head["beacon_size"]
+    return tampered
 
 
 @attack(

@@ -12,8 +12,7 @@ from typing import Any
 import hashcore
 import pytest
 from hashcore import _core
-from hashcore.audit import AuditReportV2
-from hashcore.audit import audit_bundle
+from hashcore.audit import AuditReportV2, audit_bundle
 from hashcore.bundle import read_bundle
 from hashcore.cli import demo as cli_demo
 from hashcore.cli import main as cli_main

@@ -59,9 +59,7 @@ def test_every_attack_caught_but_the_erasure(attacks: list[dict[str, Any]]) -> N
     outcomes = {a["name"]: a["outcome"] for a in attacks}
     assert {n for n, o in outcomes.items() if o == CLEAN_AS_EXPECTED} == {"payload-erased"}
     assert {n for n, o in outcomes.items() if o == SKIPPED} == EVM_ATTACKS
-    assert {o for n, o in outcomes.items() if n not in EVM_ATTACKS | {"payload-erased"}} == {
-        CAUGHT
-    }
+    assert {o for n, o in outcomes.items() if n not in EVM_ATTACKS | {"payload-erased"}} == {CAUGHT}
     for a in attacks:
         if a["outcome"] != SKIPPED:
             assert a["caught"] is True and a["differences"] == [], a["name"]

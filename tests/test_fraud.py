@@ -82,7 +82,11 @@ def simulated(sample: SampleInfo, tmp_path_factory: pytest.TempPathFactory) -> d
 def _audit(result: AttackResult, **kwargs: Any) -> AuditReportV2:
     assert result.path is not None and result.receipts is not None and result.notes is not None
     report = hashcore.audit_bundle(
-        result.path, policy=result.policy, receipts=[result.receipts], notes=[result.notes], **kwargs
+        result.path,
+        policy=result.policy,
+        receipts=[result.receipts],
+        notes=[result.notes],
+        **kwargs,
     )
     assert isinstance(report, AuditReportV2)
     return report
@@ -212,7 +216,9 @@ def test_chain_head_deleted_is_caught_by_the_receipts(simulated: dict[str, Attac
         "RECEIPT_OK": li,
         "RECEIPT_PENDING": 1,
     }
-    contradicted = sorted(r["log_index"] for r in expected["receipts"] if r["verdict"] == "RECEIPT_CONTRADICTED")
+    contradicted = sorted(
+        r["log_index"] for r in expected["receipts"] if r["verdict"] == "RECEIPT_CONTRADICTED"
+    )
     assert contradicted == list(range(li, TOTAL - 1))
     assert expected["failures"] == []
     # No witness cosigns the re-signed checkpoints past the deletion.

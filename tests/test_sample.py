@@ -140,7 +140,9 @@ def test_evidence_outside_the_bundle_or_none(tmp_path: Path) -> None:
     assert info.receipts_file == tmp_path / "phones" / "receipts.parquet"
     assert pq.read_table(info.receipts_file).num_rows == 15
     report = hashcore.audit_bundle(
-        info.path, receipts=[info.receipts_file], notes=[info.notes_file]  # type: ignore[list-item]
+        info.path,
+        receipts=[info.receipts_file],
+        notes=[info.notes_file],  # type: ignore[list-item]
     )
     assert isinstance(report, AuditReportV2) and report.clean
     assert len(report.receipts) == 15 and report.log_identity_source == "bundle"
@@ -199,9 +201,21 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "wrote 6 records (3 devices x 2, 0 key rotations) and 1 checkpoints, 2 witnesses "
         f"(quorum 2) to {tmp_path / 'b'} in "
     )
-    assert main(["audit", str(tmp_path / "b"), "--policy", str(tmp_path / "p.json"),
-                 "--receipts", str(tmp_path / "ev" / "receipts.parquet"),
-                 "--notes", str(tmp_path / "ev" / "notes.parquet")]) == 0
+    assert (
+        main(
+            [
+                "audit",
+                str(tmp_path / "b"),
+                "--policy",
+                str(tmp_path / "p.json"),
+                "--receipts",
+                str(tmp_path / "ev" / "receipts.parquet"),
+                "--notes",
+                str(tmp_path / "ev" / "notes.parquet"),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["make-sample", str(tmp_path / "b"), "--devices", "1", "--records", "1"]) == 2
     err = capsys.readouterr().err.splitlines()

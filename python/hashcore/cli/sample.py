@@ -49,9 +49,7 @@ def add_parser(sub: Any) -> None:
         metavar="DIR",
         help="write the devices' receipts.parquet and notes.parquet there, not in the bundle",
     )
-    evidence.add_argument(
-        "--no-evidence", action="store_true", help="write no receipts or notes"
-    )
+    evidence.add_argument("--no-evidence", action="store_true", help="write no receipts or notes")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -129,7 +129,8 @@ def _where(report: AuditReportV2, participants: dict[str, str]) -> dict[str, Any
             if c.code != "OK"
         ],
         "receipts": {
-            code: {"count": len(lis), "ranges": _ranges(lis)} for code, lis in sorted(receipts.items())
+            code: {"count": len(lis), "ranges": _ranges(lis)}
+            for code, lis in sorted(receipts.items())
         },
         "notes": [
             {"tree_size": n.tree_size, "verdict": n.code}

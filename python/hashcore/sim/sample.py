@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,21 +39,16 @@ from .._atomic import replace_atomically
 from ..bundle import write_bundle_v2
 from ..bundle.format_v2 import NOTES_FILE, RECEIPT_SCHEMA, RECEIPTS_FILE, RECORD_SCHEMA_V2
 from ..errors import InvalidInputError
-from ..record import ZERO_LINK, Kind
+from ..record import ZERO_LINK
+from .sample_chains import make_chains
 from .sample_keys import SampleKeys, derive, write_json
 from .sha256_log import Sha256Log, leaf_hash
-from .sleep_diary import diary_entries
 
 __all__ = ["SampleInfo", "make_sample"]
 
-_DAY_MS = 86_400_000
-_HOUR_MS = 3_600_000
-_START = datetime.date(2026, 1, 5)
 _START_MS = int(datetime.datetime(2026, 1, 5, tzinfo=datetime.UTC).timestamp()) * 1000
 # One diary entry per day: keep the last date well inside datetime's year 9999.
 _MAX_RECORDS_PER_DEVICE = 2_000_000
-_ENROLMENT_DAYS = 7  # devices enrol during the trial's first week
-_MIN_UPLOAD_GAP_MS = 20  # a phone's uploads reach the relay at least this far apart
 _SIGN_MS = 1_000  # the relay signs a checkpoint this long after its last entry arrived
 _ZERO_ROOT = bytes(32)
 
@@ -100,10 +94,6 @@ class SampleInfo:
         )
 
 
-def _rng(seed: int, label: str, *numbers: int) -> np.random.Generator:
-    return np.random.default_rng(int.from_bytes(derive(seed, label, *numbers), "big"))
-
-
 def _keypair(seed32: bytes) -> tuple[bytes, bytes]:
     """(public key, 64-byte libsodium secret key) of an RFC 8032 seed."""
     pk, sk = nacl.bindings.crypto_sign_seed_keypair(seed32)
@@ -127,24 +117,6 @@ def _check_count(name: str, value: object, low: int, high: int | None = None) ->
         bound = f"{low}..{high}" if high is not None else f">= {low}"
         raise InvalidInputError(f"{name} must be {bound}, got {value}")
     return value
-
-
-def _arrivals(rng: np.random.Generator, true_ms: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Relay receive times of one phone's records, in seq order.
-
-    Mostly a phone uploads within seconds; sometimes it is offline for hours or days and
-    then uploads its backlog at once, in order, so the relay sees a burst. A record
-    always arrives after it was made (delay >= 1 ms).
-    """
-    n = len(true_ms)
-    online = rng.uniform(0.6, 0.97)
-    quick = rng.lognormal(np.log(3_000.0), 1.0, n)
-    offline = rng.uniform(1 * _HOUR_MS, 72 * _HOUR_MS, n)
-    delay = np.maximum(np.where(rng.random(n) < online, quick, offline).astype(np.int64), 1)
-    steps = np.arange(n, dtype=np.int64) * _MIN_UPLOAD_GAP_MS
-    # Uploads go out in seq order: a record can't arrive before the one before it.
-    arrived: npt.NDArray[np.int64] = np.maximum.accumulate(true_ms + delay - steps) + steps
-    return arrived
 
 
 def _binary_array(data: bytes, width: int, n: int) -> pa.Array:
@@ -176,107 +148,8 @@ def _fixed(data: npt.NDArray[np.uint8] | bytes, width: int) -> pa.Array:
     return pa.Array.from_buffers(pa.binary(width), len(flat) // width, [None, pa.py_buffer(flat)])
 
 
-@dataclass
-class _Chains:
-    """Per-record columns in chain order (record r = device d, seq s at r = d*records+s)."""
-
-    chain_ids: list[bytes]
-    commits: list[bytes]
-    payloads: list[bytes]
-    kinds: npt.NDArray[np.uint8]
-    true_ms: npt.NDArray[np.int64]
-    time_ms: npt.NDArray[np.int64]
-    received_ms: npt.NDArray[np.int64]
-    #: For record r, the index (into the same record numbering) of the last record of its
-    #: chain whose receipt had arrived when r was made, or -1: the phone's last sync.
-    last_sync: npt.NDArray[np.int64]
-    #: Per device: (key generation of each seq, the seeds of each generation).
-    generations: list[tuple[list[int], list[bytes]]]
-    rotations: int
-    salts: bytes
-
-
-def _make_chains(seed: int, devices: int, records: int, rotate_every: int | None) -> _Chains:
-    """Diary entries, commitments and clocks of every device (no links yet: those need
-    the beacons, which need the log order)."""
-    total = devices * records
-    kinds_one = np.full(records, Kind.DATA, dtype=np.uint8)
-    kinds_one[0] = Kind.GENESIS
-    if rotate_every is not None:
-        kinds_one[rotate_every::rotate_every] = Kind.ROTATION
-    n_data = int(np.count_nonzero(kinds_one == Kind.DATA))
-    kinds_list = kinds_one.tolist()
-    salts = _rng(seed, "salts").bytes(16 * total)
-    commit_ctx = _core.COMMIT_CONTEXT
-    out = _Chains(
-        chain_ids=[],
-        commits=[],
-        payloads=[],
-        kinds=np.tile(kinds_one, devices),
-        true_ms=np.empty(total, dtype=np.int64),
-        time_ms=np.empty(total, dtype=np.int64),
-        received_ms=np.empty(total, dtype=np.int64),
-        last_sync=np.empty(total, dtype=np.int64),
-        generations=[],
-        rotations=0,
-        salts=salts,
-    )
-    for d in range(devices):
-        timing = _rng(seed, "timing", d)
-        enrol_day = int(timing.integers(0, _ENROLMENT_DAYS))
-        skew = int(timing.normal(0.0, 20_000.0))  # the phone's clock is a little off
-        mornings = timing.integers(6 * _HOUR_MS, 10 * _HOUR_MS, records).tolist()
-        afternoons = timing.integers(1 * _HOUR_MS, 6 * _HOUR_MS, records).tolist()
-        genesis_ms = _START_MS + enrol_day * _DAY_MS + int(timing.integers(9, 17)) * _HOUR_MS
-        diary = diary_entries(
-            random.Random(derive(seed, "diary", d)),
-            f"P{d + 1:04d}",
-            n_data,
-            start_date=_START + datetime.timedelta(days=enrol_day),
-        )
-        seeds = [derive(seed, "device key", d, 0)]
-        gen_of_seq: list[int] = []
-        pk = _core.public_key_from_seed(seeds[0])
-        chain_id = _core.chain_id_for_key(pk)
-        true_ms = np.empty(records, dtype=np.int64)
-        day = 0
-        clock = genesis_ms
-        base = d * records
-        for s in range(records):
-            kind = kinds_list[s]
-            gen_of_seq.append(len(seeds) - 1)  # a rotation is signed by the old key
-            if kind == Kind.GENESIS:
-                payload = pk
-            elif kind == Kind.DATA:
-                payload = next(diary)
-                # The entry for the night starting start_date + day is logged next morning.
-                clock = _START_MS + (enrol_day + day + 1) * _DAY_MS + mornings[s]
-                day += 1
-            else:
-                seeds.append(derive(seed, "device key", d, len(seeds)))
-                payload = _core.public_key_from_seed(seeds[-1])
-                clock += afternoons[s]
-                out.rotations += 1
-            true_ms[s] = clock
-            i = base + s
-            salt = salts[16 * i : 16 * i + 16]
-            # blake3-py keeps the GIL for small inputs, which is what we want here.
-            out.commits.append(
-                blake3.blake3(salt + payload, derive_key_context=commit_ctx).digest()
-            )
-            out.chain_ids.append(chain_id)
-            out.payloads.append(payload)
-        received = _arrivals(timing, true_ms)
-        out.true_ms[base : base + records] = true_ms
-        out.time_ms[base : base + records] = true_ms + skew
-        out.received_ms[base : base + records] = received
-        # A phone learns the newest checkpoint whenever a receipt comes back: the last
-        # sync before a record is made is its latest own record received by then
-        # (received is non-decreasing along the chain and later than the record itself).
-        synced = np.searchsorted(received, true_ms, side="right") - 1
-        out.last_sync[base : base + records] = np.where(synced >= 0, synced + base, -1)
-        out.generations.append((gen_of_seq, seeds))
-    return out
+def _write_parquet(table: pa.Table, file: Path) -> None:
+    replace_atomically(file, lambda tmp: pq.write_table(table, tmp))
 
 
 def make_sample(
@@ -337,7 +210,7 @@ def make_sample(
         raise InvalidInputError(f"origin must be a key name, got {origin!r}")
 
     total = devices * records
-    chains = _make_chains(seed, devices, records, rotate_every)
+    chains = make_chains(seed, devices, records, rotate_every)
     # The relay logs records in the order it received them (ties: device, then seq).
     device_of = np.repeat(np.arange(devices, dtype=np.int64), records)
     seq_of = np.tile(np.arange(records, dtype=np.uint64), devices)
@@ -382,7 +255,13 @@ def make_sample(
         b = beacons[r]
         prev = links[r - 1] if seqs[r] else ZERO_LINK
         link = v2_link(
-            chains.chain_ids[r], seqs[r], times[r], kinds[r], prev, chains.commits[r], b,
+            chains.chain_ids[r],
+            seqs[r],
+            times[r],
+            kinds[r],
+            prev,
+            chains.commits[r],
+            b,
             root_at[b] if b else _ZERO_ROOT,
         )
         links[r] = link
@@ -511,8 +390,8 @@ def make_sample(
         if evidence_dir is not None:
             where.mkdir(parents=True, exist_ok=True)
             assert receipts_t is not None and notes_t is not None
-            for t, f in ((receipts_t, receipts_file), (notes_t, notes_file)):
-                replace_atomically(f, lambda tmp, t=t: pq.write_table(t, tmp))
+            _write_parquet(receipts_t, receipts_file)
+            _write_parquet(notes_t, notes_file)
     policy = keys.policy()
     return SampleInfo(
         path=out,

@@ -20,7 +20,6 @@ from .model import (
     GAP,
     MALFORMED,
     NO_GENESIS,
-    ROOT_OF,
     ROW_MATCHES,
     SIGNED,
     TAMPERED,

@@ -270,5 +270,3 @@ def _relay_identity_squatted(ctx: Ctx) -> Tampered:
     target = {"squatted_log_id": ctx.base.policy.log_key.hex()}
     anchors = _anchors_of(ctx, by_anchorer=False)
     return ctx.tampered(ctx.rows(), ctx.checkpoints(), target, anchors=anchors)
-
-

@@ -37,7 +37,9 @@ def compare(expected: dict[str, Any], report: AuditReportV2) -> list[str]:
     of the copy with its policy and evidence; empty when they agree on every field."""
     diffs = _both(
         "failure",
-        Counter((f["log_index"], f["chain_id"], f["seq"], f["verdict"]) for f in expected["failures"]),
+        Counter(
+            (f["log_index"], f["chain_id"], f["seq"], f["verdict"]) for f in expected["failures"]
+        ),
         Counter((f.log_index, _hex(f.chain_id), f.seq, f.code) for f in report.failures),
     )
     diffs += _both(
@@ -58,7 +60,9 @@ def compare(expected: dict[str, Any], report: AuditReportV2) -> list[str]:
     )
     got_counts = dict(sorted(Counter(r.code for r in report.receipts).items()))
     if got_counts != expected["receipt_counts"]:
-        diffs.append(f"receipt counts: expected {expected['receipt_counts']}, reported {got_counts}")
+        diffs.append(
+            f"receipt counts: expected {expected['receipt_counts']}, reported {got_counts}"
+        )
     diffs += _both(
         "evidence note verdict",
         Counter((n["tree_size"], n["verdict"]) for n in expected["notes"]),

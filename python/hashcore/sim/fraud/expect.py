@@ -148,9 +148,7 @@ def _checkpoints(
 ) -> _Checkpoints:
     # What the relay signed counts by the note's body, even where the row differs from
     # it (decision 2): such a row is BAD_CHECKPOINT_SIG, but its note still attests.
-    attests = [
-        cp[SIGNED] is not None and log.holds(cp[SIGNED][0], cp[ROOT_OF]) for cp in cps
-    ]
+    attests = [cp[SIGNED] is not None and log.holds(cp[SIGNED][0], cp[ROOT_OF]) for cp in cps]
     names = {w.name for w in policy.witnesses}
     verdicts = []
     for j, cp in enumerate(cps):
@@ -239,9 +237,7 @@ def _records(
         root_of = row.get(ROOT_OF, ORIGINAL)
         judged = any(cp["tree_size"] >= b for cp in cps.attesting)
         wrong = b > 0 and (b > li or (judged and not log.holds(b, root_of)))
-        if b == 0:
-            right[i] = True
-        elif not wrong and judged:
+        if b == 0 or (not wrong and judged):
             right[i] = True
         if verdict in (OK, OK_REDACTED):
             # A beacon that is wrong is the record's fault unless the relay signed it:
@@ -377,14 +373,10 @@ def derive_expectation(
 
     deadline = None
     if cps.attesting:
-        covered_received = [
-            e[1] for p in range(cps.attested) if (e := log.entry(p)) is not None
-        ]
+        covered_received = [e[1] for p in range(cps.attested) if (e := log.entry(p)) is not None]
         late = clocks.late()
         deadline = max([*covered_received, *([1000 * late] if late is not None else [])])
-    receipts = _receipts(
-        tampered.receipts, log, cps.attested, deadline, policy.max_merge_delay_ms
-    )
+    receipts = _receipts(tampered.receipts, log, cps.attested, deadline, policy.max_merge_delay_ms)
     notes = _notes(tampered.notes, tampered.checkpoints, log, cps.covered)
     anchors: list[dict[str, Any]] = []
     incomplete = any(n["verdict"] == INCOMPLETE for n in notes)

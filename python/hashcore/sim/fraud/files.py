@@ -28,7 +28,17 @@ from ...bundle.format_v2 import (
 from ...bundle.io_v2 import combine_tables, read_bundle_v2, read_evidence_file, write_bundle_v2
 from ...errors import HashcoreError, InvalidInputError
 from ...policy import Policy, load_policy
-from .model import ORIGINAL, ROOT_OF, ROW_MATCHES, SIG_OK, SIGNED, WITNESS_TIMES, Base, Row, Tampered
+from .model import (
+    ORIGINAL,
+    ROOT_OF,
+    ROW_MATCHES,
+    SIG_OK,
+    SIGNED,
+    WITNESS_TIMES,
+    Base,
+    Row,
+    Tampered,
+)
 
 EXPECTED_FILE: Final = "expected.json"
 BUNDLE_DIR: Final = "bundle"
@@ -68,9 +78,7 @@ def load_base(
 ) -> Base:
     """Read ``path`` and its evidence and check that they audit clean under the policy
     (strict time included); anything else is an error."""
-    policy = (
-        policy_source if isinstance(policy_source, Policy) else load_policy(policy_source)
-    )
+    policy = policy_source if isinstance(policy_source, Policy) else load_policy(policy_source)
     report = audit_bundle_v2(path, policy=policy, receipts=receipts, notes=notes)
     if not report.clean_with_strict_time:
         raise InvalidInputError(
@@ -93,9 +101,7 @@ def load_base(
     note_rows = _evidence(bundle.notes, notes, "notes", NOTE_SCHEMA)
     for n in note_rows:
         n.update(note_facts(n["note"], policy))
-    base = Base(
-        records, checkpoints, receipt_rows, note_rows, policy, bundle.manifest.exported_ms
-    )
+    base = Base(records, checkpoints, receipt_rows, note_rows, policy, bundle.manifest.exported_ms)
     for li, row in enumerate(records):
         # Clean implies it: a position below the largest checkpoint with no row, or with
         # two, is not clean, and one past it would be NOT_LOGGED. Likewise every chain

@@ -39,6 +39,7 @@ from .._atomic import replace_atomically
 from ..bundle import write_bundle_v2
 from ..bundle.format_v2 import NOTES_FILE, RECEIPT_SCHEMA, RECEIPTS_FILE, RECORD_SCHEMA_V2
 from ..errors import InvalidInputError
+from ..policy import Policy, parse_policy
 from ..record import ZERO_LINK
 from .sample_chains import make_chains
 from .sample_keys import SampleKeys, derive, write_json
@@ -82,6 +83,11 @@ class SampleInfo:
     @property
     def log_seed(self) -> bytes:
         return self.keys.log_seed
+
+    @property
+    def trust_policy(self) -> Policy:
+        """:attr:`policy` as the auditor takes it."""
+        return parse_policy(self.policy)
 
     def summary(self) -> str:
         """One line for humans."""

@@ -196,7 +196,7 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv += ["--evidence-dir", str(tmp_path / "ev"), "--keys", str(tmp_path / "k.json")]
     assert main(argv) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 1
+    assert len(out) == 2 and out[1] == f"policy: {tmp_path / 'p.json'}"
     assert out[0].startswith(
         "wrote 6 records (3 devices x 2, 0 key rotations) and 1 checkpoints, 2 witnesses "
         f"(quorum 2) to {tmp_path / 'b'} in "
@@ -219,6 +219,9 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     assert main(["make-sample", str(tmp_path / "b"), "--devices", "1", "--records", "1"]) == 2
     err = capsys.readouterr().err.splitlines()
+    assert main(["make-sample", str(tmp_path / "c"), "--devices", "1", "--records", "1"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == f"policy: {tmp_path / 'c.policy.json'}"
+    assert load_policy(tmp_path / "c.policy.json").witness_quorum == 0
     assert err == [
         f"hashcore: error: {tmp_path / 'b'}: exists and is not an empty directory; not overwriting"
     ]

@@ -37,7 +37,10 @@ def add_parser(sub: Any) -> None:
     )
     sample.add_argument("--origin", metavar="NAME", help="the log's origin")
     sample.add_argument(
-        "--policy", type=Path, metavar="FILE", help="write the sample's policy.json there"
+        "--policy",
+        type=Path,
+        metavar="FILE",
+        help="write the sample's policy.json there (default: BUNDLE.policy.json beside it)",
     )
     sample.add_argument(
         "--keys", type=Path, metavar="FILE", help="write its (non-secret) keys there"
@@ -70,10 +73,11 @@ def run(args: argparse.Namespace) -> int:
                 origin=args.origin,
                 evidence=not args.no_evidence,
                 evidence_dir=args.evidence_dir,
-                policy_path=args.policy,
+                policy_path=args.policy or args.bundle.with_name(args.bundle.name + ".policy.json"),
                 keys_path=args.keys,
             )
     except (HashcoreError, OSError) as exc:
         return fail(str(exc))
     print(info.summary())
+    print(f"policy: {info.policy_file}")
     return EXIT_OK

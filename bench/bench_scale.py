@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from conftest import CACHE, DEVICES, RECORDS
-from hashcore.sim.sample import make_sample
+from hashcore.sim.sample_v1 import make_sample_v1 as make_sample
 from pytest_benchmark.fixture import BenchmarkFixture
 
 SCALE_DEVICES = int(os.environ.get("HASHCORE_BENCH_SCALE_DEVICES", "10000"))

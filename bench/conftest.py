@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from hashcore.bundle import read_bundle
-from hashcore.sim.sample import make_sample
+from hashcore.sim.sample_v1 import make_sample_v1 as make_sample
 
 DEVICES = int(os.environ.get("HASHCORE_BENCH_DEVICES", "1000"))
 RECORDS = int(os.environ.get("HASHCORE_BENCH_RECORDS", "1000"))

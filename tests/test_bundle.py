@@ -28,7 +28,8 @@ from hashcore.errors import (
 )
 from hashcore.record import Record
 from hashcore.schema import CHECKPOINT_SCHEMA, RECORD_SCHEMA
-from hashcore.sim.sample import SampleInfo, make_sample
+from hashcore.sim.sample_v1 import SampleInfoV1 as SampleInfo
+from hashcore.sim.sample_v1 import make_sample_v1 as make_sample
 
 DEVICES, PER_DEVICE = 3, 7
 TOTAL = DEVICES * PER_DEVICE

@@ -1,4 +1,5 @@
-"""hashcore.cli: the ``hashcore`` command (audit, make-sample), exit codes and JSON."""
+"""hashcore.cli: the ``hashcore`` command (the v1 audit, argument errors), exit codes and JSON
+(make-sample: tests/test_sample.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from hashcore import _core
 from hashcore.bundle import read_bundle, write_bundle
 from hashcore.cli import main
+from hashcore.sim.sample_v1 import make_sample_v1
 
 ZERO_COUNTS = dict.fromkeys(_core.VERDICT_CODES, 0)
 OTHER_KEY = _core.public_key_from_seed(bytes(range(32)))
@@ -21,24 +23,9 @@ OTHER_KEY = _core.public_key_from_seed(bytes(range(32)))
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # A v1 bundle for the v1 audit CLI (make-sample writes v2 now: tests/test_sample.py).
     path = tmp_path_factory.mktemp("cli") / "bundle"
-    assert (
-        main(
-            [
-                "make-sample",
-                str(path),
-                "--devices",
-                "2",
-                "--records",
-                "5",
-                "--seed",
-                "9",
-                "--checkpoint-every",
-                "4",
-            ]
-        )
-        == 0
-    )
+    make_sample_v1(path, devices=2, records=5, seed=9, checkpoint_every=4)
     return path
 
 
@@ -62,29 +49,6 @@ def _err_line(capsys: pytest.CaptureFixture[str]) -> str:
     lines = err.splitlines()
     assert len(lines) == 1, err
     return lines[0]
-
-
-def test_make_sample_prints_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(
-        ["make-sample", str(tmp_path / "b"), "--devices", "3", "--records", "2", "--seed", "1"]
-    )
-    assert code == 0
-    out = capsys.readouterr().out.splitlines()
-    assert len(out) == 1
-    assert out[0].startswith(
-        "wrote 6 records (3 devices x 2, 0 key rotations) and 1 checkpoints to "
-        f"{tmp_path / 'b'} in "
-    )
-    assert "(seed 1, log_id " in out[0]
-    assert read_bundle(tmp_path / "b").records.num_rows == 6
-
-
-def test_make_sample_into_existing_bundle(sample: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["make-sample", str(sample), "--devices", "1", "--records", "1"]) == 2
-    assert (
-        _err_line(capsys)
-        == f"hashcore: error: {sample}: exists and is not an empty directory; not overwriting"
-    )
 
 
 def test_audit_clean(sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

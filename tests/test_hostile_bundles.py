@@ -22,7 +22,8 @@ from hashcore import _core, audit_bundle
 from hashcore.bundle import read_bundle
 from hashcore.cli import main
 from hashcore.errors import BundleError, ColumnError, ColumnTypeError, InvalidInputError
-from hashcore.sim.sample import SampleInfo, make_sample
+from hashcore.sim.sample_v1 import SampleInfoV1 as SampleInfo
+from hashcore.sim.sample_v1 import make_sample_v1 as make_sample
 from parquet_footer import set_num_rows
 
 # The documented limits (README "Limits"), as literals: hashcore.limits must agree.

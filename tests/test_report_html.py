@@ -9,6 +9,7 @@ from typing import Any
 
 from hashcore.cli import main as cli_main
 from hashcore.report import render_audit_html, render_demo_html
+from hashcore.sim.sample_v1 import make_sample_v1
 
 EVIL = "<script>alert(1)</script>"
 CHAIN_A = "aa" * 16
@@ -296,10 +297,8 @@ def test_demo_html_marks_a_mismatch() -> None:
 
 def test_cli_audit_writes_html(tmp_path: Path) -> None:
     bundle = tmp_path / "b"
-    assert (
-        cli_main(["make-sample", str(bundle), "--devices", "2", "--records", "3", "--seed", "1"])
-        == 0
-    )
+    # --html is for v1 bundles (make-sample writes v2 now).
+    make_sample_v1(bundle, devices=2, records=3, seed=1)
     page = tmp_path / "report.html"
     assert cli_main(["audit", str(bundle), "--html", str(page)]) == 0
     text = page.read_text()

@@ -23,7 +23,7 @@ from hashcore.anchor import (
 )
 from hashcore.anchor.chain_types import Receipt
 from hashcore.bundle import Bundle
-from hashcore.sim.sample import make_sample
+from hashcore.sim.sample_v1 import make_sample_v1 as make_sample
 
 from .conftest import free_port
 

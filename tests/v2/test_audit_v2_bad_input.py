@@ -439,7 +439,7 @@ def test_arguments_of_the_other_version(
         _err_line(capsys)
         == f"hashcore: error: {bundle}: a v2 bundle; --log-id apply to v1 bundles only"
     )
-    from hashcore.sim.sample import make_sample
+    from hashcore.sim.sample_v1 import make_sample_v1 as make_sample
 
     make_sample(tmp_path / "v1", devices=1, records=2, seed=1)
     with pytest.raises(InvalidInputError, match="policy, strict_time apply to v2 bundles only"):

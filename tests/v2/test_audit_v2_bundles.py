@@ -333,7 +333,7 @@ def test_report_chains(name: str, tmp_path: Path) -> None:
 
 
 def test_v1_bundles_still_audit_as_v1(tmp_path: Path) -> None:
-    from hashcore.sim.sample import make_sample
+    from hashcore.sim.sample_v1 import make_sample_v1 as make_sample
 
     info = make_sample(tmp_path / "v1", devices=2, records=4, seed=3)
     report = hashcore.audit_bundle(tmp_path / "v1", log_id=info.log_id)

@@ -1,4 +1,5 @@
-"""``hashcore simulate-fraud``: tampered copies of a clean bundle, with expected audits.
+"""``hashcore simulate-fraud``: tampered copies of a clean v2 bundle and its evidence, with
+the audits they must get.
 
 ``hashcore.cli.main`` registers the subcommand with :func:`add_parser` and runs it with :func:`run`.
 One line per attack goes to stdout; errors are one ``hashcore: error: ...`` line on stderr
@@ -28,29 +29,6 @@ _P = TypeVar("_P", bound=argparse.ArgumentParser)
 EXIT_DIFFERS = 1
 
 
-def _seed_hex(text: str) -> bytes:
-    try:
-        raw = bytes.fromhex(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError("the log key must be 64 hex digits") from None
-    if len(raw) != 32:
-        raise argparse.ArgumentTypeError(f"the log key must be 64 hex digits, got {len(raw) * 2}")
-    return raw
-
-
-def _read_log_key(path: Path) -> bytes:
-    """The relay's 32-byte seed from a file: 64 hex digits (whitespace ignored) or raw."""
-    data = path.read_bytes()
-    if len(data) == 32:
-        return data
-    try:
-        return _seed_hex(data.decode("ascii"))
-    except (UnicodeDecodeError, argparse.ArgumentTypeError):
-        raise HashcoreError(
-            f"{path}: not a log key (expected 64 hex digits or 32 raw bytes)"
-        ) from None
-
-
 def _attack_name(text: str) -> str:
     from ..sim.fraud import ATTACKS
 
@@ -70,17 +48,33 @@ def add_parser(subparsers: argparse._SubParsersAction[_P]) -> _P:
             "differed from its expectation, 2 when the input is unusable."
         ),
     )
-    parser.add_argument("bundle", type=Path, help="a clean bundle directory")
+    parser.add_argument("bundle", type=Path, help="a clean v2 bundle directory")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory")
-    key = parser.add_mutually_exclusive_group()
-    key.add_argument(
-        "--log-seed",
-        type=_seed_hex,
-        metavar="HEX",
-        help="the relay's 32-byte Ed25519 seed, for attacks by the relay itself",
+    parser.add_argument(
+        "--policy", type=Path, required=True, metavar="FILE", help="the trust policy (SPEC 3)"
     )
-    key.add_argument(
-        "--log-key", type=Path, metavar="FILE", help="file holding that seed (hex or raw)"
+    parser.add_argument(
+        "--receipts",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="receipts the devices hand in (receipts.parquet shape; repeatable)",
+    )
+    parser.add_argument(
+        "--notes",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="notes the devices verified (notes.parquet shape; repeatable)",
+    )
+    parser.add_argument(
+        "--keys",
+        type=Path,
+        metavar="FILE",
+        help="the sample's keys file (make-sample --keys), for attacks by the relay, a "
+        "witness or a device",
     )
     parser.add_argument(
         "--seed", type=non_negative_int, default=0, metavar="N", help="picks the targets"
@@ -102,11 +96,15 @@ def add_parser(subparsers: argparse._SubParsersAction[_P]) -> _P:
 
 def _check_line(result: AttackResult) -> tuple[str, bool]:
     """Audit one tampered copy: the suffix for its line, and whether it matched."""
-    from ..audit import audit_bundle_v1
+    from ..audit.v2_bundle import audit_bundle_v2
     from ..sim.fraud import compare
 
     assert result.expected is not None and result.path is not None
-    differences = compare(result.expected, audit_bundle_v1(result.path))
+    assert result.receipts is not None and result.notes is not None
+    report = audit_bundle_v2(
+        result.path, policy=result.policy, receipts=[result.receipts], notes=[result.notes]
+    )
+    differences = compare(result.expected, report)
     if not differences:
         return " [audit matches]", True
     return f" [AUDIT DIFFERS: {differences[0]}; {len(differences)} difference(s)]", False
@@ -117,9 +115,15 @@ def run(args: argparse.Namespace) -> int:
     from ..sim.fraud import simulate_fraud
 
     try:
-        log_seed = _read_log_key(args.log_key) if args.log_key is not None else args.log_seed
         results = simulate_fraud(
-            args.bundle, args.out, log_seed=log_seed, seed=args.seed, attacks=args.attack
+            args.bundle,
+            args.out,
+            policy=args.policy,
+            receipts=args.receipts,
+            notes=args.notes,
+            keys=args.keys,
+            seed=args.seed,
+            attacks=args.attack,
         )
     except (HashcoreError, OSError) as exc:
         return fail(str(exc))

@@ -8,10 +8,11 @@ embedded defaults.
    a checkpoint at the end of every trial week and anchors it on chain.
 3. The relay's store exported as an audit bundle (``DIR/bundle/``) and audited against
    the chain with the relay's trusted log_id: it must be clean.
-4. The fraud simulation: one tampered copy per attack (``DIR/attacks/<name>/`` with its
-   ``expected.json``), each audited and compared with what it must give, verdict by
-   verdict and position by position; then its checkpoints are checked against the
-   anchors on chain, which reveals what no bundle-only audit can.
+4. The fraud simulation (protocol v2, :mod:`hashcore.sim.demo_attacks`): one tampered copy
+   per attack (``DIR/attacks/<name>/`` with its evidence, policy and ``expected.json``),
+   each audited with the devices' receipts and notes under the policy and compared with
+   what it must give, field by field. Every attack is caught and localised but the
+   erasure; those that need an EVM chain are skipped until the v2 audit checks anchors.
 5. ``DIR/report.json`` and ``DIR/report.html`` tell the story; ``DIR/participants.json``
    is the site's enrollment register (chain_id -> participant id), which the bundle
    does not carry (SPEC section 3).
@@ -42,7 +43,7 @@ from rich.markup import escape
 
 from .._atomic import write_atomically
 from ..errors import HashcoreError
-from .demo_attacks import on_chain_summary, print_attacks, progress_bar, run_attacks
+from .demo_attacks import AttackInput, outcome_line, print_attacks, progress_bar, run_attacks
 
 if TYPE_CHECKING:
     from ..relay.background import BackgroundRelay
@@ -230,6 +231,31 @@ def _relay_json(store_path: Path, server: Any) -> dict[str, Any]:
     }
 
 
+def on_chain_summary(checks: Any, on_chain: int, largest: int) -> dict[str, Any]:
+    """Checkpoints without a final anchor, and an anchored size beyond the bundle's."""
+    not_final = [
+        {"tree_size": c.tree_size, "state": c.state, "verdict": c.verdict, "reason": c.reason}
+        for c in checks
+        if c.state != "final"
+    ]
+    findings = [
+        f"checkpoint of tree size {c['tree_size']:,}: {c['verdict']} ({c['reason']})"
+        for c in not_final
+    ]
+    if on_chain > largest:
+        findings.append(
+            f"the chain holds this log's anchor of tree size {on_chain:,}, but the bundle's "
+            f"checkpoints stop at {largest:,}: {on_chain - largest:,} log positions withheld"
+        )
+    return {
+        "anchors": dict(Counter(str(c.state) for c in checks)),
+        "not_final": not_final,
+        "chain_tree_size": on_chain,
+        "bundle_tree_size": largest,
+        "findings": findings,
+    }
+
+
 def _clean_audit(
     bundle: Path, server: Any, log_id: bytes, trial_records: int
 ) -> tuple[dict[str, Any], list[str]]:
@@ -306,9 +332,61 @@ def _chain_read_back(config: Any, cleanup: contextlib.ExitStack) -> Any:
     return EvmChain.connect(node.url)
 
 
+def _attack_input(
+    out: Path, opts: DemoOptions, participants: dict[str, str], console: Console
+) -> tuple[AttackInput, dict[str, str]]:
+    """What the fraud stage attacks: the relay's export when it is a v2 bundle (with the
+    policy, the devices' evidence and the keys the relay half leaves in ``out``:
+    ``policy.json``, ``evidence/receipts.parquet`` and ``evidence/notes.parquet``,
+    ``keys.json`` if any), else -- while the relay still exports v1 -- a v2 sample of the
+    trial's shape standing in for it (said on the console and in the report)."""
+    from ..bundle import is_v2_bundle
+    from .sample import make_sample
+
+    if is_v2_bundle(out / "bundle"):
+        evidence = out / "evidence"
+        keys = out / "keys.json"
+        return (
+            AttackInput(
+                out / "bundle",
+                out / "policy.json",
+                receipts=sorted(evidence.glob("receipts*.parquet")),
+                notes=sorted(evidence.glob("notes*.parquet")),
+                keys=keys if keys.exists() else None,
+            ),
+            participants,
+        )
+    with console.status("the relay exports protocol v1: writing a v2 sample of the trial ..."):
+        info = make_sample(
+            out / "v2-sample" / "bundle",
+            devices=max(2, opts.participants),
+            records=opts.days + 1,
+            seed=opts.seed,
+            checkpoint_every=max(1, opts.participants * WEEK_DAYS),
+            witnesses=3,
+            evidence_dir=out / "v2-sample" / "evidence",
+            policy_path=out / "v2-sample" / "policy.json",
+            keys_path=out / "v2-sample" / "keys.json",
+        )
+    console.print(
+        f"[yellow]the relay's export is protocol v1; the attacks run on a v2 sample of the "
+        f"trial's shape instead ({info.records:,} records, {info.checkpoints} checkpoints, "
+        f"{out / 'v2-sample'})[/]"
+    )
+    assert info.receipts_file is not None and info.notes_file is not None
+    names = {c.hex(): f"P{d + 1:04d}" for d, c in enumerate(info.keys.device_seeds)}
+    source = AttackInput(
+        info.path,
+        info.policy_file or out / "v2-sample" / "policy.json",
+        receipts=[info.receipts_file],
+        notes=[info.notes_file],
+        keys=info.keys,
+    )
+    return source, names
+
+
 def _run(opts: DemoOptions, console: Console, cleanup: contextlib.ExitStack) -> int:
     from ..relay.export import export_bundle
-    from ..relay.keys import load_key
     from ..report import render_demo_html, write_html
 
     started = time.perf_counter()
@@ -354,9 +432,11 @@ def _run(opts: DemoOptions, console: Console, cleanup: contextlib.ExitStack) -> 
     for p in problems:
         console.print(f"[red]{escape(p)}[/]")
 
-    console.rule("3. fraud simulation: tampered copies, audited")
-    log_seed = load_key(config.resolved_key_file())
-    attacks = run_attacks(out, server.chain, log_id, log_seed, opts.seed, participants, console)
+    console.rule("3. fraud simulation: tampered copies, audited with the devices' evidence")
+    source, attack_participants = _attack_input(out, opts, participants, console)
+    attacks = run_attacks(
+        source, out / "attacks", seed=opts.seed, participants=attack_participants, console=console
+    )
     print_attacks(console, attacks)
 
     ran = [a for a in attacks if not a["skipped"]]
@@ -388,13 +468,7 @@ def _run(opts: DemoOptions, console: Console, cleanup: contextlib.ExitStack) -> 
         f"{caught} of {len(ran)} attacks got exactly the audit they must get[/]"
         + (f" (not: {', '.join(mismatched)})" if mismatched else "")
     )
-    by_outcome = Counter(a["outcome"] for a in attacks)
-    console.print(
-        f"{by_outcome['caught']} caught by the bundle audit, {by_outcome['caught on chain']} "
-        f"only by the anchors on chain, {by_outcome['clean, as expected']} clean as the SPEC "
-        "says they must be (an erasure is allowed; relay receive times are not signed)"
-        + (f", {by_outcome['skipped']} skipped" if by_outcome["skipped"] else "")
-    )
+    console.print(outcome_line(attacks))
     console.print(f"report: {out / 'report.html'} (and report.json)")
     console.print(f"bundle: {out / 'bundle'}; attacks: {out / 'attacks'}; relay: {relay_dir}")
     console.print(f"took {demo['elapsed_s']} s")

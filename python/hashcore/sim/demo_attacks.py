@@ -1,25 +1,66 @@
-"""The demo's fraud part: every tampered copy audited, compared with its expectation, located
-(participant, log ranges) and its checkpoints checked against the anchors on chain; and the
-terminal table of the outcomes."""
+"""The demo's fraud stage (protocol v2): every tampered copy of a clean v2 bundle audited
+under the policy with the devices' evidence, compared with its derived expectation,
+localised (participant, log ranges, checkpoints, receipts, notes, time findings) and told
+in a terminal table.
+
+:func:`run_attacks` takes a clean v2 bundle directory, its policy, the evidence the devices
+hand in and the keys the simulation may play the relay, the witnesses or a device with; it
+doesn't care where they came from (the relay's export, or ``make_sample``). An attack's
+outcome is "caught" when its audit names something (a verdict, a receipt, a note, a time
+finding), which its expectation says it must; the only attack whose expectation is clean
+is the erasure ("clean, as expected"). Attacks that need an EVM chain are "skipped".
+"""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-if TYPE_CHECKING:
-    pass
+from ..audit.v2_report import AuditReportV2
+from ..policy import Policy
+from .sample_keys import SampleKeys
 
+__all__ = [
+    "OUTCOMES",
+    "AttackInput",
+    "audit_attack",
+    "caught_by",
+    "outcome_line",
+    "print_attacks",
+    "progress_bar",
+    "run_attacks",
+]
 
 #: Failures listed per attack in report.json (the tampered copy's audit has them all).
-_LISTED_FAILURES = 12
+_LISTED = 12
+CAUGHT = "caught"
+CLEAN_AS_EXPECTED = "clean, as expected"
+NOT_AS_EXPECTED = "NOT AS EXPECTED"
+SKIPPED = "skipped"
+OUTCOMES = (CAUGHT, CLEAN_AS_EXPECTED, NOT_AS_EXPECTED, SKIPPED)
+_UNCLEAN_RECEIPTS = frozenset({"RECEIPT_CONFLICT", "RECEIPT_CONTRADICTED", "RECEIPT_WITHHELD"})
+_BUNDLE_CHECKPOINT_CODES = frozenset({"BAD_CHECKPOINT_SIG", "ROOT_MISMATCH", "INCONSISTENT"})
+
+
+@dataclass(frozen=True)
+class AttackInput:
+    """What the fraud stage starts from: a clean v2 bundle and what an auditor gets with
+    it. ``keys`` lets attacks act as the relay, a witness or a device (None: those skip)."""
+
+    bundle: Path
+    policy: Policy | str | os.PathLike[str]
+    receipts: Sequence[Path] = field(default_factory=list)
+    notes: Sequence[Path] = field(default_factory=list)
+    keys: SampleKeys | str | os.PathLike[str] | None = None
 
 
 def progress_bar(console: Console) -> Progress:
@@ -34,113 +75,85 @@ def progress_bar(console: Console) -> Progress:
     )
 
 
-def _chain_check(path: Path, chain: Any, log_id: bytes) -> dict[str, Any] | None:
-    """What the anchors on chain say of a bundle's checkpoints, beyond the bundle audit:
-    checkpoints without a final anchor of their own root, and an anchor larger than the
-    bundle's largest checkpoint (a log cut short or a checkpoint withheld, which a
-    bundle-only audit can't see). None when the manifest names no chain."""
-    from ..anchor.audit import check_anchors
-    from ..bundle import read_bundle
-
-    bundle = read_bundle(path)
-    if bundle.evm is None:
-        return None
-    contract = str(bundle.evm["contract"])
-    checks = check_anchors(
-        bundle.checkpoints,
-        log_id,
-        chain,
-        contract,
-        int(bundle.evm["confirmations"]),
-        chain_id=int(bundle.evm["chain_id"]),
-    )
-    _, on_chain = chain.anchor_state(contract, log_id)
-    sizes = [int(s) for s in bundle.checkpoints.column("tree_size").to_pylist() if s is not None]
-    return on_chain_summary(checks, on_chain, max(sizes, default=0))
-
-
-def on_chain_summary(checks: Sequence[Any], on_chain: int, largest: int) -> dict[str, Any]:
-    """Checkpoints without a final anchor, and an anchored size beyond the bundle's."""
-    not_final = [
-        {"tree_size": c.tree_size, "state": c.state, "verdict": c.verdict, "reason": c.reason}
-        for c in checks
-        if c.state != "final"
-    ]
-    findings = [
-        f"checkpoint of tree size {c['tree_size']:,}: {c['verdict']} ({c['reason']})"
-        for c in not_final
-    ]
-    if on_chain > largest:
-        findings.append(
-            f"the chain holds this log's anchor of tree size {on_chain:,}, but the bundle's "
-            f"checkpoints stop at {largest:,}: {on_chain - largest:,} log positions withheld"
-        )
-    return {
-        "anchors": dict(Counter(str(c.state) for c in checks)),
-        "not_final": not_final,
-        "chain_tree_size": on_chain,
-        "bundle_tree_size": largest,
-        "findings": findings,
-    }
-
-
-def _chain_text(on_chain: dict[str, Any] | None) -> str:
-    """The chain check in a few words, for the console table."""
-    if not on_chain:
-        return ""
-    parts = [f"checkpoint {c['tree_size']:,} {c['verdict']}" for c in on_chain["not_final"]]
-    if on_chain["chain_tree_size"] > on_chain["bundle_tree_size"]:
-        parts.append(
-            f"anchored log of {on_chain['chain_tree_size']:,} > bundle's "
-            f"{on_chain['bundle_tree_size']:,}"
-        )
-    return "; ".join(parts)
-
-
-def _where(
-    failures: Sequence[Any],
-    checkpoints: Sequence[Any],
-    missing: Sequence[Sequence[int]],
-    participants: dict[str, str],
-) -> dict[str, Any]:
-    """Where an audit found things: the primary failures (with participant), NOT_LOGGED
-    as log ranges, the non-OK checkpoints and the missing positions."""
+def _ranges(positions: Sequence[int]) -> list[list[int]]:
     from ..report import ranges
 
-    primary = [f for f in failures if f.code != "NOT_LOGGED"]
-    unlogged = [f.log_index for f in failures if f.code == "NOT_LOGGED"]
-    listed = []
-    for f in primary[:_LISTED_FAILURES]:
-        chain = f.chain_id.hex() if f.chain_id is not None else None
-        listed.append(
-            {
-                "log_index": f.log_index,
-                "chain_id": chain,
-                "participant": participants.get(chain or ""),
-                "seq": f.seq,
-                "verdict": f.code,
-            }
-        )
+    return [list(r) for r in ranges(sorted(positions))]
+
+
+def caught_by(report: AuditReportV2) -> list[str]:
+    """Which part of the evidence named the attack: the bundle itself, the policy's
+    witnesses, the devices' receipts or notes, the time bounds."""
+    by = []
+    if (
+        report.failures
+        or report.missing_log_positions
+        or any(c.code in _BUNDLE_CHECKPOINT_CODES for c in report.checkpoints)
+    ):
+        by.append("bundle")
+    if any(c.code == "UNWITNESSED" for c in report.checkpoints):
+        by.append("witnesses")
+    if any(r.code in _UNCLEAN_RECEIPTS for r in report.receipts):
+        by.append("receipts")
+    if any(n.code in ("EQUIVOCATION", "INCOMPLETE") for n in report.evidence_notes):
+        by.append("notes")
+    if report.time_findings:
+        by.append("time bounds")
+    return by
+
+
+def _where(report: AuditReportV2, participants: dict[str, str]) -> dict[str, Any]:
+    """Where an audit found things: primary failures (with participant), NOT_LOGGED as
+    log ranges, the non-OK checkpoints, receipts, notes and time findings."""
+
+    def who(chain_id: bytes | None) -> dict[str, Any]:
+        chain = chain_id.hex() if chain_id is not None else None
+        return {"chain_id": chain, "participant": participants.get(chain or "")}
+
+    primary = [f for f in report.failures if f.code != "NOT_LOGGED"]
+    unlogged = [f.log_index for f in report.failures if f.code == "NOT_LOGGED"]
+    receipts: dict[str, list[int]] = {}
+    for r in report.receipts:
+        if r.code not in ("RECEIPT_OK", "RECEIPT_BAD_SIG") and r.log_index is not None:
+            receipts.setdefault(r.code, []).append(r.log_index)
     return {
-        "failures": listed,
-        "primary_failures": len(primary),
-        "not_logged": {"count": len(unlogged), "ranges": [list(r) for r in ranges(unlogged)]},
-        "checkpoints": [
-            {"tree_size": c.tree_size, "verdict": c.code} for c in checkpoints if c.code != "OK"
+        "failures": [
+            {"log_index": f.log_index, **who(f.chain_id), "seq": f.seq, "verdict": f.code}
+            for f in primary[:_LISTED]
         ],
-        "missing_log_positions": [list(m) for m in missing],
+        "primary_failures": len(primary),
+        "not_logged": {"count": len(unlogged), "ranges": _ranges(unlogged)},
+        "checkpoints": [
+            {"tree_size": c.tree_size, "verdict": c.code}
+            for c in report.checkpoints
+            if c.code != "OK"
+        ],
+        "receipts": {
+            code: {"count": len(lis), "ranges": _ranges(lis)}
+            for code, lis in sorted(receipts.items())
+        },
+        "notes": [
+            {"tree_size": n.tree_size, "verdict": n.code}
+            for n in report.evidence_notes
+            if n.code != "OK"
+        ],
+        "time_findings": [
+            {"log_index": t.log_index, **who(t.chain_id), "seq": t.seq, "code": t.code}
+            for t in report.time_findings[:_LISTED]
+        ],
+        "missing_log_positions": [list(m) for m in report.missing_log_positions],
+        "incomplete": report.incomplete,
     }
 
 
 def _where_text(where: dict[str, Any]) -> str:
-    """One compact line: ``BAD_COMMIT @4,512 P0042/17; NOT_LOGGED 9,800–11,411; ...``
-    (a failure as verdict, log index, participant/seq)."""
+    """One compact line: ``BAD_COMMIT @4,512 P0042/17; NOT_LOGGED 9,800–11,411; ...``."""
     from ..report import ranges_text
 
     parts = []
     for f in where["failures"][:2]:
-        who = f["participant"] or (f["chain_id"] or "?")[:8]
-        parts.append(f"{f['verdict']} @{f['log_index']:,} {who}/{f['seq']}")
+        name = f["participant"] or (f["chain_id"] or "?")[:8]
+        parts.append(f"{f['verdict']} @{f['log_index']:,} {name}/{f['seq']}")
     if where["primary_failures"] > 2:
         parts.append(f"+{where['primary_failures'] - 2} more")
     if where["not_logged"]["count"]:
@@ -149,102 +162,137 @@ def _where_text(where: dict[str, Any]) -> str:
         parts.append(f"checkpoint {c['tree_size']:,} {c['verdict']}")
     if len(where["checkpoints"]) > 2:
         parts.append(f"+{len(where['checkpoints']) - 2} checkpoints")
+    for code, r in where["receipts"].items():
+        parts.append(f"{code} @{ranges_text(r['ranges'], 2)}")
+    notes = Counter(str(n["verdict"]) for n in where["notes"])
+    for code, n in sorted(notes.items()):
+        sizes = sorted({int(x["tree_size"]) for x in where["notes"] if x["verdict"] == code})
+        parts.append(f"note {code} x{n} (size {', '.join(f'{s:,}' for s in sizes[:3])})")
+    for t in where["time_findings"][:2]:
+        name = t["participant"] or (t["chain_id"] or "?")[:8]
+        parts.append(f"{t['code']} @{t['log_index']:,} {name}/{t['seq']}")
     if where["missing_log_positions"]:
         runs = [(a, b - 1) for a, b in where["missing_log_positions"]]
         parts.append(f"missing {ranges_text(runs, 2)}")
+    if where["incomplete"]:
+        parts.append("INCOMPLETE")
     return "; ".join(parts) or "–"
 
 
-def _counts(items: Sequence[dict[str, Any]]) -> dict[str, int]:
-    return dict(sorted(Counter(str(i["verdict"]) for i in items).items()))
+def _found(report: AuditReportV2) -> dict[str, Any]:
+    """The audit in expected.json's shape, so that expected_summary() words both alike."""
+    return {
+        "clean": report.clean_without_strict_time,
+        "clean_with_strict_time": report.clean_with_strict_time,
+        "failures": [{"verdict": f.code} for f in report.failures],
+        "checkpoints": [{"verdict": c.code} for c in report.checkpoints],
+        "receipt_counts": dict(Counter(r.code for r in report.receipts)),
+        "notes": [{"verdict": n.code} for n in report.evidence_notes],
+        "time_findings": [{"code": t.code} for t in report.time_findings],
+        "missing_log_positions": [list(m) for m in report.missing_log_positions],
+        "incomplete": report.incomplete,
+    }
 
 
-def _audit_attack(
-    result: Any, chain: Any, log_id: bytes, participants: dict[str, str]
-) -> dict[str, Any]:
-    """Audit one tampered copy (bundle only, trusted log_id: what its expected.json is
-    for), compare, locate, and check its checkpoints against the anchors on chain."""
-    from ..audit import audit_bundle_v1
-    from .fraud import compare, expected_summary
+def _counts(items: Sequence[dict[str, Any]], key: str = "verdict") -> dict[str, int]:
+    return dict(sorted(Counter(str(i[key]) for i in items).items()))
+
+
+def _digest(expected: dict[str, Any]) -> dict[str, Any]:
+    from .fraud import expected_summary
+
+    return {
+        "clean": expected["clean"],
+        "clean_with_strict_time": expected["clean_with_strict_time"],
+        "records": _counts(expected["failures"]),
+        "checkpoints": _counts(expected["checkpoints"]),
+        "receipts": dict(sorted(expected["receipt_counts"].items())),
+        "notes": _counts(expected["notes"]),
+        "time_findings": _counts(expected["time_findings"], "code"),
+        "missing_log_positions": expected["missing_log_positions"],
+        "incomplete": expected["incomplete"],
+        "summary": expected_summary(expected),
+    }
+
+
+def audit_attack(result: Any, participants: dict[str, str]) -> dict[str, Any]:
+    """Audit one tampered copy with its policy and evidence, compare it with its
+    expectation, and say where the audit found the attack."""
+    from ..audit.v2_bundle import audit_bundle_v2
+    from .fraud import compare
 
     base: dict[str, Any] = {"name": result.name, "description": result.description}
-    if result.path is None or result.expected is None:
-        return {**base, "skipped": result.skipped, "caught": None, "outcome": "skipped"}
+    if result.path is None or result.expected is None or result.skipped is not None:
+        expected = _digest(result.expected) if result.expected is not None else None
+        return {
+            **base,
+            "skipped": result.skipped,
+            "caught": None,
+            "outcome": SKIPPED,
+            "expected": expected,
+        }
     expected = result.expected
-    report = audit_bundle_v1(result.path, log_id=log_id)
+    report = audit_bundle_v2(
+        result.path, policy=result.policy, receipts=[result.receipts], notes=[result.notes]
+    )
     differences = compare(expected, report)
-    # The audit in expected.json's shape, so that expected_summary() words both alike.
-    found: dict[str, Any] = {
-        "clean": report.clean,
-        "failures": [{"verdict": f.code} for f in report.failures],
-        "checkpoints": [{"verdict": c.code} for c in report.checkpoints if c.code != "OK"],
-        "missing_log_positions": [list(m) for m in report.missing_log_positions],
-    }
-    where = _where(report.failures, report.checkpoints, report.missing_log_positions, participants)
-    on_chain = _chain_check(result.path, chain, log_id)
-    caught = not differences
-    revealed = bool(on_chain and on_chain["findings"])
-    if not caught:
-        outcome = "NOT AS EXPECTED"
-    elif not report.clean:
-        outcome = "caught"
+    where = _where(report, participants)
+    if differences:
+        outcome = NOT_AS_EXPECTED
+    elif not report.clean_with_strict_time:
+        outcome = CAUGHT
     else:
-        outcome = "caught on chain" if revealed else "clean, as expected"
+        outcome = CLEAN_AS_EXPECTED
     return {
         **base,
         "skipped": None,
         "path": str(result.path),
-        "expected": {
-            "clean": expected["clean"],
-            "records": _counts(expected["failures"]),
-            "checkpoints": _counts(expected["checkpoints"]),
-            "missing_log_positions": expected["missing_log_positions"],
-            "target": expected.get("target"),
-            "summary": expected_summary(expected),
-        },
-        "found": {
-            "clean": report.clean,
-            "records": _counts(found["failures"]),
-            "checkpoints": _counts(found["checkpoints"]),
-            "missing_log_positions": found["missing_log_positions"],
-            "summary": expected_summary(found),
-        },
+        "evidence": {"receipts": str(result.receipts), "notes": str(result.notes)},
+        "policy": str(result.policy),
+        "expected": {**_digest(expected), "target": expected.get("target")},
+        "found": _digest(_found(report)),
         "differences": differences,
-        "caught": caught,
-        "detected": not report.clean,
-        "revealed_on_chain": revealed,
+        "caught": not differences,
+        "detected": not report.clean_with_strict_time,
+        "caught_by": caught_by(report),
         "outcome": outcome,
         "where": where,
         "where_text": _where_text(where),
-        "on_chain": on_chain,
-        "on_chain_text": _chain_text(on_chain),
     }
 
 
 def run_attacks(
+    source: AttackInput,
     out: Path,
-    chain: Any,
-    log_id: bytes,
-    log_seed: bytes,
+    *,
     seed: int,
     participants: dict[str, str],
     console: Console,
 ) -> list[dict[str, Any]]:
+    """Write one tampered copy of ``source`` per attack to ``out`` and audit each."""
     from .fraud import simulate_fraud
 
     with console.status("writing one tampered copy of the bundle per attack ..."):
-        results = simulate_fraud(out / "bundle", out / "attacks", log_seed=log_seed, seed=seed)
+        results = simulate_fraud(
+            source.bundle,
+            out,
+            policy=source.policy,
+            receipts=list(source.receipts),
+            notes=list(source.notes),
+            keys=source.keys,
+            seed=seed,
+        )
     attacks = []
     with progress_bar(console) as progress:
         task = progress.add_task("auditing attacks", total=len(results))
         for result in results:
             progress.update(task, description=f"auditing {result.name}")
-            attacks.append(_audit_attack(result, chain, log_id, participants))
+            attacks.append(audit_attack(result, participants))
             progress.advance(task)
     return attacks
 
 
-_OUTCOME_STYLES = {"caught": "green", "caught on chain": "green", "clean, as expected": "yellow"}
+_OUTCOME_STYLES = {CAUGHT: "green", CLEAN_AS_EXPECTED: "yellow", SKIPPED: "dim"}
 
 
 def print_attacks(console: Console, attacks: Sequence[dict[str, Any]]) -> None:
@@ -252,15 +300,31 @@ def print_attacks(console: Console, attacks: Sequence[dict[str, Any]]) -> None:
     table.add_column("attack", no_wrap=True)
     table.add_column("audit found")
     table.add_column("where")
+    table.add_column("by")
     table.add_column("result", no_wrap=True)
     for a in attacks:
-        style = _OUTCOME_STYLES.get(a["outcome"], "red" if a["outcome"] != "skipped" else "dim")
+        style = _OUTCOME_STYLES.get(a["outcome"], "red")
         if a["skipped"]:
-            found, where = escape(str(a["skipped"])), ""
+            found, where, by = escape(str(a["skipped"])), "", ""
+            if a.get("expected"):
+                where = escape(f"would give: {a['expected']['summary']}")
         else:
             found = escape(a["found"]["summary"])
             where = escape(a["where_text"])
-            if a["on_chain_text"]:
-                where += f"\n[cyan]on chain:[/] {escape(a['on_chain_text'])}"
-        table.add_row(escape(a["name"]), found, where, f"[{style}]{escape(a['outcome'])}[/]")
+            by = escape(", ".join(a["caught_by"]))
+        table.add_row(escape(a["name"]), found, where, by, f"[{style}]{escape(a['outcome'])}[/]")
     console.print(table)
+
+
+def outcome_line(attacks: Sequence[dict[str, Any]]) -> str:
+    """``25 caught and localised; 1 clean, as expected (the erasure); 2 skipped (...)``."""
+    by = Counter(a["outcome"] for a in attacks)
+    clean = [a["name"] for a in attacks if a["outcome"] == CLEAN_AS_EXPECTED]
+    parts = [f"{by[CAUGHT]} caught and localised by the bundle, the receipts and the policy"]
+    if clean:
+        parts.append(f"{len(clean)} clean, as expected ({', '.join(clean)})")
+    if by[NOT_AS_EXPECTED]:
+        parts.append(f"{by[NOT_AS_EXPECTED]} NOT AS EXPECTED")
+    if by[SKIPPED]:
+        parts.append(f"{by[SKIPPED]} skipped (an EVM chain or a key they need)")
+    return "; ".join(parts)

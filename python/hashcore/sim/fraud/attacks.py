@@ -1,9 +1,10 @@
-"""The 22 attacks, one function each, registered in run order with ``@attack``: what each
-does to which rows, and the verdict it states for them (the skeleton is in :mod:`.model`)."""
+"""Every v1 attack re-derived for v2, one function each, registered in run order with
+``@attack``: what each does to which rows, and the verdict it states for the rows it
+changed (the skeleton is in :mod:`.model`). The log, checkpoint, receipt, note and time
+consequences follow from what the attack touched (:mod:`.expect`); the descriptions say
+what they come to. The v2 bundle-level attacks are in :mod:`.attacks_v2`."""
 
 from __future__ import annotations
-
-from typing import Final
 
 from ... import _core
 from ...record import ZERO_LINK, Kind
@@ -13,17 +14,16 @@ from .model import (
     BAD_SIGNATURE,
     BOGUS,
     BROKEN_CHAIN,
-    DAY_MS,
     DUPLICATE_LOG_INDEX,
     EXPECT,
     FORK,
     GAP,
-    HOUR_MS,
     MALFORMED,
     NO_GENESIS,
-    REGISTRY,
-    ROOT_OF,
-    SIG_OK,
+    ROW_MATCHES,
+    SIGNED,
+    TAMPERED,
+    WITNESS_TIMES,
     Ctx,
     Row,
     Skip,
@@ -37,11 +37,18 @@ from .model import (
     pick_chain,
     pick_chain_head,
     pick_data_run,
-    signed_checkpoints,
+    signed_checkpoint,
+    tampered_root,
     where_of,
 )
 
-__all__ = ["ATTACKS"]
+__all__: list[str] = []
+
+_LOG_BREAKS = (
+    "ROOT_MISMATCH on every checkpoint covering it, NOT_LOGGED from the largest checkpoint "
+    "below it on, the receipts of those records PENDING or WITHHELD and the devices' notes "
+    "of the larger trees EQUIVOCATION"
+)
 
 
 @attack(
@@ -54,7 +61,7 @@ def _payload_edited(ctx: Ctx) -> Tampered:
     rows[li]["payload"] = edited_payload(rows[li]["payload"])
     # Commit, link and signature are untouched: only the commitment check sees it.
     rows[li][EXPECT] = BAD_COMMIT
-    return Tampered(rows, ctx.checkpoints(), {"edited": where_of(rows[li])})
+    return ctx.tampered(rows, ctx.checkpoints(), {"edited": where_of(rows[li])})
 
 
 @attack(
@@ -71,26 +78,23 @@ def _payload_and_commit_edited(ctx: Ctx) -> Tampered:
     # The stored link no longer hashes the header: BAD_LINK. Chain and log rules use
     # the *stored* link, which is unchanged, so nothing follows from it.
     row[EXPECT] = BAD_LINK
-    return Tampered(rows, ctx.checkpoints(), {"edited": where_of(row)})
+    return ctx.tampered(rows, ctx.checkpoints(), {"edited": where_of(row)})
 
 
 @attack(
     "relay-forged-record",
     "a record rewritten with commit and link recomputed but no device key: BAD_SIGNATURE on it, "
-    "BROKEN_CHAIN on its successor, ROOT_MISMATCH on every checkpoint covering it, NOT_LOGGED from "
-    "the largest checkpoint below it on",
+    f"BROKEN_CHAIN on its successor, {_LOG_BREAKS}",
 )
 def _relay_forged_record(ctx: Ctx) -> Tampered:
     rows, li, succ = forge_in_place(ctx)
-    # The changed leaf at li breaks every checkpoint covering it (derived in derive_expectation).
     target = {"rewritten": where_of(rows[li]), "successor": where_of(rows[succ])}
-    return Tampered(rows, ctx.checkpoints(), target)
+    return ctx.tampered(rows, ctx.checkpoints(), target)
 
 
 @attack(
     "record-deleted",
-    "a diary entry deleted: GAP on its successor, its position missing, ROOT_MISMATCH on every "
-    "checkpoint covering it, NOT_LOGGED from the largest checkpoint below it on",
+    f"a diary entry deleted: GAP on its successor, its position missing, {_LOG_BREAKS}",
 )
 def _record_deleted(ctx: Ctx) -> Tampered:
     rows = ctx.rows()
@@ -99,7 +103,7 @@ def _record_deleted(ctx: Ctx) -> Tampered:
     rows[succ][EXPECT] = GAP
     target = {"deleted": where_of(rows[li]), "successor": where_of(rows[succ])}
     del rows[li]
-    return Tampered(rows, ctx.checkpoints(), target)
+    return ctx.tampered(rows, ctx.checkpoints(), target)
 
 
 @attack(
@@ -117,13 +121,12 @@ def _forged_record_inserted(ctx: Ctx) -> Tampered:
         kind=Kind.DATA,
         prev=last["link"],
         payload=forged_entry(ctx, "inserted"),
-        time_ms=last["time_ms"] + DAY_MS,
         signer_seed=ctx.fresh_seed(),
     )
     # Correctly linked onto the chain's head, but not under the chain's key.
     forged[EXPECT] = BAD_SIGNATURE
     rows.append(forged)
-    return Tampered(rows, ctx.checkpoints(), {"inserted": where_of(forged)})
+    return ctx.tampered(rows, ctx.checkpoints(), {"inserted": where_of(forged)})
 
 
 @attack(
@@ -133,14 +136,14 @@ def _forged_record_inserted(ctx: Ctx) -> Tampered:
 def _record_replayed(ctx: Ctx) -> Tampered:
     rows = ctx.rows()
     li = pick_data_run(ctx, 2)
-    copy = dict(rows[li], log_index=ctx.base.size, received_ms=ctx.next_received_ms())
-    # Identical rows are still distinct records: a replayed copy is a fork (SPEC 4).
+    received = ctx.latest_received_ms() + 60_000
+    copy = dict(rows[li], log_index=ctx.base.size, received_ms=received)
+    # Identical rows are still distinct records: a replayed copy is a fork (SPEC 5.1).
     rows[li][EXPECT] = FORK
     copy[EXPECT] = FORK
     rows.append(copy)
-    return Tampered(
-        rows, ctx.checkpoints(), {"original": where_of(rows[li]), "copy": where_of(copy)}
-    )
+    target = {"original": where_of(rows[li]), "copy": where_of(copy)}
+    return ctx.tampered(rows, ctx.checkpoints(), target)
 
 
 @attack(
@@ -155,7 +158,8 @@ def _records_swapped(ctx: Ctx) -> Tampered:
     c = ctx.base.successor(b)
     first, second = rows[a], rows[b]
     # The two rows exchange (log_index, seq): the later entry now claims to come first,
-    # in the chain and in the log. Each keeps its own prev, commit, link and signature.
+    # in the chain and in the log. Each keeps its own prev, commit, link, signature and
+    # received_ms (so both log entries change).
     first["log_index"], second["log_index"] = b, a
     first["seq"], second["seq"] = second["seq"], first["seq"]
     first[EXPECT] = BAD_LINK  # seq is in the header
@@ -164,7 +168,7 @@ def _records_swapped(ctx: Ctx) -> Tampered:
     # seq+1 is the other entry, whose stored link differs.
     rows[c][EXPECT] = BROKEN_CHAIN
     target = {"swapped": [where_of(first), where_of(second)], "successor": where_of(rows[c])}
-    return Tampered(rows, ctx.checkpoints(), target)
+    return ctx.tampered(rows, ctx.checkpoints(), target)
 
 
 @attack(
@@ -178,20 +182,18 @@ def _device_impersonation(ctx: Ctx) -> Tampered:
     head = rows[chain[-1]]
     impostor = ctx.fresh_seed()
     impostor_pk = _core.public_key_from_seed(impostor)
-    # An impostor continues the victim's chain: first a key rotation to its own key
-    # (signed by itself, since it lacks the victim's), then diary entries under it.
+    # First a key rotation to its own key (signed by itself, since it lacks the victim's),
+    # then diary entries under it.
     kinds = (Kind.ROTATION, Kind.DATA, Kind.DATA)
     forged: list[Row] = []
-    prev, time_ms = head["link"], head["time_ms"]
+    prev = head["link"]
     for k, kind in enumerate(kinds):
-        time_ms += HOUR_MS if kind == Kind.ROTATION else DAY_MS
         row = ctx.appended_row(
             chain_id=head["chain_id"],
             seq=head["seq"] + 1 + k,
             kind=kind,
             prev=prev,
             payload=impostor_pk if kind == Kind.ROTATION else forged_entry(ctx, "impostor"),
-            time_ms=time_ms,
             signer_seed=impostor,
             k=k,
         )
@@ -201,7 +203,7 @@ def _device_impersonation(ctx: Ctx) -> Tampered:
         forged.append(row)
         prev = row["link"]
     rows.extend(forged)
-    return Tampered(rows, ctx.checkpoints(), {"forged": [where_of(r) for r in forged]})
+    return ctx.tampered(rows, ctx.checkpoints(), {"forged": [where_of(r) for r in forged]})
 
 
 @attack(
@@ -219,59 +221,65 @@ def _chain_ids_swapped(ctx: Ctx) -> Tampered:
         row["chain_id"] = swap[row["chain_id"]]
         # A genesis' chain_id must derive from its key: MALFORMED. Every other record's
         # header changed under its stored link: BAD_LINK. The stored links (the log) and
-        # so the checkpoints are untouched.
+        # so the checkpoints are untouched; receipts don't sign chain_id.
         row[EXPECT] = MALFORMED if row["seq"] == 0 else BAD_LINK
-    return Tampered(rows, ctx.checkpoints(), {"chains": [x.hex(), y.hex()]})
+    return ctx.tampered(rows, ctx.checkpoints(), {"chains": [x.hex(), y.hex()]})
 
 
 @attack(
     "checkpoint-root-altered",
-    "an earlier checkpoint's root altered, signature kept: BAD_CHECKPOINT_SIG; the later "
-    "checkpoints still attest every record",
+    "an earlier checkpoint row's root altered, its note kept: BAD_CHECKPOINT_SIG (the row is not "
+    "what the note signs); the note still attests what it signs (decision 2), so the records "
+    "and receipts stay OK",
 )
 def _checkpoint_root_altered(ctx: Ctx) -> Tampered:
     cps = ctx.checkpoints()
     j = non_last_checkpoint(ctx, cps)
     root = bytearray(cps[j]["root"])
     root[ctx.rng.randrange(32)] ^= 1 << ctx.rng.randrange(8)
-    cps[j].update(root=bytes(root), **{SIG_OK: False, ROOT_OF: BOGUS})
-    return Tampered(ctx.rows(), cps, {"checkpoint_tree_size": cps[j]["tree_size"]})
+    # The note (what the relay signed) is untouched: its body still counts (decision 2).
+    cps[j].update(root=bytes(root), **{ROW_MATCHES: False})
+    return ctx.tampered(ctx.rows(), cps, {"checkpoint_tree_size": cps[j]["tree_size"]})
 
 
 @attack(
     "checkpoint-signature-forged",
-    "the largest checkpoint signed by a key that is not the relay's: BAD_CHECKPOINT_SIG, and the "
-    "records only it covered are NOT_LOGGED",
+    "the largest checkpoint's note signed by a key that is not the relay's: BAD_CHECKPOINT_SIG, "
+    "the records only it covered NOT_LOGGED (their receipts PENDING or WITHHELD), and the "
+    "devices' notes of that tree INCOMPLETE",
 )
 def _checkpoint_signature_forged(ctx: Ctx) -> Tampered:
     cps = ctx.checkpoints()
     j = largest_checkpoint(cps)
     cp = cps[j]
-    # Signed by a key that is not the relay's (the digest binds the forger's log_id).
-    cp["signature"] = _core.sign_checkpoint(ctx.fresh_seed(), cp["tree_size"], cp["root"])
-    cp[SIG_OK] = False
-    return Tampered(ctx.rows(), cps, {"checkpoint_tree_size": cp["tree_size"]})
+    origin = ctx.base.policy.origin
+    cp["note"] = _core.note_sign(ctx.fresh_seed(), origin, cp["tree_size"], cp["root"])
+    # No line by the trusted key: not signed, and no witness line came with it.
+    cp.update(**{SIGNED: None, WITNESS_TIMES: {}})
+    return ctx.tampered(ctx.rows(), cps, {"checkpoint_tree_size": cp["tree_size"]})
 
 
 @attack(
     "history-rewritten-after-checkpoint",
-    "the relay rewrites a checkpointed record and signs a new checkpoint over the rewritten log "
-    "(old checkpoints kept): BAD_SIGNATURE, BROKEN_CHAIN, ROOT_MISMATCH on the old checkpoints "
-    "covering it, INCONSISTENT on the new one (needs the log key)",
+    "the relay rewrites a checkpointed record and signs a new checkpoint over the rewritten log, "
+    "which no witness cosigns (old checkpoints kept): BAD_SIGNATURE, BROKEN_CHAIN, ROOT_MISMATCH "
+    "on the old checkpoints covering it, INCONSISTENT on the new one, the receipts from it on "
+    "CONTRADICTED, the devices' notes of the larger trees EQUIVOCATION (needs the log key)",
 )
 def _history_rewritten(ctx: Ctx) -> Tampered:
-    log_seed = ctx.need_log_seed()
+    keys = ctx.need_keys("the relay's log key")
     rows, li, succ = forge_in_place(ctx)
     size = ctx.base.size
     # The relay signs the rewritten log at its current size; the old checkpoints stay
-    # (they were published / anchored), and they no longer rebuild.
-    cps = ctx.checkpoints() + signed_checkpoints(log_seed, rows, [size])
+    # (they were published), and they no longer rebuild. Witnesses refuse the new one:
+    # it is not consistent with what they cosigned.
+    new = signed_checkpoint(keys, size, tampered_root(rows, size), TAMPERED)
     target = {
         "rewritten": where_of(rows[li]),
         "successor": where_of(rows[succ]),
         "new_checkpoint_tree_size": size,
     }
-    return Tampered(rows, cps, target)
+    return ctx.tampered(rows, [*ctx.checkpoints(), new], target)
 
 
 @attack(
@@ -282,7 +290,7 @@ def _payload_erased(ctx: Ctx) -> Tampered:
     rows = ctx.rows()
     li = pick_data_run(ctx, 2)
     rows[li]["payload"] = rows[li]["salt"] = None  # right to erasure: OK_REDACTED
-    return Tampered(rows, ctx.checkpoints(), {"erased": where_of(rows[li])})
+    return ctx.tampered(rows, ctx.checkpoints(), {"erased": where_of(rows[li])})
 
 
 @attack(
@@ -299,13 +307,13 @@ def _genesis_payload_erased(ctx: Ctx) -> Tampered:
     genesis[EXPECT] = MALFORMED
     for li in chain[1:]:
         rows[li][EXPECT] = NO_GENESIS
-    return Tampered(rows, ctx.checkpoints(), {"erased": where_of(genesis)})
+    return ctx.tampered(rows, ctx.checkpoints(), {"erased": where_of(genesis)})
 
 
 @attack(
     "record-deleted-log-compacted",
     "a diary entry deleted and later log positions shifted down to hide the hole: GAP on its "
-    "successor, the last position missing, the log broken from the deletion on",
+    f"successor, the last position missing, the log broken from the deletion on: {_LOG_BREAKS}",
 )
 def _record_deleted_compacted(ctx: Ctx) -> Tampered:
     rows = ctx.rows()
@@ -318,7 +326,7 @@ def _record_deleted_compacted(ctx: Ctx) -> Tampered:
     # missing position below the end, but every leaf from li on has changed.
     for row in rows[li:]:
         row["log_index"] -= 1
-    return Tampered(rows, ctx.checkpoints(), target)
+    return ctx.tampered(rows, ctx.checkpoints(), target)
 
 
 @attack(
@@ -335,17 +343,16 @@ def _forged_record_forked(ctx: Ctx) -> Tampered:
         kind=Kind.DATA,
         prev=original["prev"],
         payload=forged_entry(ctx, "forked"),
-        time_ms=original["time_ms"] + 1,
         signer_seed=ctx.fresh_seed(),
+        beacon=(original["beacon_size"], original["beacon_root"]),
     )
     # FORK comes before BAD_SIGNATURE, and the genuine record is forked too. Its
-    # successor's prev matches one of the forked rows, which SPEC 4 accepts.
+    # successor's prev matches one of the forked rows, which SPEC 5.1 accepts.
     forged[EXPECT] = FORK
     original[EXPECT] = FORK
     rows.append(forged)
-    return Tampered(
-        rows, ctx.checkpoints(), {"forked": where_of(original), "forged": where_of(forged)}
-    )
+    target = {"forked": where_of(original), "forged": where_of(forged)}
+    return ctx.tampered(rows, ctx.checkpoints(), target)
 
 
 @attack(
@@ -364,18 +371,17 @@ def _genesis_forged(ctx: Ctx) -> Tampered:
         kind=Kind.GENESIS,
         prev=ZERO_LINK,
         payload=_core.public_key_from_seed(impostor),
-        time_ms=genesis["time_ms"],
         signer_seed=impostor,
+        beacon=(0, bytes(32)),
     )
     # The chain_id is not derived from the impostor's key: MALFORMED, so it opens no
-    # chain. But it still takes part in FORK (SPEC 4: whatever its own verdict), so the
+    # chain. But it still takes part in FORK (SPEC 5.1: whatever its own verdict), so the
     # genuine genesis is FORK. Seq 1 matches the genuine genesis' link: OK.
     forged[EXPECT] = MALFORMED
     genesis[EXPECT] = FORK
     rows.append(forged)
-    return Tampered(
-        rows, ctx.checkpoints(), {"forged": where_of(forged), "genesis": where_of(genesis)}
-    )
+    target = {"forged": where_of(forged), "genesis": where_of(genesis)}
+    return ctx.tampered(rows, ctx.checkpoints(), target)
 
 
 @attack(
@@ -395,76 +401,59 @@ def _log_index_duplicated(ctx: Ctx) -> Tampered:
     rows[p][EXPECT] = DUPLICATE_LOG_INDEX
     rows[q][EXPECT] = DUPLICATE_LOG_INDEX
     target = {"moved": where_of(rows[q]), "from_log_index": q, "onto": where_of(rows[p])}
-    return Tampered(rows, ctx.checkpoints(), target)
+    return ctx.tampered(rows, ctx.checkpoints(), target)
 
 
 @attack(
     "checkpoint-false-root-signed",
-    "the relay signs an invented root for an earlier checkpoint: ROOT_MISMATCH on it, INCONSISTENT "
-    "on every larger checkpoint; records stay attested (needs the log key)",
+    "the relay signs an invented root for an earlier checkpoint (no witness cosigns it): "
+    "ROOT_MISMATCH on it, INCONSISTENT on every larger checkpoint, the devices' note of that "
+    "tree EQUIVOCATION; records stay attested (needs the log key)",
 )
 def _checkpoint_false_root_signed(ctx: Ctx) -> Tampered:
-    log_seed = ctx.need_log_seed()
+    keys = ctx.need_keys("the relay's log key")
     cps = ctx.checkpoints()
     j = non_last_checkpoint(ctx, cps)
-    cp = cps[j]
-    cp["root"] = ctx.rng.randbytes(32)
-    cp["signature"] = _core.sign_checkpoint(log_seed, cp["tree_size"], cp["root"])
-    cp[ROOT_OF] = BOGUS
-    return Tampered(ctx.rows(), cps, {"checkpoint_tree_size": cp["tree_size"]})
+    size = cps[j]["tree_size"]
+    cps[j] = signed_checkpoint(keys, size, ctx.rng.randbytes(32), BOGUS)
+    return ctx.tampered(ctx.rows(), cps, {"checkpoint_tree_size": size})
 
 
 @attack(
     "checkpoint-withheld",
-    "the largest checkpoint left out of the bundle: the records only it covered are NOT_LOGGED",
+    "the largest checkpoint left out of the bundle: the records only it covered NOT_LOGGED, "
+    "their receipts PENDING or WITHHELD, and the devices' notes of that tree INCOMPLETE",
 )
 def _checkpoint_withheld(ctx: Ctx) -> Tampered:
     cps = ctx.checkpoints()
     dropped = cps.pop(largest_checkpoint(cps))
-    return Tampered(ctx.rows(), cps, {"dropped_checkpoint_tree_size": dropped["tree_size"]})
-
-
-@attack(
-    "log-tail-truncated",
-    "UNDETECTABLE from the bundle alone: the log cut back to an earlier checkpoint, the later "
-    "records and checkpoints dropped; audits clean (only anchors or a remembered tree_size reveal "
-    "it)",
-)
-def _log_tail_truncated(ctx: Ctx) -> Tampered:
-    sizes = ctx.base.checkpoint_sizes()
-    if len(sizes) < 2 or sizes[-2] == 0:
-        raise Skip("needs two checkpoints of different, non-zero sizes")
-    keep = sizes[-2]
-    # Everything after the second-largest checkpoint goes, with the checkpoints that
-    # cover it: what is left is a consistent, fully attested shorter log.
-    rows = ctx.rows()[:keep]
-    cps = [c for c in ctx.checkpoints() if c["tree_size"] <= keep]
-    target = {"kept_tree_size": keep, "deleted_log_positions": [keep, ctx.base.size]}
-    return Tampered(rows, cps, target)
+    target = {"dropped_checkpoint_tree_size": dropped["tree_size"]}
+    return ctx.tampered(ctx.rows(), cps, target)
 
 
 @attack(
     "received-time-edited",
-    "UNDETECTABLE by design: a record's relay receive time moved a day earlier; received_ms is "
-    "covered by no signature or log, so the audit is clean",
+    "a record's relay receive time moved to an hour before the device made it: the log entry "
+    f"binds received_ms, so it is a changed entry: {_LOG_BREAKS}; and the record's own window "
+    "(its beacon names a checkpoint below it, which still attests) gives TIME_AFTER_RECEIPT",
 )
 def _received_time_edited(ctx: Ctx) -> Tampered:
     rows = ctx.rows()
     li = pick_data_run(ctx, 2)
-    # received_ms is the relay's clock, outside the signed header and the log: an
-    # auditor cannot see this change (expected clean; see the description).
-    rows[li]["received_ms"] -= DAY_MS
-    return Tampered(rows, ctx.checkpoints(), {"edited": where_of(rows[li])})
+    skew = ctx.base.policy.max_clock_skew_ms
+    rows[li]["received_ms"] = rows[li]["time_ms"] - skew - 3_600_000
+    return ctx.tampered(rows, ctx.checkpoints(), {"edited": where_of(rows[li])})
 
 
 @attack(
     "chain-head-deleted-log-resigned",
-    "UNDETECTABLE from the bundle alone: the relay deletes a chain's latest record, closes the "
-    "hole in its log and re-signs every checkpoint over the new log; audits clean (only anchors "
-    "or checkpoints published before reveal it) (needs the log key)",
+    "the relay deletes a chain's latest record, closes the hole and re-signs every checkpoint "
+    "over the new log (witnesses refuse to cosign a rewritten history): UNWITNESSED checkpoints, "
+    "the participant's receipts from the deleted position on CONTRADICTED, the devices' notes "
+    "EQUIVOCATION and INCOMPLETE (needs the log key)",
 )
 def _chain_head_deleted_log_resigned(ctx: Ctx) -> Tampered:
-    log_seed = ctx.need_log_seed()
+    keys = ctx.need_keys("the relay's log key")
     rows = ctx.rows()
     li = pick_chain_head(ctx)
     target = {"deleted": where_of(rows[li])}
@@ -472,10 +461,10 @@ def _chain_head_deleted_log_resigned(ctx: Ctx) -> Tampered:
     for row in rows[li:]:
         row["log_index"] -= 1
     # Nothing in the chain points at a chain's last record, so nothing in the records
-    # shows the loss; with every checkpoint re-signed, nothing in the log does either.
-    sizes = sorted({min(cp["tree_size"], len(rows)) for cp in ctx.base.checkpoints})
-    return Tampered(rows, signed_checkpoints(log_seed, rows, sizes), target)
-
-
-#: Attack name -> what it does and what the audit must say, in the order they run.
-ATTACKS: Final[dict[str, str]] = {a.name: a.description for a in REGISTRY.values()}
+    # shows the loss; the receipts the devices kept do. The checkpoints below the deleted
+    # position are unchanged (same body, so the witnesses' lines still verify); the later
+    # ones are re-signed, and no witness cosigns a history that contradicts its own.
+    cps = [c for c in ctx.checkpoints() if c["tree_size"] <= li]
+    sizes = sorted({min(s, len(rows)) for s in ctx.base.checkpoint_sizes() if s > li})
+    cps += [signed_checkpoint(keys, s, tampered_root(rows, s), TAMPERED) for s in sizes]
+    return ctx.tampered(rows, cps, target)

@@ -1,6 +1,7 @@
-"""The skeleton every attack shares: the clean input as rows, the context an attack builds
-from (with its own random stream), the tampered result, the row helpers, and the registry of
-attacks (``@attack``)."""
+"""The skeleton the attacks are written in: the clean bundle and its evidence as Python
+rows, what an attack produced, the facts it states about what it did (private ``_`` keys
+on the rows, read by :mod:`.expect`), and the helpers that play the relay, a witness or a
+device when an attack needs one of them to sign something."""
 
 from __future__ import annotations
 
@@ -11,104 +12,104 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ... import _core
+from ...policy import Policy
 from ...record import Kind
+from ..sample_keys import SampleKeys
 
-# Verdict codes (SPEC section 4) used by the expectations.
+# Record verdicts (SPEC v2 5.1).
 MALFORMED: Final = "MALFORMED"
-
-
 DUPLICATE_LOG_INDEX: Final = "DUPLICATE_LOG_INDEX"
-
-
 BAD_LINK: Final = "BAD_LINK"
-
-
 BAD_COMMIT: Final = "BAD_COMMIT"
-
-
 NO_GENESIS: Final = "NO_GENESIS"
-
-
 FORK: Final = "FORK"
-
-
 GAP: Final = "GAP"
-
-
 BROKEN_CHAIN: Final = "BROKEN_CHAIN"
-
-
 BAD_SIGNATURE: Final = "BAD_SIGNATURE"
-
-
+BAD_BEACON: Final = "BAD_BEACON"
 NOT_LOGGED: Final = "NOT_LOGGED"
-
-
 OK: Final = "OK"
-
-
 OK_REDACTED: Final = "OK_REDACTED"
-
-
+# Checkpoint verdicts (5.2).
 BAD_CHECKPOINT_SIG: Final = "BAD_CHECKPOINT_SIG"
-
-
 ROOT_MISMATCH: Final = "ROOT_MISMATCH"
-
-
 INCONSISTENT: Final = "INCONSISTENT"
+UNWITNESSED: Final = "UNWITNESSED"
+NOT_ANCHORED: Final = "NOT_ANCHORED"
+UNCONFIRMED: Final = "UNCONFIRMED"
+# Receipts, evidence notes, anchors (5.2) and time findings (5.3).
+RECEIPT_BAD_SIG: Final = "RECEIPT_BAD_SIG"
+RECEIPT_CONFLICT: Final = "RECEIPT_CONFLICT"
+RECEIPT_CONTRADICTED: Final = "RECEIPT_CONTRADICTED"
+RECEIPT_WITHHELD: Final = "RECEIPT_WITHHELD"
+RECEIPT_PENDING: Final = "RECEIPT_PENDING"
+RECEIPT_OK: Final = "RECEIPT_OK"
+NOTE_REJECTED: Final = "NOTE_REJECTED"
+EQUIVOCATION: Final = "EQUIVOCATION"
+INCOMPLETE: Final = "INCOMPLETE"
+ANCHOR_CONTRADICTED: Final = "ANCHOR_CONTRADICTED"
+TIME_BEFORE_BEACON: Final = "TIME_BEFORE_BEACON"
+TIME_AFTER_RECEIPT: Final = "TIME_AFTER_RECEIPT"
+TIME_AFTER_WITNESS: Final = "TIME_AFTER_WITNESS"
+BEACON_REGRESSED: Final = "BEACON_REGRESSED"
 
-
-# Private keys carried on the row / checkpoint dicts while an attack is built; they are
-# stripped before writing. A row's EXPECT is its verdict from the rules above NOT_LOGGED
-# (absent: OK, or OK_REDACTED when erased); NOT_LOGGED is added by derive_expectation.
+# Private keys carried on the dicts while an attack is built (stripped before writing).
+#: A record's verdict from the rules above BAD_BEACON (absent: OK / OK_REDACTED).
 EXPECT = "_expect"
-
-
-# A checkpoint's SIG_OK says whether its signature still verifies under the log_id;
-# ROOT_OF says which log its root is the root of (see derive_expectation).
+#: Which log a root (a checkpoint's or note's body, a beacon's) is the root of.
+ROOT_OF = "_root_of"
+#: A checkpoint's or note's body as the relay's line signs it: (tree_size, root), or None
+#: when no line by the trusted log key verifies (or the note doesn't parse).
+SIGNED = "_signed"
+#: Whether a checkpoint row's tree_size and root are its note's.
+ROW_MATCHES = "_row_matches"
+#: witness name -> the times of its valid cosignatures on the note.
+WITNESS_TIMES = "_witness_times"
+#: Whether a receipt's signature verifies under the trusted log key.
 SIG_OK = "_sig_ok"
 
+ORIGINAL: Final = "original"  # the clean input's log, as the relay first signed it
+TAMPERED: Final = "tampered"  # the tampered copy's log, as written (a relay re-signing it)
+BOGUS: Final = "bogus"  # no log the bundle holds: an invented root, another history
 
-ROOT_OF = "_root_of"
-
-
-ORIGINAL = "original"  # the clean input's log, as the relay first signed it
-
-
-TAMPERED = "tampered"  # the tampered copy's log, as written (a relay re-signing it)
-
-
-BOGUS = "bogus"  # no log at all: an invented root
-
-
-DAY_MS = 86_400_000
-
-
-HOUR_MS = 3_600_000
-
+DAY_MS: Final = 86_400_000
+HOUR_MS: Final = 3_600_000
+MINUTE_MS: Final = 60_000
+ZERO32: Final = bytes(32)
 
 Row = dict[str, Any]
-
-
 Build = Callable[["Ctx"], "Tampered"]
 
 
 class Skip(Exception):
-    """An attack that cannot be made on this bundle (or without the relay's key)."""
+    """An attack that cannot be made on this bundle (or without a key it needs)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """An anchor (SPEC 2.5) an attack puts on chain: who sent it, and whether it is final."""
+
+    tree_size: int
+    root: bytes
+    root_of: str
+    by_anchorer: bool
+    final: bool
 
 
 @dataclass
 class Base:
-    """The clean input bundle as Python rows, indexed by log position."""
+    """The clean input: its rows by log position, its checkpoints and the evidence."""
 
     #: Row i holds log position i (a clean bundle holds positions 0..N-1 once each).
     rows: list[Row]
     checkpoints: list[Row]
-    log_id: bytes
-    evm: dict[str, Any] | None
+    receipts: list[Row]
+    notes: list[Row]
+    policy: Policy
+    exported_ms: int
     #: chain_id -> the log positions of its records, in seq order (seq == list index).
     chains: dict[bytes, list[int]] = field(default_factory=dict)
+    _roots: dict[int, bytes] = field(default_factory=dict, repr=False)
 
     @property
     def size(self) -> int:
@@ -126,21 +127,31 @@ class Base:
     def checkpoint_sizes(self) -> list[int]:
         return sorted({cp["tree_size"] for cp in self.checkpoints})
 
+    def root_at(self, size: int) -> bytes:
+        """The clean log's root of ``size`` entries."""
+        if size not in self._roots:
+            self._roots[size] = _core.sha256_tree_root([leaf(r) for r in self.rows[:size]])
+        return self._roots[size]
+
 
 @dataclass
 class Tampered:
-    """What an attack produced: every row and checkpoint of the copy, and its target."""
+    """What an attack produced: the copy's rows and checkpoints, the evidence handed in
+    with it, the anchors on chain (attacks that need an EVM) and what it targeted."""
 
     rows: list[Row]
     checkpoints: list[Row]
+    receipts: list[Row]
+    notes: list[Row]
     target: dict[str, Any]
+    anchors: list[Anchor] | None = None
 
 
 @dataclass
 class Ctx:
     base: Base
     rng: random.Random
-    log_seed: bytes | None
+    keys: SampleKeys | None
 
     def rows(self) -> list[Row]:
         return [dict(r) for r in self.base.rows]
@@ -148,29 +159,191 @@ class Ctx:
     def checkpoints(self) -> list[Row]:
         return [dict(c) for c in self.base.checkpoints]
 
-    def next_received_ms(self, k: int = 1) -> int:
-        """A relay receive time after everything in the log (appended rows)."""
-        latest: int = max(r["received_ms"] for r in self.base.rows)
-        return latest + k * 60_000
+    def receipts(self) -> list[Row]:
+        return [dict(r) for r in self.base.receipts]
 
-    def appended_row(self, *, k: int = 0, **fields: Any) -> Row:
-        """:func:`new_row` logged after everything in the log (the ``k``-th appended row),
-        with a fresh salt (drawn after the caller's arguments, from the attack's stream)."""
-        return new_row(
-            **fields,
-            salt=self.rng.randbytes(16),
-            log_index=self.base.size + k,
-            received_ms=self.next_received_ms(k + 1),
+    def notes(self) -> list[Row]:
+        return [dict(n) for n in self.base.notes]
+
+    def tampered(
+        self,
+        rows: list[Row],
+        checkpoints: list[Row],
+        target: dict[str, Any],
+        *,
+        receipts: list[Row] | None = None,
+        notes: list[Row] | None = None,
+        anchors: list[Anchor] | None = None,
+    ) -> Tampered:
+        """The copy, with the devices' evidence unchanged unless given."""
+        return Tampered(
+            rows,
+            checkpoints,
+            self.receipts() if receipts is None else receipts,
+            self.notes() if notes is None else notes,
+            target,
+            anchors,
         )
+
+    def latest_received_ms(self) -> int:
+        latest: int = max(r["received_ms"] for r in self.base.rows)
+        return latest
+
+    def need_keys(self, what: str) -> SampleKeys:
+        if self.keys is None:
+            raise Skip(f"needs {what} (the sample's keys file: --keys)")
+        return self.keys
+
+    def need_log_seed(self) -> bytes:
+        return self.need_keys("the relay's log key").log_seed
+
+    def device_seed(self, chain_id: bytes) -> bytes:
+        keys = self.need_keys("a device's key")
+        seed = keys.device_seeds.get(chain_id)
+        if seed is None:
+            raise Skip(f"needs the key of chain {chain_id.hex()}")
+        return seed
 
     def fresh_seed(self) -> bytes:
         """An attacker's Ed25519 seed (not any key of the bundle)."""
         return self.rng.randbytes(32)
 
-    def need_log_seed(self) -> bytes:
-        if self.log_seed is None:
-            raise Skip("needs the relay's log key (log_seed; --log-seed or --log-key)")
-        return self.log_seed
+    def appended_row(
+        self, *, k: int = 0, beacon: tuple[int, bytes] | None = None, **fields: Any
+    ) -> Row:
+        """:func:`new_row` logged after everything in the log (the ``k``-th appended row),
+        received a minute after the one before and made a minute before it arrived, naming
+        the newest checkpoint as its beacon (unless given), with a fresh salt."""
+        received = self.latest_received_ms() + (k + 1) * MINUTE_MS
+        if beacon is None:
+            size = max(self.base.checkpoint_sizes())
+            beacon = (size, self.base.root_at(size))
+        fields.setdefault("time_ms", received - MINUTE_MS)
+        return new_row(
+            **fields,
+            beacon_size=beacon[0],
+            beacon_root=beacon[1],
+            salt=self.rng.randbytes(16),
+            log_index=self.base.size + k,
+            received_ms=received,
+        )
+
+
+def leaf(row: Row) -> bytes:
+    """The leaf hash of a row's log entry (SPEC v2 2.1)."""
+    return _core.sha256_leaf_hash(entry_of(row))
+
+
+def entry_of(row: Row) -> bytes:
+    return _core.log_entry(row["link"], row["received_ms"])
+
+
+def link_of(row: Row) -> bytes:
+    return _core.v2_link(
+        row["chain_id"],
+        row["seq"],
+        row["time_ms"],
+        row["kind"],
+        row["prev"],
+        row["commit"],
+        row["beacon_size"],
+        row["beacon_root"],
+    )
+
+
+def new_row(
+    *,
+    chain_id: bytes,
+    seq: int,
+    kind: int,
+    prev: bytes,
+    payload: bytes,
+    time_ms: int,
+    signer_seed: bytes,
+    salt: bytes,
+    log_index: int,
+    received_ms: int,
+    beacon_size: int,
+    beacon_root: bytes,
+) -> Row:
+    """A well-formed v2 record (right commit and link) signed with ``signer_seed``."""
+    row: Row = {
+        "log_index": log_index,
+        "chain_id": chain_id,
+        "seq": seq,
+        "time_ms": time_ms,
+        "kind": kind,
+        "prev": prev,
+        "commit": _core.commitment(salt, payload),
+        "beacon_size": beacon_size,
+        "beacon_root": beacon_root if beacon_size else ZERO32,
+        "salt": salt,
+        "payload": payload,
+        "received_ms": received_ms,
+    }
+    row["link"] = link_of(row)
+    row["signature"] = _core.sign(signer_seed, row["link"])
+    return row
+
+
+def receipt_for(log_seed: bytes, row: Row, log_index: int | None = None) -> Row:
+    """The receipt a relay signs for ``row`` at ``log_index`` (default: its own)."""
+    li = row["log_index"] if log_index is None else log_index
+    return {
+        "chain_id": row["chain_id"],
+        "seq": row["seq"],
+        "link": row["link"],
+        "log_index": li,
+        "received_ms": row["received_ms"],
+        "receipt_sig": _core.receipt_sign(log_seed, li, entry_of(row)),
+        SIG_OK: True,
+    }
+
+
+def signed_note(
+    keys: SampleKeys,
+    size: int,
+    root: bytes,
+    root_of: str,
+    witness_times: dict[str, int] | None = None,
+) -> Row:
+    """A note the relay signs over ``(size, root)``, cosigned by the witnesses named in
+    ``witness_times`` at those times (seconds), as a notes.parquet row."""
+    note = _core.note_sign(keys.log_seed, keys.origin, size, root)
+    times = witness_times or {}
+    for name, seed in keys.witnesses:
+        if name in times:
+            note = _core.note_cosign(note, seed, name, times[name])
+    return {
+        "note": note,
+        SIGNED: (size, root),
+        ROOT_OF: root_of,
+        WITNESS_TIMES: {n: [t] for n, t in times.items()},
+    }
+
+
+def signed_checkpoint(
+    keys: SampleKeys,
+    size: int,
+    root: bytes,
+    root_of: str,
+    witness_times: dict[str, int] | None = None,
+) -> Row:
+    """A checkpoints.parquet row the relay signs (see :func:`signed_note`)."""
+    cp = signed_note(keys, size, root, root_of, witness_times)
+    cp.update(tree_size=size, root=root, tx_hash=None, block_number=None, **{ROW_MATCHES: True})
+    return cp
+
+
+def all_witnesses_at(keys: SampleKeys, t_s: int) -> dict[str, int]:
+    """Every witness cosigning at ``t_s`` (+1 s per witness, as the sample's do)."""
+    return {name: t_s + 1 + w for w, (name, _) in enumerate(keys.witnesses)}
+
+
+def tampered_root(rows: list[Row], size: int) -> bytes:
+    """The root a relay signs over the copy's first ``size`` positions as written."""
+    by_index = sorted(rows, key=lambda r: r["log_index"])
+    return _core.sha256_tree_root([leaf(r) for r in by_index[:size]])
 
 
 def _kind(base: Base, chain: list[int], seq: int) -> int | None:
@@ -179,11 +352,10 @@ def _kind(base: Base, chain: list[int], seq: int) -> int | None:
 
 def pick_data_run(ctx: Ctx, run: int) -> int:
     """Log position of a data record with payload whose next ``run - 1`` records in its
-    chain exist and are data records too; it is never a genesis nor the chain's last.
+    chain exist and are data records too; never a genesis nor the chain's last.
 
-    Data successors only, so the consequences never involve a key change. Records at or
-    after the smallest checkpoint are preferred: a log break there leaves some
-    checkpoints attesting and some not, so the NOT_LOGGED cascade starts mid-log.
+    Records at or after the smallest checkpoint are preferred: a log break there leaves
+    some checkpoints attesting and some not, so the NOT_LOGGED cascade starts mid-log.
     """
     base = ctx.base
     candidates = []
@@ -212,6 +384,16 @@ def pick_chain(ctx: Ctx, min_len: int = 2, exclude: Iterable[bytes] = ()) -> byt
     return ctx.rng.choice(chains)
 
 
+def pick_chain_head(ctx: Ctx) -> int:
+    """Log position of a chain's last record, a data record, preferably mid-log."""
+    heads = [lis[-1] for lis in ctx.base.chains.values() if len(lis) >= 2]
+    heads = sorted(li for li in heads if ctx.base.rows[li]["kind"] == Kind.DATA)
+    if not heads:
+        raise Skip("no chain ends in a data record")
+    first_size = ctx.base.checkpoint_sizes()[0]
+    return ctx.rng.choice([li for li in heads if li >= first_size] or heads)
+
+
 def edited_payload(payload: bytes) -> bytes:
     """A small, plausible lie: one digit changed (e.g. minutes awake), else one bit."""
     digits = [i for i, b in enumerate(payload) if 0x30 <= b <= 0x39]
@@ -224,44 +406,6 @@ def edited_payload(payload: bytes) -> bytes:
     return b"\x00"
 
 
-def _link(row: Row) -> bytes:
-    header = _core.record_header(
-        row["chain_id"], row["seq"], row["time_ms"], row["kind"], row["prev"], row["commit"]
-    )
-    return _core.link_of_header(header)
-
-
-def new_row(
-    *,
-    chain_id: bytes,
-    seq: int,
-    kind: int,
-    prev: bytes,
-    payload: bytes,
-    time_ms: int,
-    signer_seed: bytes,
-    salt: bytes,
-    log_index: int,
-    received_ms: int,
-) -> Row:
-    """A well-formed record (right commit and link) signed with ``signer_seed``."""
-    row: Row = {
-        "log_index": log_index,
-        "chain_id": chain_id,
-        "seq": seq,
-        "time_ms": time_ms,
-        "kind": kind,
-        "prev": prev,
-        "commit": _core.commitment(salt, payload),
-        "salt": salt,
-        "payload": payload,
-        "received_ms": received_ms,
-    }
-    row["link"] = _link(row)
-    row["signature"] = _core.sign(signer_seed, row["link"])
-    return row
-
-
 def forged_entry(ctx: Ctx, label: str) -> bytes:
     return json.dumps({"forged": label, "sleep_onset_latency_min": ctx.rng.randint(5, 30)}).encode()
 
@@ -270,7 +414,7 @@ def rewrite_payload(row: Row) -> None:
     """Edit the payload and recompute commit and link; the signature stays (no device key)."""
     row["payload"] = edited_payload(row["payload"])
     row["commit"] = _core.commitment(row["salt"], row["payload"])
-    row["link"] = _link(row)
+    row["link"] = link_of(row)
 
 
 def where_of(row: Row) -> dict[str, Any]:
@@ -289,57 +433,6 @@ def non_last_checkpoint(ctx: Ctx, cps: list[Row]) -> int:
     return ctx.rng.choice(others) if others else last
 
 
-def signed_checkpoints(log_seed: bytes, rows: list[Row], sizes: Iterable[int]) -> list[Row]:
-    """Checkpoints a relay signs over ``rows`` (in log order) at each of ``sizes``."""
-    links = [r["link"] for r in sorted(rows, key=lambda r: r["log_index"])]
-    out = []
-    for size in sizes:
-        root = _core.merkle_root(links[:size])
-        out.append(
-            {
-                "tree_size": size,
-                "root": root,
-                "signature": _core.sign_checkpoint(log_seed, size, root),
-                "tx_hash": None,
-                "block_number": None,
-                SIG_OK: True,
-                ROOT_OF: TAMPERED,
-            }
-        )
-    return out
-
-
-def pick_chain_head(ctx: Ctx) -> int:
-    """Log position of a chain's last record, a data record, preferably mid-log."""
-    heads = [lis[-1] for lis in ctx.base.chains.values() if len(lis) >= 2]
-    heads = sorted(li for li in heads if ctx.base.rows[li]["kind"] == Kind.DATA)
-    if not heads:
-        raise Skip("no chain ends in a data record")
-    first_size = ctx.base.checkpoint_sizes()[0]
-    return ctx.rng.choice([li for li in heads if li >= first_size] or heads)
-
-
-@dataclass(frozen=True, slots=True)
-class Attack:
-    name: str
-    description: str
-    build: Callable[[Ctx], Tampered]
-
-
-#: Every attack, in the order they run (the order of definition below).
-REGISTRY: Final[dict[str, Attack]] = {}
-
-
-def attack(name: str, description: str) -> Callable[[Build], Build]:
-    """Register the decorated function as attack ``name``."""
-
-    def register(build: Build) -> Build:
-        REGISTRY[name] = Attack(name, description, build)
-        return build
-
-    return register
-
-
 def forge_in_place(ctx: Ctx) -> tuple[list[Row], int, int]:
     """A record rewritten as a relay would (commit and link recomputed, old signature)."""
     rows = ctx.rows()
@@ -349,3 +442,26 @@ def forge_in_place(ctx: Ctx) -> tuple[list[Row], int, int]:
     rows[li][EXPECT] = BAD_SIGNATURE  # signed over the old link
     rows[succ][EXPECT] = BROKEN_CHAIN  # its prev is the old link
     return rows, li, succ
+
+
+@dataclass(frozen=True, slots=True)
+class Attack:
+    name: str
+    description: str
+    build: Callable[[Ctx], Tampered]
+    #: Why it can't run yet where it needs an EVM chain (None: it runs on a bundle).
+    needs_evm: str | None = None
+
+
+#: Every attack, in the order they run (the order of definition).
+REGISTRY: Final[dict[str, Attack]] = {}
+
+
+def attack(name: str, description: str, needs_evm: str | None = None) -> Callable[[Build], Build]:
+    """Register the decorated function as attack ``name``."""
+
+    def register(build: Build) -> Build:
+        REGISTRY[name] = Attack(name, description, build, needs_evm)
+        return build
+
+    return register

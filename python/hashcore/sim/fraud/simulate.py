@@ -1,7 +1,9 @@
-"""``simulate_fraud``: run the chosen attacks on a clean bundle, one tampered copy each."""
+"""``simulate_fraud``: run the chosen attacks on a clean v2 bundle and its evidence, one
+tampered copy each."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 from collections.abc import Sequence
@@ -9,11 +11,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ...audit.v2_bundle import EvidenceSource
+from ...bundle.format_v2 import NOTES_FILE, RECEIPTS_FILE
 from ...errors import BundleError, InvalidInputError
-from .attacks import ATTACKS
+from ...policy import EvmPolicy, Policy
+from ..sample_keys import SampleKeys, load_sample_keys
+from . import attacks as _attacks  # noqa: F401  (registers the v1-derived attacks)
+from . import attacks_v2 as _attacks_v2  # noqa: F401  (registers the v2 attacks)
 from .expect import derive_expectation, expected_summary
-from .files import load_base, write_attack
+from .files import EVIDENCE_DIR, POLICY_FILE, load_base, write_attack
 from .model import REGISTRY, Attack, Ctx, Skip
+
+#: Attack name -> what it does and what the audit must say, in the order they run.
+ATTACKS: dict[str, str] = {a.name: a.description for a in REGISTRY.values()}
+
+#: The EVM an attack that needs one is derived against while no chain is given (the
+#: expectation doesn't depend on the addresses).
+_PLACEHOLDER_EVM = EvmPolicy(
+    chain_id=31337,
+    contract="0x" + "00" * 20,
+    from_block=0,
+    anchorer="0x" + "11" * 20,
+    confirmations=2,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,12 +42,17 @@ class AttackResult:
 
     name: str
     description: str
-    #: The tampered bundle directory (also holding expected.json); None when skipped.
+    #: The tampered bundle directory; None when skipped.
     path: Path | None
-    #: The content of expected.json; None when skipped.
+    #: The content of expected.json: for a skipped attack that needs an EVM, what it
+    #: would give (derived all the same); None when skipped for another reason.
     expected: dict[str, Any] | None
-    #: Why the attack was not run (e.g. it needs the relay's log key); None when it was.
+    #: Why the attack was not run; None when it was.
     skipped: str | None = None
+    #: The evidence and policy written beside the bundle (None when skipped).
+    receipts: Path | None = None
+    notes: Path | None = None
+    policy: Path | None = None
 
     def summary(self) -> str:
         """One line for humans: the expected verdict counts, or why it was skipped."""
@@ -47,41 +72,60 @@ def _select(attacks: Sequence[str] | None) -> list[Attack]:
     return [REGISTRY[a] for a in dict.fromkeys(attacks)]
 
 
+def _keys(keys: SampleKeys | str | os.PathLike[str] | None, policy: Policy) -> SampleKeys | None:
+    if keys is None:
+        return None
+    loaded = keys if isinstance(keys, SampleKeys) else load_sample_keys(keys)
+    if loaded.log_key != policy.log_key or loaded.origin != policy.origin:
+        raise InvalidInputError(
+            f"the keys are those of log {loaded.origin} / {loaded.log_key.hex()}, not of the "
+            f"policy's {policy.origin} / {policy.log_key.hex()}"
+        )
+    return loaded
+
+
 def simulate_fraud(
     bundle: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     *,
-    log_seed: bytes | None = None,
+    policy: Policy | str | os.PathLike[str],
+    receipts: Sequence[EvidenceSource] = (),
+    notes: Sequence[EvidenceSource] = (),
+    keys: SampleKeys | str | os.PathLike[str] | None = None,
     seed: int = 0,
     attacks: Sequence[str] | None = None,
 ) -> list[AttackResult]:
-    """Write one tampered copy of the clean ``bundle`` per attack, with its expectation.
+    """Write one tampered copy of the clean v2 ``bundle`` (with its evidence) per attack.
 
-    Each attack goes to ``out_dir/<name>/``: a full bundle plus ``expected.json`` with
-    keys ``attack``, ``description``, ``target`` (what was changed, by log index),
-    ``clean``, ``failures`` (``log_index``, ``chain_id`` hex, ``seq``, ``verdict``, sorted by
-    log index then verdict), ``checkpoints`` (``tree_size``, ``verdict`` of every non-OK
-    checkpoint), ``missing_log_positions`` ([start, end) runs) and ``derivation`` (the log
-    facts the expectation was computed from). ``attacks`` picks some of :data:`ATTACKS`
-    (default: all, in that order). Attacks that need the relay's key (``log_seed``, its
-    32-byte Ed25519 seed) are skipped without it, as are attacks the bundle has no
-    suitable target for; both are returned with ``skipped`` set.
+    Each attack goes to ``out_dir/<name>/``: ``bundle/`` (what the relay exports: the
+    bundle's own receipts and notes left out), ``evidence/receipts.parquet`` and
+    ``evidence/notes.parquet`` (every receipt and note the devices hand in: the bundle's,
+    ``receipts`` and ``notes``, as the attack left them), ``policy.json`` and
+    ``expected.json``: ``attack``, ``description``, ``target``, ``clean``,
+    ``clean_with_strict_time``, ``failures``, ``checkpoints`` (every checkpoint's verdict),
+    ``receipts`` (the non-OK ones) and ``receipt_counts``, ``notes``, ``time_findings``,
+    ``missing_log_positions``, ``incomplete``, ``covered_size``, ``deadline_clock_ms``,
+    ``anchors`` and ``derivation``. The expectation is for
+    ``audit_bundle(bundle, policy=policy.json, receipts=[...], notes=[...])``.
 
-    The bundle is held as Python rows while the copies are made: this is for test and
-    demo bundles (tens of thousands of records take a few seconds), not for a trial's.
+    ``keys`` (a :class:`SampleKeys` or the keys file of ``make_sample``) lets attacks act
+    as the relay, a witness or a device; attacks that need a key are skipped without it,
+    as are attacks the bundle has no target for and those that need an EVM chain (their
+    expectation is derived all the same).
 
     Raises:
-        InvalidInputError: the input is not clean, ``log_seed`` is not its relay's key,
-            or an attack name is unknown.
-        BundleError: the input is unreadable, or an ``out_dir/<name>`` exists and is
-            not an empty directory.
+        InvalidInputError: the input is not clean under the policy with its evidence, the
+            keys are another log's, or an attack name is unknown.
+        BundleError, PolicyError: the input or policy is unreadable, or an
+            ``out_dir/<name>`` exists and is not an empty directory.
     """
     src = Path(bundle)
     out = Path(out_dir)
     chosen = _select(attacks)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InvalidInputError(f"seed must be an integer >= 0, got {seed!r}")
-    base = load_base(src, log_seed)
+    base = load_base(src, policy, receipts, notes)
+    secrets = _keys(keys, base.policy)
     for attack in chosen:
         target = out / attack.name
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
@@ -91,19 +135,32 @@ def simulate_fraud(
     results = []
     for attack in chosen:
         # One stream per attack: its targets don't depend on which other attacks run.
-        ctx = Ctx(base, random.Random(f"hashcore fraud v1 {seed} {attack.name}"), log_seed)
+        ctx = Ctx(base, random.Random(f"hashcore fraud v2 {seed} {attack.name}"), secrets)
         try:
             tampered = attack.build(ctx)
         except Skip as why:
             results.append(AttackResult(attack.name, attack.description, None, None, str(why)))
             continue
-        expected = {
-            "attack": attack.name,
-            "description": attack.description,
-            "target": tampered.target,
-            **derive_expectation(base, tampered),
-        }
-        path = out / attack.name
-        write_attack(base, tampered, path, expected)
-        results.append(AttackResult(attack.name, attack.description, path, expected))
+        head = {"attack": attack.name, "description": attack.description, "target": tampered.target}
+        if attack.needs_evm is not None:
+            evm_policy = dataclasses.replace(base.policy, evm=_PLACEHOLDER_EVM)
+            expected = {**head, **derive_expectation(base, tampered, evm_policy)}
+            results.append(
+                AttackResult(attack.name, attack.description, None, expected, attack.needs_evm)
+            )
+            continue
+        expected = {**head, **derive_expectation(base, tampered)}
+        path = write_attack(base, tampered, out / attack.name, expected)
+        evidence = out / attack.name / EVIDENCE_DIR
+        results.append(
+            AttackResult(
+                attack.name,
+                attack.description,
+                path,
+                expected,
+                receipts=evidence / RECEIPTS_FILE,
+                notes=evidence / NOTES_FILE,
+                policy=out / attack.name / POLICY_FILE,
+            )
+        )
     return results

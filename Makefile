@@ -49,13 +49,31 @@ $(ANVIL_STAMP): package.json package-lock.json
 	@touch $@
 # --- end anvil ---------------------------------------------------------------------------
 
+# --- clients/ts: the TypeScript device SDK (@hashcore/device) ------------------------------
+# Its own package-lock.json and node_modules (not a workspace of the anvil package above,
+# which is installed with --no-save for its platform binaries). `npm ci` runs only when
+# the lock file changed; the tests run on the compiled output with node's test runner.
+TS_DIR   := clients/ts
+TS_STAMP := $(TS_DIR)/node_modules/.ci-stamp
+
+$(TS_STAMP): $(TS_DIR)/package.json $(TS_DIR)/package-lock.json
+	npm ci --prefix $(TS_DIR) --no-audit --no-fund
+	@touch $@
+
+.PHONY: test-ts
+test-ts: $(TS_STAMP) ## TypeScript SDK: build (tsc strict) and run its tests (node --test)
+	npm --prefix $(TS_DIR) run -s build
+	npm --prefix $(TS_DIR) test
+# --- end clients/ts ----------------------------------------------------------------------
+
 .PHONY: install
 install: $(EXT_STAMP) $(ANVIL_STAMP) ## Create .venv, install dependencies, build the Rust extension (release)
 
 .PHONY: test
-test: install ## Build everything and run every test (cargo test + pytest)
+test: install ## Build everything and run every test (cargo test + pytest + the TypeScript SDK)
 	cargo test -q --manifest-path rust/Cargo.toml
 	$(PY) -m pytest -q
+	$(MAKE) --no-print-directory test-ts
 
 .PHONY: test-rust
 test-rust: ## Rust tests only
@@ -87,3 +105,4 @@ bench: install ## Benchmarks (pytest-benchmark); figures go in BENCHMARKS.md
 .PHONY: clean
 clean: ## Remove build outputs and the virtualenv
 	rm -rf $(VENV) target .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks
+	rm -rf $(TS_DIR)/node_modules $(TS_DIR)/dist $(TS_DIR)/build-test

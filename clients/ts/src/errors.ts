@@ -57,6 +57,14 @@ export class ForgedCheckpoint extends RelayFault {
   }
 }
 
+/** A checkpoint validly signed by the log that lacks the policy's witness quorum (SPEC
+ *  1.5, 2.3). Not adopted; sync() reports it and goes on (witnesses may just lag). */
+export class UnwitnessedCheckpoint extends RelayFault {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("UNWITNESSED_CHECKPOINT", message, options);
+  }
+}
+
 /** A validly signed checkpoint that does not extend the last one this device verified:
  *  a smaller tree, another root at the same size, or a failing consistency proof (SPEC 1.5). */
 export class InconsistentCheckpoint extends RelayFault {
@@ -92,7 +100,10 @@ export class Refused extends RelayFault {
 
 /** The relay could not be reached, even after the retries of the backoff policy. */
 export class Unavailable extends HashcoreError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** How long the relay asked us to wait (a rate limit or a full disk), if it said. */
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, options?: { cause?: unknown; retryAfterMs?: number }) {
     super("UNAVAILABLE", message, options);
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }

@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { toHex } from "../src/bytes.js";
-import { publicKeyFromSeed, verifyUnderUsableKey } from "../src/crypto.js";
+import { toHex, utf8 } from "../src/bytes.js";
+import { chainIdForKey, publicKeyFromSeed, verifyUnderUsableKey } from "../src/crypto.js";
 import { Device } from "../src/device.js";
 import {
   BadAnswer,
@@ -22,7 +22,7 @@ import { parseJson } from "../src/json.js";
 import { logEntry, treeRoot } from "../src/merkle.js";
 import { signCheckpoint } from "../src/note.js";
 import { signReceipt, verifyReceipt } from "../src/receipt.js";
-import { checkOwnChain, Kind } from "../src/record.js";
+import { checkOwnChain, createRecord, Kind, ZERO32 } from "../src/record.js";
 import { MemoryStore, type Store } from "../src/store.js";
 import type { RetryPolicy } from "../src/transport.js";
 import { ORIGIN, ScriptedRelay, seedOf } from "./relay.js";
@@ -358,4 +358,25 @@ test("integers past 2^53 stay exact: a clock near i64::MAX survives a reload", a
   const loaded = await Device.load(store);
   assert.equal(loaded.head.timeMs, (1n << 63n) - 9n);
   await assert.rejects(Device.create(new MemoryStore(), { clock: () => 1.5 }), /integer milliseconds/);
+});
+
+test("a chain whose beacon goes back, or whose seq skips, does not check", () => {
+  const seed = seedOf(21);
+  const pk = publicKeyFromSeed(seed);
+  const chainId = chainIdForKey(pk);
+  const root = new Uint8Array(32).fill(5);
+  const make = (seq: bigint, prev: Uint8Array, beaconSize: bigint, kind: Kind = Kind.DATA, payload = utf8(`r${seq}`)) =>
+    createRecord(
+      { chainId, seq, timeMs: seq, kind, prev, beaconSize, beaconRoot: beaconSize === 0n ? ZERO32 : root, salt: new Uint8Array(16), payload },
+      seed,
+    );
+  const g = make(0n, ZERO32, 0n, Kind.GENESIS, pk);
+  const a = make(1n, g.link, 5n);
+  const b = make(2n, a.link, 3n);
+  assert.deepEqual(checkOwnChain([g, a], pk), pk);
+  assert.throws(() => checkOwnChain([g, a, b], pk), /record 2 \(seq 2\): beacon went back from 5 to 3/);
+  const skip = make(3n, a.link, 5n);
+  assert.throws(() => checkOwnChain([g, a, skip], pk), /record 2 \(seq 3\): expected seq 2/);
+  const c = make(2n, g.link, 5n);
+  assert.throws(() => checkOwnChain([g, a, c], pk), /prev is not the link of the record before/);
 });

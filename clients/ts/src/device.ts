@@ -29,6 +29,7 @@ import {
   newestCheckpoint,
   parseState,
   serializeState,
+  type LoadOptions,
   type Pin,
   type State,
   type StoredReceipt,
@@ -147,15 +148,15 @@ export class Device {
   }
 
   /** Load a device from its store and check everything in it. */
-  static async load(store: Store, options: DeviceOptions = {}): Promise<Device> {
+  static async load(store: Store, options: DeviceOptions & LoadOptions = {}): Promise<Device> {
     const text = await readStore(store);
     if (text === null) throw new DeviceError("the store holds no device (use Device.create)");
-    const { state, policy } = parseState(text);
+    const { state, policy } = parseState(text, options);
     return new Device(state, policy, store, options);
   }
 
   /** Load the device in `store`, or create one there if it holds none. */
-  static async open(store: Store, options: DeviceOptions = {}): Promise<Device> {
+  static async open(store: Store, options: DeviceOptions & LoadOptions = {}): Promise<Device> {
     return (await readStore(store)) === null ? Device.create(store, options) : Device.load(store, options);
   }
 
@@ -458,12 +459,13 @@ export class Device {
   }
 }
 
-/** Cached per state object: the notes of a state never change once written. */
-const newestCache = new WeakMap<State, VerifiedCheckpoint | null>();
+/** Cached per notes list: states share it until a note is added, and the list (like the
+ *  pin that verifies it) never changes once made, so the notes are verified once. */
+const newestCache = new WeakMap<readonly Uint8Array[], VerifiedCheckpoint | null>();
 
 function newestCheckpointOf(s: State): VerifiedCheckpoint | null {
-  if (!newestCache.has(s)) newestCache.set(s, newestCheckpoint(s));
-  return newestCache.get(s)!;
+  if (!newestCache.has(s.notes)) newestCache.set(s.notes, newestCheckpoint(s, false));
+  return newestCache.get(s.notes)!;
 }
 
 async function readStore(store: Store): Promise<string | null> {

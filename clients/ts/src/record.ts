@@ -113,9 +113,15 @@ export function createRecord(
  * Check a device's own chain completely and return the public key in force after it.
  * A device holds one unforked chain: seq 0, 1, 2, ... in order, a genesis first whose key
  * names the chain, each `prev` the link before, every link, commit and signature right
- * under the key in force, and beacons that never go back (SPEC 1.5).
+ * under the key in force, and beacons that never go back (SPEC 1.5). With `signatures:
+ * false` the signatures are not verified (the slow part: ~1-4 ms each with noble).
  */
-export function checkOwnChain(records: readonly Record[], genesisPublicKey: Uint8Array): Uint8Array {
+export function checkOwnChain(
+  records: readonly Record[],
+  genesisPublicKey: Uint8Array,
+  options: { signatures?: boolean } = {},
+): Uint8Array {
+  const signatures = options.signatures ?? true;
   if (records.length === 0) throw new DeviceError("the chain has no records (a device always has its genesis)");
   const chainId = chainIdForKey(genesisPublicKey);
   let key = genesisPublicKey;
@@ -147,7 +153,10 @@ export function checkOwnChain(records: readonly Record[], genesisPublicKey: Uint
       }
     }
     const signer = r.kind === Kind.GENESIS ? genesisPublicKey : key;
-    if (!verifyUnderUsableKey(signer, r.link, r.signature)) bad("signature does not verify under the key in force");
+    if (r.signature.length !== 64) bad("signature is not 64 bytes");
+    if (signatures && !verifyUnderUsableKey(signer, r.link, r.signature)) {
+      bad("signature does not verify under the key in force");
+    }
     key = next;
     prev = r.link;
     beacon = r.beaconSize;

@@ -7,7 +7,7 @@ import { chainIdForKey, checkPublicKey, publicKeyFromSeed } from "./crypto.js";
 import { DeviceError, HashcoreError } from "./errors.js";
 import { parseJson, stringifyJson, type Json } from "./json.js";
 import { logEntry } from "./merkle.js";
-import { verifyCheckpointNote, type VerifiedCheckpoint } from "./note.js";
+import { parseCheckpointBody, parseNote, verifyCheckpointNote, type VerifiedCheckpoint } from "./note.js";
 import { parsePolicy, type Policy } from "./policy.js";
 import { verifyReceipt } from "./receipt.js";
 import {
@@ -78,53 +78,87 @@ export function receiptFromJson(obj: Json): StoredReceipt {
 
 const decoder = new TextDecoder();
 
+// Records, receipts and notes never change once made, and every change rewrites the whole
+// document: each one's JSON text is made once (an append then costs a string join, not a
+// re-encoding of the chain).
+const jsonCache = new WeakMap<object, string>();
+
+function cachedJson<T extends object>(item: T, encode: (x: T) => string): string {
+  let text = jsonCache.get(item);
+  if (text === undefined) {
+    text = encode(item);
+    jsonCache.set(item, text);
+  }
+  return text;
+}
+
+function list<T extends object>(items: readonly T[], encode: (x: T) => string): string {
+  return items.length === 0 ? "[]" : "[\n" + items.map((x) => cachedJson(x, encode)).join(",\n") + "\n]";
+}
+
+/** The state document: JSON, one record, receipt or note a line. */
 export function serializeState(s: State): string {
+  const head = stringifyJson({
+    format: STATE_FORMAT,
+    version: STATE_VERSION,
+    chain_id: toHex(s.chainId),
+    genesis_public_key: toHex(s.genesisPublicKey),
+    secret_seed: toHex(s.seed),
+    relay:
+      s.pin === null ? null : { origin: s.pin.origin, log_key: toHex(s.pin.logKey), participant: s.pin.participant },
+    policy: s.policyText,
+  });
   return (
-    stringifyJson(
-      {
-        format: STATE_FORMAT,
-        version: STATE_VERSION,
-        chain_id: toHex(s.chainId),
-        genesis_public_key: toHex(s.genesisPublicKey),
-        secret_seed: toHex(s.seed),
-        relay:
-          s.pin === null
-            ? null
-            : { origin: s.pin.origin, log_key: toHex(s.pin.logKey), participant: s.pin.participant },
-        policy: s.policyText,
-        records: s.records.map(recordToJson),
-        receipts: s.receipts.map(receiptToJson),
-        notes: s.notes.map((n) => decoder.decode(n)),
-      },
-      1,
-    ) + "\n"
+    head.slice(0, -1) +
+    ',\n"records": ' +
+    list(s.records, (r) => stringifyJson(recordToJson(r))) +
+    ',\n"receipts": ' +
+    list(s.receipts, (r) => stringifyJson(receiptToJson(r))) +
+    ',\n"notes": ' +
+    list(s.notes, (n) => JSON.stringify(decoder.decode(n))) +
+    "}\n"
   );
 }
 
-/** The newest (largest) verified checkpoint, or null. */
-export function newestCheckpoint(s: State): VerifiedCheckpoint | null {
+/** The newest (largest) checkpoint among the state's notes, or null. Every note in a
+ *  state was verified when the device adopted it (and when loaded, unless told not to), so
+ *  `verify: false` only parses them. */
+export function newestCheckpoint(s: State, verify = true): VerifiedCheckpoint | null {
   if (s.pin === null) return null;
   let best: VerifiedCheckpoint | null = null;
   for (const n of s.notes) {
-    const v = verifyCheckpointNote(n, s.pin.origin, s.pin.logKey);
+    const v = verify ? verifyCheckpointNote(n, s.pin.origin, s.pin.logKey) : parseCheckpointNote(n);
     if (best === null || v.treeSize > best.treeSize) best = v;
   }
   return best;
 }
 
-/** Check a receipt against the device's own record and the pinned log key. */
-export function receiptMatches(r: StoredReceipt, record: Record, logKey: Uint8Array): boolean {
+function parseCheckpointNote(note: Uint8Array): VerifiedCheckpoint {
+  const parsed = parseNote(note);
+  return { ...parseCheckpointBody(parsed.text), note, parsed };
+}
+
+/** Check a receipt against the device's own record and (with `signature`) the pinned key. */
+export function receiptMatches(r: StoredReceipt, record: Record, logKey: Uint8Array, signature = true): boolean {
   return (
     equal(r.chainId, record.chainId) &&
     r.seq === record.seq &&
     equal(r.link, record.link) &&
-    verifyReceipt(logKey, r.logIndex, logEntry(r.link, r.receivedMs), r.receiptSig)
+    (!signature || verifyReceipt(logKey, r.logIndex, logEntry(r.link, r.receivedMs), r.receiptSig))
   );
 }
 
-export function parseState(text: string): { state: State; policy: Policy | null } {
+export interface LoadOptions {
+  /** Verify every record signature, receipt and note signature on load (default true, as
+   *  the Python SDK). False checks everything else (links, commits, chain order, keys,
+   *  receipts bound to their records): a tampered store that can be written can also
+   *  be read, secret key included, so the signatures add little there and cost ~3 ms each. */
+  readonly verifySignatures?: boolean;
+}
+
+export function parseState(text: string, options: LoadOptions = {}): { state: State; policy: Policy | null } {
   try {
-    return parseStateUnchecked(text);
+    return parseStateUnchecked(text, options.verifySignatures ?? true);
   } catch (e) {
     if (e instanceof DeviceError) throw e;
     if (e instanceof HashcoreError) throw new DeviceError(`device state: ${e.message}`, { cause: e });
@@ -132,7 +166,7 @@ export function parseState(text: string): { state: State; policy: Policy | null 
   }
 }
 
-function parseStateUnchecked(text: string): { state: State; policy: Policy | null } {
+function parseStateUnchecked(text: string, signatures: boolean): { state: State; policy: Policy | null } {
   const d = parseJson(text);
   if (field(d, "format") !== STATE_FORMAT) throw new DeviceError(`device state: format is not ${STATE_FORMAT}`);
   if (field(d, "version") !== STATE_VERSION) throw new DeviceError(`device state: version is not ${STATE_VERSION}`);
@@ -151,7 +185,7 @@ function parseStateUnchecked(text: string): { state: State; policy: Policy | nul
       throw new DeviceError(`device state: record ${i}: ${(e as Error).message}`);
     }
   });
-  const keyInForce = checkOwnChain(records, genesisPublicKey);
+  const keyInForce = checkOwnChain(records, genesisPublicKey, { signatures });
   if (!equal(publicKeyFromSeed(seed), keyInForce)) {
     throw new DeviceError("device state: secret_seed does not match the public key in force after the last record");
   }
@@ -180,7 +214,7 @@ function parseStateUnchecked(text: string): { state: State; policy: Policy | nul
     throw new DeviceError("device state: more receipts than acknowledged records");
   }
   receipts.forEach((r, i) => {
-    if (!receiptMatches(r, records[i]!, pin!.logKey)) {
+    if (!receiptMatches(r, records[i]!, pin!.logKey, signatures)) {
       throw new DeviceError(`device state: the receipt of seq ${i} does not verify for its record`);
     }
   });
@@ -192,7 +226,7 @@ function parseStateUnchecked(text: string): { state: State; policy: Policy | nul
   if (notes.length > 0 && pin === null) throw new DeviceError("device state: notes without a pinned relay");
   let newest;
   try {
-    newest = newestCheckpoint(state);
+    newest = newestCheckpoint(state, signatures);
   } catch (e) {
     throw new DeviceError(`device state: a stored note does not verify: ${(e as Error).message}`);
   }

@@ -322,15 +322,21 @@ test("a tampered state is refused on load, naming the problem", async () => {
   await device.sync(relay);
   const text = (await store.read())!;
   const cases: [string, RegExp][] = [
-    [text.replace(/"payload": "([0-9a-f]{2})/g, (m, x) => (x === "00" ? m.replace('"00', '"01') : m.replace(`"${x}`, '"00'))), /record 0|record 1|commit/],
-    [text.replace('"secret_seed": "', '"secret_seed": "00').replace(/("secret_seed": "[0-9a-f]{64})[0-9a-f]{2}/, "$1"), /secret_seed does not match/],
-    [text.replace(/"log_index": 1/, '"log_index": 7'), /receipt of seq 1 does not verify/],
-    [text.replace('"version": 2', '"version": 1'), /version is not 2/],
+    [text.replace('"payload":"61"', '"payload":"62"'), /record 1 \(seq 1\): commit does not match salt and payload/],
+    [text.replace(/"signature":"([0-9a-f])/, (_m, x: string) => `"signature":"${x === "0" ? "1" : "0"}`), /record 0 \(seq 0\): signature does not verify/],
+    [text.replace('"secret_seed":"', '"secret_seed":"00').replace(/("secret_seed":"[0-9a-f]{64})[0-9a-f]{2}/, "$1"), /secret_seed does not match/],
+    [text.replace(/"log_index":1,/, '"log_index":7,'), /receipt of seq 1 does not verify/],
+    [text.replace('"version":2', '"version":1'), /version is not 2/],
+    [text.replace(/"seq":1,/, '"seq":2,'), /record 1 \(seq 2\): (link|expected seq 1)/],
   ];
   for (const [doc, message] of cases) {
     assert.notEqual(doc, text);
     await assert.rejects(Device.load(new MemoryStore(doc)), (e) => e instanceof DeviceError && message.test(e.message), String(message));
   }
+  // Without signature checks a forged signature loads, everything else is still refused.
+  const [commitCase, sigCase] = cases;
+  await Device.load(new MemoryStore(sigCase![0]), { verifySignatures: false });
+  await assert.rejects(Device.load(new MemoryStore(commitCase![0]), { verifySignatures: false }), /commit does not match/);
 });
 
 test("exported evidence: SPEC 4 receipts/notes field names, exact integers, verifiable", async () => {
@@ -354,7 +360,7 @@ test("integers past 2^53 stay exact: a clock near i64::MAX survives a reload", a
   const d = await Device.create(store, { clock: () => t++ });
   const r = await d.append("late");
   assert.equal(r.timeMs, (1n << 63n) - 9n);
-  assert.match((await store.read())!, /"time_ms": 9223372036854775798/);
+  assert.match((await store.read())!, /"time_ms":9223372036854775798,/);
   const loaded = await Device.load(store);
   assert.equal(loaded.head.timeMs, (1n << 63n) - 9n);
   await assert.rejects(Device.create(new MemoryStore(), { clock: () => 1.5 }), /integer milliseconds/);

@@ -7,7 +7,7 @@ import { blake3 } from "@noble/hashes/blake3.js";
 import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
 import { randomBytes as nobleRandomBytes } from "@noble/hashes/utils.js";
 
-import { checkSize, utf8 } from "./bytes.js";
+import { checkSize, toHex, utf8 } from "./bytes.js";
 
 export const CHAIN_ID_CONTEXT = "hashcore 2026-11-23 chain id v1";
 export const COMMIT_CONTEXT = "hashcore 2026-11-23 payload commitment v1";
@@ -67,6 +67,20 @@ export type KeyCheck = "valid" | "not_a_point" | "small_order";
  *  curve25519-dalek do) that is not of small order (SPEC 1.3). */
 export function checkPublicKey(key: Uint8Array): KeyCheck {
   if (!(key instanceof Uint8Array) || key.length !== 32) return "not_a_point";
+  // The same few keys (the log's, the witnesses', the device's) are checked over and over.
+  const hex = toHex(key);
+  let verdict = keyChecks.get(hex);
+  if (verdict === undefined) {
+    verdict = decideKey(key);
+    if (keyChecks.size >= 64) keyChecks.clear();
+    keyChecks.set(hex, verdict);
+  }
+  return verdict;
+}
+
+const keyChecks = new Map<string, KeyCheck>();
+
+function decideKey(key: Uint8Array): KeyCheck {
   let point;
   try {
     point = ed25519.Point.fromBytes(key, true);

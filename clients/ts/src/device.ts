@@ -22,7 +22,7 @@ import { stringifyJson } from "./json.js";
 import type { VerifiedCheckpoint } from "./note.js";
 import { parsePolicy, type Policy } from "./policy.js";
 import { createRecord, Kind, ZERO32, type Record } from "./record.js";
-import { checkAck } from "./acks.js";
+import { checkAck, heldPositions } from "./acks.js";
 import { CheckpointKeeper } from "./checkpoints.js";
 import { evidenceOf, type Evidence } from "./evidence.js";
 import {
@@ -247,7 +247,7 @@ export class Device {
     }
     const pin: Pin = { origin: answer.origin, logKey: answer.logKey.slice(), participant: answer.participant };
     // A repeated enrollment gets the genesis's original position; it must be the same one.
-    const receipt = checkAck(answer.ack, genesis, pin.logKey, this.#state.receipts.slice(1));
+    const receipt = checkAck(answer.ack, genesis, pin.logKey, heldPositions(this.#state.receipts.slice(1)));
     const held = this.#state.receipts[0];
     if (held !== undefined && (held.logIndex !== receipt.logIndex || held.receivedMs !== receipt.receivedMs)) {
       throw new BadReceipt(
@@ -294,10 +294,13 @@ export class Device {
       // Verify in order; keep the verified prefix and stop at the first bad receipt, so
       // the acknowledged records stay a prefix of the chain.
       const good: StoredReceipt[] = [];
+      const held = heldPositions(this.#state.receipts);
       let fault: HashcoreError | null = null;
       for (const [i, record] of batch.entries()) {
         try {
-          good.push(checkAck(answer.acks[i]!, record, logKey, [...this.#state.receipts, ...good]));
+          const receipt = checkAck(answer.acks[i]!, record, logKey, held);
+          held.set(receipt.logIndex, receipt.seq);
+          good.push(receipt);
         } catch (e) {
           if (!(e instanceof HashcoreError)) throw e;
           fault = e;

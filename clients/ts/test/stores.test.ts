@@ -87,3 +87,8 @@ test("enroll with a policy refuses a relay with another log key", async () => {
   const policy = policyFor(relay, 0).replace(toHex(relay.logKey), toHex(publicKeyFromSeed(seedOf(5))));
   await assert.rejects(d.enroll(other, "token-1", { policy }), /is not the expected/);
 });
+
+test("the IndexedDB store says so where there is no IndexedDB (Node); the browser test runs it", async () => {
+  const { IndexedDbStore } = await import("../src/store-idb.js");
+  assert.throws(() => new IndexedDbStore("x"), (e) => e instanceof StorageError && /IndexedDB is not available here/.test(e.message));
+});

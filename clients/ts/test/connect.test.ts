@@ -11,7 +11,10 @@ import { fileURLToPath } from "node:url";
 import { test } from "node:test";
 
 
+import { ScalarType } from "@bufbuild/protobuf";
+
 import { connectTransport, recordToPb } from "../src/connect/transport.js";
+import { file_hashcore_relay_v2_relay } from "../src/gen/hashcore/relay/v2/relay_pb.js";
 import { Device } from "../src/device.js";
 import { Refused, Unavailable } from "../src/errors.js";
 import { MemoryStore } from "../src/store.js";
@@ -81,4 +84,32 @@ test("the SDK's copy of relay_v2.proto is the agreed contract", () => {
   const found = candidates.filter((p) => existsSync(p));
   for (const p of found) assert.equal(readFileSync(p, "utf8"), copy, p);
   assert.match(copy, /package hashcore\.relay\.v2;/);
+});
+
+test("the committed generated code is the proto's: every message, field number and RPC", () => {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const proto = readFileSync(join(here, "..", "..", "proto", "hashcore", "relay", "v2", "relay.proto"), "utf8")
+    .replace(/\/\/.*$/gm, "");
+  const want = new Map<string, string[]>();
+  for (const m of proto.matchAll(/message\s+(\w+)\s*\{([^}]*)\}/g)) {
+    const fields = [...m[2]!.matchAll(/(repeated\s+)?(\w+)\s+(\w+)\s*=\s*(\d+)\s*;/g)].map(
+      (f) => `${f[1] ? "repeated " : ""}${f[2]} ${f[3]} = ${f[4]}`,
+    );
+    want.set(m[1]!, fields);
+  }
+  const got = new Map<string, string[]>();
+  for (const m of file_hashcore_relay_v2_relay.messages) {
+    got.set(
+      m.name,
+      m.fields.map((f) => {
+        const type = f.message ? f.message.name : ScalarType[f.scalar!]!.toLowerCase();
+        return `${f.fieldKind === "list" ? "repeated " : ""}${type} ${f.name} = ${f.number}`;
+      }),
+    );
+  }
+  assert.deepEqual(got, want);
+  const rpcs = [...proto.matchAll(/rpc\s+(\w+)\s*\(/g)].map((m) => m[1]);
+  const services = file_hashcore_relay_v2_relay.services.flatMap((s) => s.methods.map((m) => m.name));
+  assert.deepEqual(services, rpcs);
+  assert.equal(want.size, 23);
 });

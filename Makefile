@@ -52,7 +52,7 @@ $(ANVIL_STAMP): package.json package-lock.json
 
 # --- fuzzing (issue 15): cargo-fuzz on nightly + atheris; corpora are committed --------
 FUZZ_SECONDS ?= 60
-RUST_FUZZ_TARGETS := note checkpoint_body tree audit
+RUST_FUZZ_TARGETS := note checkpoint_body tree audit columns cosignature
 PY_FUZZ_TARGETS   := policy note note_verify checkpoint_body manifest
 CARGO_FUZZ_VERSION := 0.13.2
 ATHERIS_VERSION    := 3.0.0
@@ -77,13 +77,36 @@ fuzz-cmin: ## Minimise the committed Rust fuzz corpora (after a long make fuzz)
 	cd rust && for t in $(RUST_FUZZ_TARGETS); do cargo +nightly fuzz cmin -O $$t fuzz/corpus/$$t || exit 1; done
 # --- end fuzzing -------------------------------------------------------------------------
 
+# --- clients/ts: the TypeScript device SDK (@hashcore/device) ------------------------------
+# Its own package-lock.json and node_modules (not a workspace of the anvil package above,
+# which is installed with --no-save for its platform binaries). `npm ci` runs only when
+# the lock file changed; the tests run on the compiled output with node's test runner.
+TS_DIR   := clients/ts
+TS_STAMP := $(TS_DIR)/node_modules/.ci-stamp
+
+$(TS_STAMP): $(TS_DIR)/package.json $(TS_DIR)/package-lock.json
+	npm ci --prefix $(TS_DIR) --no-audit --no-fund
+	@touch $@
+
+.PHONY: test-ts
+test-ts: $(TS_STAMP) ## TypeScript SDK: build (tsc strict) and run its tests (node --test)
+	npm --prefix $(TS_DIR) test
+
+# Regenerates clients/ts/src/gen/ (committed) from clients/ts/proto/ with protoc-gen-es and
+# the protoc of grpcio-tools in .venv.
+.PHONY: ts-gen
+ts-gen: $(TS_STAMP) $(DEPS_STAMP) ## TypeScript SDK: regenerate the relay v2 protobuf code
+	PYTHON=$(abspath $(PY)) $(TS_DIR)/scripts/gen.sh
+# --- end clients/ts ----------------------------------------------------------------------
+
 .PHONY: install
 install: $(EXT_STAMP) $(ANVIL_STAMP) ## Create .venv, install dependencies, build the Rust extension (release)
 
 .PHONY: test
-test: install ## Build everything and run every test (cargo test + pytest)
+test: install ## Build everything and run every test (cargo test + pytest + the TypeScript SDK)
 	cargo test -q --manifest-path rust/Cargo.toml
 	$(PY) -m pytest -q
+	$(MAKE) --no-print-directory test-ts
 
 .PHONY: test-rust
 test-rust: ## Rust tests only
@@ -115,3 +138,4 @@ bench: install ## Benchmarks (pytest-benchmark); figures go in BENCHMARKS.md
 .PHONY: clean
 clean: ## Remove build outputs and the virtualenv
 	rm -rf $(VENV) target .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks
+	rm -rf $(TS_DIR)/node_modules $(TS_DIR)/dist $(TS_DIR)/build-test

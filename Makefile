@@ -72,6 +72,33 @@ fuzz: install ## Fuzz the v2 parsers and the audit: FUZZ_SECONDS (60) per target
 			-artifact_prefix=fuzz/python/regressions/$$t/ -print_final_stats=1 || exit 1; \
 	done
 
+# The short run of `make test`: FUZZ_SHORT_SECONDS per target, new inputs to a scratch
+# directory (the committed corpora are only read). Without a nightly toolchain the Rust
+# targets can't be built: they are then replayed by `cargo test` only, and it says so.
+FUZZ_SHORT_SECONDS ?= 5
+.PHONY: fuzz-short
+fuzz-short: install ## A short fuzz run of every target (part of make test)
+	@if cargo +nightly --version >/dev/null 2>&1; then \
+		command -v cargo-fuzz >/dev/null || cargo install -q cargo-fuzz --locked --version $(CARGO_FUZZ_VERSION); \
+		cd rust && for t in $(RUST_FUZZ_TARGETS); do \
+			scratch=$$(mktemp -d) && mkdir -p fuzz/regressions/$$t && \
+			cargo +nightly fuzz run -O $$t $$scratch fuzz/corpus/$$t -- \
+				-max_total_time=$(FUZZ_SHORT_SECONDS) -timeout=10 \
+				-artifact_prefix=fuzz/regressions/$$t/ 2>&1 | grep -E '^(Done|==.*ERROR)' ; \
+			status=$${PIPESTATUS[0]}; rm -rf $$scratch; \
+			[ $$status -eq 0 ] || { echo "fuzz target $$t failed: see rust/fuzz/regressions/$$t"; exit 1; }; \
+		done; \
+	else echo "NOTE: no nightly toolchain: Rust fuzz targets not run (cargo test replays their corpora)"; fi
+	$(PIP) install -q --disable-pip-version-check atheris==$(ATHERIS_VERSION)
+	@for t in $(PY_FUZZ_TARGETS); do \
+		scratch=$$(mktemp -d) && mkdir -p fuzz/python/regressions/$$t && \
+		$(PY) fuzz/python/run.py $$t $$scratch fuzz/python/corpus/$$t \
+			-max_total_time=$(FUZZ_SHORT_SECONDS) -timeout=10 \
+			-artifact_prefix=fuzz/python/regressions/$$t/ 2>&1 | grep -E '^(Done|==.*ERROR)'; \
+		status=$${PIPESTATUS[0]}; rm -rf $$scratch; \
+		[ $$status -eq 0 ] || { echo "fuzz target $$t failed: see fuzz/python/regressions/$$t"; exit 1; }; \
+	done; rmdir rust/fuzz/regressions/* fuzz/python/regressions/* 2>/dev/null; true
+
 .PHONY: fuzz-cmin
 fuzz-cmin: ## Minimise the committed Rust fuzz corpora (after a long make fuzz)
 	cd rust && for t in $(RUST_FUZZ_TARGETS); do cargo +nightly fuzz cmin -O $$t fuzz/corpus/$$t || exit 1; done
@@ -103,10 +130,11 @@ ts-gen: $(TS_STAMP) $(DEPS_STAMP) ## TypeScript SDK: regenerate the relay v2 pro
 install: $(EXT_STAMP) $(ANVIL_STAMP) ## Create .venv, install dependencies, build the Rust extension (release)
 
 .PHONY: test
-test: install ## Build everything and run every test (cargo test + pytest + the TypeScript SDK)
+test: install ## Build everything and run every test (cargo test + pytest + TS SDK + a short fuzz run)
 	cargo test -q --manifest-path rust/Cargo.toml
 	$(PY) -m pytest -q
 	$(MAKE) --no-print-directory test-ts
+	$(MAKE) --no-print-directory fuzz-short
 
 .PHONY: test-rust
 test-rust: ## Rust tests only

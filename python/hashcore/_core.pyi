@@ -84,6 +84,18 @@ class MerkleTree:
     def consistency_proof(self, first: int, second: int | None = None) -> list[bytes]: ...
     def __len__(self) -> int: ...
 
+@final
+class Sha256LogTree:
+    def __new__(cls) -> Sha256LogTree: ...
+    def extend(self, entries: Buffer) -> int: ...
+    @property
+    def size(self) -> int: ...
+    def root(self, size: int | None = None) -> bytes: ...
+    def leaf_hash(self, index: int) -> bytes: ...
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]: ...
+    def consistency_proof(self, first: int, second: int | None = None) -> list[bytes]: ...
+    def __len__(self) -> int: ...
+
 def check_submissions(
     chain_ids: Buffer,
     seqs: Sequence[int],
@@ -91,6 +103,8 @@ def check_submissions(
     kinds: Buffer,
     prevs: Buffer,
     commits: Buffer,
+    beacon_sizes: Sequence[int],
+    beacon_roots: Buffer,
     salts: Buffer,
     payloads: Sequence[bytes],
     signatures: Buffer,
@@ -106,6 +120,8 @@ def check_chains(
     kinds: Sequence[int],
     prevs: Sequence[Buffer],
     commits: Sequence[Buffer],
+    beacon_sizes: Sequence[int],
+    beacon_roots: Sequence[Buffer],
     salts: Sequence[Buffer | None],
     payloads: Sequence[Buffer | None],
     signatures: Sequence[Buffer],
@@ -121,6 +137,8 @@ def check_shapes(
     kinds: Sequence[int],
     prevs: Sequence[Buffer],
     commits: Sequence[Buffer],
+    beacon_sizes: Sequence[int],
+    beacon_roots: Sequence[Buffer],
     salts: Sequence[Buffer | None],
     payloads: Sequence[Buffer | None],
     signatures: Sequence[Buffer],

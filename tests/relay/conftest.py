@@ -21,7 +21,7 @@ from hashcore import Device, RelayClient, _core
 from hashcore.relay.background import BackgroundRelay
 from hashcore.relay.client import RetryPolicy
 from hashcore.relay.server import RelayConfig, RelayServer
-from hashcore.relay.v1 import relay_pb2 as pb
+from hashcore.relay.v2 import relay_pb2 as pb
 
 FAST_RETRY = RetryPolicy(attempts=3, first_delay_s=0.05, max_delay_s=0.1)
 

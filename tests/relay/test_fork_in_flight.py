@@ -20,8 +20,8 @@ from hashcore.relay.ledger import Ack, Ledger, token_hash
 from hashcore.relay.rejection import Rejected
 from hashcore.relay.store.base import ChainHead, ForkEvidence, StoredCheckpoint, StoredRecord
 from hashcore.relay.store.sqlite import SqliteStore
-from hashcore.relay.v1 import relay_pb2 as pb
-from hashcore.relay.v1 import relay_pb2_grpc as pb_grpc
+from hashcore.relay.v2 import relay_pb2 as pb
+from hashcore.relay.v2 import relay_pb2_grpc as pb_grpc
 
 from .conftest import ThreadRelay, enrolled_device, fork_of
 

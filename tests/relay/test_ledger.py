@@ -12,7 +12,7 @@ from hashcore.relay.client import record_pb
 from hashcore.relay.ledger import Ledger, token_hash
 from hashcore.relay.rejection import Rejected
 from hashcore.relay.store.sqlite import SqliteStore
-from hashcore.relay.v1 import relay_pb2 as pb
+from hashcore.relay.v2 import relay_pb2 as pb
 
 
 @pytest.fixture

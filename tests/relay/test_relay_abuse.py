@@ -13,8 +13,8 @@ import pytest
 from hashcore import Device, RelayError
 from hashcore.relay.client import record_pb
 from hashcore.relay.ledger import Limits
-from hashcore.relay.v1 import relay_pb2 as pb
-from hashcore.relay.v1 import relay_pb2_grpc as pb_grpc
+from hashcore.relay.v2 import relay_pb2 as pb
+from hashcore.relay.v2 import relay_pb2_grpc as pb_grpc
 
 from .conftest import ThreadRelay
 
@@ -27,7 +27,7 @@ def _raw_operator(
     metadata = None if token is None else (("authorization", f"Bearer {token}"),)
     with grpc.insecure_channel(relay.target) as ch:
         call = ch.unary_unary(
-            f"/hashcore.relay.v1.Operator/{method}",
+            f"/hashcore.relay.v2.Operator/{method}",
             request_serializer=None,
             response_deserializer=None,
         )

@@ -17,8 +17,8 @@ from hashcore import Device, RelayClient, RelayError
 from hashcore.relay.client import record_pb
 from hashcore.relay.ledger import Ledger, Limits, token_hash
 from hashcore.relay.store.sqlite import SqliteStore
-from hashcore.relay.v1 import relay_pb2 as pb
-from hashcore.relay.v1 import relay_pb2_grpc as pb_grpc
+from hashcore.relay.v2 import relay_pb2 as pb
+from hashcore.relay.v2 import relay_pb2_grpc as pb_grpc
 
 from .conftest import FAST_RETRY, ThreadRelay, start_process_relay
 from .test_relay_service import raw_submit, state

@@ -13,8 +13,8 @@ from hashcore import Device, RelayError, _core, merkle
 from hashcore.relay.client import RelayClient, record_pb
 from hashcore.relay.ledger import token_hash
 from hashcore.relay.store import open_store
-from hashcore.relay.v1 import relay_pb2 as pb
-from hashcore.relay.v1 import relay_pb2_grpc as pb_grpc
+from hashcore.relay.v2 import relay_pb2 as pb
+from hashcore.relay.v2 import relay_pb2_grpc as pb_grpc
 
 from .conftest import ThreadRelay, enrolled_device
 
@@ -393,7 +393,7 @@ def test_corrupt_protobuf_is_invalid_argument(relay: ThreadRelay) -> None:
     with grpc.insecure_channel(relay.target) as ch:
         for method in ("SubmitBatch", "Enroll", "GetReceipt"):
             call = ch.unary_unary(
-                f"/hashcore.relay.v1.Relay/{method}",
+                f"/hashcore.relay.v2.Relay/{method}",
                 request_serializer=None,
                 response_deserializer=None,
             )
@@ -402,7 +402,7 @@ def test_corrupt_protobuf_is_invalid_argument(relay: ThreadRelay) -> None:
             assert rpc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert rpc.value.details().startswith("the request is not a valid protobuf message")
         stream = ch.stream_stream(
-            "/hashcore.relay.v1.Relay/Submit", request_serializer=None, response_deserializer=None
+            "/hashcore.relay.v2.Relay/Submit", request_serializer=None, response_deserializer=None
         )
         with pytest.raises(grpc.RpcError) as rpc:
             list(stream(iter([b"\x0a\x05abc"]), timeout=5))

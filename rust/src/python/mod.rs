@@ -15,6 +15,7 @@ mod v2;
 mod v2_audit;
 mod v2_note;
 mod v2_tree;
+mod v2_log;
 
 use pyo3::prelude::*;
 
@@ -53,6 +54,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::_raw_blake3, m)?)?;
     v2::register(m)?;
     v2_tree::register(m)?;
+    v2_log::register(m)?;
     v2_note::register(m)?;
     v2_audit::register(m)?;
     Ok(())

@@ -110,6 +110,45 @@ def relay(relay_factory: Callable[..., ThreadRelay]) -> ThreadRelay:
     return relay_factory()
 
 
+def log_leaves(relay: ThreadRelay) -> list[bytes]:
+    """The SPEC v2 2.1 leaf hashes of the relay's stored log, in log order."""
+    ledger = relay.server.ledger  # type: ignore[union-attr]
+    entries = relay.call(lambda: b"".join(ledger.store.iter_entries()))
+    return [_core.sha256_leaf_hash(entries[i : i + 41]) for i in range(0, len(entries), 41)]
+
+
+def forged_record(device: Device, seq: int, payload: bytes, **changes: Any) -> pb.Record:
+    """A record the device's key signs at ``seq`` over ``prev`` of its own record there
+    (a fork when the device holds another), with ``changes`` to the header fields."""
+    original = device.records()[seq]
+    fields: dict[str, Any] = {
+        "chain_id": device.chain_id,
+        "seq": seq,
+        "time_ms": original.time_ms,
+        "kind": 1,
+        "prev": original.prev,
+        "beacon_size": 0,
+        "beacon_root": bytes(32),
+    }
+    fields.update(changes)
+    salt = b"\x07" * 16
+    commit = _core.commitment(salt, payload)
+    link = _core.v2_link(
+        fields["chain_id"],
+        fields["seq"],
+        fields["time_ms"],
+        fields["kind"],
+        fields["prev"],
+        commit,
+        fields["beacon_size"],
+        fields["beacon_root"],
+    )
+    sig = fields.pop("signature", None) or _core.sign(device_seed(device), link)
+    return pb.Record(
+        version=2, commit=commit, salt=salt, payload=payload, signature=sig, **fields
+    )
+
+
 def enrolled_device(relay: ThreadRelay, participant: str = "P001", records: int = 0) -> Device:
     op = relay.client(operator=True)
     token, _ = op.issue_token(participant)

@@ -248,17 +248,10 @@ def fork_of(
     """Another data record at ``seq`` of ``device``, signed by its key: a fork."""
     original = device.records()[seq]
     when = original.time_ms if time_ms is None else time_ms
-    commit = _core.commitment(salt, payload)
-    header = _core.record_header(device.chain_id, seq, when, 1, original.prev, commit)
-    return pb.Record(
-        version=1,
-        chain_id=device.chain_id,
-        seq=seq,
-        time_ms=when,
-        kind=1,
-        prev=original.prev,
-        commit=commit,
-        salt=salt,
-        payload=payload,
-        signature=_core.sign(device_seed(device), _core.link_of_header(header)),
-    )
+    rec = forged_record(device, seq, payload, time_ms=when)
+    if salt != b"\x07" * 16:
+        commit = _core.commitment(salt, payload)
+        link = _core.v2_link(device.chain_id, seq, when, 1, original.prev, commit, 0, bytes(32))
+        rec.salt, rec.commit = salt, commit
+        rec.signature = _core.sign(device_seed(device), link)
+    return rec

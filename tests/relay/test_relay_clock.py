@@ -127,7 +127,12 @@ def test_the_bounds_are_configurable(relay_factory: Callable[..., ThreadRelay]) 
 def test_a_resent_record_is_not_judged_again(tmp_path: Path) -> None:
     """A record accepted once stays a duplicate, however late its lost ack is resent."""
     relay_now = [int(time.time() * 1000)]
-    ledger = Ledger(SqliteStore(tmp_path / "l.db"), os.urandom(32), clock=lambda: relay_now[0])
+    ledger = Ledger(
+        SqliteStore(tmp_path / "l.db"),
+        os.urandom(32),
+        origin="relay.test/clock",
+        clock=lambda: relay_now[0],
+    )
     device = Device.new()
     ledger.store.add_token(token_hash("t"), "P", 0, 2**62)
     ledger.enroll("t", record_pb(device.records()[0]))

@@ -307,7 +307,7 @@ def start_relay(cwd: Path, db: str, *extra: str) -> Served:
         raise AssertionError(f"relay exited ({proc.wait()}): {proc.stderr.read()}")
     while (err := proc.stderr.readline()) and " serving on " not in err:
         pass
-    m = re.search(r"relay \S+ \(([0-9a-f]{64})\) serving on", err)
+    m = re.search(r"relay ([0-9a-f]{64}) serving on", err)
     assert m, err
     return Served(proc, m.group(1))
 

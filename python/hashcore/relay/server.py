@@ -162,12 +162,12 @@ class RelayServer:
         if self.anchorer is not None:
             self._anchor_task = asyncio.create_task(self._run_anchorer(), name="hashcore-anchorer")
         log.info(
-            "relay %s (%s) serving on %s:%d (%s), store %s, %d records",
-            ledger.origin,
+            "relay %s serving on %s:%d (%s), origin %s, store %s, %d records",
             ledger.log_id.hex(),
             split_hostport(cfg.listen)[0],
             self.port,
             "plaintext" if cfg.plaintext else ("mTLS" if cfg.client_ca else "TLS"),
+            ledger.origin,
             cfg.store,
             ledger.size,
         )

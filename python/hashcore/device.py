@@ -505,7 +505,9 @@ class Device:
         checked = []
         for seq, log_index, received_ms, sig in acks:
             if not 0 <= seq <= self.head.seq:
-                raise RelayTrustError(f"the relay acknowledged seq {seq}, which this device never made")
+                raise RelayTrustError(
+                    f"the relay acknowledged seq {seq}, which this device never made"
+                )
             rec = self._records[seq]
             checked.append(
                 check_receipt(pin, self._chain_id, seq, rec.link, log_index, received_ms, sig)
@@ -583,4 +585,3 @@ class Device:
 
     def __repr__(self) -> str:
         return f"Device(chain_id={self._chain_id.hex()}, records={len(self._records)})"
-

@@ -202,7 +202,9 @@ def check_checkpoint(
     if prove is None:
         raise RelayTrustError(f"{where}: no consistency proof from tree_size {last.tree_size}")
     try:
-        from_root, to_root, path = prove(small.tree_size, large.tree_size)
+        # The roots in the answer are the relay's word: the proof is checked against the
+        # roots of the two verified notes.
+        _, _, path = prove(small.tree_size, large.tree_size)
     except HashcoreError as exc:
         raise RelayTrustError(
             f"{where}: the relay gave no consistency proof from tree_size "

@@ -54,8 +54,9 @@ class Record:
     ``salt`` and ``payload`` are both ``None`` once the record was erased (SPEC 1.1).
     ``log_index`` and ``received_ms`` are set by the relay and are ``None`` on a device
     before upload. ``beacon_size`` / ``beacon_root`` name the newest checkpoint the device
-    had verified when it made the record (SPEC 1.5; 0 and 32 zero bytes: none). Construction checks every size, so a ``Record`` is always encodable;
-    whether it is *valid* is what :meth:`verify` (or an audit) decides.
+    had verified when it made the record (SPEC 1.5; 0 and 32 zero bytes: none).
+    Construction checks every size, so a ``Record`` is always encodable; whether it is
+    *valid* is what :meth:`verify` (or an audit) decides.
     """
 
     chain_id: bytes

@@ -49,9 +49,7 @@ def root_of(n: int) -> bytes:
 def signed_checkpoint(tree_size: int, root: bytes | None = None) -> StoredCheckpoint:
     root = root if root is not None else root_of(tree_size)
     note = _core.note_sign(RELAY_SEED, "relay.test.example/anchor", tree_size, root)
-    return StoredCheckpoint(
-        tree_size=tree_size, root=root, note=note, created_ms=1_000 + tree_size
-    )
+    return StoredCheckpoint(tree_size=tree_size, root=root, note=note, created_ms=1_000 + tree_size)
 
 
 #: Gas an anchor() uses beyond the transaction's 21000 and its call data: the first

@@ -10,9 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hashcore import Device, RelayClient
+from hashcore import Device, RelayClient, audit_bundle
 from hashcore.anchor import EvmChain
-from hashcore import audit_bundle
 from hashcore.cli.main import main
 from hashcore.errors import AnchorError
 from hashcore.relay.export import export_bundle

@@ -144,9 +144,7 @@ def forged_record(device: Device, seq: int, payload: bytes, **changes: Any) -> p
         fields["beacon_root"],
     )
     sig = fields.pop("signature", None) or _core.sign(device_seed(device), link)
-    return pb.Record(
-        version=2, commit=commit, salt=salt, payload=payload, signature=sig, **fields
-    )
+    return pb.Record(version=2, commit=commit, salt=salt, payload=payload, signature=sig, **fields)
 
 
 def enrolled_device(relay: ThreadRelay, participant: str = "P001", records: int = 0) -> Device:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from hashcore import Record, _core, audit_bundle
 from hashcore import Device as HcDevice
+from hashcore import Record, _core, audit_bundle
 from hashcore._core import public_key_from_seed
 from hashcore.bundle.format_v2 import RECORD_SCHEMA_V2 as RECORD_SCHEMA
 from hashcore.bundle.io_v2 import read_bundle_v2

@@ -97,7 +97,7 @@ def test_a_fork_of_a_record_in_flight_fails_nobody_and_keeps_its_evidence(
     finally:
         store.release.set()
         commit.shutdown(wait=True)
-    assert [x[:4] for x in results_k[0]] == [  # type: ignore[union-attr](a.chain_id, 1, 2, False), (a.chain_id, 2, 3, False)]
+    assert [x[:4] for x in results_k[0]] == [(a.chain_id, 1, 2, False), (a.chain_id, 2, 3, False)]  # type: ignore[union-attr]
     assert ledger.size == store.tree_size() == 6
     assert [store.record_at(i).link for i in range(6)] == [  # type: ignore[union-attr]
         a.records()[0].link,
@@ -131,9 +131,9 @@ def test_a_fork_of_a_record_of_its_own_group_is_kept_after_it(tmp_path: Path) ->
             [record_pb(b.records()[1])],
         ]
     )
-    assert [x[:4] for x in results[0]] == [  # type: ignore[union-attr](a.chain_id, 1, 2, False), (a.chain_id, 2, 3, False)]
+    assert [x[:4] for x in results[0]] == [(a.chain_id, 1, 2, False), (a.chain_id, 2, 3, False)]  # type: ignore[union-attr]
     assert isinstance(results[1], Rejected) and results[1].reason == "fork"
-    assert [x[:4] for x in results[2]] == [  # type: ignore[union-attr](b.chain_id, 1, 4, False)]
+    assert [x[:4] for x in results[2]] == [(b.chain_id, 1, 4, False)]  # type: ignore[union-attr]
     evidence = ledger.store.list_fork_evidence()
     assert [(e.seq, e.existing_log_index) for e in evidence] == [(2, 3)]
 

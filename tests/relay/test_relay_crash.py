@@ -52,7 +52,9 @@ def _stream_until_killed(relay: ProcessRelay, devices: list[Device], kill_after:
     try:
         for n, acks in enumerate(client.stream(batches)):
             for a in acks:
-                by_chain[a.chain_id].accept_acks([(a.seq, a.log_index, a.received_ms, a.receipt_sig)])
+                by_chain[a.chain_id].accept_acks(
+                    [(a.seq, a.log_index, a.received_ms, a.receipt_sig)]
+                )
             acked += len(acks)
             if n + 1 == kill_after:
                 relay.kill9()

@@ -58,7 +58,9 @@ def test_relay_on_postgres(
     ]
     assert sorted(links) == sorted(ordered)
     stored = log_leaves(again)
-    assert [again.call(lambda i=i: again.server.ledger.store.record_at(i).link) for i in range(93)] == ordered  # type: ignore[union-attr]
+    assert [
+        again.call(lambda i=i: again.server.ledger.store.record_at(i).link) for i in range(93)
+    ] == ordered  # type: ignore[union-attr]
     assert root == _core.sha256_tree_root(stored)
     again.stop()
 

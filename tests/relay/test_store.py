@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from hashcore import _core
+from hashcore.bundle.format_v2 import CHECKPOINT_SCHEMA_V2 as CHECKPOINT_SCHEMA
+from hashcore.bundle.format_v2 import RECORD_SCHEMA_V2 as RECORD_SCHEMA
 from hashcore.errors import ConflictError, StoreError, TokenRejectedError
 from hashcore.relay.store import (
     SCHEMA_VERSION,
@@ -25,9 +28,6 @@ from hashcore.relay.store import (
 )
 from hashcore.relay.store.migrations import MIGRATIONS
 from hashcore.relay.store.postgres import PostgresStore
-from hashcore import _core
-from hashcore.bundle.format_v2 import CHECKPOINT_SCHEMA_V2 as CHECKPOINT_SCHEMA
-from hashcore.bundle.format_v2 import RECORD_SCHEMA_V2 as RECORD_SCHEMA
 
 from . import store_fixtures
 from .store_fixtures import (
@@ -359,7 +359,7 @@ def test_meta_is_set_once(store: Store) -> None:
     assert store.get_meta("origin") is None
     store.set_meta("origin", b"relay.example/t")
     store.set_meta("origin", b"relay.example/t")  # the same again: nothing changes
-    with pytest.raises(ConflictError, match="the store's origin is b'relay.example/t'"):
+    with pytest.raises(ConflictError, match=r"the store's origin is b'relay\.example/t'"):
         store.set_meta("origin", b"other.example/t")
     assert store.get_meta("origin") == b"relay.example/t"
 

@@ -125,7 +125,9 @@ def _export(
     log_key = store.get_log_id()
     origin_b = store.get_meta("origin")
     if log_key is None or origin_b is None:
-        raise StoreError("the store is not bound to a relay (no log key or origin): nothing to export")
+        raise StoreError(
+            "the store is not bound to a relay (no log key or origin): nothing to export"
+        )
     origin = origin_b.decode("utf-8", errors="replace")
     # Everything is cut at a checkpoint listed now, so that a checkpoint the relay adds
     # while we export can't claim records the bundle doesn't hold.

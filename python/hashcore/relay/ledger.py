@@ -81,9 +81,7 @@ class Ledger:
         clock: Callable[[], int] | None = None,
     ) -> None:
         if not isinstance(origin, str) or not _core.is_key_name(origin):
-            raise StoreError(
-                f"origin must be a C2SP key name (no spaces, no '+'), got {origin!r}"
-            )
+            raise StoreError(f"origin must be a C2SP key name (no spaces, no '+'), got {origin!r}")
         self.store = store
         self._seed = seed
         self.origin = origin
@@ -152,9 +150,9 @@ class Ledger:
                 best = (rot_seq, key)
         for sealed in self._inflight:
             for r in sealed.group.rows:
-                if r.chain_id == chain_id and r.kind == _core.KIND_ROTATION and r.seq < seq:
-                    if best is None or r.seq > best[0]:
-                        best = (r.seq, bytes(r.payload or b""))
+                rotates = r.chain_id == chain_id and r.kind == _core.KIND_ROTATION
+                if rotates and r.seq < seq and (best is None or r.seq > best[0]):
+                    best = (r.seq, bytes(r.payload or b""))
         if best is not None:
             return best[1]
         device = self.store.get_device(chain_id)
@@ -214,8 +212,8 @@ class Ledger:
 
     def enroll(self, token: str, genesis: SubmittedRecord) -> tuple[Device, Ack]:
         """Enroll a device with a one-time token and its genesis; returns (device, the
-        genesis's ack with its receipt). Re-sending the same genesis with the same token (a lost reply)
-        returns the original; with any other token it is refused like a wrong token, so
+        genesis's ack with its receipt). Re-sending the same genesis with the same token (a
+        lost reply) returns the original; with any other token it is refused like a wrong token, so
         a stranger holding a bundle's genesis learns nothing of its participant."""
         link = check_genesis(genesis, self.limits)
         if genesis.link and bytes(genesis.link) != link:

@@ -94,11 +94,29 @@ def build_policy(
             a quorum above the witnesses, anchors without an anchoring account).
     """
     if isinstance(store_or_target, Store):
-        return _build(store_or_target, witnesses, witness_quorum, evm, evm_key, embedded,
-                      confirmations, max_merge_delay_ms, max_clock_skew_ms)
+        return _build(
+            store_or_target,
+            witnesses,
+            witness_quorum,
+            evm,
+            evm_key,
+            embedded,
+            confirmations,
+            max_merge_delay_ms,
+            max_clock_skew_ms,
+        )
     with open_store(store_or_target, readonly=True) as store:
-        return _build(store, witnesses, witness_quorum, evm, evm_key, embedded,
-                      confirmations, max_merge_delay_ms, max_clock_skew_ms)
+        return _build(
+            store,
+            witnesses,
+            witness_quorum,
+            evm,
+            evm_key,
+            embedded,
+            confirmations,
+            max_merge_delay_ms,
+            max_clock_skew_ms,
+        )
 
 
 def _build(

@@ -126,10 +126,10 @@ class Columns:
     """A batch's fields as columns (pulled out of the messages once)."""
 
     __slots__ = (
-        "chain_ids",
-        "claimed",
         "beacon_roots",
         "beacon_sizes",
+        "chain_ids",
+        "claimed",
         "commits",
         "kinds",
         "payloads",
@@ -167,7 +167,9 @@ class Columns:
             and set(map(len, self.prevs)) == {_core.LINK_LEN}
             and set(map(len, self.commits)) == {_core.COMMIT_LEN}
             and set(map(len, self.beacon_roots)) == {_core.LINK_LEN}
-            and all(s or r == _ZERO for s, r in zip(self.beacon_sizes, self.beacon_roots))
+            and all(
+                s or r == _ZERO for s, r in zip(self.beacon_sizes, self.beacon_roots, strict=True)
+            )
             and set(map(len, self.salts)) == {_core.SALT_LEN}
             and set(map(len, self.signatures)) == {_core.SIGNATURE_LEN}
             and set(map(len, self.claimed)) <= {0, _core.LINK_LEN}

@@ -426,7 +426,7 @@ class GroupChecker:
             "ALREADY_EXISTS",
             "fork",
             f"{where(i, rec)}: a different record holds this seq (log_index {held_index}); "
-            f"refused as a fork{kept and ' and kept as evidence' or ''}",
+            f"refused as a fork{(kept and ' and kept as evidence') or ''}",
         )
 
     def _keep_fork(
@@ -476,9 +476,7 @@ class GroupChecker:
             root = self._signed_root(size)
             if root != cols.beacon_roots[i]:
                 what = (
-                    "no checkpoint of that size"
-                    if root is None
-                    else "another root for that size"
+                    "no checkpoint of that size" if root is None else "another root for that size"
                 )
                 raise invalid(
                     "bad_beacon",

@@ -54,10 +54,11 @@ _TYPES: dict[Dialect, dict[str, str]] = {
 
 # Version 2 (protocol v2, SPEC v2): records carry the beacon, checkpoints are whole signed
 # notes. Version 1 was protocol v1's layout, never deployed: a v1 store is refused, not
-# migrated (its links and checkpoints mean nothing under v2). Constraints are named so that PostgreSQL reports the same names the error
-# mapping looks for. "commit" is quoted: it is an SQL keyword. records.chain_id has no
-# foreign key to devices: PostgreSQL checks one with a trigger per row, which halved COPY
-# throughput; append() checks instead that every chain it writes to has an enrolled head.
+# migrated (its links and checkpoints mean nothing under v2). Constraints are named so
+# that PostgreSQL reports the same names the error mapping looks for. "commit" is quoted:
+# it is an SQL keyword. records.chain_id has no foreign key to devices: PostgreSQL checks
+# one with a trigger per row, which halved COPY throughput; append() checks instead that
+# every chain it writes to has an enrolled head.
 _V2 = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value {blob} NOT NULL)",
     """CREATE TABLE devices (

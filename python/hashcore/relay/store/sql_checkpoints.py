@@ -32,9 +32,7 @@ class SqlCheckpoints(SqlConnection):
         """Idempotent for the same signed checkpoint; a different one of that size is a
         conflict (the relay signed two roots for one size: that must not be hidden)."""
         check_int64("tree_size", cp.tree_size)
-        old = self._one(
-            "SELECT root FROM checkpoints WHERE tree_size = ?", (cp.tree_size,)
-        )
+        old = self._one("SELECT root FROM checkpoints WHERE tree_size = ?", (cp.tree_size,))
         if old is not None:
             # The same root again is no conflict (a note signed twice differs only if the
             # relay's signer is randomised; Ed25519 is not); another root is.

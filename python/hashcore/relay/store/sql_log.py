@@ -171,8 +171,7 @@ class SqlLog(SqlCheckpoints, SqlEvidence):
                 )
             if rows:
                 yield b"".join(
-                    b"\x02" + bytes(r[0]) + int(r[1]).to_bytes(8, "big", signed=True)
-                    for r in rows
+                    b"\x02" + bytes(r[0]) + int(r[1]).to_bytes(8, "big", signed=True) for r in rows
                 )
             if len(rows) < chunk:
                 return

@@ -12,8 +12,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from ...errors import StoreError
 from ...bundle.format_v2 import RECORD_SCHEMA_V2 as RECORD_SCHEMA
+from ...errors import StoreError
 from .base import Anchor, ForkEvidence, StoredCheckpoint, StoredRecord
 
 Row = tuple[Any, ...]

@@ -55,7 +55,9 @@ def _unavailable_kind(exc: BaseException) -> str | None:
     return _UNAVAILABLE.get(primary)
 
 
-_INSERT_RECORDS = f"INSERT INTO records ({RECORD_COLUMNS}) VALUES ({', '.join('?' * len(RECORD_FIELDS))})"
+_INSERT_RECORDS = (
+    f"INSERT INTO records ({RECORD_COLUMNS}) VALUES ({', '.join('?' * len(RECORD_FIELDS))})"
+)
 
 
 class SqliteStore(SqlStore):

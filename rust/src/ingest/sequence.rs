@@ -16,8 +16,8 @@ use std::fmt;
 use super::{check, Reject, Submission};
 use crate::protocol::{ChainId, Hash, Kind, CHAIN_ID_LEN, KEY_LEN, SALT_LEN, SIGNATURE_LEN};
 use crate::protocol::{COMMIT_LEN, LINK_LEN};
-use crate::v2::VERSION;
 use crate::rules::{self, KeyFault};
+use crate::v2::VERSION;
 
 /// A submitted record's fields as received: nothing checked yet.
 #[derive(Debug, Clone, Copy)]

@@ -181,7 +181,11 @@ mod sequencing {
                 prev,
                 commit: Vec::new(),
                 beacon_size: seq as u64,
-                beacon_root: if seq == 0 { vec![0; 32] } else { vec![seq as u8; 32] },
+                beacon_root: if seq == 0 {
+                    vec![0; 32]
+                } else {
+                    vec![seq as u8; 32]
+                },
                 salt: Some(vec![seq as u8; 16]),
                 payload: Some(payload),
                 signature: Vec::new(),

@@ -13,9 +13,9 @@ mod sequence;
 mod stream;
 mod v2;
 mod v2_audit;
+mod v2_log;
 mod v2_note;
 mod v2_tree;
-mod v2_log;
 
 use pyo3::prelude::*;
 
@@ -43,7 +43,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(merkle::consistency_proof, m)?)?;
     m.add_function(wrap_pyfunction!(merkle::verify_consistency, m)?)?;
     m.add_class::<merkle::MerkleLog>()?;
-    m.add_class::<merkle::MerkleTree>()?;
     m.add_function(wrap_pyfunction!(ingest::check_submissions, m)?)?;
     m.add_function(wrap_pyfunction!(sequence::check_chains, m)?)?;
     m.add_function(wrap_pyfunction!(sequence::check_shapes, m)?)?;

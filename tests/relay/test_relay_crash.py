@@ -159,3 +159,79 @@ def test_sigterm_finishes_and_checkpoints(tmp_path: Path) -> None:
     report, codes = _audit(tmp_path / "bundle", devices)
     assert report.clean  # type: ignore[attr-defined]
     assert codes == {"RECEIPT_OK": set(range(expected))}
+
+
+def test_sigterm_before_the_anchor_is_final(tmp_path: Path) -> None:
+    """The relay anchors its final checkpoint on SIGTERM but can't wait for 1000 blocks:
+    it says so, and the export is still the whole log, complete and clean with the phones'
+    receipts; only --final-only (nothing is final) is refused, with one line."""
+    relay = start_process_relay(
+        tmp_path,
+        None,
+        "--checkpoint-every",
+        "100000",
+        "--evm",
+        "embedded",
+        "--confirmations",
+        "1000",
+        "--anchor-interval",
+        "3600",
+        "--stop-anchor-wait",
+        "0.2",
+    )
+    devices = _fleet(relay)[:3]
+    client = RelayClient(relay.target, plaintext=True)
+    for d in devices:
+        client.sync(d)
+    client.close()
+    assert relay.terminate() == 0
+    err = relay.proc.stderr.read() if relay.proc.stderr else ""
+    expected = DEVICES + 3 * RECORDS
+    assert f"final checkpoint at tree_size {expected}" in err
+    assert f"the final checkpoint at tree_size {expected} is anchored but NOT FINAL" in err
+    with open_store(str(tmp_path / "relay.db")) as store:
+        latest = store.latest_checkpoint()
+        assert latest is not None and latest.tree_size == expected
+        assert latest.anchor is not None and latest.anchor.final is False
+
+    code, out, err = _cli_export(tmp_path / "bundle", tmp_path)
+    assert code == 0
+    assert out.startswith(f"exported {tmp_path / 'bundle'}: origin=hashcore-relay/")
+    assert f"records={expected}, tree_size={expected}, checkpoints=1" in out
+    assert err.splitlines() == [
+        f"hashcore: WARNING: 1 exported checkpoint(s) have no final anchor: tree_size {expected}"
+    ]
+    # The three phones that synced hand in their receipts (the other nine, none).
+    report, codes = _audit(tmp_path / "bundle", devices)
+    assert report.clean  # type: ignore[attr-defined]
+    assert report.records == expected  # type: ignore[attr-defined]
+    assert codes["RECEIPT_OK"] == {r.log_index for d in devices for r in d.receipts()}
+    code, out, err = _cli_export(tmp_path / "final", tmp_path, "--final-only")
+    assert (code, out) == (2, "")
+    assert err == (
+        "hashcore: error: --final-only: no checkpoint of this store has a final anchor yet\n"
+    )
+
+
+def _cli_export(out: Path, workdir: Path, *extra: str) -> tuple[int, str, str]:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hashcore.cli",
+            "relay",
+            "export",
+            "--db",
+            str(workdir / "relay.db"),
+            "--out",
+            str(out),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return proc.returncode, proc.stdout, proc.stderr

@@ -479,3 +479,34 @@ def test_corrupt_protobuf_is_invalid_argument(relay: ThreadRelay) -> None:
         with pytest.raises(grpc.RpcError) as rpc:
             list(stream(iter([b"\x0a\x05abc"]), timeout=5))
         assert rpc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_relay_the_device_did_not_pin_changes_nothing(
+    relay_factory: Callable[..., ThreadRelay], tmp_path: Path
+) -> None:
+    """Relay B (another key) answers a device pinned to relay A: its enrollment, receipts
+    and checkpoints are refused with RelayTrustError, and the device's chain is intact."""
+    from hashcore.errors import RelayTrustError
+
+    a = relay_factory(origin="relay-a.example/t")
+    b = relay_factory(store=str(tmp_path / "b.db"), origin="relay-b.example/t")
+    device = Device.new(tmp_path / "device.json")
+    token_a, _ = a.client(operator=True).issue_token("P")
+    a.client().enroll(device, token_a)
+    for i in range(3):
+        device.append(b"night %d" % i)
+    before = (tmp_path / "device.json").read_text()
+    token_b, _ = b.client(operator=True).issue_token("P")
+    with pytest.raises(RelayTrustError, match="the relay says it is 'relay-b.example/t'"):
+        b.client().enroll(device, token_b)
+    # B holds the genesis now and acknowledges the records with its own receipts.
+    with pytest.raises(RelayTrustError, match="does not verify under the pinned log key"):
+        b.client().sync(device)
+    b.client(operator=True).create_checkpoint()
+    with pytest.raises(RelayTrustError, match="is not a note signed by the pinned log key"):
+        b.client().refresh_beacon(device)
+    assert (tmp_path / "device.json").read_text() == before
+    assert [r.seq for r in device.unsent()] == [1, 2, 3]
+    # Relay A still takes everything, in order.
+    assert a.client().sync(device).sent == 3
+    assert device.unsent() == [] and device.beacon == (0, bytes(32))

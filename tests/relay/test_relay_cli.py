@@ -89,6 +89,29 @@ def test_bad_arguments_are_one_line_and_exit_2(tmp_path: Path) -> None:
             "HOST:PORT",
         ),
         (("relay", "serve", "--db", str(tmp_path / "s.db")), "no TLS"),
+        (
+            (
+                "relay",
+                "serve",
+                "--db",
+                str(tmp_path / "s.db"),
+                "--plaintext",
+                "--evm",
+                "none",
+                "--origin",
+                "has a space",
+            ),
+            "--origin must be a C2SP key name (no spaces, no '+', no control characters), "
+            "got 'has a space'",
+        ),
+        (
+            ("relay", "policy", "--db", str(tmp_path / "missing.db"), "--out", "p.json"),
+            "missing.db",
+        ),
+        (
+            ("device", "export-evidence", str(tmp_path / "none.json"), "--out", "ev"),
+            "device state file does not exist",
+        ),
     ]
     for args, fragment in cases:
         out = hashcore(*args)
@@ -143,6 +166,11 @@ def test_relay_policy_is_what_the_auditor_takes(
         "max_clock_skew_ms": 300_000,
     }
     assert hashcore("relay", "export", "--db", db, "--out", str(tmp_path / "b")).returncode == 0
+    as_of = hashcore("relay", "export", "--db", db, "--out", str(tmp_path / "c"), "--as-of", "9")
+    assert (as_of.returncode, as_of.stderr) == (
+        2,
+        "hashcore: error: --as-of 9: the store has no checkpoint of that size (newest: 2)\n",
+    )
     audit = hashcore("audit", str(tmp_path / "b"), "--policy", str(policy))
     assert audit.returncode == 0, audit.stdout + audit.stderr
     # SPEC 3's refusals, one line each.

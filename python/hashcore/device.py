@@ -541,11 +541,10 @@ class Device:
         got = check_checkpoint(pin, note, last, prove)
         if any(n.note == got.note for n in self._notes):
             return got
-        if last is not None and got.tree_size < last.tree_size:
-            # Verified evidence, kept, but older than the beacon: it goes before it.
-            self._save_with(lambda: setattr(self, "_notes", [got, *self._notes]))
-        else:
-            self._save_with(lambda: setattr(self, "_notes", [*self._notes, got]))
+        # Kept in tree order: an older one (verified evidence, consistent with the beacon)
+        # goes before the beacon, which stays the last (the newest: it never goes back).
+        notes = sorted([*self._notes, got], key=lambda n: n.tree_size)
+        self._save_with(lambda: setattr(self, "_notes", notes))
         return got
 
     @property

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from hashcore import Device, _core
+from hashcore.errors import InvalidInputError
 from hashcore.relay.client import record_pb
 from hashcore.relay.ledger import Ledger, token_hash
 from hashcore.relay.rejection import Rejected
@@ -154,3 +155,18 @@ def test_a_store_failure_loses_nothing_acknowledged_and_recovers(ledger: Ledger)
         (6, 6, False),
     ]  # type: ignore[union-attr]
     assert ledger.store.tree_size() == 7
+
+
+def test_receipts_are_signed_for_consecutive_positions_in_one_call(ledger: Ledger) -> None:
+    entries = [_core.log_entry(bytes([i]) * 32, 1000 + i) for i in range(5)]
+    sigs = ledger.sign_receipts(7, b"".join(entries))
+    assert sigs == [ledger.sign_receipt(7 + i, e) for i, e in enumerate(entries)]
+    assert all(
+        _core.receipt_verify(ledger.log_key, 7 + i, e, s)
+        for i, (e, s) in enumerate(zip(entries, sigs, strict=True))
+    )
+    assert ledger.sign_receipts(0, b"") == []
+    with pytest.raises(InvalidInputError, match="entries must be a multiple of 41 bytes, got 40"):
+        _core.receipt_sign_consecutive(bytes(32), 0, bytes(40))
+    with pytest.raises(InvalidInputError, match=r"log positions from 18446744073709551615 for 1"):
+        _core.receipt_sign_consecutive(bytes(32), 2**64 - 1, entries[0])

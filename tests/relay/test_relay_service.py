@@ -497,7 +497,7 @@ def test_a_relay_the_device_did_not_pin_changes_nothing(
         device.append(b"night %d" % i)
     before = (tmp_path / "device.json").read_text()
     token_b, _ = b.client(operator=True).issue_token("P")
-    with pytest.raises(RelayTrustError, match="the relay says it is 'relay-b.example/t'"):
+    with pytest.raises(RelayTrustError, match=r"the relay says it is 'relay-b\.example/t'"):
         b.client().enroll(device, token_b)
     # B holds the genesis now and acknowledges the records with its own receipts.
     with pytest.raises(RelayTrustError, match="does not verify under the pinned log key"):

@@ -112,6 +112,7 @@ class Ledger:
             self._held_before_group,
             signed_root=self._signed.get,
             sign_receipt=self.sign_receipt,
+            sign_receipts=self.sign_receipts,
             key_at=self._key_at,
             evidence_count=self.store.count_fork_evidence,
         )
@@ -140,6 +141,13 @@ class Ledger:
     def sign_receipt(self, log_index: int, entry: bytes) -> bytes:
         """SPEC 2.4's receipt_sig of ``entry`` at ``log_index``."""
         return _core.receipt_sign(self._seed, log_index, entry)
+
+    def sign_receipts(self, first_index: int, entries: bytes) -> list[bytes]:
+        """The receipt_sigs of consecutive entries from ``first_index`` (one Rust call)."""
+        if not entries:
+            return []
+        sigs = _core.receipt_sign_consecutive(self._seed, first_index, entries)
+        return [sigs[i : i + 64] for i in range(0, len(sigs), 64)]
 
     def _key_at(self, chain_id: bytes, seq: int) -> bytes | None:
         """The key in force at ``seq`` of a chain (SPEC 1.4): the newest rotation below it

@@ -71,6 +71,8 @@ HeldOf = Callable[[bytes, int], tuple[bytes, int, int] | None]
 SignedRoot = Callable[[int], bytes | None]
 #: receipt_sig of (log_index, entry) under the relay's log key (SPEC v2 2.4).
 SignReceipt = Callable[[int, bytes], bytes]
+#: receipt_sigs of consecutive positions from the first, over the concatenated entries.
+SignReceipts = Callable[[int, bytes], list[bytes]]
 #: The key in force for a chain at a seq (SPEC 1.4), for judging a fork's signature.
 KeyAt = Callable[[bytes, int], bytes | None]
 #: How many fork evidence rows a chain has stored.
@@ -167,6 +169,7 @@ class GroupChecker:
         *,
         signed_root: SignedRoot,
         sign_receipt: SignReceipt,
+        sign_receipts: SignReceipts,
         key_at: KeyAt,
         evidence_count: EvidenceCount,
     ) -> None:
@@ -176,6 +179,7 @@ class GroupChecker:
         self._held_before = held_of
         self._signed_root = signed_root
         self._sign_receipt = sign_receipt
+        self._sign_receipts = sign_receipts
         self._key_at = key_at
         self._evidence_count = evidence_count
 
@@ -362,8 +366,14 @@ class GroupChecker:
             if fresh:
                 last = fresh[-1]
                 group.heads[chain_id] = Head(cols.seqs[last], links[last], plan.next_keys[chain_id])
+        first = index = group.next_index
+        fresh_rows = [i for i in range(n) if i not in resent]
+        # Every new record's receipt in one Rust call (the log key derived once).
+        stamp = now.to_bytes(8, "big", signed=True)
+        sigs = self._sign_receipts(
+            first, b"".join([b"\x02" + links[i] + stamp for i in fresh_rows])
+        )
         acks: list[Ack] = []
-        index = group.next_index
         rows = group.rows
         for i in range(n):
             if i in resent:
@@ -389,8 +399,7 @@ class GroupChecker:
                 )
             )
             group.positions[(chain_id, seq)] = (links[i], index, now)
-            sig = self._sign_receipt(index, entry_of(links[i], now))
-            acks.append(Ack(chain_id, seq, index, False, now, sig))
+            acks.append(Ack(chain_id, seq, index, False, now, sigs[index - first]))
             index += 1
         group.next_index = index
         return acks

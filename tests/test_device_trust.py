@@ -222,3 +222,18 @@ def test_export_evidence_writes_the_spec_tables(
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
     assert "device state file does not exist" in err
+
+
+def test_a_second_different_receipt_for_a_seq_is_kept_as_evidence(tmp_path: Path) -> None:
+    log = Log()
+    device = _device(tmp_path, log, records=1)
+    rec = device.records()[1]
+    first = device.receipts()[1]
+    # The same receipt again (a resent record's ack): kept once.
+    device.accept_acks([(1, first.log_index, first.received_ms, first.receipt_sig)])
+    assert len(device.receipts()) == 2
+    # The relay signs another position for the same record: both are kept.
+    _, index, ms, sig = log.append(rec.link, 77)
+    device.accept_acks([(1, index, ms, sig)])
+    assert [(r.seq, r.log_index) for r in device.receipts()] == [(0, 0), (1, 1), (1, 2)]
+    assert Device.load(tmp_path / "device.json").receipts() == device.receipts()

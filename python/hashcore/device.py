@@ -512,9 +512,11 @@ class Device:
             checked.append(
                 check_receipt(pin, self._chain_id, seq, rec.link, log_index, received_ms, sig)
             )
-        have = {r.seq for r in self._receipts}
-        fresh = [r for r in checked if r.seq not in have]
-        done = have | {r.seq for r in checked}
+        # Every distinct receipt is kept: a second, different one for a seq (another
+        # position or time) is the relay promising twice, evidence for the auditor.
+        held = set(self._receipts)
+        fresh = list(dict.fromkeys(r for r in checked if r not in held))
+        done = {r.seq for r in self._receipts} | {r.seq for r in checked}
         through = self._sent_through
         while through + 1 in done:
             through += 1

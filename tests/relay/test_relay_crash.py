@@ -235,3 +235,38 @@ def _cli_export(out: Path, workdir: Path, *extra: str) -> tuple[int, str, str]:
         timeout=120,
     )
     return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_sigterm_waits_for_the_final_anchor(tmp_path: Path) -> None:
+    """With a reachable finality (2 blocks; the embedded chain buries a new anchor), the
+    graceful stop waits for it: the store's newest checkpoint has a final anchor, and
+    --final-only exports all of it."""
+    relay = start_process_relay(
+        tmp_path,
+        None,
+        "--checkpoint-every",
+        "100000",
+        "--evm",
+        "embedded",
+        "--confirmations",
+        "2",
+        "--anchor-interval",
+        "3600",
+        "--stop-anchor-wait",
+        "60",
+    )
+    devices = _fleet(relay)[:2]
+    client = RelayClient(relay.target, plaintext=True)
+    for d in devices:
+        client.sync(d)
+    client.close()
+    assert relay.terminate() == 0
+    err = relay.proc.stderr.read() if relay.proc.stderr else ""
+    expected = DEVICES + 2 * RECORDS
+    assert f"final checkpoint at tree_size {expected} is anchored and final" in err
+    code, out, err = _cli_export(tmp_path / "bundle", tmp_path, "--final-only")
+    assert (code, err) == (0, "")
+    assert f"records={expected}, tree_size={expected}, checkpoints=1" in out
+    report, codes = _audit(tmp_path / "bundle", devices)
+    assert report.clean  # type: ignore[attr-defined]
+    assert codes == {"RECEIPT_OK": {r.log_index for d in devices for r in d.receipts()}}

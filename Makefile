@@ -17,7 +17,7 @@ RUST_SRC   := $(shell find rust -path rust/fuzz -prune -o -name '*.rs' -print) r
 PY_SRC     := $(shell find python -name '*.py' -o -name '*.pyi') pyproject.toml
 PROTO_SRC  := $(shell find proto -name '*.proto')
 # grpc_tools writes these beside the package (gitignored: generated at build, never edited).
-PROTO_GEN  := python/hashcore/relay/v1/relay_pb2.py python/hashcore/relay/v1/relay_pb2_grpc.py
+PROTO_GEN  := python/hashcore/relay/v2/relay_pb2.py python/hashcore/relay/v2/relay_pb2_grpc.py
 
 .PHONY: help
 help: ## Show this help

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hashcore import Checkpoint
+from hashcore import _core
 from hashcore.anchor import Anchorer, EvmChain
 from hashcore.anchor.chain import Receipt
 from hashcore.relay.store.base import Anchor, Store, StoredCheckpoint
@@ -109,7 +109,7 @@ class CheckpointStore(Store):
         with self.lock:
             cp = self.checkpoints[tree_size]
             self.checkpoints[tree_size] = StoredCheckpoint(
-                cp.tree_size, cp.root, cp.signature, cp.created_ms, anchor
+                cp.tree_size, cp.root, cp.note, cp.created_ms, anchor
             )
 
     def close(self) -> None:
@@ -120,8 +120,9 @@ class CheckpointStore(Store):
 
     schema_version = set_log_id = add_token = enroll = get_device = _unused
     list_devices = tree_size = append = get_record = get_records = record_at = _unused
-    iter_links = add_fork_evidence = list_fork_evidence = erase = list_erasures = _unused
-    iter_record_batches = checkpoints_table = _unused
+    iter_entries = add_fork_evidence = list_fork_evidence = erase = list_erasures = _unused
+    iter_record_batches = checkpoints_table = get_meta = set_meta = rotations = _unused
+    count_fork_evidence = _unused
 
 
 class Rig:
@@ -152,10 +153,9 @@ class Rig:
         self.task = asyncio.run_coroutine_threadsafe(self.anchorer.run(), self.loop)
 
     def add_checkpoint(self, size: int) -> None:
-        cp = Checkpoint.sign(RELAY_SEED, size, size.to_bytes(8, "big") * 4)
-        self.store.add_checkpoint(
-            StoredCheckpoint(size, cp.root, cp.signature, int(time.time() * 1000))
-        )
+        root = size.to_bytes(8, "big") * 4
+        note = _core.note_sign(RELAY_SEED, "relay.bench.example/anchor", size, root)
+        self.store.add_checkpoint(StoredCheckpoint(size, root, note, int(time.time() * 1000)))
         self.size = size
 
     def wait_final(self, size: int, timeout_s: float = 120.0) -> Receipt:

@@ -36,7 +36,7 @@ BATCHES = int(os.environ.get("HASHCORE_BENCH_RELAY_BATCHES", "1"))
 BATCH = 256
 PROCESSES = 2
 STREAMS_PER_PROCESS = 4
-_METHOD = "/hashcore.relay.v1.Relay/Submit"
+_METHOD = "/hashcore.relay.v2.Relay/Submit"
 
 
 def _payload(day: int, device: int) -> bytes:
@@ -62,7 +62,7 @@ def _make_requests(tokens: list[str], target: str) -> list[bytes]:
     """Enroll one device per token and build its serialized SubmitRequests."""
     from hashcore import Device, RelayClient
     from hashcore.relay.client import record_pb
-    from hashcore.relay.v1 import relay_pb2 as pb
+    from hashcore.relay.v2 import relay_pb2 as pb
 
     client = RelayClient(target, plaintext=True)
     requests: list[bytes] = []
@@ -279,6 +279,8 @@ def test_store_append_baseline(benchmark: BenchmarkFixture, tmp_path: Path) -> N
                 0,
                 bytes(32),
                 bytes(32),
+                0,
+                bytes(32),
                 token,
                 bytes(64),
                 bytes(16),
@@ -300,6 +302,8 @@ def test_store_append_baseline(benchmark: BenchmarkFixture, tmp_path: Path) -> N
                         0,
                         1,
                         bytes(32),
+                        bytes(32),
+                        0,
                         bytes(32),
                         link,
                         bytes(64),

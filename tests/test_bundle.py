@@ -233,7 +233,11 @@ def _copy_bundle_with_parts(bundle: Bundle, tmp_path: Path) -> Path:
 
 
 def test_write_from_records_and_checkpoints(tmp_path: Path) -> None:
-    """Device records + a relay's checkpoints, as Python objects, make a clean bundle."""
+    """Device records (protocol v2, the live path) + a relay's checkpoint notes make a
+    clean v2 bundle."""
+    from hashcore.bundle.format_v2 import RECORD_SCHEMA_V2
+    from hashcore.bundle.io_v2 import write_bundle_v2
+
     devs = [Device.new(clock=lambda: 1_800_000_000_000) for _ in range(2)]
     for dev in devs:
         dev.append(b"a")
@@ -243,20 +247,25 @@ def test_write_from_records_and_checkpoints(tmp_path: Path) -> None:
     for seq in range(4):  # round robin, like two phones syncing
         for dev in devs:
             logged.append(dev.records()[seq].with_log_position(len(logged), 1_800_000_000_500))
-    links = [r.link for r in logged]
-    cps = [Checkpoint.sign(RELAY_SEED, n, _core.merkle_root(links[:n])) for n in (3, len(links))]
-    out = write_bundle(tmp_path / "b", logged, cps, log_id=RELAY_KEY)
-    b = read_bundle(out)
-    assert b.records.schema.remove_metadata() == RECORD_SCHEMA
-    assert b.records.column("link").to_pylist() == links
-    report = audit_bundle(out, log_id=RELAY_KEY)
-    assert report.counts == {**ZERO_COUNTS, "OK": 8}
-    assert [(c.tree_size, c.code) for c in report.checkpoints] == [(3, "OK"), (8, "OK")]
-    assert (report.clean, report.log_id_source, report.manifest_log_id_mismatch) == (
-        True,
-        "trusted",
-        False,
+    leaves = [_core.sha256_leaf_hash(_core.log_entry(r.link, 1_800_000_000_500)) for r in logged]
+    origin = "relay.test.example/bundle"
+    roots = {n: _core.sha256_tree_root(leaves[:n]) for n in (3, len(leaves))}
+    cps = pa.table(
+        {
+            "tree_size": pa.array(list(roots), pa.uint64()),
+            "root": pa.array(list(roots.values()), pa.binary(32)),
+            "note": [_core.note_sign(RELAY_SEED, origin, n, r) for n, r in roots.items()],
+        }
     )
+    records = pa.Table.from_pylist(
+        [{f: getattr(r, f) for f in RECORD_SCHEMA_V2.names} for r in logged],
+        schema=RECORD_SCHEMA_V2,
+    )
+    out = write_bundle_v2(tmp_path / "b", records, cps, origin=origin, log_key=RELAY_KEY)
+    report = audit_bundle(out)
+    assert report.counts["OK"] == 8
+    assert [(c.tree_size, c.code) for c in report.checkpoints] == [(3, "OK"), (8, "OK")]
+    assert report.clean
 
 
 def test_write_checkpoints_from_mappings(bundle: Bundle, tmp_path: Path) -> None:

@@ -14,9 +14,20 @@ from hashcore import Device, Record, _core
 
 
 def _columns(records: Sequence[dict[str, Any]]) -> list[list[Any]]:
-    names = ("chain_id", "seq", "time_ms", "kind", "prev", "commit", "salt", "payload")
+    names = (
+        "chain_id",
+        "seq",
+        "time_ms",
+        "kind",
+        "prev",
+        "commit",
+        "beacon_size",
+        "beacon_root",
+        "salt",
+        "payload",
+    )
     return (
-        [[r.get("version", 1) for r in records]]
+        [[r.get("version", 2) for r in records]]
         + [[r[n] for r in records] for n in names]
         + [[r["signature"] for r in records], [r["link"] for r in records]]
     )
@@ -30,6 +41,8 @@ def _fields(rec: Record) -> dict[str, Any]:
         "kind": rec.kind,
         "prev": rec.prev,
         "commit": rec.commit,
+        "beacon_size": rec.beacon_size,
+        "beacon_root": rec.beacon_root,
         "salt": rec.salt,
         "payload": rec.payload,
         "signature": rec.signature,
@@ -75,7 +88,13 @@ def test_a_device_chain_passes_whole_and_in_steps(device: Device) -> None:
         ({"signature": b"\x00" * 63}, "malformed", "signature must be 64 bytes, got 63"),
         ({"kind": 7}, "malformed", "unknown kind 7"),
         ({"kind": 0}, "malformed", "a genesis (kind 0) is only accepted through Enroll"),
-        ({"version": 2}, "malformed", "unknown version 2 (expected 1)"),
+        ({"version": 1}, "malformed", "unknown version 1 (expected 2)"),
+        ({"beacon_root": b"\x00" * 31}, "malformed", "beacon_root must be 32 bytes, got 31"),
+        (
+            {"beacon_root": b"\x05" * 32},
+            "malformed",
+            "beacon_size is 0 but beacon_root is not 32 zero bytes (SPEC 1.5: no beacon)",
+        ),
         (
             {"signature": b"\x01" * 64},
             "bad_signature",
@@ -137,7 +156,7 @@ def test_segments_are_checked_apart_in_one_call(device: Device, tmp_path: Path) 
 
 def test_mismatched_columns_are_an_input_error() -> None:
     with pytest.raises(ValueError, match=r"^1 heads and 1 counts \(summing to 2\) for 0 records$"):
-        _core.check_chains([None], [2], *([[]] * 11))
+        _core.check_chains([None], [2], *([[]] * 13))
 
 
 def test_a_head_whose_link_is_not_known_yet_leaves_the_first_prev_to_the_caller(

@@ -13,7 +13,7 @@ import hashcore
 import pytest
 from hashcore import _core
 from hashcore.audit import AuditReportV2, audit_bundle
-from hashcore.bundle import read_bundle
+from hashcore.bundle.io_v2 import read_bundle_v2
 from hashcore.cli import demo as cli_demo
 from hashcore.cli import main as cli_main
 from hashcore.relay.keys import load_key
@@ -64,8 +64,14 @@ def test_clean_bundle_holds_exactly_the_trials_records(
     out = run[1]
     log_id = _log_id(out)
     assert report["relay"]["log_id"] == log_id.hex()
-    audit = audit_bundle(out / "bundle", log_id=log_id)
+    audit = audit_bundle(out / "bundle")
     assert audit.clean
+    assert (audit.manifest_origin_matches, audit.manifest_log_key_matches) == (True, True)  # type: ignore[union-attr]
+    assert read_bundle_v2(out / "bundle").manifest.log_key == log_id
+    # Every record's receipt, as the phones kept it, is RECEIPT_OK.
+    receipts = report["clean_audit"]["receipts"]
+    assert len(receipts) == audit.records
+    assert {r["code"] for r in receipts} == {"RECEIPT_OK"}
     assert audit.records == report["trial"]["records"] == report["relay"]["log_size"]
     # Twelve geneses and one diary entry per participant and day, plus key rotations.
     assert audit.records == PARTICIPANTS * (DAYS + 1) + report["trial"]["rotations"]
@@ -84,7 +90,8 @@ def test_participants_register_names_every_chain(
 ) -> None:
     out = run[1]
     register = json.loads((out / "participants.json").read_text())
-    chains = {c.hex() for c in read_bundle(out / "bundle").records.column("chain_id").to_pylist()}
+    bundle = read_bundle_v2(out / "bundle")
+    chains = {c.hex() for c in bundle.records.column("chain_id").to_pylist()}
     assert set(register) == chains
     assert sorted(register.values()) == [f"P{n:04d}" for n in range(1, PARTICIPANTS + 1)]
     rows = report["clean_audit"]["chains"]
@@ -166,6 +173,7 @@ def test_hashcore_demo_subcommand(tmp_path: Path, capsys: pytest.CaptureFixture[
     for a in ran:
         assert (tmp_path / "attacks" / a["name"] / "expected.json").is_file()
         assert a["outcome"] in ("caught", "clean, as expected")
+    assert report["clean_audit"]["clean"] is True
 
 
 def test_demo_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:

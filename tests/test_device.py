@@ -62,7 +62,8 @@ def test_genesis() -> None:
     assert g.salt is not None
     assert len(g.salt) == 16
     assert g.commit == _core.commitment(g.salt, pk)
-    assert g.link == _core.link_of_header(g.header)
+    assert g.link == _core.v2_link_of_header(g.header)
+    assert (g.beacon_size, g.beacon_root) == (0, bytes(32))
     assert g.verify(pk) is True
     assert (dev.seq, dev.head, dev.path, dev.sent_through) == (1, g, None, -1)
 
@@ -130,12 +131,16 @@ def test_state_file_contents_and_mode(saved: tuple[Device, Path]) -> None:
         "chain_id",
         "format",
         "genesis_public_key",
+        "log",
+        "notes",
+        "receipts",
         "records",
         "secret_seed",
         "sent_through",
         "version",
     ]
-    assert (state["format"], state["version"], state["sent_through"]) == (STATE_FORMAT, 1, -1)
+    assert (state["format"], state["version"], state["sent_through"]) == (STATE_FORMAT, 2, -1)
+    assert (state["log"], state["receipts"], state["notes"]) == (None, [], [])
     assert state["chain_id"] == dev.chain_id.hex()
     assert state["genesis_public_key"] == dev.genesis_public_key.hex()
     seed = bytes.fromhex(state["secret_seed"])
@@ -228,7 +233,7 @@ def test_load_wrong_format(saved: tuple[Device, Path]) -> None:
 
 
 def test_load_wrong_version(saved: tuple[Device, Path]) -> None:
-    assert _tamper(saved, lambda s: s.update(version=2)) == "version is 2, expected 1"
+    assert _tamper(saved, lambda s: s.update(version=1)) == "version is 1, expected 2"
 
 
 def test_load_not_an_object(saved: tuple[Device, Path]) -> None:

@@ -1,17 +1,20 @@
-"""hashcore.record: the Record value type against the SPEC vectors and its own checks."""
+"""hashcore.record: the Record value type against the SPEC v2 vectors and its own checks."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import load_vector
 from hashcore import _core
 from hashcore.errors import HashcoreError, InvalidInputError
 from hashcore.record import ZERO_LINK, Kind, Record
 
-CASES: list[dict[str, Any]] = load_vector("record.json")["cases"]
+CASES: list[dict[str, Any]] = json.loads(
+    (Path(__file__).parent / "vectors" / "v2" / "record.json").read_text()
+)["cases"]
 # Identity point: a small-order key under which ZIP-215 accepts some signatures.
 SMALL_ORDER_KEY = bytes.fromhex("01" + "00" * 31)
 
@@ -26,8 +29,10 @@ def _record(c: dict[str, Any]) -> Record:
         commit=bytes.fromhex(c["commit"]),
         link=bytes.fromhex(c["link"]),
         signature=bytes.fromhex(c["signature"]),
-        salt=bytes.fromhex(c["salt"]),
-        payload=bytes.fromhex(c["payload"]),
+        salt=None if c["salt"] is None else bytes.fromhex(c["salt"]),
+        payload=None if c["payload"] is None else bytes.fromhex(c["payload"]),
+        beacon_size=c["beacon_size"],
+        beacon_root=bytes.fromhex(c["beacon_root"]),
     )
 
 
@@ -39,7 +44,7 @@ def _valid() -> Record:
 def test_vector_header_link_commit(case: dict[str, Any]) -> None:
     rec = _record(case)
     assert rec.header.hex() == case["header"]
-    assert len(rec.header) == 98
+    assert len(rec.header) == 138
     assert rec.compute_link().hex() == case["link"]
     assert rec.compute_commit() == bytes.fromhex(case["commit"])
     assert rec.verify(bytes.fromhex(case["signer_public_key"])) is True
@@ -57,6 +62,8 @@ def test_create_reproduces_vector(case: dict[str, Any]) -> None:
         salt=bytes.fromhex(case["salt"]),
         payload=bytes.fromhex(case["payload"]),
         sign=lambda link: _core.sign(seed, link),
+        beacon_size=case["beacon_size"],
+        beacon_root=bytes.fromhex(case["beacon_root"]),
     )
     assert rec == _record(case)
     assert rec.signature.hex() == case["signature"]
@@ -201,8 +208,14 @@ def test_dict_round_trip() -> None:
         "payload": CASES[1]["payload"],
         "log_index": 7,
         "received_ms": 1795392001500,
+        "beacon_size": 1,
+        "beacon_root": CASES[1]["beacon_root"],
     }
     assert Record.from_dict(d) == rec
+    # Without a beacon (a record made before any checkpoint was verified): none.
+    bare = {k: v for k, v in d.items() if not k.startswith("beacon")}
+    assert Record.from_dict(bare).beacon_size == 0
+    assert Record.from_dict(bare).beacon_root == ZERO_LINK
 
 
 def test_dict_round_trip_erased() -> None:

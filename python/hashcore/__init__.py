@@ -15,6 +15,7 @@ from .audit import audit_bundle
 from .bundle import Bundle, read_bundle, write_bundle
 from .checkpoint import Checkpoint
 from .device import Device
+from .device_trust import DeviceReceipt, LogPin
 from .errors import (
     BundleError,
     ColumnError,
@@ -25,6 +26,7 @@ from .errors import (
     InvalidKeyError,
     PolicyError,
     RelayError,
+    RelayTrustError,
 )
 from .policy import Policy, load_policy, parse_policy
 from .record import Kind, Record
@@ -56,16 +58,19 @@ __all__ = [
     "ColumnTypeError",
     "Device",
     "DeviceError",
+    "DeviceReceipt",
     "Failure",
     "HashcoreError",
     "InvalidInputError",
     "InvalidKeyError",
     "Kind",
+    "LogPin",
     "Policy",
     "PolicyError",
     "Record",
     "RelayClient",
     "RelayError",
+    "RelayTrustError",
     "VerifyReport",
     "__version__",
     "audit_bundle",

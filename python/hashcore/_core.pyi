@@ -73,9 +73,9 @@ class MerkleLog:
     def __len__(self) -> int: ...
 
 @final
-class MerkleTree:
-    def __new__(cls) -> MerkleTree: ...
-    def extend(self, links: Buffer | Iterable[Buffer]) -> int: ...
+class Sha256LogTree:
+    def __new__(cls) -> Sha256LogTree: ...
+    def extend(self, entries: Buffer) -> int: ...
     @property
     def size(self) -> int: ...
     def root(self, size: int | None = None) -> bytes: ...
@@ -91,6 +91,8 @@ def check_submissions(
     kinds: Buffer,
     prevs: Buffer,
     commits: Buffer,
+    beacon_sizes: Sequence[int],
+    beacon_roots: Buffer,
     salts: Buffer,
     payloads: Sequence[bytes],
     signatures: Buffer,
@@ -106,6 +108,8 @@ def check_chains(
     kinds: Sequence[int],
     prevs: Sequence[Buffer],
     commits: Sequence[Buffer],
+    beacon_sizes: Sequence[int],
+    beacon_roots: Sequence[Buffer],
     salts: Sequence[Buffer | None],
     payloads: Sequence[Buffer | None],
     signatures: Sequence[Buffer],
@@ -121,6 +125,8 @@ def check_shapes(
     kinds: Sequence[int],
     prevs: Sequence[Buffer],
     commits: Sequence[Buffer],
+    beacon_sizes: Sequence[int],
+    beacon_roots: Sequence[Buffer],
     salts: Sequence[Buffer | None],
     payloads: Sequence[Buffer | None],
     signatures: Sequence[Buffer],
@@ -235,6 +241,7 @@ def cosignature_sign(witness_seed: Buffer, t: int, body: Buffer) -> bytes: ...
 def cosignature_verify(witness_key: Buffer, body: Buffer, value: Buffer) -> int | None: ...
 def receipt_digest(log_key: Buffer, log_index: int, entry: Buffer) -> bytes: ...
 def receipt_sign(log_seed: Buffer, log_index: int, entry: Buffer) -> bytes: ...
+def receipt_sign_consecutive(log_seed: Buffer, first_index: int, entries: Buffer) -> bytes: ...
 def receipt_verify(log_key: Buffer, log_index: int, entry: Buffer, receipt_sig: Buffer) -> bool: ...
 
 # The v2 audit engine (rust/src/python/v2_audit.rs; SPEC v2 section 5).

@@ -132,10 +132,12 @@ class Anchor:
 
 @dataclass(frozen=True, slots=True)
 class StoredCheckpoint:
-    """A signed checkpoint (SPEC 2.1), and its anchor once there is one."""
+    """A relay's checkpoint as it keeps it: the whole signed note of SPEC v2 2.2 (with
+    every signature line it holds), the size and root its body names, and its anchor
+    once there is one."""
 
     tree_size: int
     root: bytes  # 32
-    signature: bytes  # 64
+    note: bytes  # the C2SP signed note
     created_ms: int
     anchor: Anchor | None = None

@@ -1,4 +1,5 @@
-"""The device side of SPEC section 1: one enrolled device keeping its signed hashchain.
+"""The device side of SPEC v2 section 1: one enrolled device keeping its signed hashchain,
+and the evidence it holds of what its relay signed (receipts, checkpoint notes).
 
 A :class:`Device` holds its current Ed25519 secret key and every record it made. With a
 state file, every :meth:`Device.append` and :meth:`Device.rotate_key` is saved before it
@@ -8,14 +9,20 @@ restart with :meth:`Device.load`.
 
 State file (JSON, mode 0600 because it holds the secret key)::
 
-    {"format": "hashcore-device-state", "version": 1,
+    {"format": "hashcore-device-state", "version": 2,
      "chain_id": "<32 hex>", "genesis_public_key": "<64 hex>",
      "secret_seed": "<64 hex: RFC 8032 seed of the key in force now>",
      "sent_through": -1,
-     "records": [<Record.to_dict()>, ...]}
+     "records": [<Record.to_dict()>, ...],
+     "log": {"origin": ..., "log_key": "<64 hex>", "witnesses": [...],
+             "witness_quorum": 0} or null,
+     "receipts": [{"seq", "link", "log_index", "received_ms", "receipt_sig"}, ...],
+     "notes": ["<signed checkpoint note text>", ...]}
 
-``sent_through`` is the highest seq a relay has acknowledged (-1: none yet); the relay
-client (:class:`hashcore.RelayClient`) moves it forward with :meth:`Device.mark_sent`.
+``sent_through`` is the highest seq a relay has acknowledged with a receipt the device
+verified (-1: none yet); the relay client (:class:`hashcore.RelayClient`) moves it with
+:meth:`Device.accept_acks`. ``log`` is the relay pinned at enrollment (SPEC 1.5, 2.4);
+``notes`` every checkpoint the device verified, oldest first: the newest is its beacon.
 """
 
 from __future__ import annotations
@@ -31,13 +38,22 @@ import nacl.signing
 
 from . import _core
 from ._atomic import write_atomically
-from .errors import DeviceError, InvalidInputError
+from .device_trust import (
+    ConsistencyProver,
+    DeviceReceipt,
+    LogPin,
+    VerifiedCheckpoint,
+    check_checkpoint,
+    check_receipt,
+    evidence_from_state,
+)
+from .errors import DeviceError, InvalidInputError, RelayTrustError
 from .record import ZERO_LINK, Kind, Record, check_chain_segment
 
 __all__ = ["STATE_FORMAT", "STATE_VERSION", "Device"]
 
 STATE_FORMAT = "hashcore-device-state"
-STATE_VERSION = 1
+STATE_VERSION = 2
 _SALT_SIZE = 16
 
 Clock = Callable[[], int]
@@ -98,7 +114,7 @@ def _check_chain(records: Sequence[Record], genesis_public_key: bytes) -> bytes:
     _, head, fault = check_chain_segment(
         None,
         records,
-        versions=[_core.PROTOCOL_VERSION] * len(records),
+        versions=[_core.V2_VERSION] * len(records),
         claimed=[r.link for r in records],
     )
     if fault is not None:
@@ -129,6 +145,9 @@ class Device:
         path: Path | None,
         clock: Clock,
         sent_through: int = -1,
+        pin: LogPin | None = None,
+        receipts: list[DeviceReceipt] | None = None,
+        notes: list[VerifiedCheckpoint] | None = None,
     ) -> None:
         self._key = signing_key
         self._genesis_public_key = genesis_public_key
@@ -137,6 +156,9 @@ class Device:
         self._path = path
         self._clock = clock
         self._sent_through = sent_through
+        self._pin = pin
+        self._receipts: list[DeviceReceipt] = receipts or []
+        self._notes: list[VerifiedCheckpoint] = notes or []
 
     # ----------------------------------------------------------------- construction
 
@@ -259,6 +281,7 @@ class Device:
         sent = state.get("sent_through", -1)
         if isinstance(sent, bool) or not isinstance(sent, int) or not -1 <= sent < len(records):
             raise DeviceError(f"sent_through must be an integer in -1..{len(records) - 1}")
+        pin, receipts, notes = evidence_from_state(state, chain_id, records)
         return cls(
             signing_key=key,
             genesis_public_key=genesis_pk,
@@ -266,6 +289,9 @@ class Device:
             path=path,
             clock=clock,
             sent_through=sent,
+            pin=pin,
+            receipts=receipts,
+            notes=notes,
         )
 
     # ----------------------------------------------------------------- chain growth
@@ -301,6 +327,7 @@ class Device:
 
     def _next(self, kind: Kind, payload: bytes, signer: nacl.signing.SigningKey) -> Record:
         head = self.head
+        beacon_size, beacon_root = self.beacon
         return Record.create(
             chain_id=self._chain_id,
             seq=head.seq + 1,
@@ -310,6 +337,8 @@ class Device:
             salt=os.urandom(_SALT_SIZE),
             payload=payload,
             sign=_sign_with(signer),
+            beacon_size=beacon_size,
+            beacon_root=beacon_root,
         )
 
     def _commit(self, record: Record, key: nacl.signing.SigningKey) -> None:
@@ -337,6 +366,9 @@ class Device:
             "secret_seed": _seed(key).hex(),
             "sent_through": self._sent_through,
             "records": [r.to_dict() for r in records],
+            "log": None if self._pin is None else self._pin.to_dict(),
+            "receipts": [r.to_dict() for r in self._receipts],
+            "notes": [n.note.decode() for n in self._notes],
         }
 
     def _write(self, path: Path, records: Sequence[Record], key: nacl.signing.SigningKey) -> None:
@@ -427,6 +459,123 @@ class Device:
             except OSError:
                 self._sent_through = previous
                 raise
+
+    # ----------------------------------------------------------------- the relay's word
+
+    @property
+    def log_pin(self) -> LogPin | None:
+        """The relay this device trusts (pinned at enrollment), or None before."""
+        return self._pin
+
+    def pin_log(self, pin: LogPin) -> None:
+        """Pin the relay's origin and log key (and the policy's witnesses). A device pins
+        once: another origin or key later is a relay it never trusted.
+
+        Raises:
+            RelayTrustError: the device already pinned another origin or log key.
+        """
+        if self._pin is not None:
+            if (self._pin.origin, self._pin.log_key) != (pin.origin, pin.log_key):
+                raise RelayTrustError(
+                    f"the relay says it is {pin.origin!r} with log key {pin.log_key.hex()}, "
+                    f"but this device pinned {self._pin.origin!r} with log key "
+                    f"{self._pin.log_key.hex()}"
+                )
+            if pin.witness_quorum <= self._pin.witness_quorum:
+                return  # never weaken what the device checks
+        self._save_with(lambda: setattr(self, "_pin", pin))
+
+    def _require_pin(self) -> LogPin:
+        if self._pin is None:
+            raise RelayTrustError(
+                "this device has pinned no relay (origin and log key) yet: enroll it first"
+            )
+        return self._pin
+
+    def accept_acks(self, acks: Sequence[tuple[int, int, int, bytes]]) -> list[DeviceReceipt]:
+        """Count records as acknowledged: ``acks`` are (seq, log_index, received_ms,
+        receipt_sig). Every receipt is verified first (SPEC 2.4); only if all verify are
+        they kept and ``sent_through`` moved (to the end of the acknowledged run).
+
+        Raises:
+            RelayTrustError: a receipt does not verify, or names a seq the device never
+                made; nothing is changed (the records stay unsent).
+        """
+        pin = self._require_pin()
+        checked = []
+        for seq, log_index, received_ms, sig in acks:
+            if not 0 <= seq <= self.head.seq:
+                raise RelayTrustError(
+                    f"the relay acknowledged seq {seq}, which this device never made"
+                )
+            rec = self._records[seq]
+            checked.append(
+                check_receipt(pin, self._chain_id, seq, rec.link, log_index, received_ms, sig)
+            )
+        # Every distinct receipt is kept: a second, different one for a seq (another
+        # position or time) is the relay promising twice, evidence for the auditor.
+        held = set(self._receipts)
+        fresh = list(dict.fromkeys(r for r in checked if r not in held))
+        done = {r.seq for r in self._receipts} | {r.seq for r in checked}
+        through = self._sent_through
+        while through + 1 in done:
+            through += 1
+
+        def apply() -> None:
+            self._receipts = [*self._receipts, *fresh]
+            self._sent_through = through
+
+        self._save_with(apply)
+        return checked
+
+    def accept_checkpoint(
+        self, note: bytes, prove: ConsistencyProver | None = None
+    ) -> VerifiedCheckpoint:
+        """Verify a checkpoint note (SPEC 1.5) against the pinned log and the newest one
+        the device verified (``prove(from, to)`` gives the relay's consistency proof), keep
+        it, and make it the beacon if it is newer (a beacon never goes back).
+
+        Raises:
+            RelayTrustError: naming what failed; nothing is changed.
+        """
+        pin = self._require_pin()
+        last = self._notes[-1] if self._notes else None
+        got = check_checkpoint(pin, note, last, prove)
+        if any(n.note == got.note for n in self._notes):
+            return got
+        # Kept in tree order: an older one (verified evidence, consistent with the beacon)
+        # goes before the beacon, which stays the last (the newest: it never goes back).
+        notes = sorted([*self._notes, got], key=lambda n: n.tree_size)
+        self._save_with(lambda: setattr(self, "_notes", notes))
+        return got
+
+    @property
+    def beacon(self) -> tuple[int, bytes]:
+        """(tree_size, root) of the newest checkpoint the device verified; (0, zeros)."""
+        if not self._notes:
+            return 0, ZERO_LINK
+        newest = self._notes[-1]
+        return newest.tree_size, newest.root
+
+    def receipts(self) -> list[DeviceReceipt]:
+        """Every receipt the device verified, in the order it got them."""
+        return list(self._receipts)
+
+    def notes(self) -> list[bytes]:
+        """Every checkpoint note the device verified, smallest tree first."""
+        return [n.note for n in self._notes]
+
+    def _save_with(self, change: Callable[[], None]) -> None:
+        """Apply ``change`` and save; on a failed save put everything back."""
+        saved = (self._pin, self._receipts, self._notes, self._sent_through)
+        change()
+        if self._path is None:
+            return
+        try:
+            self._write(self._path, self._records, self._key)
+        except OSError:
+            self._pin, self._receipts, self._notes, self._sent_through = saved
+            raise
 
     def records(self) -> list[Record]:
         """Every record of the chain, seq 0 first (a copy: changing it changes nothing)."""

@@ -50,6 +50,13 @@ class DeviceError(HashcoreError):
     """A device state file is missing, corrupt or inconsistent."""
 
 
+class RelayTrustError(DeviceError):
+    """A relay answered with something a device must not accept: a receipt that does not
+    verify under the log key it pinned, a checkpoint note that does not verify, lacks the
+    witness quorum, or is inconsistent with the last one the device verified (SPEC v2
+    1.5, 2.4). The device changed nothing: the records stay unsent, the beacon as it was."""
+
+
 class StoreError(HashcoreError):
     """The relay's store refused an operation or is unusable (schema, connection, conflict)."""
 
@@ -102,6 +109,7 @@ __all__ = [
     "OutOfMemoryError",
     "PolicyError",
     "RelayError",
+    "RelayTrustError",
     "StoreError",
     "ThreadPoolError",
     "TokenRejectedError",

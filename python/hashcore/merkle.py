@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from ._core import (
     MerkleLog,
-    MerkleTree,
     consistency_proof,
     inclusion_proof,
     verify_consistency,
@@ -22,7 +21,6 @@ EMPTY_ROOT = bytes.fromhex("af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a
 __all__ = [
     "EMPTY_ROOT",
     "MerkleLog",
-    "MerkleTree",
     "consistency_proof",
     "inclusion_proof",
     "leaf_hash",

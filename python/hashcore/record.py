@@ -1,6 +1,7 @@
-"""One device-chain record (SPEC section 1) as an immutable Python value.
+"""One device-chain record (SPEC v2 section 1) as an immutable Python value.
 
-A :class:`Record` carries exactly the columns of a ``records.parquet`` row (SPEC section 3).
+A :class:`Record` carries exactly the columns of a v2 ``records.parquet`` row (SPEC v2
+section 4): the 138-byte header of SPEC 1.2 includes the beacon of SPEC 1.5.
 It is the convenient form for a few records (a device, a test, a relay handling one
 upload); bulk audits work on Arrow tables through :func:`hashcore.verify_bulk` instead.
 """
@@ -33,6 +34,7 @@ _FIXED_SIZES: dict[str, int] = {
     "link": 32,
     "signature": 64,
 }
+_FIXED_SIZES["beacon_root"] = 32
 _SALT_SIZE = 16
 _BYTES_FIELDS = (*_FIXED_SIZES, "salt", "payload")
 
@@ -51,8 +53,10 @@ class Record:
 
     ``salt`` and ``payload`` are both ``None`` once the record was erased (SPEC 1.1).
     ``log_index`` and ``received_ms`` are set by the relay and are ``None`` on a device
-    before upload. Construction checks every size, so a ``Record`` is always encodable;
-    whether it is *valid* is what :meth:`verify` (or an audit) decides.
+    before upload. ``beacon_size`` / ``beacon_root`` name the newest checkpoint the device
+    had verified when it made the record (SPEC 1.5; 0 and 32 zero bytes: none).
+    Construction checks every size, so a ``Record`` is always encodable; whether it is
+    *valid* is what :meth:`verify` (or an audit) decides.
     """
 
     chain_id: bytes
@@ -67,6 +71,8 @@ class Record:
     payload: bytes | None
     log_index: int | None = None
     received_ms: int | None = None
+    beacon_size: int = 0
+    beacon_root: bytes = ZERO_LINK
 
     def __post_init__(self) -> None:
         # Frozen dataclass: normalise through object.__setattr__ (bytearray -> bytes, and
@@ -89,6 +95,7 @@ class Record:
         object.__setattr__(self, "salt", salt)
         object.__setattr__(self, "payload", payload)
         int_in("seq", self.seq, 0, _U64_MAX)
+        int_in("beacon_size", self.beacon_size, 0, _U64_MAX)
         int_in("time_ms", self.time_ms, _I64_MIN, _I64_MAX)
         object.__setattr__(self, "kind", int(int_in("kind", self.kind, 0, 255)))
         if self.log_index is not None:
@@ -108,6 +115,8 @@ class Record:
         salt: bytes,
         payload: bytes,
         sign: Callable[[bytes], bytes],
+        beacon_size: int = 0,
+        beacon_root: bytes = ZERO_LINK,
     ) -> Record:
         """Build and sign a new record: commit, header, link, then ``sign(link)``.
 
@@ -119,8 +128,8 @@ class Record:
         if len(salt_b) != _SALT_SIZE:
             raise InvalidInputError(f"salt must be {_SALT_SIZE} bytes, got {len(salt_b)}")
         commit = _core.commitment(salt_b, payload_b)
-        link = _core.link_of_header(
-            _core.record_header(chain_id, seq, time_ms, int(kind), prev, commit)
+        link = _core.v2_link(
+            chain_id, seq, time_ms, int(kind), prev, commit, beacon_size, beacon_root
         )
         return cls(
             chain_id=chain_id,
@@ -133,13 +142,22 @@ class Record:
             signature=sign(link),
             salt=salt_b,
             payload=payload_b,
+            beacon_size=beacon_size,
+            beacon_root=beacon_root,
         )
 
     @property
     def header(self) -> bytes:
-        """The 98-byte header of SPEC section 1.2 (what the link hashes)."""
-        return _core.record_header(
-            self.chain_id, self.seq, self.time_ms, self.kind, self.prev, self.commit
+        """The 138-byte header of SPEC v2 section 1.2 (what the link hashes)."""
+        return _core.v2_record_header(
+            self.chain_id,
+            self.seq,
+            self.time_ms,
+            self.kind,
+            self.prev,
+            self.commit,
+            self.beacon_size,
+            self.beacon_root,
         )
 
     @property
@@ -149,7 +167,7 @@ class Record:
 
     def compute_link(self) -> bytes:
         """The link of the stored header; equals ``self.link`` for an untampered record."""
-        return _core.link_of_header(self.header)
+        return _core.v2_link_of_header(self.header)
 
     def compute_commit(self) -> bytes | None:
         """The commitment of the stored salt and payload, or ``None`` once erased."""
@@ -201,7 +219,8 @@ class Record:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Record:
-        """The inverse of :meth:`to_dict`. ``log_index``/``received_ms`` may be absent.
+        """The inverse of :meth:`to_dict`. ``log_index``/``received_ms`` and the beacon
+        (then none: 0 and zero bytes) may be absent.
 
         Raises:
             InvalidInputError: a field is missing, not hex, or has the wrong size or range.
@@ -215,7 +234,7 @@ class Record:
         kwargs: dict[str, Any] = {}
         for f in fields(cls):
             if f.name not in data:
-                if f.name in ("log_index", "received_ms"):
+                if f.name in ("log_index", "received_ms", "beacon_size", "beacon_root"):
                     continue
                 raise InvalidInputError(f"record field '{f.name}' is missing")
             value = data[f.name]
@@ -249,6 +268,10 @@ class ChainRecord(Protocol):
     @property
     def commit(self) -> bytes: ...
     @property
+    def beacon_size(self) -> int: ...
+    @property
+    def beacon_root(self) -> bytes: ...
+    @property
     def salt(self) -> bytes | None: ...
     @property
     def payload(self) -> bytes | None: ...
@@ -279,6 +302,8 @@ def check_chain_segment(
         [r.kind for r in records],
         [r.prev for r in records],
         [r.commit for r in records],
+        [r.beacon_size for r in records],
+        [r.beacon_root for r in records],
         [r.salt for r in records],
         [r.payload for r in records],
         [r.signature for r in records],

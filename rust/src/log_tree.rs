@@ -3,22 +3,44 @@
 //! checkpoint, or an older one a client asks about) cost O(log² n) hashes, not O(n).
 //!
 //! Memory is about 2 × 32 bytes per leaf (the leaves plus every perfect-subtree root
-//! above them). The relay rebuilds it from stored links at start-up in one O(n) pass.
+//! above them). The relay rebuilds it from stored entries at start-up in one O(n) pass.
+//!
+//! The shape is RFC 9162's for both hash flavours: [`LogTree::new`] is v1's BLAKE3 tree,
+//! [`LogTree::sha256`] the SHA-256 tree of SPEC v2 2.1 (C2SP tlog-tiles) the relay logs in.
 
-use crate::merkle::{empty_root, node_hash};
 use crate::protocol::Hash;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct LogTree {
     /// `levels[h][i]` is the root of the perfect subtree of height `h` covering leaves
     /// `i·2^h .. (i+1)·2^h`; `levels[0]` are the leaf hashes.
     levels: Vec<Vec<Hash>>,
+    node: fn(&Hash, &Hash) -> Hash,
+    empty: fn() -> Hash,
+}
+
+impl Default for LogTree {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl LogTree {
+    /// The v1 tree (BLAKE3).
     pub fn new() -> Self {
         Self {
             levels: vec![Vec::new()],
+            node: crate::merkle::node_hash,
+            empty: crate::merkle::empty_root,
+        }
+    }
+
+    /// The SHA-256 tree of SPEC v2 2.1: `MTH({}) = SHA256("")`, `SHA256(0x01 || l || r)`.
+    pub fn sha256() -> Self {
+        Self {
+            levels: vec![Vec::new()],
+            node: crate::v2::tree::node_hash,
+            empty: crate::v2::tree::empty_root,
         }
     }
 
@@ -32,7 +54,7 @@ impl LogTree {
         let mut h = 0;
         while self.levels[h].len() % 2 == 0 {
             let n = self.levels[h].len();
-            let parent = node_hash(&self.levels[h][n - 2], &self.levels[h][n - 1]);
+            let parent = (self.node)(&self.levels[h][n - 2], &self.levels[h][n - 1]);
             if self.levels.len() == h + 1 {
                 self.levels.push(Vec::new());
             }
@@ -55,7 +77,7 @@ impl LogTree {
             return self.levels[h][(start >> h) as usize];
         }
         let k = split_point(n);
-        node_hash(
+        (self.node)(
             &self.range_hash(start, start + k),
             &self.range_hash(start + k, end),
         )
@@ -64,7 +86,7 @@ impl LogTree {
     /// `MTH` of the first `size` leaves; `None` when `size` exceeds the log.
     pub fn root(&self, size: u64) -> Option<Hash> {
         match size {
-            0 => Some(empty_root()),
+            0 => Some((self.empty)()),
             s if s <= self.size() => Some(self.range_hash(0, s)),
             _ => None,
         }
@@ -135,7 +157,7 @@ fn split_point(n: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::merkle::{self, leaf_hash};
+    use crate::merkle::{self, empty_root, leaf_hash};
 
     fn leaves(n: u64) -> Vec<Hash> {
         (0..n).map(|i| leaf_hash(&i.to_be_bytes())).collect()
@@ -172,5 +194,32 @@ mod tests {
         assert_eq!(tree.inclusion_proof(70, 70), None);
         assert_eq!(tree.consistency_proof(5, 71), None);
         assert_eq!(tree.consistency_proof(6, 5), None);
+    }
+
+    #[test]
+    fn the_sha256_tree_matches_the_v2_definitions() {
+        use crate::v2::tree as t;
+        let all: Vec<Hash> = (0..40u64).map(|i| t::leaf_hash(&i.to_be_bytes())).collect();
+        let mut tree = LogTree::sha256();
+        assert_eq!(tree.root(0), Some(t::empty_root()));
+        all.iter().for_each(|l| tree.push(*l));
+        for size in 0..=40u64 {
+            let prefix = &all[..size as usize];
+            assert_eq!(tree.root(size), Some(t::root(prefix)), "root {size}");
+            for index in 0..size {
+                assert_eq!(
+                    tree.inclusion_proof(index, size),
+                    t::inclusion_proof(prefix, index),
+                    "inclusion {index} of {size}"
+                );
+            }
+            for first in 0..=size {
+                assert_eq!(
+                    tree.consistency_proof(first, size),
+                    t::consistency_proof(prefix, first),
+                    "consistency {first} -> {size}"
+                );
+            }
+        }
     }
 }

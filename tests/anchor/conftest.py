@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from hashcore import Checkpoint
+from hashcore import _core
 from hashcore.anchor import EvmChain
 from hashcore.relay.store.base import Anchor, Store, StoredCheckpoint
 
@@ -47,10 +47,9 @@ def root_of(n: int) -> bytes:
 
 
 def signed_checkpoint(tree_size: int, root: bytes | None = None) -> StoredCheckpoint:
-    cp = Checkpoint.sign(RELAY_SEED, tree_size, root if root is not None else root_of(tree_size))
-    return StoredCheckpoint(
-        tree_size=cp.tree_size, root=cp.root, signature=cp.signature, created_ms=1_000 + tree_size
-    )
+    root = root if root is not None else root_of(tree_size)
+    note = _core.note_sign(RELAY_SEED, "relay.test.example/anchor", tree_size, root)
+    return StoredCheckpoint(tree_size=tree_size, root=root, note=note, created_ms=1_000 + tree_size)
 
 
 #: Gas an anchor() uses beyond the transaction's 21000 and its call data: the first
@@ -119,9 +118,10 @@ class MemoryStore(Store):
         raise NotImplementedError("not used by the anchorer")
 
     add_token = enroll = enrolled_with = get_device = list_devices = tree_size = append = _unused
-    get_record = get_records = record_at = iter_links = add_fork_evidence = _unused
+    get_record = get_records = record_at = iter_entries = add_fork_evidence = _unused
     list_fork_evidence = erase = list_erasures = iter_record_batches = _unused
-    checkpoints_table = store_id = _unused
+    checkpoints_table = store_id = get_meta = set_meta = rotations = _unused
+    count_fork_evidence = _unused
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hashcore import Device, RelayClient
+from hashcore import Device, RelayClient, audit_bundle
 from hashcore.anchor import EvmChain
-from hashcore.anchor.audit import audit_bundle_with_evm
+from hashcore.cli.main import main
 from hashcore.errors import AnchorError
 from hashcore.relay.export import export_bundle
 from hashcore.relay.server import RelayConfig
@@ -77,22 +77,46 @@ def test_relay_anchors_on_anvil_and_the_bundle_audits_clean(
         _wait(lambda: bool(client.receipt(device.chain_id, 5).anchor.final), "finality")  # type: ignore[union-attr]
         final = client.receipt(device.chain_id, 5)
         assert final.anchor is not None and final.anchor.confirmations >= 2
-        assert final.verify(relay.server.ledger.log_id, device.records()[5])  # type: ignore[union-attr]
-        log_id = relay.server.ledger.log_id  # type: ignore[union-attr]
+        ledger = relay.server.ledger  # type: ignore[union-attr]
+        assert final.verify(ledger.origin, ledger.log_key, device.records()[5])
+        contract = relay.server.contract  # type: ignore[union-attr]
     finally:
         relay.stop()
 
-    result = export_bundle(str(tmp_path / "relay.db"), tmp_path / "bundle", confirmations=2)
-    manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
-    assert manifest["evm"]["chain_id"] == 31337
-    assert manifest["evm"]["confirmations"] == 2
-    audit = audit_bundle_with_evm(tmp_path / "bundle", node.url, log_id=log_id)
-    assert audit.clean, audit.report.to_json()
-    assert audit.report.counts["OK"] == 25
-    assert [c.state for c in audit.anchors] == ["final"]
-    assert audit.anchored_tree_size == 25
-    assert not any("prefix of the log" in note for note in audit.notes)
-    assert result is not None
+    # The final anchor is the export's: --final-only takes exactly the anchored checkpoint.
+    result = export_bundle(str(tmp_path / "relay.db"), tmp_path / "bundle", final_only=True)
+    # Earlier checkpoints (every 12 records) are vouched for by the later anchor only.
+    assert (result.tree_size, result.not_final) == (25, (13,))
+    # The relay's policy names the chain, the contract and the anchoring account.
+    policy = tmp_path / "policy.json"
+    assert (
+        main(
+            [
+                "relay",
+                "policy",
+                "--db",
+                str(tmp_path / "relay.db"),
+                "--out",
+                str(policy),
+                "--evm",
+                "url",
+                "--evm-key",
+                str(key_file),
+                "--confirmations",
+                "2",
+            ]
+        )
+        == 0
+    )
+    evm = json.loads(policy.read_text())["evm"]
+    from hashcore.anchor.chain_access import read_key_file
+
+    assert evm["chain_id"] == 31337 and evm["contract"] == contract
+    assert evm["anchorer"] == read_key_file(key_file).address
+    assert evm["confirmations"] == 2 and evm["from_block"] >= 1
+    report = audit_bundle(tmp_path / "bundle", policy=policy)
+    assert report.clean, report
+    assert report.counts["OK"] == 25
 
 
 def test_relay_refuses_a_wrong_chain_id(

@@ -21,7 +21,7 @@ from hashcore import Device, RelayClient, _core
 from hashcore.relay.background import BackgroundRelay
 from hashcore.relay.client import RetryPolicy
 from hashcore.relay.server import RelayConfig, RelayServer
-from hashcore.relay.v1 import relay_pb2 as pb
+from hashcore.relay.v2 import relay_pb2 as pb
 
 FAST_RETRY = RetryPolicy(attempts=3, first_delay_s=0.05, max_delay_s=0.1)
 
@@ -108,6 +108,43 @@ def relay_factory(tmp_path: Path) -> Iterator[Callable[..., ThreadRelay]]:
 @pytest.fixture
 def relay(relay_factory: Callable[..., ThreadRelay]) -> ThreadRelay:
     return relay_factory()
+
+
+def log_leaves(relay: ThreadRelay) -> list[bytes]:
+    """The SPEC v2 2.1 leaf hashes of the relay's stored log, in log order."""
+    ledger = relay.server.ledger  # type: ignore[union-attr]
+    entries = relay.call(lambda: b"".join(ledger.store.iter_entries()))
+    return [_core.sha256_leaf_hash(entries[i : i + 41]) for i in range(0, len(entries), 41)]
+
+
+def forged_record(device: Device, seq: int, payload: bytes, **changes: Any) -> pb.Record:
+    """A record the device's key signs at ``seq`` over ``prev`` of its own record there
+    (a fork when the device holds another), with ``changes`` to the header fields."""
+    original = device.records()[seq]
+    fields: dict[str, Any] = {
+        "chain_id": device.chain_id,
+        "seq": seq,
+        "time_ms": original.time_ms,
+        "kind": 1,
+        "prev": original.prev,
+        "beacon_size": 0,
+        "beacon_root": bytes(32),
+    }
+    fields.update(changes)
+    salt = b"\x07" * 16
+    commit = _core.commitment(salt, payload)
+    link = _core.v2_link(
+        fields["chain_id"],
+        fields["seq"],
+        fields["time_ms"],
+        fields["kind"],
+        fields["prev"],
+        commit,
+        fields["beacon_size"],
+        fields["beacon_root"],
+    )
+    sig = fields.pop("signature", None) or _core.sign(device_seed(device), link)
+    return pb.Record(version=2, commit=commit, salt=salt, payload=payload, signature=sig, **fields)
 
 
 def enrolled_device(relay: ThreadRelay, participant: str = "P001", records: int = 0) -> Device:
@@ -209,17 +246,10 @@ def fork_of(
     """Another data record at ``seq`` of ``device``, signed by its key: a fork."""
     original = device.records()[seq]
     when = original.time_ms if time_ms is None else time_ms
-    commit = _core.commitment(salt, payload)
-    header = _core.record_header(device.chain_id, seq, when, 1, original.prev, commit)
-    return pb.Record(
-        version=1,
-        chain_id=device.chain_id,
-        seq=seq,
-        time_ms=when,
-        kind=1,
-        prev=original.prev,
-        commit=commit,
-        salt=salt,
-        payload=payload,
-        signature=_core.sign(device_seed(device), _core.link_of_header(header)),
-    )
+    rec = forged_record(device, seq, payload, time_ms=when)
+    if salt != b"\x07" * 16:
+        commit = _core.commitment(salt, payload)
+        link = _core.v2_link(device.chain_id, seq, when, 1, original.prev, commit, 0, bytes(32))
+        rec.salt, rec.commit = salt, commit
+        rec.signature = _core.sign(device_seed(device), link)
+    return rec

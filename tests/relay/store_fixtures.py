@@ -115,6 +115,8 @@ def record(
         kind=kind,
         prev=os.urandom(32),
         commit=os.urandom(32),
+        beacon_size=0,
+        beacon_root=bytes(32),
         link=os.urandom(32),
         signature=os.urandom(64),
         salt=os.urandom(16),

@@ -16,12 +16,12 @@ from pathlib import Path
 import grpc
 from hashcore import Device
 from hashcore.relay.client import record_pb
-from hashcore.relay.ledger import Ack, Ledger, token_hash
+from hashcore.relay.ledger import Ledger, token_hash
 from hashcore.relay.rejection import Rejected
 from hashcore.relay.store.base import ChainHead, ForkEvidence, StoredCheckpoint, StoredRecord
 from hashcore.relay.store.sqlite import SqliteStore
-from hashcore.relay.v1 import relay_pb2 as pb
-from hashcore.relay.v1 import relay_pb2_grpc as pb_grpc
+from hashcore.relay.v2 import relay_pb2 as pb
+from hashcore.relay.v2 import relay_pb2_grpc as pb_grpc
 
 from .conftest import ThreadRelay, enrolled_device, fork_of
 
@@ -63,7 +63,7 @@ def test_a_fork_of_a_record_in_flight_fails_nobody_and_keeps_its_evidence(
     tmp_path: Path,
 ) -> None:
     store = HeldSqliteStore(tmp_path / "relay.db")
-    ledger = Ledger(store, os.urandom(32), checkpoint_every=10**6)
+    ledger = Ledger(store, os.urandom(32), origin="relay.test/fork", checkpoint_every=10**6)
     a = _enroll(ledger, 2)  # genesis at 0
     b = _enroll(ledger, 2)  # genesis at 1
     commit = ThreadPoolExecutor(max_workers=1)
@@ -83,9 +83,9 @@ def test_a_fork_of_a_record_in_flight_fails_nobody_and_keeps_its_evidence(
         assert isinstance(results_next[0], Rejected)
         assert (results_next[0].code, results_next[0].reason) == ("ALREADY_EXISTS", "fork")
         assert "a different record holds this seq (log_index 3)" in results_next[0].details
-        assert results_next[1] == [
-            Ack(b.chain_id, 1, 4, False),
-            Ack(b.chain_id, 2, 5, False),
+        assert [x[:4] for x in results_next[1]] == [  # type: ignore[union-attr]
+            (b.chain_id, 1, 4, False),
+            (b.chain_id, 2, 5, False),
         ]
         assert sealed_next is not None
         store.release.set()
@@ -97,7 +97,7 @@ def test_a_fork_of_a_record_in_flight_fails_nobody_and_keeps_its_evidence(
     finally:
         store.release.set()
         commit.shutdown(wait=True)
-    assert results_k[0] == [Ack(a.chain_id, 1, 2, False), Ack(a.chain_id, 2, 3, False)]
+    assert [x[:4] for x in results_k[0]] == [(a.chain_id, 1, 2, False), (a.chain_id, 2, 3, False)]  # type: ignore[union-attr]
     assert ledger.size == store.tree_size() == 6
     assert [store.record_at(i).link for i in range(6)] == [  # type: ignore[union-attr]
         a.records()[0].link,
@@ -116,7 +116,12 @@ def test_a_fork_of_a_record_in_flight_fails_nobody_and_keeps_its_evidence(
 
 def test_a_fork_of_a_record_of_its_own_group_is_kept_after_it(tmp_path: Path) -> None:
     """The original and its fork in one group: the evidence is stored with the group."""
-    ledger = Ledger(SqliteStore(tmp_path / "relay.db"), os.urandom(32), checkpoint_every=10**6)
+    ledger = Ledger(
+        SqliteStore(tmp_path / "relay.db"),
+        os.urandom(32),
+        origin="relay.test/fork",
+        checkpoint_every=10**6,
+    )
     a = _enroll(ledger, 2)
     b = _enroll(ledger, 1)
     results = ledger.submit_group(
@@ -126,9 +131,9 @@ def test_a_fork_of_a_record_of_its_own_group_is_kept_after_it(tmp_path: Path) ->
             [record_pb(b.records()[1])],
         ]
     )
-    assert results[0] == [Ack(a.chain_id, 1, 2, False), Ack(a.chain_id, 2, 3, False)]
+    assert [x[:4] for x in results[0]] == [(a.chain_id, 1, 2, False), (a.chain_id, 2, 3, False)]  # type: ignore[union-attr]
     assert isinstance(results[1], Rejected) and results[1].reason == "fork"
-    assert results[2] == [Ack(b.chain_id, 1, 4, False)]
+    assert [x[:4] for x in results[2]] == [(b.chain_id, 1, 4, False)]  # type: ignore[union-attr]
     evidence = ledger.store.list_fork_evidence()
     assert [(e.seq, e.existing_log_index) for e in evidence] == [(2, 3)]
 

@@ -7,17 +7,30 @@ import os
 from pathlib import Path
 
 import pytest
-from hashcore import Device, merkle
+from hashcore import Device, _core
+from hashcore.errors import InvalidInputError
 from hashcore.relay.client import record_pb
 from hashcore.relay.ledger import Ledger, token_hash
 from hashcore.relay.rejection import Rejected
 from hashcore.relay.store.sqlite import SqliteStore
-from hashcore.relay.v1 import relay_pb2 as pb
+from hashcore.relay.v2 import relay_pb2 as pb
 
 
 @pytest.fixture
 def ledger(tmp_path: Path) -> Ledger:
-    return Ledger(SqliteStore(tmp_path / "l.db"), os.urandom(32), checkpoint_every=10**6)
+    return Ledger(
+        SqliteStore(tmp_path / "l.db"), os.urandom(32), origin=ORIGIN, checkpoint_every=10**6
+    )
+
+
+ORIGIN = "relay.test.example/ledger"
+
+
+def _root_of(ledger: Ledger, links: list[bytes]) -> bytes:
+    """The SPEC v2 2.1 root of the log of these links, with the stored receive times."""
+    by_link = {r.link: r for r in (ledger.store.record_at(i) for i in range(ledger.size)) if r}
+    leaves = [_core.sha256_leaf_hash(by_link[lk].entry) for lk in links]
+    return _core.sha256_tree_root(leaves)
 
 
 def _enroll(ledger: Ledger, records: int = 0) -> Device:
@@ -63,7 +76,7 @@ def test_a_refused_batch_mid_group_leaves_the_others(ledger: Ledger) -> None:
     assert ledger.size == ledger.store.tree_size() == 11
     links = [a.records()[0].link, b.records()[0].link] + [r.link for r in a.records()[1:7]]
     links += [r.link for r in b.records()[1:4]]
-    assert ledger.tree.root() == merkle.root(links)
+    assert ledger.tree.root() == _root_of(ledger, links)
 
 
 def test_rotation_in_one_batch_keys_the_next(ledger: Ledger) -> None:
@@ -142,3 +155,18 @@ def test_a_store_failure_loses_nothing_acknowledged_and_recovers(ledger: Ledger)
         (6, 6, False),
     ]  # type: ignore[union-attr]
     assert ledger.store.tree_size() == 7
+
+
+def test_receipts_are_signed_for_consecutive_positions_in_one_call(ledger: Ledger) -> None:
+    entries = [_core.log_entry(bytes([i]) * 32, 1000 + i) for i in range(5)]
+    sigs = ledger.sign_receipts(7, b"".join(entries))
+    assert sigs == [ledger.sign_receipt(7 + i, e) for i, e in enumerate(entries)]
+    assert all(
+        _core.receipt_verify(ledger.log_key, 7 + i, e, s)
+        for i, (e, s) in enumerate(zip(entries, sigs, strict=True))
+    )
+    assert ledger.sign_receipts(0, b"") == []
+    with pytest.raises(InvalidInputError, match="entries must be a multiple of 41 bytes, got 40"):
+        _core.receipt_sign_consecutive(bytes(32), 0, bytes(40))
+    with pytest.raises(InvalidInputError, match=r"log positions from 18446744073709551615 for 1"):
+        _core.receipt_sign_consecutive(bytes(32), 2**64 - 1, entries[0])

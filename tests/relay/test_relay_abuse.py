@@ -13,8 +13,8 @@ import pytest
 from hashcore import Device, RelayError
 from hashcore.relay.client import record_pb
 from hashcore.relay.ledger import Limits
-from hashcore.relay.v1 import relay_pb2 as pb
-from hashcore.relay.v1 import relay_pb2_grpc as pb_grpc
+from hashcore.relay.v2 import relay_pb2 as pb
+from hashcore.relay.v2 import relay_pb2_grpc as pb_grpc
 
 from .conftest import ThreadRelay
 
@@ -27,7 +27,7 @@ def _raw_operator(
     metadata = None if token is None else (("authorization", f"Bearer {token}"),)
     with grpc.insecure_channel(relay.target) as ch:
         call = ch.unary_unary(
-            f"/hashcore.relay.v1.Operator/{method}",
+            f"/hashcore.relay.v2.Operator/{method}",
             request_serializer=None,
             response_deserializer=None,
         )
@@ -71,7 +71,7 @@ def test_a_resent_genesis_needs_its_own_token_to_learn_the_participant(
     device = Device.new()
     genesis = record_pb(device.records()[0])
     first = _enroll_raw(relay, own, genesis)
-    assert (first.log_index, first.participant) == (0, "P-owner")
+    assert (first.ack.log_index, first.participant) == (0, "P-owner")
 
     # A stranger with the bundle's genesis: any other token, valid or not, is refused
     # alike, and the answer names no participant.
@@ -86,10 +86,15 @@ def test_a_resent_genesis_needs_its_own_token_to_learn_the_participant(
 
     # The phone whose reply was lost, with its own token: the original answer.
     again = _enroll_raw(relay, own, genesis)
-    assert (again.chain_id, again.log_index, again.participant) == (
+    assert (again.chain_id, again.ack.log_index, again.participant) == (
         device.chain_id,
         0,
         "P-owner",
+    )
+    # The same receipt again (Ed25519 is deterministic): the lost reply's promise.
+    assert (again.ack.received_ms, again.ack.receipt_sig) == (
+        first.ack.received_ms,
+        first.ack.receipt_sig,
     )
     # The other token was not used up by the refused attempt.
     assert relay.client().enroll(Device.new(), other) == 1

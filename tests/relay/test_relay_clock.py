@@ -17,8 +17,8 @@ from hashcore import Device, RelayClient, RelayError
 from hashcore.relay.client import record_pb
 from hashcore.relay.ledger import Ledger, Limits, token_hash
 from hashcore.relay.store.sqlite import SqliteStore
-from hashcore.relay.v1 import relay_pb2 as pb
-from hashcore.relay.v1 import relay_pb2_grpc as pb_grpc
+from hashcore.relay.v2 import relay_pb2 as pb
+from hashcore.relay.v2 import relay_pb2_grpc as pb_grpc
 
 from .conftest import FAST_RETRY, ThreadRelay, start_process_relay
 from .test_relay_service import raw_submit, state
@@ -127,7 +127,12 @@ def test_the_bounds_are_configurable(relay_factory: Callable[..., ThreadRelay]) 
 def test_a_resent_record_is_not_judged_again(tmp_path: Path) -> None:
     """A record accepted once stays a duplicate, however late its lost ack is resent."""
     relay_now = [int(time.time() * 1000)]
-    ledger = Ledger(SqliteStore(tmp_path / "l.db"), os.urandom(32), clock=lambda: relay_now[0])
+    ledger = Ledger(
+        SqliteStore(tmp_path / "l.db"),
+        os.urandom(32),
+        origin="relay.test/clock",
+        clock=lambda: relay_now[0],
+    )
     device = Device.new()
     ledger.store.add_token(token_hash("t"), "P", 0, 2**62)
     ledger.enroll("t", record_pb(device.records()[0]))

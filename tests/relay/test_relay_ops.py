@@ -24,7 +24,7 @@ from .test_relay_service import raw_submit
 def test_health_and_reflection(relay: ThreadRelay) -> None:
     with grpc.insecure_channel(relay.target) as ch:
         health = health_pb2_grpc.HealthStub(ch)
-        for service in ("", "hashcore.relay.v1.Relay", "hashcore.relay.v1.Operator"):
+        for service in ("", "hashcore.relay.v2.Relay", "hashcore.relay.v2.Operator"):
             reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
         stub = reflection_pb2_grpc.ServerReflectionStub(ch)
@@ -35,8 +35,8 @@ def test_health_and_reflection(relay: ThreadRelay) -> None:
     assert names == [
         "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection",
-        "hashcore.relay.v1.Operator",
-        "hashcore.relay.v1.Relay",
+        "hashcore.relay.v2.Operator",
+        "hashcore.relay.v2.Relay",
     ]
 
 

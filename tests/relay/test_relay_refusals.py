@@ -13,8 +13,8 @@ import pytest
 from hashcore.errors import InvalidInputError, StoreError
 from hashcore.relay.server import RelayConfig, RelayServer
 from hashcore.relay.store import open_store
-from hashcore.relay.v1 import relay_pb2 as pb
-from hashcore.relay.v1 import relay_pb2_grpc as pb_grpc
+from hashcore.relay.v2 import relay_pb2 as pb
+from hashcore.relay.v2 import relay_pb2_grpc as pb_grpc
 
 from .conftest import ThreadRelay, enrolled_device
 

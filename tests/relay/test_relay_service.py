@@ -9,14 +9,14 @@ from pathlib import Path
 
 import grpc
 import pytest
-from hashcore import Device, RelayError, _core, merkle
+from hashcore import Device, RelayError, _core
 from hashcore.relay.client import RelayClient, record_pb
 from hashcore.relay.ledger import token_hash
 from hashcore.relay.store import open_store
-from hashcore.relay.v1 import relay_pb2 as pb
-from hashcore.relay.v1 import relay_pb2_grpc as pb_grpc
+from hashcore.relay.v2 import relay_pb2 as pb
+from hashcore.relay.v2 import relay_pb2_grpc as pb_grpc
 
-from .conftest import ThreadRelay, enrolled_device
+from .conftest import ThreadRelay, enrolled_device, forged_record, log_leaves
 
 
 def raw_submit(relay: ThreadRelay, records: list[pb.Record]) -> tuple[grpc.StatusCode, str]:
@@ -39,37 +39,56 @@ def state(relay: ThreadRelay) -> tuple[int, int, bytes]:
 
 def test_enroll_sync_receipt_and_proofs(relay: ThreadRelay) -> None:
     device = enrolled_device(relay, records=40)
+    ledger = relay.server.ledger  # type: ignore[union-attr]
+    # Enrollment pinned the relay's log and verified the genesis receipt.
+    assert device.log_pin is not None
+    assert (device.log_pin.origin, device.log_pin.log_key) == (ledger.origin, ledger.log_key)
+    assert ledger.origin == f"hashcore-relay/{ledger.log_key[:8].hex()}"
+    assert [(r.seq, r.log_index) for r in device.receipts()] == [(0, 0)]
     device.rotate_key()
     for i in range(9):
         device.append(b"after rotation %d" % i)
     client = relay.client()
-    result = client.sync(device, batch_size=16)
+    result = client.sync(device, batch_size=16, refresh_beacon=False)
     assert (result.sent, result.duplicates, result.batches, result.sent_through) == (50, 0, 4, 50)
     assert device.unsent() == []
+    assert [(r.seq, r.log_index) for r in device.receipts()] == [(s, s) for s in range(51)]
 
     cp = relay.client(operator=True).create_checkpoint()
     assert cp.tree_size == 51
-    links = [r.link for r in device.records()]
-    assert cp.root == merkle.root(links)
-    assert cp.verify(relay.server.ledger.log_id)  # type: ignore[union-attr]
+    leaves = log_leaves(relay)
+    assert cp.root == _core.sha256_tree_root(leaves)
+    assert _core.note_verify(cp.note, ledger.origin, ledger.log_key) == (51, cp.root)
+    assert cp.note.decode().startswith(f"{ledger.origin}\n51\n")
+    assert cp.verify(ledger.origin, ledger.log_key)
+    assert not cp.verify("another.example/log", ledger.log_key)
 
     for seq in (0, 17, 50):
         receipt = client.receipt(device.chain_id, seq)
-        assert receipt.log_index == seq
-        assert receipt.verify(relay.server.ledger.log_id, device.records()[seq])  # type: ignore[union-attr]
-        assert receipt.inclusion_path == merkle.inclusion_proof(links, seq)
+        assert (receipt.ack.log_index, receipt.ack.duplicate) == (seq, True)
+        assert receipt.ack.receipt_sig == device.receipts()[seq].receipt_sig
+        assert receipt.verify(ledger.origin, ledger.log_key, device.records()[seq])
+        assert receipt.inclusion_path == _core.sha256_inclusion_proof(leaves, seq)
         assert receipt.anchor is None
     other_key = _core.public_key_from_seed(bytes(32))
-    assert not client.receipt(device.chain_id, 3).verify(other_key)
+    assert not client.receipt(device.chain_id, 3).verify(ledger.origin, other_key)
 
     first, second, path = client.consistency_proof(20, 51)
-    assert first == merkle.root(links[:20]) and second == cp.root
-    assert path == merkle.consistency_proof(links, 20)
-    assert merkle.verify_consistency(20, 51, first, second, path)
+    assert first == _core.sha256_tree_root(leaves[:20]) and second == cp.root
+    assert path == _core.sha256_consistency_proof(leaves, 20)
+    assert _core.sha256_verify_consistency(20, 51, first, second, path)
 
-    assert client.chain_head(device.chain_id) == (50, links[50], 50)
+    assert client.chain_head(device.chain_id) == (50, device.records()[50].link, 50)
     assert client.checkpoint() == cp
     assert client.checkpoint(51) == cp
+    # The device takes the checkpoint as its beacon; its next record names it.
+    assert client.refresh_beacon(device) is not None
+    assert device.beacon == (51, cp.root)
+    assert device.notes() == [cp.note]
+    nxt = device.append(b"with a beacon")
+    assert (nxt.beacon_size, nxt.beacon_root) == (51, cp.root)
+    client.sync(device)
+    assert device.receipts()[-1].log_index == 51
 
 
 def test_two_devices_interleaved_in_one_batch_and_resent(relay: ThreadRelay) -> None:
@@ -173,7 +192,12 @@ def _mutate(rec: pb.Record, **fields: object) -> pb.Record:
         ({"signature": b"\x00" * 63}, "INVALID_ARGUMENT", "signature must be 64 bytes, got 63"),
         ({"kind": 7}, "INVALID_ARGUMENT", "unknown kind 7"),
         ({"kind": 0}, "INVALID_ARGUMENT", "a genesis (kind 0) is only accepted through Enroll"),
-        ({"version": 2}, "INVALID_ARGUMENT", "unknown version 2 (expected 1)"),
+        ({"version": 1}, "INVALID_ARGUMENT", "unknown version 1 (expected 2)"),
+        (
+            {"beacon_root": b"\x01" * 32},
+            "INVALID_ARGUMENT",
+            "beacon_size is 0 but beacon_root is not 32 zero bytes (SPEC 1.5: no beacon)",
+        ),
         ({"signature": b"\x01" * 64}, "INVALID_ARGUMENT", "the signature does not verify"),
         ({"payload": b"edited"}, "INVALID_ARGUMENT", "commit is not KDF(salt || payload)"),
         ({"link": b"\x02" * 32}, "INVALID_ARGUMENT", "link is not the link of the record's header"),
@@ -215,33 +239,77 @@ def test_fork_is_refused_and_kept_as_evidence(relay: ThreadRelay) -> None:
     relay.client().sync(device)
     before = state(relay)
     # Same key, same seq 2, different content: a device (or a thief of its key) forking.
-    original = device.records()[2]
-    seed = bytes.fromhex(_device_seed(device))
-    salt = b"\x07" * 16
-    payload = b"a different diary entry"
-    commit = _core.commitment(salt, payload)
-    header = _core.record_header(device.chain_id, 2, original.time_ms, 1, original.prev, commit)
-    link = _core.link_of_header(header)
-    fork = pb.Record(
-        version=1,
-        chain_id=device.chain_id,
-        seq=2,
-        time_ms=original.time_ms,
-        kind=1,
-        prev=original.prev,
-        commit=commit,
-        salt=salt,
-        payload=payload,
-        signature=_core.sign(seed, link),
-    )
+    fork = forged_record(device, 2, b"a different diary entry")
     code, details = raw_submit(relay, [fork])
     assert code == grpc.StatusCode.ALREADY_EXISTS
-    assert "a different record holds this seq (log_index 2)" in details
+    assert details.endswith(
+        f"record 0 (chain {device.chain_id.hex()} seq 2): a different record holds this seq "
+        "(log_index 2); refused as a fork and kept as evidence"
+    )
     assert state(relay) == before
     evidence = relay.call(lambda: relay.server.ledger.store.list_fork_evidence(device.chain_id))  # type: ignore[union-attr]
-    assert [(e.seq, e.existing_log_index, e.link, e.payload) for e in evidence] == [
-        (2, 2, link, payload)
+    assert [(e.seq, e.existing_log_index, e.payload) for e in evidence] == [
+        (2, 2, b"a different diary entry")
     ]
+
+
+def test_fork_evidence_only_when_signed_by_the_chain_and_bounded(
+    relay_factory: Callable[..., ThreadRelay],
+) -> None:
+    from hashcore.relay.ledger import Limits
+
+    relay = relay_factory(limits=Limits(max_fork_evidence_per_chain=2))
+    device = enrolled_device(relay, records=2)
+    relay.client().sync(device)
+    # Not signed by the chain's key: refused as a fork, kept as nothing.
+    unsigned = forged_record(device, 2, b"forged by a stranger", signature=b"\x05" * 64)
+    code, details = raw_submit(relay, [unsigned])
+    assert code == grpc.StatusCode.ALREADY_EXISTS
+    assert details.endswith("(log_index 2); refused as a fork")
+    # Signed: kept, up to the bound per chain.
+    for i in range(4):
+        code, details = raw_submit(relay, [forged_record(device, 2, b"fork %d" % i)])
+        assert code == grpc.StatusCode.ALREADY_EXISTS
+        assert details.endswith("refused as a fork" + (" and kept as evidence" if i < 2 else ""))
+    evidence = relay.call(lambda: relay.server.ledger.store.list_fork_evidence(device.chain_id))  # type: ignore[union-attr]
+    assert [e.payload for e in evidence] == [b"fork 0", b"fork 1"]
+
+
+def test_beacons_must_be_checkpoints_this_relay_signed(relay: ThreadRelay) -> None:
+    device = enrolled_device(relay, records=3)
+    client = relay.client()
+    client.sync(device)
+    cp = relay.client(operator=True).create_checkpoint()
+    assert cp.tree_size == 4
+    before = state(relay)
+    where = f"record 0 (chain {device.chain_id.hex()} seq 4)"
+    prev = device.records()[3].link
+    cases = [
+        (
+            {"beacon_size": 4, "beacon_root": b"\x09" * 32},
+            f"{where}: beacon (4, {'09' * 32}) is not a checkpoint this relay signed "
+            "(another root for that size)",
+        ),
+        (
+            {"beacon_size": 3, "beacon_root": cp.root},
+            f"{where}: beacon (3, {cp.root.hex()}) is not a checkpoint this relay signed "
+            "(no checkpoint of that size)",
+        ),
+        (
+            {"beacon_size": 9, "beacon_root": cp.root},
+            f"{where}: beacon_size 9 is not older than the record (it would be at log_index "
+            "4; a beacon names a log state before the record)",
+        ),
+    ]
+    device.append(b"next")
+    for changes, message in cases:
+        rec = forged_record(device, 4, b"x", prev=prev, **changes)
+        code, details = raw_submit(relay, [rec])
+        assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, message)
+        assert state(relay) == before
+    # The checkpoint itself is a good beacon.
+    good = forged_record(device, 4, b"x", prev=prev, beacon_size=4, beacon_root=cp.root)
+    assert [a.log_index for a in client.submit([good])] == [4]
 
 
 def _device_seed(device: Device) -> str:
@@ -270,7 +338,7 @@ def test_limits_are_resource_exhausted(relay_factory: Callable[..., ThreadRelay]
     code, details = raw_submit(relay, [record_pb(big)])
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "payload of 101 bytes exceeds the limit of 100" in details
-    huge = pb.Record(version=1, payload=b"y" * 70_000)
+    huge = pb.Record(version=2, payload=b"y" * 70_000)
     code, details = raw_submit(relay, [huge])
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "larger than max" in details  # grpc's own message for an oversize message
@@ -339,10 +407,11 @@ def test_operator_calls_need_the_token(relay: ThreadRelay) -> None:
 def test_receipt_before_a_checkpoint_and_for_unknown_records(relay: ThreadRelay) -> None:
     device = enrolled_device(relay)
     client = relay.client()
-    with pytest.raises(RelayError) as exc:
-        client.receipt(device.chain_id, 0)
-    assert exc.value.code == "FAILED_PRECONDITION"
-    assert "not covered by a checkpoint yet (the newest covers 0 records)" in exc.value.details
+    # No checkpoint yet: the receipt (the relay's promise) without an inclusion proof.
+    receipt = client.receipt(device.chain_id, 0)
+    assert (receipt.checkpoint, receipt.inclusion_path, receipt.covered()) == (None, [], False)
+    pin = device.log_pin
+    assert pin is not None and receipt.verify(pin.origin, pin.log_key, device.records()[0])
     with pytest.raises(RelayError) as exc:
         client.receipt(device.chain_id, 5)
     assert exc.value.code == "NOT_FOUND"
@@ -357,8 +426,11 @@ def test_checkpoints_every_n_records(relay_factory: Callable[..., ThreadRelay]) 
     relay.client().sync(device, batch_size=5)
     cps = relay.call(lambda: relay.server.ledger.store.list_checkpoints())  # type: ignore[union-attr]
     assert [c.tree_size for c in cps] == [11, 21]
-    links = [r.link for r in device.records()]
-    assert [c.root for c in cps] == [merkle.root(links[:11]), merkle.root(links[:21])]
+    leaves = log_leaves(relay)
+    assert [c.root for c in cps] == [
+        _core.sha256_tree_root(leaves[:11]),
+        _core.sha256_tree_root(leaves[:21]),
+    ]
 
 
 def test_checkpoint_timer(relay_factory: Callable[..., ThreadRelay]) -> None:
@@ -393,7 +465,7 @@ def test_corrupt_protobuf_is_invalid_argument(relay: ThreadRelay) -> None:
     with grpc.insecure_channel(relay.target) as ch:
         for method in ("SubmitBatch", "Enroll", "GetReceipt"):
             call = ch.unary_unary(
-                f"/hashcore.relay.v1.Relay/{method}",
+                f"/hashcore.relay.v2.Relay/{method}",
                 request_serializer=None,
                 response_deserializer=None,
             )
@@ -402,8 +474,39 @@ def test_corrupt_protobuf_is_invalid_argument(relay: ThreadRelay) -> None:
             assert rpc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert rpc.value.details().startswith("the request is not a valid protobuf message")
         stream = ch.stream_stream(
-            "/hashcore.relay.v1.Relay/Submit", request_serializer=None, response_deserializer=None
+            "/hashcore.relay.v2.Relay/Submit", request_serializer=None, response_deserializer=None
         )
         with pytest.raises(grpc.RpcError) as rpc:
             list(stream(iter([b"\x0a\x05abc"]), timeout=5))
         assert rpc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_relay_the_device_did_not_pin_changes_nothing(
+    relay_factory: Callable[..., ThreadRelay], tmp_path: Path
+) -> None:
+    """Relay B (another key) answers a device pinned to relay A: its enrollment, receipts
+    and checkpoints are refused with RelayTrustError, and the device's chain is intact."""
+    from hashcore.errors import RelayTrustError
+
+    a = relay_factory(origin="relay-a.example/t")
+    b = relay_factory(store=str(tmp_path / "b.db"), origin="relay-b.example/t")
+    device = Device.new(tmp_path / "device.json")
+    token_a, _ = a.client(operator=True).issue_token("P")
+    a.client().enroll(device, token_a)
+    for i in range(3):
+        device.append(b"night %d" % i)
+    before = (tmp_path / "device.json").read_text()
+    token_b, _ = b.client(operator=True).issue_token("P")
+    with pytest.raises(RelayTrustError, match=r"the relay says it is 'relay-b\.example/t'"):
+        b.client().enroll(device, token_b)
+    # B holds the genesis now and acknowledges the records with its own receipts.
+    with pytest.raises(RelayTrustError, match="does not verify under the pinned log key"):
+        b.client().sync(device)
+    b.client(operator=True).create_checkpoint()
+    with pytest.raises(RelayTrustError, match="is not a note signed by the pinned log key"):
+        b.client().refresh_beacon(device)
+    assert (tmp_path / "device.json").read_text() == before
+    assert [r.seq for r in device.unsent()] == [1, 2, 3]
+    # Relay A still takes everything, in order.
+    assert a.client().sync(device).sent == 3
+    assert device.unsent() == [] and device.beacon == (0, bytes(32))

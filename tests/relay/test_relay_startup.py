@@ -333,8 +333,12 @@ def test_serve_help_shows_every_default_and_the_file_names() -> None:
         f"sign a checkpoint every N records (default {config.checkpoint_every})",
         "where relay.key, relay.operator-token (and relay.evm-state.json) live; required "
         "with a postgresql:// --db",
-        "Phones pin the log_id: the public key of relay.key",
-        "A receipt needs a checkpoint covering the record (FAILED_PRECONDITION until then).",
+        "Phones pin the origin and log key (the public key of relay.key, its 'log_id' field;",
+        "Every acknowledgement carries a signed receipt; checkpoints are C2SP signed notes.",
+        "default: the name the store already has, else hashcore-relay/<first 16 hex digits "
+        "of the log key>",
+        f"wait this long for the final checkpoint's anchor to be final (default "
+        f"{config.stop_anchor_wait_s:g})",
         "GetCheckpoint(0) is the newest checkpoint, GetCheckpoint(N) the one of exactly "
         "tree size N (NOT_FOUND if none).",
         "Consistency-proof roots are unsigned: check them against signed checkpoints.",
@@ -353,7 +357,8 @@ def test_docs_relay_md_states_the_real_defaults() -> None:
         f"| `--confirmations N` | {config.confirmations} blocks |",
         "| `relay.key` | the relay's Ed25519 key",
         "| `relay.operator-token` | the operator bearer token",
-        "**A receipt needs a covering checkpoint first.**",
+        "**Every acknowledgement is a signed receipt.**",
+        "## The log's origin",
         "**`GetCheckpoint(0)` is the newest checkpoint; `GetCheckpoint(n)` is the checkpoint of",
         "**Consistency-proof roots are not signed.**",
         "## Which key a phone pins",

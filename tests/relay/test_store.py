@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from hashcore import _core
+from hashcore.bundle.format_v2 import CHECKPOINT_SCHEMA_V2 as CHECKPOINT_SCHEMA
+from hashcore.bundle.format_v2 import RECORD_SCHEMA_V2 as RECORD_SCHEMA
 from hashcore.errors import ConflictError, StoreError, TokenRejectedError
 from hashcore.relay.store import (
     SCHEMA_VERSION,
@@ -25,7 +28,6 @@ from hashcore.relay.store import (
 )
 from hashcore.relay.store.migrations import MIGRATIONS
 from hashcore.relay.store.postgres import PostgresStore
-from hashcore.schema import CHECKPOINT_SCHEMA, RECORD_SCHEMA
 
 from . import store_fixtures
 from .store_fixtures import (
@@ -47,7 +49,7 @@ CONTRACT = "0x" + "ab" * 20
 
 
 def checkpoint(tree_size: int, created_ms: int = 5) -> StoredCheckpoint:
-    return StoredCheckpoint(tree_size, os.urandom(32), os.urandom(64), created_ms)
+    return StoredCheckpoint(tree_size, os.urandom(32), b"note " + os.urandom(64), created_ms)
 
 
 def anchor(*, block: int | None = 123, final: bool = True) -> Anchor:
@@ -66,7 +68,7 @@ def test_fresh_store_is_migrated_and_empty(store: Store) -> None:
     assert store.list_checkpoints() == []
     assert store.list_erasures() == []
     assert store.list_fork_evidence() == []
-    assert list(store.iter_links()) == []
+    assert list(store.iter_entries()) == []
     assert list(store.iter_record_batches()) == []
     assert store.checkpoints_table().equals(CHECKPOINT_SCHEMA.empty_table())
 
@@ -100,7 +102,8 @@ def test_newer_schema_version_is_refused(store_target: str) -> None:
 
 
 def test_migrations_are_versioned_in_order() -> None:
-    assert [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
+    # Version 1 was protocol v1's layout (never deployed); v2 starts at 2.
+    assert [m.version for m in MIGRATIONS] == list(range(2, SCHEMA_VERSION + 1))
     for m in MIGRATIONS:
         assert len(m.sqlite) == len(m.postgres) > 0
 
@@ -331,15 +334,34 @@ def test_get_records(store: Store) -> None:
 
 
 @pytest.mark.parametrize(("start", "chunk"), [(0, 1), (0, 7), (5, 7), (0, 1000), (30, 4), (99, 3)])
-def test_iter_links_gives_the_exact_bytes(store: Store, start: int, chunk: int) -> None:
+def test_iter_entries_gives_the_exact_bytes(store: Store, start: int, chunk: int) -> None:
     chains = [enroll_chain(store) for _ in range(3)]
     extend(store, chains, 9)
-    links = [r.link for r in all_records(store)]
-    assert len(links) == 30
-    chunks = list(store.iter_links(start=start, chunk=chunk))
-    assert b"".join(chunks) == b"".join(links[start:])
-    assert all(len(c) == 32 * chunk for c in chunks[:-1])
-    assert all(0 < len(c) <= 32 * chunk for c in chunks)
+    entries = [_core.log_entry(r.link, r.received_ms) for r in all_records(store)]
+    assert len(entries) == 30 and {len(e) for e in entries} == {41}
+    assert [r.entry for r in all_records(store)] == entries
+    chunks = list(store.iter_entries(start=start, chunk=chunk))
+    assert b"".join(chunks) == b"".join(entries[start:])
+    assert all(len(c) == 41 * chunk for c in chunks[:-1])
+    assert all(0 < len(c) <= 41 * chunk for c in chunks)
+
+
+def test_rotations_and_fork_evidence_counts(store: Store) -> None:
+    chain = enroll_chain(store)
+    extend(store, [chain], 2)
+    rot = extend(store, [chain], 1, kind=2)[0]
+    assert store.rotations(chain.chain_id) == [(rot.seq, rot.payload)]
+    assert store.rotations(os.urandom(16)) == []
+    assert store.count_fork_evidence(chain.chain_id) == 0
+
+
+def test_meta_is_set_once(store: Store) -> None:
+    assert store.get_meta("origin") is None
+    store.set_meta("origin", b"relay.example/t")
+    store.set_meta("origin", b"relay.example/t")  # the same again: nothing changes
+    with pytest.raises(ConflictError, match=r"the store's origin is b'relay\.example/t'"):
+        store.set_meta("origin", b"other.example/t")
+    assert store.get_meta("origin") == b"relay.example/t"
 
 
 def test_fork_evidence(store: Store) -> None:
@@ -358,6 +380,8 @@ def test_fork_evidence(store: Store) -> None:
             r.kind,
             r.prev,
             r.commit,
+            r.beacon_size,
+            r.beacon_root,
             r.link,
             r.signature,
             r.salt,
@@ -431,7 +455,7 @@ def test_checkpoints_and_anchors(store: Store) -> None:
 
     pending = anchor(block=None, final=False)
     store.set_anchor(4, pending)
-    assert store.get_checkpoint(4) == StoredCheckpoint(4, cps[1].root, cps[1].signature, 4, pending)
+    assert store.get_checkpoint(4) == StoredCheckpoint(4, cps[1].root, cps[1].note, 4, pending)
     final = anchor()
     store.set_anchor(4, final)
     store.set_anchor(10, anchor())
@@ -446,7 +470,7 @@ def test_checkpoints_and_anchors(store: Store) -> None:
     assert table.to_pydict() == {
         "tree_size": [0, 4, 10],
         "root": [cp.root for cp in cps],
-        "signature": [cp.signature for cp in cps],
+        "note": [cp.note for cp in cps],
         "tx_hash": [None, final.tx_hash, None],
         "block_number": [None, 123, None],
     }
@@ -517,7 +541,7 @@ def test_durability_across_reopen(store_target: str) -> None:
             s.list_devices(),
             s.list_checkpoints(),
             s.list_erasures(),
-            b"".join(s.iter_links()),
+            b"".join(s.iter_entries()),
         )
     with open_store(store_target) as s:
         assert s.get_log_id() == b"\x07" * 32
@@ -526,7 +550,7 @@ def test_durability_across_reopen(store_target: str) -> None:
             s.list_devices(),
             s.list_checkpoints(),
             s.list_erasures(),
-            b"".join(s.iter_links()),
+            b"".join(s.iter_entries()),
         ) == state
 
 

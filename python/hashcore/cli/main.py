@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import audit, demo, fraud, mirror, relay, sample, witness
+from . import audit, demo, device, fraud, mirror, relay, sample, witness
 from .args import EXIT_UNUSABLE, Parser, positive_int
 
 __all__ = ["main"]
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_parser(sub)
     sample.add_parser(sub)
     relay.add_parser(sub, positive_int)
+    device.add_parser(sub)
     fraud.add_parser(sub)
     demo.add_parser(sub)
     witness.add_parser(sub)
@@ -40,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs = {
         "audit": audit.run,
         "relay": relay.run,
+        "device": device.run,
         "simulate-fraud": fraud.run,
         "demo": demo.run,
         "make-sample": sample.run,

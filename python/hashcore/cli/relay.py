@@ -1,5 +1,5 @@
-"""``hashcore relay serve | token | export``: run a relay, issue enrollment tokens, export
-an audit bundle straight from a relay's store."""
+"""``hashcore relay serve | token | export | policy``: run a relay, issue enrollment
+tokens, export an audit bundle straight from a relay's store, write its SPEC 3 policy."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HashcoreError
+from . import relay_policy
 
 __all__ = ["add_parser", "run"]
 
@@ -64,18 +65,35 @@ def add_parser(sub: Any, positive_int: Any) -> None:
     serve = rsub.add_parser(
         "serve",
         help="serve the relay gRPC API (SIGTERM stops it cleanly)",
-        description="Serve the relay gRPC API (SIGTERM stops it cleanly). Phones pin the "
-        "log_id: the public key of relay.key (its 'log_id' field; also logged at start). "
-        "A receipt needs a checkpoint covering the record (FAILED_PRECONDITION until "
-        "then). GetCheckpoint(0) is the newest checkpoint, GetCheckpoint(N) the one of "
-        "exactly tree size N (NOT_FOUND if none). Consistency-proof roots are unsigned: "
-        "check them against signed checkpoints. More: docs/relay.md.",
+        description="Serve the relay gRPC API, protocol v2 (SIGTERM stops it cleanly: a "
+        "final checkpoint, anchored, waiting --stop-anchor-wait for it to be final). Phones "
+        "pin the origin and log key (the public key of relay.key, its 'log_id' field; both "
+        "logged at start and sent at enrollment). Every acknowledgement carries a signed "
+        "receipt; checkpoints are C2SP signed notes. GetCheckpoint(0) is the newest "
+        "checkpoint, GetCheckpoint(N) the one of exactly tree size N (NOT_FOUND if none). "
+        "Consistency-proof roots are unsigned: check them against signed checkpoints. "
+        "More: docs/relay.md.",
     )
     serve.add_argument(
         "--db", required=True, metavar="FILE_OR_URL", help="SQLite file or postgresql:// URL"
     )
     serve.add_argument(
         "--listen", default="127.0.0.1:7443", metavar="HOST:PORT", help="port 0 picks a free one"
+    )
+    serve.add_argument(
+        "--origin",
+        metavar="NAME",
+        help="the log's name in every checkpoint (SPEC 2.2, a C2SP key name such as "
+        "relay.site-a.example/trial-x; default: the name the store already has, else "
+        "hashcore-relay/<first 16 hex digits of the log key>); a store keeps it for life",
+    )
+    serve.add_argument(
+        "--stop-anchor-wait",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="on SIGTERM, wait this long for the final checkpoint's anchor to be final "
+        "(default 30)",
     )
     serve.add_argument(
         "--key-dir",
@@ -245,17 +263,31 @@ def add_parser(sub: Any, positive_int: Any) -> None:
         "--ttl", type=_duration, default=7 * 86400, metavar="DURATION", help="lifetime (default 7d)"
     )
 
-    export = rsub.add_parser("export", help="write a SPEC section 3 bundle from a relay's store")
+    export = rsub.add_parser(
+        "export",
+        help="write a SPEC v2 section 4 bundle from a relay's store",
+        description="Write the relay's log up to its newest checkpoint (every acknowledged "
+        "record a checkpoint covers) and its checkpoints as a v2 bundle. What is left out "
+        "(records no checkpoint covers yet) and what is not final (checkpoints without a "
+        "final anchor) is printed as a WARNING on stderr. --as-of N / --final-only export "
+        "less, by name.",
+    )
     export.add_argument("--db", required=True, metavar="FILE_OR_URL")
     export.add_argument("--out", required=True, type=Path, metavar="BUNDLE")
     export.add_argument("--part-rows", type=positive_int, default=1_000_000, metavar="N")
-    export.add_argument(
-        "--confirmations",
+    cut = export.add_mutually_exclusive_group()
+    cut.add_argument(
+        "--as-of",
         type=positive_int,
-        default=1,
         metavar="N",
-        help="confirmations written to the manifest's evm entry",
+        help="export up to the checkpoint of tree size N (audit it with --as-of N)",
     )
+    cut.add_argument(
+        "--final-only",
+        action="store_true",
+        help="export up to the newest checkpoint with a final anchor",
+    )
+    relay_policy.add_parser(rsub, positive_int, _duration)
 
 
 class _JsonFormatter(logging.Formatter):
@@ -320,6 +352,8 @@ def _serve(args: argparse.Namespace) -> int:
         evm_chain_id=args.evm_chain_id,
         confirmations=args.confirmations,
         anchor_interval_s=args.anchor_interval,
+        origin=args.origin,
+        stop_anchor_wait_s=args.stop_anchor_wait,
     )
 
     async def main() -> None:
@@ -380,16 +414,48 @@ def _export(args: argparse.Namespace) -> int:
             args.out,
             part_rows=args.part_rows,
             progress=update,
-            confirmations=args.confirmations,
+            as_of=args.as_of,
+            final_only=args.final_only,
         )
-    print(_describe(result, args.out))
+    print(
+        f"exported {args.out}: origin={result.origin}, records={result.records}, "
+        f"tree_size={result.tree_size}, checkpoints={result.checkpoints}, "
+        f"parts={result.parts}, left_out={result.left_out}"
+    )
+    for line in _warnings(result, args):
+        print(f"hashcore: WARNING: {line}", file=sys.stderr)
     return 0
 
 
-def _describe(result: Any, out: Path) -> str:
-    fields = getattr(result, "__dataclass_fields__", {})
-    parts = [f"{name}={getattr(result, name)}" for name in fields if not name.startswith("_")]
-    return f"exported {out}: " + ", ".join(parts)
+def _warnings(result: Any, args: argparse.Namespace) -> list[str]:
+    """What the export did not cover, said loudly (never silently)."""
+    out = []
+    if result.left_out:
+        why = (
+            f"--as-of {args.as_of}"
+            if args.as_of
+            else "--final-only"
+            if args.final_only
+            else "no checkpoint covers them yet"
+        )
+        out.append(
+            f"{result.left_out} acknowledged record(s) after tree_size {result.tree_size} "
+            f"are NOT in this bundle ({why}); their receipts audit as RECEIPT_PENDING until "
+            "a later export covers them"
+        )
+    if result.newest_checkpoint > result.tree_size:
+        out.append(
+            f"the store has checkpoints up to tree_size {result.newest_checkpoint}; this "
+            f"bundle stops at {result.tree_size}: audit it with --as-of {result.tree_size}"
+        )
+    if result.not_final:
+        shown = ", ".join(map(str, result.not_final[-5:]))
+        more = f" (and {len(result.not_final) - 5} more)" if len(result.not_final) > 5 else ""
+        out.append(
+            f"{len(result.not_final)} exported checkpoint(s) have no final anchor: tree_size "
+            f"{shown}{more}"
+        )
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -399,6 +465,8 @@ def run(args: argparse.Namespace) -> int:
             return _serve(args)
         if args.relay_command == "token":
             return _token(args)
+        if args.relay_command == "policy":
+            return relay_policy.run(args)
         return _export(args)
     except HashcoreError as exc:
         print(f"hashcore: error: {' '.join(str(exc).split())}", file=sys.stderr)

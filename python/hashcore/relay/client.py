@@ -7,6 +7,13 @@ unreachable. A record whose acknowledgement was lost is simply sent again: the r
 answers a record it already holds with its original log position, so nothing enters the
 log twice.
 
+Trust (SPEC v2 1.5, 2.4): the device pins the relay's origin and log key at enrollment;
+a record counts as acknowledged only once its receipt verifies under that key; after a
+sync the client fetches the newest checkpoint and the device verifies it (its note, the
+witness quorum where the device knows the policy, consistency with the last one it
+verified) before using it as its beacon. A relay answer that fails raises
+:class:`hashcore.errors.RelayTrustError` and the device changes nothing.
+
 Errors: a refusal is a :class:`hashcore.errors.RelayError` whose ``code`` is the gRPC
 status name and whose message names the record.
 """
@@ -23,15 +30,24 @@ from typing import Any, TypeVar
 import grpc
 
 from .. import _core
-from ..checkpoint import Checkpoint
 from ..device import Device
-from ..errors import DeviceError, RelayError
+from ..device_trust import LogPin, VerifiedCheckpoint
+from ..errors import DeviceError, HashcoreError, RelayError, RelayTrustError
 from ..record import Record
 from .grpc_api import OperatorStub, RelayStub
 from .rejection import RETRY_AFTER_KEY
-from .v1 import relay_pb2 as pb
+from .v2 import relay_pb2 as pb
 
-__all__ = ["Ack", "AnchorInfo", "DeviceInfo", "Receipt", "RelayClient", "RetryPolicy", "SyncResult"]
+__all__ = [
+    "Ack",
+    "AnchorInfo",
+    "CheckpointNote",
+    "DeviceInfo",
+    "Receipt",
+    "RelayClient",
+    "RetryPolicy",
+    "SyncResult",
+]
 
 T = TypeVar("T")
 
@@ -77,10 +93,43 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Ack:
+    """An acknowledgement as the relay sent it (not verified here: the device does)."""
+
     chain_id: bytes
     seq: int
     log_index: int
     duplicate: bool
+    received_ms: int
+    receipt_sig: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointNote:
+    """A checkpoint as the relay serves it: the signed note (what to verify), and the
+    size and root the relay says it names (not to be trusted before the note verifies)."""
+
+    note: bytes
+    tree_size: int
+    root: bytes
+    created_ms: int
+
+    def verify(self, origin: str, log_key: bytes) -> bool:
+        """True iff the note is a checkpoint of ``origin`` valid under ``log_key`` and its
+        body names this ``tree_size`` and ``root``."""
+        try:
+            return _core.note_verify(self.note, origin, log_key) == (self.tree_size, self.root)
+        except HashcoreError:
+            return False
+
+
+def _ack(a: pb.Ack) -> Ack:
+    return Ack(
+        bytes(a.chain_id), a.seq, a.log_index, a.duplicate, a.received_ms, bytes(a.receipt_sig)
+    )
+
+
+def _note(c: pb.Checkpoint) -> CheckpointNote:
+    return CheckpointNote(bytes(c.note), c.tree_size, bytes(c.root), c.created_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,29 +152,42 @@ class AnchorInfo:
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    """Proof that a record is in the relay's log: the inclusion path to a signed checkpoint
-    (and that checkpoint's anchor on chain, when there is one)."""
+    """A record's acknowledgement again (its receipt, SPEC 2.4), and proof that it is in
+    the relay's log: the inclusion path to the newest checkpoint (empty while that does
+    not cover it yet), with that checkpoint's anchor on chain when there is one."""
 
-    chain_id: bytes
-    seq: int
-    log_index: int
+    ack: Ack
     link: bytes
     inclusion_path: list[bytes]
-    log_id: bytes
-    checkpoint: Checkpoint
+    checkpoint: CheckpointNote | None
     anchor: AnchorInfo | None
 
-    def verify(self, log_id: bytes, record: Record | None = None) -> bool:
-        """True iff the checkpoint is signed by ``log_id`` (which you must know from
-        elsewhere) and the record's link is in it at ``log_index``. With ``record``, its
-        link must also be this receipt's link."""
-        if record is not None and (record.link != self.link or record.chain_id != self.chain_id):
+    @property
+    def entry(self) -> bytes:
+        return _core.log_entry(self.link, self.ack.received_ms)
+
+    def covered(self) -> bool:
+        return self.checkpoint is not None and self.checkpoint.tree_size > self.ack.log_index
+
+    def verify(self, origin: str, log_key: bytes, record: Record | None = None) -> bool:
+        """True iff the receipt signature verifies under ``log_key`` (which you must know
+        from elsewhere) and, when a checkpoint covers the record, that checkpoint is a
+        valid note of ``origin`` and the entry is in it at ``log_index``. With ``record``,
+        its link must also be this receipt's link."""
+        if record is not None and record.link != self.link:
             return False
-        if not self.checkpoint.verify(log_id):
+        if len(self.ack.receipt_sig) != 64 or not _core.receipt_verify(
+            log_key, self.ack.log_index, self.entry, self.ack.receipt_sig
+        ):
             return False
-        return _core.verify_inclusion(
-            _core.merkle_leaf_hash(self.link),
-            self.log_index,
+        if not self.covered():
+            return True
+        assert self.checkpoint is not None
+        if not self.checkpoint.verify(origin, log_key):
+            return False
+        return _core.sha256_verify_inclusion(
+            _core.sha256_leaf_hash(self.entry),
+            self.ack.log_index,
             self.checkpoint.tree_size,
             self.inclusion_path,
             self.checkpoint.root,
@@ -144,7 +206,7 @@ def record_pb(record: Record) -> pb.Record:
     if record.salt is None or record.payload is None:
         raise DeviceError(f"seq {record.seq}: an erased record can't be sent")
     return pb.Record(
-        version=1,
+        version=_core.V2_VERSION,
         chain_id=record.chain_id,
         seq=record.seq,
         time_ms=record.time_ms,
@@ -155,6 +217,8 @@ def record_pb(record: Record) -> pb.Record:
         payload=record.payload,
         signature=record.signature,
         link=record.link,
+        beacon_size=record.beacon_size,
+        beacon_root=record.beacon_root,
     )
 
 
@@ -230,14 +294,49 @@ class RelayClient:
 
     def enroll(self, device: Device, token: str) -> int:
         """Enroll ``device`` with a one-time token; returns its genesis log_index. Safe to
-        repeat after a lost reply (the relay recognises the same genesis)."""
+        repeat after a lost reply (the relay recognises the same genesis).
+
+        The device pins the relay's origin and log key from the answer (a device given a
+        policy beforehand has them pinned already: another relay is refused), verifies
+        the genesis receipt, and the newest checkpoint when there is one.
+
+        Raises:
+            RelayTrustError: the relay is not the one pinned, or its receipt or checkpoint
+                does not verify.
+        """
         genesis = device.records()[0]
         reply: pb.EnrollResponse = self._call(
             self._relay.Enroll, pb.EnrollRequest(token=token, genesis=record_pb(genesis))
         )
-        if device.sent_through < 0:
-            device.mark_sent(0)
-        return int(reply.log_index)
+        if len(reply.log_key) != 32 or not _core.is_key_name(reply.origin):
+            raise RelayTrustError(
+                f"the relay's enrollment answer names no usable log: origin "
+                f"{reply.origin!r}, log_key of {len(reply.log_key)} bytes"
+            )
+        device.pin_log(LogPin(reply.origin, bytes(reply.log_key)))
+        a = _ack(reply.ack)
+        device.accept_acks([(0, a.log_index, a.received_ms, a.receipt_sig)])
+        if reply.HasField("checkpoint"):
+            device.accept_checkpoint(bytes(reply.checkpoint.note), self._prover)
+        return int(a.log_index)
+
+    def _prover(self, from_size: int, to_size: int) -> tuple[bytes, bytes, list[bytes]]:
+        return self.consistency_proof(from_size, to_size)
+
+    def refresh_beacon(self, device: Device) -> VerifiedCheckpoint | None:
+        """Fetch the newest checkpoint and have the device verify it (SPEC 1.5); the
+        device's next records name it. None when the relay has no checkpoint yet.
+
+        Raises:
+            RelayTrustError: the note, its witnesses or its consistency proof fail.
+        """
+        try:
+            c = self.checkpoint()
+        except RelayError as exc:
+            if exc.code == "NOT_FOUND":
+                return None
+            raise
+        return device.accept_checkpoint(c.note, self._prover)
 
     def submit(self, records: Sequence[Record]) -> list[Ack]:
         """Send one all-or-nothing batch (any chains); returns one Ack per record."""
@@ -245,7 +344,7 @@ class RelayClient:
             batch_id=next(self._batch_ids), records=[record_pb(r) for r in records]
         )
         reply: pb.SubmitResponse = self._call(self._relay.SubmitBatch, request)
-        return [Ack(a.chain_id, a.seq, a.log_index, a.duplicate) for a in reply.acks]
+        return [_ack(a) for a in reply.acks]
 
     def stream(self, batches: Iterable[Sequence[Record]]) -> Iterator[list[Ack]]:
         """Send batches over one Submit stream, yielding each batch's acks in order. A
@@ -256,23 +355,43 @@ class RelayClient:
         )
         try:
             for reply in self._relay.Submit(requests, timeout=None):
-                yield [Ack(a.chain_id, a.seq, a.log_index, a.duplicate) for a in reply.acks]
+                yield [_ack(a) for a in reply.acks]
         except grpc.RpcError as exc:
             raise _error(exc) from None
 
-    def sync(self, device: Device, *, batch_size: int = 256) -> SyncResult:
-        """Send every record of ``device`` not yet acknowledged, in order, and move its
-        ``sent_through`` (saved to its state file) after each acknowledged batch."""
+    def sync(
+        self, device: Device, *, batch_size: int = 256, refresh_beacon: bool = True
+    ) -> SyncResult:
+        """Send every record of ``device`` not yet acknowledged, in order; the device
+        verifies each batch's receipts and moves its ``sent_through`` (saved to its state
+        file). Then (``refresh_beacon``) the newest checkpoint becomes its beacon.
+
+        Raises:
+            RelayTrustError: a receipt or the checkpoint does not verify; the batch stays
+                unsent (a later sync sends it again).
+        """
         if device.sent_through < 0:
             raise DeviceError("the device is not enrolled yet: call enroll(device, token) first")
         sent = duplicates = batches = 0
         while device.unsent():
             batch = device.unsent()[:batch_size]
             acks = self.submit(batch)
-            device.mark_sent(batch[-1].seq)
+            for rec, a in zip(batch, acks, strict=False):
+                if (a.chain_id, a.seq) != (rec.chain_id, rec.seq):
+                    raise RelayTrustError(
+                        f"the relay acknowledged chain {a.chain_id.hex()} seq {a.seq} for "
+                        f"seq {rec.seq}: not counted"
+                    )
+            if len(acks) != len(batch):
+                raise RelayTrustError(
+                    f"the relay acknowledged {len(acks)} of the {len(batch)} records sent"
+                )
+            device.accept_acks([(a.seq, a.log_index, a.received_ms, a.receipt_sig) for a in acks])
             sent += len(acks)
             duplicates += sum(a.duplicate for a in acks)
             batches += 1
+        if refresh_beacon:
+            self.refresh_beacon(device)
         return SyncResult(sent, duplicates, batches, device.sent_through)
 
     # ----------------------------------------------------------------- proofs
@@ -293,24 +412,19 @@ class RelayClient:
                 a.final,
             )
         return Receipt(
-            chain_id=chain_id,
-            seq=seq,
-            log_index=r.log_index,
+            ack=_ack(r.ack),
             link=bytes(r.link),
             inclusion_path=[bytes(p) for p in r.inclusion_path],
-            log_id=bytes(r.checkpoint.log_id),
-            checkpoint=Checkpoint(
-                r.checkpoint.tree_size, bytes(r.checkpoint.root), bytes(r.checkpoint.signature)
-            ),
+            checkpoint=_note(r.checkpoint) if r.HasField("checkpoint") else None,
             anchor=anchor,
         )
 
-    def checkpoint(self, tree_size: int = 0) -> Checkpoint:
-        """The newest checkpoint (or the one at ``tree_size``)."""
+    def checkpoint(self, tree_size: int = 0) -> CheckpointNote:
+        """The newest checkpoint (or the one at ``tree_size``), as served: verify it."""
         c: pb.Checkpoint = self._call(
             self._relay.GetCheckpoint, pb.GetCheckpointRequest(tree_size=tree_size)
         )
-        return Checkpoint(c.tree_size, bytes(c.root), bytes(c.signature))
+        return _note(c)
 
     def consistency_proof(
         self, from_size: int, to_size: int = 0
@@ -360,8 +474,8 @@ class RelayClient:
         )
         return int(r.log_index)
 
-    def create_checkpoint(self) -> Checkpoint:
+    def create_checkpoint(self) -> CheckpointNote:
         c: pb.Checkpoint = self._call(
             self._operator.CreateCheckpoint, pb.CreateCheckpointRequest(), operator=True
         )
-        return Checkpoint(c.tree_size, bytes(c.root), bytes(c.signature))
+        return _note(c)

@@ -11,10 +11,18 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import _core
 from ..errors import InvalidInputError
 from .limits import Limits
 
-__all__ = ["RelayConfig", "split_hostport"]
+__all__ = ["RelayConfig", "default_origin", "split_hostport"]
+
+
+def default_origin(log_key: bytes) -> str:
+    """The origin of a relay started without ``--origin`` (and a store that has none):
+    named by its key, so two relays never share a name by accident. A trial should name
+    its relays (``relay.site-a.example/trial-...``): the name is in every checkpoint."""
+    return f"hashcore-relay/{log_key[:8].hex()}"
 
 
 @dataclass
@@ -23,6 +31,10 @@ class RelayConfig:
 
     store: str
     listen: str = "127.0.0.1:7443"
+    # The log's name (SPEC v2 2.2, a C2SP key name, e.g. relay.site-a.example/trial-x).
+    # None: the name the store already has, else ``default_origin(log_key)``. A store
+    # keeps its origin for life: another one is refused at start-up.
+    origin: str | None = None
     # Where the relay key, the operator token (and the embedded chain's state) live:
     # beside a SQLite store by default; a PostgreSQL store has no "beside", so it needs
     # key_dir (or key_file) said explicitly.
@@ -54,6 +66,8 @@ class RelayConfig:
     evm_chain_id: int | None = None  # refuse to start if the node reports another
     confirmations: int = 3
     anchor_interval_s: float = 30.0
+    # Graceful stop anchors the final checkpoint and waits this long for it to be final.
+    stop_anchor_wait_s: float = 30.0
 
     @property
     def is_postgres(self) -> bool:
@@ -114,6 +128,13 @@ class RelayConfig:
             raise InvalidInputError("--evm-url/--evm-key are only for an external chain")
         if self.anchor_interval_s <= 0:
             raise InvalidInputError("--anchor-interval must be positive")
+        if self.stop_anchor_wait_s < 0:
+            raise InvalidInputError("--stop-anchor-wait must not be negative")
+        if self.origin is not None and not _core.is_key_name(self.origin):
+            raise InvalidInputError(
+                f"--origin must be a C2SP key name (no spaces, no '+', no control "
+                f"characters), got {self.origin!r}"
+            )
 
 
 _NO_KEY_DIR = (

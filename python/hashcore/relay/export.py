@@ -1,10 +1,15 @@
-"""Export a relay's store as an audit bundle (SPEC section 3), streamed, with bounded memory.
+"""Export a relay's store as a v2 audit bundle (SPEC v2 section 4), streamed, with bounded
+memory.
 
-Only records the newest checkpoint attests are exported: later ones are not yet covered
-by a signed root, and a bundle holding them would not audit clean (NOT_LOGGED). They go
-into the next export. The bundle is written into a temporary directory beside
-``out_dir`` and renamed into place at the end, so a crash never leaves a half bundle
-under that name.
+What is exported: by default the whole log up to the relay's newest checkpoint, with every
+checkpoint up to it (a bundle can hold only what a signed root attests: records after the
+newest checkpoint would be NOT_LOGGED). ``as_of=N`` exports up to the checkpoint of size
+N, ``final_only`` up to the newest checkpoint with a final anchor: a smaller export is
+asked for by name. What is left out (acknowledged records no checkpoint covers yet,
+checkpoints without a final anchor) is reported in the :class:`ExportResult`, and
+``hashcore relay export`` says it loudly. The bundle is written into a temporary
+directory beside ``out_dir`` and renamed into place at the end, so a crash never leaves a
+half bundle under that name.
 """
 
 from __future__ import annotations
@@ -13,26 +18,24 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .._atomic import fsync_path
-from ..bundle.format import (
-    CHECKPOINTS_FILE,
-    MANIFEST,
-    RECORDS_DIR,
-    check_evm,
-    conform,
-    new_manifest,
+from ..bundle.format import CHECKPOINTS_FILE, MANIFEST, RECORDS_DIR
+from ..bundle.format_v2 import (
+    CHECKPOINT_SCHEMA_V2,
+    RECORD_SCHEMA_V2,
+    conform_for_writing,
+    new_manifest_v2,
 )
 from ..errors import BundleError, InvalidInputError, StoreError
-from ..schema import CHECKPOINT_SCHEMA, RECORD_SCHEMA
 from .store import Store, StoredCheckpoint, open_store
 
 __all__ = ["ExportResult", "export_bundle"]
@@ -46,19 +49,26 @@ _READ_ROWS = 65536
 
 @dataclass(frozen=True, slots=True)
 class ExportResult:
-    """What an export wrote."""
+    """What an export wrote, and what it left out."""
 
     path: Path
+    origin: str
+    log_key: bytes
     #: Records exported: log positions 0 .. tree_size - 1.
     records: int
-    #: The newest checkpoint's tree_size (0 when the store has none): what was exported.
+    #: The tree_size of the newest checkpoint exported (0 when the store has none).
     tree_size: int
-    #: Records the store held beyond that checkpoint, left out (not yet attested).
+    #: Records the store held beyond that checkpoint, left out (no checkpoint covers them
+    #: yet, or a smaller export was asked for).
     left_out: int
     checkpoints: int
     parts: int
-    #: The manifest's ``evm`` member (None: nothing anchored).
-    evm: dict[str, Any] | None
+    #: Sizes of the exported checkpoints without a final anchor (anchoring configured or
+    #: not, an auditor with an ``evm`` policy calls them NOT_ANCHORED / UNCONFIRMED unless
+    #: a later final anchor vouches for them).
+    not_final: tuple[int, ...]
+    #: The newest checkpoint the store holds (may be beyond ``tree_size``).
+    newest_checkpoint: int
 
 
 def export_bundle(
@@ -66,43 +76,36 @@ def export_bundle(
     out_dir: str | os.PathLike[str],
     *,
     part_rows: int = 1_000_000,
-    confirmations: int = 1,
     progress: Progress | None = None,
-    anchored_only: bool | None = None,
+    as_of: int | None = None,
+    final_only: bool = False,
 ) -> ExportResult:
-    """Write the store's attested records and its checkpoints as a bundle at ``out_dir``.
-
-    Anchors: a relay signs many checkpoints (every N records) but anchors only its newest
-    one per interval, and SPEC 4 makes every checkpoint without a final anchor of its own
-    NOT_ANCHORED once the auditor checks the chain. So with ``anchored_only`` (the default
-    when any checkpoint has a final anchor) the bundle keeps only the checkpoints with a
-    final anchor, and the records up to the largest of them; the rest goes into a later
-    export. A consistent later anchor vouches for the earlier log anyway (RFC 9162), so
-    nothing an auditor can check is lost.
+    """Write the store's log up to a checkpoint, and its checkpoints, as a v2 bundle.
 
     ``store_or_target`` is an open :class:`Store` or a path/URL, which is opened
     read-only (a running relay keeps writing meanwhile). Records go to
-    ``records/part-00000.parquet``, ... with at most ``part_rows`` rows each. The
-    manifest's ``evm`` names the chain and contract of the newest anchored checkpoint,
-    with ``confirmations``; it is null when nothing was anchored. ``progress`` is called
-    after every batch of records written. The bundle directory is private (mode 0700):
-    it holds patient data.
+    ``records/part-00000.parquet``, ... with at most ``part_rows`` rows each. The bundle
+    directory is private (mode 0700): it holds patient data.
 
     Raises:
         BundleError: ``out_dir`` exists and is not an empty directory, or can't be written.
-        InvalidInputError: bad ``part_rows`` or ``confirmations``.
-        StoreError: the store can't be read, has no log_id, or misses records that a
-            checkpoint covers.
+        InvalidInputError: bad ``part_rows``; ``as_of`` with ``final_only``; no checkpoint
+            of size ``as_of``; ``final_only`` with no finally anchored checkpoint.
+        StoreError: the store can't be read, has no log key or origin, or misses records
+            that a checkpoint covers.
     """
     out = Path(out_dir)
-    for name, value, low in (("part_rows", part_rows, 1), ("confirmations", confirmations, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise InvalidInputError(f"{name} must be an integer >= {low}, got {value!r}")
+    if isinstance(part_rows, bool) or not isinstance(part_rows, int) or part_rows < 1:
+        raise InvalidInputError(f"part_rows must be an integer >= 1, got {part_rows!r}")
+    if as_of is not None and (isinstance(as_of, bool) or not isinstance(as_of, int) or as_of < 1):
+        raise InvalidInputError(f"as_of must be a positive tree size, got {as_of!r}")
+    if as_of is not None and final_only:
+        raise InvalidInputError("--as-of and --final-only exclude each other")
     _refuse_non_empty(out)
     if isinstance(store_or_target, Store):
-        return _export(store_or_target, out, part_rows, confirmations, progress, anchored_only)
+        return _export(store_or_target, out, part_rows, progress, as_of, final_only)
     with open_store(store_or_target, readonly=True) as store:
-        return _export(store, out, part_rows, confirmations, progress, anchored_only)
+        return _export(store, out, part_rows, progress, as_of, final_only)
 
 
 def _refuse_non_empty(out: Path) -> None:
@@ -115,44 +118,31 @@ def _export(
     store: Store,
     out: Path,
     part_rows: int,
-    confirmations: int,
     progress: Progress | None,
-    anchored_only: bool | None,
+    as_of: int | None,
+    final_only: bool,
 ) -> ExportResult:
-    log_id = store.get_log_id()
-    if log_id is None:
-        raise StoreError("the store is not bound to a relay (no log_id): nothing to export")
-    # Everything is cut at the newest checkpoint seen now, so that a checkpoint the relay
-    # adds while we export can't claim records the bundle doesn't hold.
+    log_key = store.get_log_id()
+    origin_b = store.get_meta("origin")
+    if log_key is None or origin_b is None:
+        raise StoreError(
+            "the store is not bound to a relay (no log key or origin): nothing to export"
+        )
+    origin = origin_b.decode("utf-8", errors="replace")
+    # Everything is cut at a checkpoint listed now, so that a checkpoint the relay adds
+    # while we export can't claim records the bundle doesn't hold.
     listed = store.list_checkpoints()
     held = store.tree_size()
-    final = [cp for cp in listed if cp.anchor is not None and cp.anchor.final]
-    if anchored_only is None:
-        anchored_only = bool(final)
-    if anchored_only:
-        newest = max(final, key=lambda cp: cp.tree_size, default=None)
-        # One chain and contract per bundle (the manifest names one): the newest anchor's.
-        final = [
-            cp
-            for cp in final
-            if newest is not None
-            and cp.anchor is not None
-            and newest.anchor is not None
-            and (cp.anchor.evm_chain_id, cp.anchor.contract)
-            == (newest.anchor.evm_chain_id, newest.anchor.contract)
-        ]
-        upto = newest.tree_size if newest else 0
-        evm = _evm_of(final, upto, confirmations)
-        keep = {cp.tree_size for cp in final}
-        table = store.checkpoints_table()
-        mask = pa.array([int(t) in keep for t in table.column("tree_size").to_pylist()], pa.bool_())
-        checkpoints = conform(table.filter(mask), CHECKPOINT_SCHEMA, "checkpoints")
-    else:
-        latest = max(listed, key=lambda cp: cp.tree_size, default=None)
-        upto = latest.tree_size if latest else 0
-        evm = _evm_of(listed, upto, confirmations)
-        checkpoints = _cut_checkpoints(store.checkpoints_table(), upto)
-
+    newest = max((cp.tree_size for cp in listed), default=0)
+    upto = _cut(listed, as_of, final_only)
+    table = store.checkpoints_table()
+    kept = table.filter(pc.less_equal(table.column("tree_size"), pa.scalar(upto, pa.uint64())))
+    checkpoints = conform_for_writing(kept, CHECKPOINT_SCHEMA_V2, "checkpoints")
+    not_final = tuple(
+        cp.tree_size
+        for cp in sorted(listed, key=lambda c: c.tree_size)
+        if cp.tree_size <= upto and not (cp.anchor is not None and cp.anchor.final)
+    )
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
@@ -167,7 +157,7 @@ def _export(
                 "its log has holes"
             )
         _write_table(checkpoints, tmp / CHECKPOINTS_FILE)
-        _write_manifest(tmp / MANIFEST, log_id, evm)
+        _write_manifest(tmp / MANIFEST, origin, log_key)
         _publish(tmp, out)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -177,37 +167,37 @@ def _export(
         raise
     return ExportResult(
         path=out,
+        origin=origin,
+        log_key=log_key,
         records=rows,
         tree_size=upto,
         left_out=max(held - upto, 0),
         checkpoints=checkpoints.num_rows,
         parts=parts,
-        evm=evm,
+        not_final=not_final,
+        newest_checkpoint=newest,
     )
 
 
-def _evm_of(
-    checkpoints: Sequence[StoredCheckpoint], upto: int, confirmations: int
-) -> dict[str, Any] | None:
-    anchored = [cp for cp in checkpoints if cp.anchor is not None and cp.tree_size <= upto]
-    if not anchored:
-        return None
-    anchor = max(anchored, key=lambda cp: cp.tree_size).anchor
-    assert anchor is not None  # filtered above; narrows the type
-    evm = {
-        "chain_id": anchor.evm_chain_id,
-        "contract": anchor.contract,
-        "confirmations": confirmations,
-    }
-    try:
-        return check_evm(evm)
-    except ValueError as exc:
-        raise StoreError(f"the store's anchor of tree_size {upto} is unusable: {exc}") from None
-
-
-def _cut_checkpoints(table: pa.Table, upto: int) -> pa.Table:
-    kept = table.filter(pc.less_equal(table.column("tree_size"), pa.scalar(upto, pa.uint64())))
-    return conform(kept, CHECKPOINT_SCHEMA, "checkpoints")
+def _cut(listed: list[StoredCheckpoint], as_of: int | None, final_only: bool) -> int:
+    """The tree size the export covers: the newest checkpoint, the one asked for, or the
+    newest with a final anchor."""
+    if as_of is not None:
+        if not any(cp.tree_size == as_of for cp in listed):
+            sizes = sorted(cp.tree_size for cp in listed)
+            shown = ", ".join(map(str, sizes[-5:])) or "none"
+            raise InvalidInputError(
+                f"--as-of {as_of}: the store has no checkpoint of that size (newest: {shown})"
+            )
+        return as_of
+    if final_only:
+        final = [cp.tree_size for cp in listed if cp.anchor is not None and cp.anchor.final]
+        if not final:
+            raise InvalidInputError(
+                "--final-only: no checkpoint of this store has a final anchor yet"
+            )
+        return max(final)
+    return max((cp.tree_size for cp in listed), default=0)
 
 
 def _write_parts(
@@ -226,7 +216,7 @@ def _write_parts(
             offset = 0
             while offset < batch.num_rows:
                 if writer is None:
-                    writer = pq.ParquetWriter(_part(parts_dir, parts), RECORD_SCHEMA)
+                    writer = pq.ParquetWriter(_part(parts_dir, parts), RECORD_SCHEMA_V2)
                     parts += 1
                 take = min(batch.num_rows - offset, part_rows - in_part)
                 writer.write_batch(batch.slice(offset, take))
@@ -247,8 +237,8 @@ def _write_parts(
         if writer is not None:
             writer.close()
     if parts == 0:
-        # A bundle always has a records file, even with no records (SPEC section 3).
-        _write_table(RECORD_SCHEMA.empty_table(), _part(parts_dir, 0))
+        # A bundle always has a records file, even with no records (SPEC v2 section 4).
+        _write_table(RECORD_SCHEMA_V2.empty_table(), _part(parts_dir, 0))
         parts = 1
     return done, parts
 
@@ -262,8 +252,9 @@ def _write_table(table: pa.Table, file: Path) -> None:
     fsync_path(file)
 
 
-def _write_manifest(file: Path, log_id: bytes, evm: dict[str, Any] | None) -> None:
-    file.write_text(json.dumps(new_manifest(log_id, evm), indent=2) + "\n", encoding="utf-8")
+def _write_manifest(file: Path, origin: str, log_key: bytes) -> None:
+    manifest = new_manifest_v2(origin, log_key, time.time_ns() // 1_000_000)
+    file.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     fsync_path(file)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .v1 import relay_pb2_grpc as _generated
+from .v2 import relay_pb2_grpc as _generated
 
 __all__ = ["OperatorStub", "RelayStub", "add_operator_servicer", "add_relay_servicer"]
 

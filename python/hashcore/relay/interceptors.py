@@ -23,7 +23,7 @@ __all__ = ["OPERATOR_PREFIX", "RelayInterceptor"]
 
 log = logging.getLogger("hashcore.relay")
 
-OPERATOR_PREFIX = "/hashcore.relay.v1.Operator/"
+OPERATOR_PREFIX = "/hashcore.relay.v2.Operator/"
 
 
 def _status(exc: BaseException) -> tuple[grpc.StatusCode, str]:

@@ -1,5 +1,7 @@
-"""The relay's state machine: checks submissions, appends them to the store and the Merkle
-log, signs checkpoints. Nothing here knows about gRPC or asyncio.
+"""The relay's state machine: checks submissions, appends them to the store and the log
+(SPEC v2 2.1: entries ``0x02 || link || i64be(received_ms)`` in the SHA-256 RFC 6962
+tree), signs checkpoints as C2SP signed notes (2.2) and receipts (2.4). Nothing here knows
+about gRPC or asyncio.
 
 Threading: a :class:`Ledger` is used from ONE thread at a time (the server runs every call
 on a single-thread executor). That one writer is what makes log positions consecutive and
@@ -22,11 +24,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .. import _core
-from ..errors import ConflictError, StoreError, TokenRejectedError
+from ..errors import ConflictError, HashcoreError, StoreError, TokenRejectedError
 from .limits import Limits
 from .record_checks import SubmittedRecord, check_genesis, check_time, where
 from .rejection import Rejected, invalid
-from .sequencing import Ack, Group, GroupChecker, Head, stored_row
+from .sequencing import Ack, Group, GroupChecker, Head, entry_of, stored_row
 from .store.base import (
     ChainHead,
     Device,
@@ -73,18 +75,27 @@ class Ledger:
         store: Store,
         seed: bytes,
         *,
+        origin: str,
         checkpoint_every: int = 1000,
         limits: Limits | None = None,
         clock: Callable[[], int] | None = None,
     ) -> None:
+        if not isinstance(origin, str) or not _core.is_key_name(origin):
+            raise StoreError(f"origin must be a C2SP key name (no spaces, no '+'), got {origin!r}")
         self.store = store
         self._seed = seed
-        self.log_id = _core.public_key_from_seed(seed)
+        self.origin = origin
+        #: The relay's Ed25519 log key (SPEC 2.2); the anchor contract's logId too.
+        self.log_key = _core.public_key_from_seed(seed)
+        self.log_id = self.log_key
         self.checkpoint_every = checkpoint_every
         self.limits = limits or Limits()
         self._clock = clock or (lambda: time.time_ns() // 1_000_000)
         self._bind_store()
-        self.tree = _core.MerkleTree()
+        self.tree = _core.Sha256LogTree()
+        #: tree_size -> root of every checkpoint signed (stored or in flight): the beacons
+        #: a record may name.
+        self._signed: dict[int, bytes] = {}
         self.heads: dict[bytes, Head] = {}
         self.latest: StoredCheckpoint | None = None
         #: Log size as a plain int, safe to read from any thread (the tree itself is only
@@ -95,7 +106,15 @@ class Ledger:
         self._inflight: list[Sealed] = []
         self._signed_size = 0  # tree_size of the newest checkpoint signed (stored or not)
         self._checker = GroupChecker(
-            self.limits, self._clock, self._head_before_group, self._held_before_group
+            self.limits,
+            self._clock,
+            self._head_before_group,
+            self._held_before_group,
+            signed_root=self._signed.get,
+            sign_receipt=self.sign_receipt,
+            sign_receipts=self.sign_receipts,
+            key_at=self._key_at,
+            evidence_count=self.store.count_fork_evidence,
         )
         self._load()
 
@@ -110,16 +129,53 @@ class Ledger:
                 f"the store belongs to relay {bound.hex()}, but the key file is "
                 f"{self.log_id.hex()}; refusing to mix two logs"
             )
+        named = self.store.get_meta("origin")
+        if named is None:
+            self.store.set_meta("origin", self.origin.encode())
+        elif named != self.origin.encode():
+            raise StoreError(
+                f"the store's log is named {named.decode(errors='replace')!r}, not "
+                f"{self.origin!r} (--origin): a log keeps its origin for life"
+            )
+
+    def sign_receipt(self, log_index: int, entry: bytes) -> bytes:
+        """SPEC 2.4's receipt_sig of ``entry`` at ``log_index``."""
+        return _core.receipt_sign(self._seed, log_index, entry)
+
+    def sign_receipts(self, first_index: int, entries: bytes) -> list[bytes]:
+        """The receipt_sigs of consecutive entries from ``first_index`` (one Rust call)."""
+        if not entries:
+            return []
+        sigs = _core.receipt_sign_consecutive(self._seed, first_index, entries)
+        return [sigs[i : i + 64] for i in range(0, len(sigs), 64)]
+
+    def _key_at(self, chain_id: bytes, seq: int) -> bytes | None:
+        """The key in force at ``seq`` of a chain (SPEC 1.4): the newest rotation below it
+        (stored, or in a group in flight), else the genesis key."""
+        best: tuple[int, bytes] | None = None
+        for rot_seq, key in self.store.rotations(chain_id):
+            if rot_seq < seq and (best is None or rot_seq > best[0]):
+                best = (rot_seq, key)
+        for sealed in self._inflight:
+            for r in sealed.group.rows:
+                rotates = r.chain_id == chain_id and r.kind == _core.KIND_ROTATION
+                if rotates and r.seq < seq and (best is None or r.seq > best[0]):
+                    best = (r.seq, bytes(r.payload or b""))
+        if best is not None:
+            return best[1]
+        device = self.store.get_device(chain_id)
+        return None if device is None else device.genesis_key
 
     def _load(self) -> None:
         """Rebuild the Merkle log from the stored links (O(n)) and check it against the
         newest checkpoint, so a damaged store is found at start-up, not by an auditor."""
         started = time.perf_counter()
-        for chunk in self.store.iter_links():
+        for chunk in self.store.iter_entries():
             self.tree.extend(chunk)
         size = self.store.tree_size()
         if self.tree.size != size:
-            raise StoreError(f"the store holds {size} records but {self.tree.size} links")
+            raise StoreError(f"the store holds {size} records but {self.tree.size} entries")
+        self._signed.update({cp.tree_size: cp.root for cp in self.store.list_checkpoints()})
         self.latest = self.store.latest_checkpoint()
         if self.latest is not None:
             if self.latest.tree_size > size:
@@ -131,6 +187,20 @@ class Ledger:
                 raise StoreError(
                     f"the stored records do not rebuild the root of the checkpoint at "
                     f"tree_size {self.latest.tree_size}: the store was altered"
+                )
+            try:
+                body_size, body_root = _core.note_verify(
+                    self.latest.note, self.origin, self.log_key
+                )
+            except HashcoreError as exc:
+                raise StoreError(
+                    f"the stored checkpoint at tree_size {self.latest.tree_size} is not a "
+                    f"note signed by this relay as {self.origin!r}: {exc}"
+                ) from None
+            if (body_size, body_root) != (self.latest.tree_size, self.latest.root):
+                raise StoreError(
+                    f"the stored checkpoint at tree_size {self.latest.tree_size} has a note "
+                    f"for another tree ({body_size}): the store was altered"
                 )
         self.size = size
         self._signed_size = self.latest.tree_size if self.latest else 0
@@ -148,10 +218,10 @@ class Ledger:
 
     # ----------------------------------------------------------------- enrollment
 
-    def enroll(self, token: str, genesis: SubmittedRecord) -> tuple[Device, int]:
-        """Enroll a device with a one-time token and its genesis; returns (device,
-        log_index). Re-sending the same genesis with the same token (a lost reply)
-        returns the original; with any other token it is refused like a wrong token, so
+    def enroll(self, token: str, genesis: SubmittedRecord) -> tuple[Device, Ack]:
+        """Enroll a device with a one-time token and its genesis; returns (device, the
+        genesis's ack with its receipt). Re-sending the same genesis with the same token (a
+        lost reply) returns the original; with any other token it is refused like a wrong token, so
         a stranger holding a bundle's genesis learns nothing of its participant."""
         link = check_genesis(genesis, self.limits)
         if genesis.link and bytes(genesis.link) != link:
@@ -166,7 +236,7 @@ class Ledger:
             stored = self.store.get_record(chain_id, 0)
             if stored is not None and stored.link == link:
                 if self.store.enrolled_with(token_hash(token), chain_id):
-                    return existing, stored.log_index
+                    return existing, self._ack_of(stored, duplicate=True)
                 # The same text whether the token is unknown or another valid one: the
                 # answer must not tell a token prober anything either.
                 raise Rejected(
@@ -192,11 +262,15 @@ class Ledger:
             ) from e
         except ConflictError as e:
             raise Rejected("ALREADY_EXISTS", "enrolled", str(e)) from e
-        self.tree.extend(link)
+        self.tree.extend(row.entry)
         self.size = self.tree.size
         self.heads[chain_id] = Head(0, link, payload)
         enrolled = self.store.get_device(chain_id)
-        return (enrolled or device), index
+        return (enrolled or device), self._ack_of(row, duplicate=False)
+
+    def _ack_of(self, rec: StoredRecord, *, duplicate: bool) -> Ack:
+        sig = self.sign_receipt(rec.log_index, rec.entry)
+        return Ack(rec.chain_id, rec.seq, rec.log_index, duplicate, rec.received_ms, sig)
 
     # ----------------------------------------------------------------- submission
 
@@ -246,20 +320,20 @@ class Ledger:
                 return head
         return self.heads.get(chain_id)
 
-    def _held_before_group(self, chain_id: bytes, seq: int) -> tuple[bytes, int] | None:
-        """(link, log_index) of an accepted record, in a group in flight or stored."""
+    def _held_before_group(self, chain_id: bytes, seq: int) -> tuple[bytes, int, int] | None:
+        """(link, log_index, received_ms) of an accepted record, in flight or stored."""
         for sealed in self._inflight:
             held = sealed.group.positions.get((chain_id, seq))
             if held is not None:
                 return held
         stored = self.store.get_record(chain_id, seq)
-        return None if stored is None else (stored.link, stored.log_index)
+        return None if stored is None else (stored.link, stored.log_index, stored.received_ms)
 
     def _seal(self, group: Group, evidence: list[ForkEvidence]) -> Sealed:
         """Put the group's leaves in the tree and sign a checkpoint if one is due."""
         heads = [ChainHead(chain_id, h.seq, h.link, h.key) for chain_id, h in group.heads.items()]
         new_size = group.next_index
-        self.tree.extend(b"".join(r.link for r in group.rows))
+        self.tree.extend(b"".join([entry_of(r.link, r.received_ms) for r in group.rows]))
         checkpoint = None
         if new_size - self._signed_size >= self.checkpoint_every:
             checkpoint = self._sign(new_size)
@@ -292,6 +366,8 @@ class Ledger:
         self._inflight.clear()
         self._rebuild_tree()
         self.size = self.tree.size
+        self._signed.clear()
+        self._signed.update({cp.tree_size: cp.root for cp in self.store.list_checkpoints()})
         self.latest = self.store.latest_checkpoint()
         self._signed_size = self.latest.tree_size if self.latest else 0
         self.heads = {
@@ -300,8 +376,8 @@ class Ledger:
         }
 
     def _rebuild_tree(self) -> None:
-        tree = _core.MerkleTree()
-        for chunk in self.store.iter_links():
+        tree = _core.Sha256LogTree()
+        for chunk in self.store.iter_entries():
             tree.extend(chunk)
         self.tree = tree
 
@@ -312,11 +388,13 @@ class Ledger:
         return size - last >= self.checkpoint_every
 
     def _sign(self, size: int) -> StoredCheckpoint:
+        """A checkpoint of the first ``size`` entries as a C2SP signed note (SPEC 2.2)."""
         root = self.tree.root(size)
+        self._signed[size] = root
         return StoredCheckpoint(
             tree_size=size,
             root=root,
-            signature=_core.sign_checkpoint(self._seed, size, root),
+            note=_core.note_sign(self._seed, self.origin, size, root),
             created_ms=self._clock(),
         )
 
@@ -345,24 +423,20 @@ class Ledger:
 
     def receipt(
         self, chain_id: bytes, seq: int
-    ) -> tuple[StoredRecord, StoredCheckpoint, list[bytes]]:
-        """The record, the newest checkpoint (fresh from the store, so anchors show) and
-        the inclusion proof of the record in it."""
+    ) -> tuple[Ack, StoredRecord, StoredCheckpoint | None, list[bytes]]:
+        """The record's ack (with its receipt), the record, the newest checkpoint (fresh
+        from the store, so anchors show; None before the first) and the inclusion proof of
+        the record in it (empty while that checkpoint does not cover it yet)."""
         rec = self.store.get_record(chain_id, seq)
         if rec is None:
             raise Rejected(
                 "NOT_FOUND", "unknown_record", f"no record at chain {chain_id.hex()} seq {seq}"
             )
         latest = self.store.latest_checkpoint()
-        if latest is None or latest.tree_size <= rec.log_index:
-            covered = latest.tree_size if latest else 0
-            raise Rejected(
-                "FAILED_PRECONDITION",
-                "not_checkpointed",
-                f"record at log_index {rec.log_index} is not covered by a checkpoint yet "
-                f"(the newest covers {covered} records); retry after the next checkpoint",
-            )
-        return rec, latest, self.tree.inclusion_proof(rec.log_index, latest.tree_size)
+        path: list[bytes] = []
+        if latest is not None and latest.tree_size > rec.log_index:
+            path = self.tree.inclusion_proof(rec.log_index, latest.tree_size)
+        return self._ack_of(rec, duplicate=True), rec, latest, path
 
     def consistency(self, first: int, second: int) -> tuple[int, bytes, bytes, list[bytes]]:
         """(to_size, from_root, to_root, RFC 9162 proof); ``second == 0`` means the log size."""

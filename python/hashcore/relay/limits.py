@@ -32,6 +32,9 @@ class Limits:
     #: Refused enrollment tokens from one address are logged once per burst: a burst
     #: ends after this long without one.
     token_burst_quiet_s: float = 60.0
+    #: Fork evidence kept per chain (SPEC: only records signed under the chain's key;
+    #: a stolen key could still send endless forks, so the store keeps the first few).
+    max_fork_evidence_per_chain: int = 16
 
     def time_window(self, now_ms: int) -> tuple[int, int]:
         """The time_ms a new record may carry at relay time ``now_ms`` (both ends in)."""

@@ -33,6 +33,7 @@ _GENESIS_FAULTS = frozenset(
 #: A stand-in head for checking shapes alone: shape faults come before any fault the
 #: head could cause, and the check stops at the first one.
 _ANY_HEAD = (0, bytes(_core.LINK_LEN), bytes(_core.KEY_LEN))
+_ZERO = bytes(_core.LINK_LEN)
 
 
 class SubmittedRecord(ChainRecord, Protocol):
@@ -125,6 +126,8 @@ class Columns:
     """A batch's fields as columns (pulled out of the messages once)."""
 
     __slots__ = (
+        "beacon_roots",
+        "beacon_sizes",
         "chain_ids",
         "claimed",
         "commits",
@@ -146,6 +149,8 @@ class Columns:
         self.kinds = [r.kind for r in batch]
         self.prevs = [r.prev for r in batch]
         self.commits = [r.commit for r in batch]
+        self.beacon_sizes = [r.beacon_size for r in batch]
+        self.beacon_roots = [r.beacon_root for r in batch]
         self.salts = [r.salt for r in batch]
         self.payloads = [r.payload for r in batch]
         self.signatures = [r.signature for r in batch]
@@ -157,10 +162,14 @@ class Columns:
         only when it fails does ``_core.check_chains`` judge the records, to name the
         first bad one in the words of the Rust rules."""
         ok = (
-            set(self.versions) == {_core.PROTOCOL_VERSION}
+            set(self.versions) == {_core.V2_VERSION}
             and set(map(len, self.chain_ids)) == {_core.CHAIN_ID_LEN}
             and set(map(len, self.prevs)) == {_core.LINK_LEN}
             and set(map(len, self.commits)) == {_core.COMMIT_LEN}
+            and set(map(len, self.beacon_roots)) == {_core.LINK_LEN}
+            and all(
+                s or r == _ZERO for s, r in zip(self.beacon_sizes, self.beacon_roots, strict=True)
+            )
             and set(map(len, self.salts)) == {_core.SALT_LEN}
             and set(map(len, self.signatures)) == {_core.SIGNATURE_LEN}
             and set(map(len, self.claimed)) <= {0, _core.LINK_LEN}
@@ -191,6 +200,8 @@ def hash_and_verify(records: Sequence[Columns], keys: bytes) -> tuple[list[bytes
         b"".join(bytes(c.kinds) for c in records),
         b"".join(b"".join(c.prevs) for c in records),
         b"".join(b"".join(c.commits) for c in records),
+        [s for c in records for s in c.beacon_sizes],
+        b"".join(b"".join(c.beacon_roots) for c in records),
         b"".join(b"".join(c.salts) for c in records),
         [p for c in records for p in c.payloads],
         b"".join(b"".join(c.signatures) for c in records),

@@ -28,14 +28,19 @@ from .record_checks import (
 from .rejection import Rejected, invalid, too_large
 from .store.base import ForkEvidence, StoredRecord
 
-__all__ = ["Ack", "Group", "GroupChecker", "Head", "HeadOf", "HeldOf", "stored_row"]
+__all__ = ["Ack", "Group", "GroupChecker", "Head", "HeadOf", "HeldOf", "entry_of", "stored_row"]
 
 
 class Ack(NamedTuple):
+    """The relay's acknowledgement of one record: its log position and receive time, and
+    the receipt signature of SPEC v2 2.4 over them (the relay's signed promise)."""
+
     chain_id: bytes
     seq: int
     log_index: int
     duplicate: bool
+    received_ms: int
+    receipt_sig: bytes
 
 
 @dataclass(slots=True)
@@ -53,14 +58,30 @@ class Group:
 
     next_index: int
     heads: dict[bytes, Head] = field(default_factory=dict)
-    positions: dict[tuple[bytes, int], tuple[bytes, int]] = field(default_factory=dict)
+    #: (chain_id, seq) -> (link, log_index, received_ms) of the records staged.
+    positions: dict[tuple[bytes, int], tuple[bytes, int, int]] = field(default_factory=dict)
     rows: list[StoredRecord] = field(default_factory=list)
 
 
 #: A chain's head before the group being checked (groups in flight, then the committed).
 HeadOf = Callable[[bytes], Head | None]
-#: (link, log_index) of a record accepted before the group being checked, or None.
-HeldOf = Callable[[bytes, int], tuple[bytes, int] | None]
+#: (link, log_index, received_ms) of a record accepted before the group, or None.
+HeldOf = Callable[[bytes, int], tuple[bytes, int, int] | None]
+#: The root of the checkpoint of that size the relay signed (stored or in flight), or None.
+SignedRoot = Callable[[int], bytes | None]
+#: receipt_sig of (log_index, entry) under the relay's log key (SPEC v2 2.4).
+SignReceipt = Callable[[int, bytes], bytes]
+#: receipt_sigs of consecutive positions from the first, over the concatenated entries.
+SignReceipts = Callable[[int, bytes], list[bytes]]
+#: The key in force for a chain at a seq (SPEC 1.4), for judging a fork's signature.
+KeyAt = Callable[[bytes, int], bytes | None]
+#: How many fork evidence rows a chain has stored.
+EvidenceCount = Callable[[bytes], int]
+
+
+def entry_of(link: bytes, received_ms: int) -> bytes:
+    """SPEC v2 2.1: ``0x02 || link || i64be(received_ms)``."""
+    return b"\x02" + link + received_ms.to_bytes(8, "big", signed=True)
 
 
 @dataclass(slots=True)
@@ -109,6 +130,8 @@ def stored_row(index: int, rec: SubmittedRecord, link: bytes, now: int) -> Store
         kind=rec.kind,
         prev=bytes(rec.prev),
         commit=bytes(rec.commit),
+        beacon_size=rec.beacon_size,
+        beacon_root=bytes(rec.beacon_root),
         link=link,
         signature=bytes(rec.signature),
         salt=bytes(rec.salt),
@@ -138,12 +161,27 @@ class GroupChecker:
     """Checks the batches of one group against the heads before it and stages them."""
 
     def __init__(
-        self, limits: Limits, clock: Callable[[], int], head_of: HeadOf, held_of: HeldOf
+        self,
+        limits: Limits,
+        clock: Callable[[], int],
+        head_of: HeadOf,
+        held_of: HeldOf,
+        *,
+        signed_root: SignedRoot,
+        sign_receipt: SignReceipt,
+        sign_receipts: SignReceipts,
+        key_at: KeyAt,
+        evidence_count: EvidenceCount,
     ) -> None:
         self.limits = limits
         self._clock = clock
         self._head_before = head_of
         self._held_before = held_of
+        self._signed_root = signed_root
+        self._sign_receipt = sign_receipt
+        self._sign_receipts = sign_receipts
+        self._key_at = key_at
+        self._evidence_count = evidence_count
 
     def check(
         self, batches: Sequence[Sequence[SubmittedRecord]], next_index: int
@@ -320,6 +358,7 @@ class GroupChecker:
             for i in fresh:
                 if codes[i]:
                     raise refuse_content(i, batch[i], codes[i])
+        self._check_beacons(batch, cols, by_chain, new_from, group.next_index)
 
         # The whole batch passed: stage it, in batch order (= log order).
         for chain_id, idx in by_chain.items():
@@ -327,8 +366,14 @@ class GroupChecker:
             if fresh:
                 last = fresh[-1]
                 group.heads[chain_id] = Head(cols.seqs[last], links[last], plan.next_keys[chain_id])
+        first = index = group.next_index
+        fresh_rows = [i for i in range(n) if i not in resent]
+        # Every new record's receipt in one Rust call (the log key derived once).
+        stamp = now.to_bytes(8, "big", signed=True)
+        sigs = self._sign_receipts(
+            first, b"".join([b"\x02" + links[i] + stamp for i in fresh_rows])
+        )
         acks: list[Ack] = []
-        index = group.next_index
         rows = group.rows
         for i in range(n):
             if i in resent:
@@ -344,6 +389,8 @@ class GroupChecker:
                     cols.kinds[i],
                     cols.prevs[i],
                     cols.commits[i],
+                    cols.beacon_sizes[i],
+                    cols.beacon_roots[i],
                     links[i],
                     cols.signatures[i],
                     cols.salts[i],
@@ -351,8 +398,8 @@ class GroupChecker:
                     now,
                 )
             )
-            group.positions[(chain_id, seq)] = (links[i], index)
-            acks.append(Ack(chain_id, seq, index, False))
+            group.positions[(chain_id, seq)] = (links[i], index, now)
+            acks.append(Ack(chain_id, seq, index, False, now, sigs[index - first]))
             index += 1
         group.next_index = index
         return acks
@@ -372,16 +419,76 @@ class GroupChecker:
         held = group.positions.get((chain_id, rec.seq)) or self._held_before(chain_id, rec.seq)
         if held is None:  # cannot happen while the store and heads agree
             raise StoreError(f"chain {chain_id.hex()} seq {rec.seq} is missing from the store")
-        held_link, held_index = held
+        held_link, held_index, held_ms = held
         if held_link == link:
-            return Ack(chain_id, rec.seq, held_index, True)
-        row = stored_row(held_index, rec, link, now)
-        # The refused record whole, pointing at the one held (ForkEvidence's field order
-        # is the row's with the log position moved after the seq).
-        evidence.append(ForkEvidence(row.chain_id, row.seq, held_index, *row[3:]))
+            # The original position and time, and its receipt again (Ed25519 signatures
+            # are deterministic: the same bytes the first ack carried).
+            sig = self._sign_receipt(held_index, entry_of(held_link, held_ms))
+            return Ack(chain_id, rec.seq, held_index, True, held_ms, sig)
+        kept = self._keep_fork(rec, link, group, evidence)
+        if kept:
+            row = stored_row(held_index, rec, link, now)
+            # The refused record whole, pointing at the one held (ForkEvidence's field
+            # order is the row's with the log position moved after the seq).
+            evidence.append(ForkEvidence(row.chain_id, row.seq, held_index, *row[3:]))
         raise Rejected(
             "ALREADY_EXISTS",
             "fork",
             f"{where(i, rec)}: a different record holds this seq (log_index {held_index}); "
-            "refused as a fork and kept as evidence",
+            f"refused as a fork{(kept and ' and kept as evidence') or ''}",
         )
+
+    def _keep_fork(
+        self, rec: SubmittedRecord, link: bytes, group: Group, evidence: list[ForkEvidence]
+    ) -> str:
+        """Why a fork is kept as evidence ("" when not): only a record whose signature
+        verifies under the chain's key at that seq proves anything against the device
+        (anything else anybody could make up and fill the store with), and only the
+        first ``max_fork_evidence_per_chain`` of a chain are kept."""
+        chain_id = bytes(rec.chain_id)
+        key = self._key_at(chain_id, rec.seq)
+        if key is None or _core.check_public_key(key) != "valid":
+            return ""
+        if not _core.verify_signature(key, link, bytes(rec.signature)):
+            return ""
+        staged = sum(1 for e in evidence if e.chain_id == chain_id)
+        if self._evidence_count(chain_id) + staged >= self.limits.max_fork_evidence_per_chain:
+            return ""
+        return "kept"
+
+    def _check_beacons(
+        self,
+        batch: Sequence[SubmittedRecord],
+        cols: Columns,
+        by_chain: dict[bytes, list[int]],
+        new_from: dict[bytes, int],
+        first_index: int,
+    ) -> None:
+        """SPEC v2 1.5 on ingest: a new record's beacon (when it names one) must be a
+        checkpoint this relay signed, of a size not above the record's own log position
+        (a record can't have seen a log that already held it: SPEC 5.1 BAD_BEACON)."""
+        if not any(cols.beacon_sizes):
+            return
+        fresh = sorted(i for c, idx in by_chain.items() for i in idx[new_from[c] :])
+        for position, i in enumerate(fresh):
+            size = cols.beacon_sizes[i]
+            if not size:
+                continue
+            index = first_index + position
+            if size > index:
+                raise invalid(
+                    "bad_beacon",
+                    f"{where(i, batch[i])}: beacon_size {size} is not older than the "
+                    f"record (it would be at log_index {index}; a beacon names a log "
+                    "state before the record)",
+                )
+            root = self._signed_root(size)
+            if root != cols.beacon_roots[i]:
+                what = (
+                    "no checkpoint of that size" if root is None else "another root for that size"
+                )
+                raise invalid(
+                    "bad_beacon",
+                    f"{where(i, batch[i])}: beacon ({size}, {bytes(cols.beacon_roots[i]).hex()})"
+                    f" is not a checkpoint this relay signed ({what})",
+                )

@@ -19,6 +19,7 @@ import logging
 import os
 import secrets
 import signal
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -28,8 +29,9 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from .. import _core
 from ..errors import InvalidInputError
-from .config import RelayConfig, split_hostport
+from .config import RelayConfig, default_origin, split_hostport
 from .grpc_api import add_operator_servicer, add_relay_servicer
 from .interceptors import RelayInterceptor
 from .keys import check_key_binding, load_key, load_or_create_key, record_key_binding
@@ -38,14 +40,14 @@ from .metrics import RelayMetrics
 from .service import OperatorService, RelayService, Writer
 from .store import Store, describe_target, open_store
 from .store.base import StoredCheckpoint
-from .v1 import relay_pb2 as pb
+from .v2 import relay_pb2 as pb
 
 __all__ = ["RelayConfig", "RelayServer", "load_or_create_operator_token"]
 
 log = logging.getLogger("hashcore.relay")
 
 #: Health-service name for anchoring (the relay keeps ingesting when the chain is down).
-ANCHORING_SERVICE = "hashcore.relay.v1.Anchoring"
+ANCHORING_SERVICE = "hashcore.relay.v2.Anchoring"
 
 _SERVICE_NAMES = (
     pb.DESCRIPTOR.services_by_name["Relay"].full_name,
@@ -160,11 +162,12 @@ class RelayServer:
         if self.anchorer is not None:
             self._anchor_task = asyncio.create_task(self._run_anchorer(), name="hashcore-anchorer")
         log.info(
-            "relay %s serving on %s:%d (%s), store %s, %d records",
+            "relay %s serving on %s:%d (%s), origin %s, store %s, %d records",
             ledger.log_id.hex(),
             split_hostport(cfg.listen)[0],
             self.port,
             "plaintext" if cfg.plaintext else ("mTLS" if cfg.client_ca else "TLS"),
+            ledger.origin,
             cfg.store,
             ledger.size,
         )
@@ -178,7 +181,21 @@ class RelayServer:
         where = describe_target(cfg.store)
         store_id = store.store_id()
         check_key_binding(key_file, store_id, where)
-        ledger = Ledger(store, seed, checkpoint_every=cfg.checkpoint_every, limits=cfg.limits)
+        origin = cfg.origin
+        if origin is None:
+            named = store.get_meta("origin")
+            origin = (
+                named.decode(errors="replace")
+                if named is not None
+                else default_origin(_core.public_key_from_seed(seed))
+            )
+        ledger = Ledger(
+            store,
+            seed,
+            origin=origin,
+            checkpoint_every=cfg.checkpoint_every,
+            limits=cfg.limits,
+        )
         record_key_binding(key_file, store_id, where)
         return ledger
 
@@ -290,7 +307,7 @@ class RelayServer:
         )
 
     async def _run_anchorer(self) -> None:
-        """The anchorer's loop, and the health of the "hashcore.relay.v1.Anchoring" service
+        """The anchorer's loop, and the health of the "hashcore.relay.v2.Anchoring" service
         (NOT_SERVING while the chain is unreachable or misconfigured; ingest goes on)."""
         run = asyncio.create_task(self.anchorer.run())
         try:
@@ -368,12 +385,15 @@ class RelayServer:
             await self._server.stop(grace)
         if self._writer is not None and self.ledger is not None:
             await self._writer.drain()
+            cp = None
             try:
                 cp = await self._writer.call(self.ledger.checkpoint)
                 if cp is not None:
                     log.info("final checkpoint at tree_size %d", cp.tree_size)
             except Exception:
                 log.exception("final checkpoint failed")
+            if cp is not None and self.anchorer is not None:
+                await self._anchor_final(cp.tree_size)
             await self._writer.close()
             self.ledger.store.close()
         if self._embedded is not None:
@@ -382,6 +402,32 @@ class RelayServer:
             self._metrics_server.shutdown()
         log.info("relay stopped")
         self._closed.set()
+
+    async def _anchor_final(self, tree_size: int) -> None:
+        """Anchor the final checkpoint and wait (at most ``stop_anchor_wait_s``) for the
+        anchor to be final, so that a stopped relay's export is vouched for on chain. Not
+        final in time: said loudly; the next start follows it up."""
+        wait = self.config.stop_anchor_wait_s
+        deadline = time.monotonic() + wait
+        status = self.anchorer.status
+        try:
+            await self.anchorer.anchor_once()
+            while (status.final_tree_size or 0) < tree_size and time.monotonic() < deadline:
+                await asyncio.sleep(min(self.anchorer.finality_poll_s, 0.5))
+                await self.anchorer.follow_once()
+        except Exception as exc:
+            log.error("anchoring the final checkpoint (tree_size %d) failed: %s", tree_size, exc)
+            return
+        if (status.final_tree_size or 0) >= tree_size:
+            log.info("final checkpoint at tree_size %d is anchored and final", tree_size)
+        else:
+            log.warning(
+                "the final checkpoint at tree_size %d is anchored but NOT FINAL after %g s "
+                "(anchors final up to tree_size %s); the next start follows it up",
+                tree_size,
+                wait,
+                status.final_tree_size,
+            )
 
     async def wait_closed(self) -> None:
         await self._closed.wait()

@@ -26,8 +26,8 @@ from .metrics import RelayMetrics
 from .ratelimit import BurstDetector, PeerBuckets, peer_address
 from .rejection import Rejected, invalid
 from .store.base import StoredCheckpoint, StoreUnavailableError
-from .v1 import relay_pb2 as pb
-from .v1 import relay_pb2_grpc as pb_grpc
+from .v2 import relay_pb2 as pb
+from .v2 import relay_pb2_grpc as pb_grpc
 
 __all__ = ["OperatorService", "RelayService", "Writer"]
 
@@ -215,13 +215,22 @@ class Writer:
         self._committer.shutdown(wait=True)
 
 
-def checkpoint_pb(log_id: bytes, cp: StoredCheckpoint) -> pb.Checkpoint:
+def checkpoint_pb(cp: StoredCheckpoint) -> pb.Checkpoint:
+    """The checkpoint as served: the signed note's bytes (what a client verifies) and,
+    for convenience, the size and root its body names."""
     return pb.Checkpoint(
-        log_id=log_id,
-        tree_size=cp.tree_size,
-        root=cp.root,
-        signature=cp.signature,
-        created_ms=cp.created_ms,
+        note=cp.note, tree_size=cp.tree_size, root=cp.root, created_ms=cp.created_ms
+    )
+
+
+def ack_pb(a: Ack) -> pb.Ack:
+    return pb.Ack(
+        chain_id=a.chain_id,
+        seq=a.seq,
+        log_index=a.log_index,
+        duplicate=a.duplicate,
+        received_ms=a.received_ms,
+        receipt_sig=a.receipt_sig,
     )
 
 
@@ -303,18 +312,23 @@ class RelayService(pb_grpc.RelayServicer):
         try:
             if not request.token:
                 raise Rejected("UNAUTHENTICATED", "token", "EnrollRequest.token is missing")
-            device, index = await self._w.call(self._ledger.enroll, request.token, request.genesis)
+            device, ack = await self._w.call(self._ledger.enroll, request.token, request.genesis)
         except Rejected as r:
             if r.reason == "token":
                 self._token_refused(context)
             raise
         self._metrics.enrolled.inc()
-        return pb.EnrollResponse(
+        response = pb.EnrollResponse(
             chain_id=device.chain_id,
-            log_index=index,
             participant=device.participant,
-            log_id=self._ledger.log_id,
+            origin=self._ledger.origin,
+            log_key=self._ledger.log_key,
+            ack=ack_pb(ack),
         )
+        latest = self._ledger.latest
+        if latest is not None:
+            response.checkpoint.CopyFrom(checkpoint_pb(latest))
+        return response
 
     async def _one_batch(self, request: pb.SubmitRequest) -> pb.SubmitResponse:
         started = time.perf_counter()
@@ -330,10 +344,7 @@ class RelayService(pb_grpc.RelayServicer):
         self._metrics.batch_latency.observe(time.perf_counter() - started)
         return pb.SubmitResponse(
             batch_id=request.batch_id,
-            acks=[
-                pb.Ack(chain_id=a.chain_id, seq=a.seq, log_index=a.log_index, duplicate=a.duplicate)
-                for a in acks
-            ],
+            acks=[ack_pb(a) for a in acks],
             tree_size=self._ledger.size,
         )
 
@@ -353,13 +364,11 @@ class RelayService(pb_grpc.RelayServicer):
     ) -> pb.Receipt:
         self._admit("GetReceipt", self._read_rate, context)
         chain_id = _chain_id(request.chain_id)
-        rec, cp, path = await self._w.call(self._ledger.receipt, chain_id, request.seq)
-        receipt = pb.Receipt(
-            log_index=rec.log_index,
-            link=rec.link,
-            inclusion_path=path,
-            checkpoint=checkpoint_pb(self._ledger.log_id, cp),
-        )
+        ack, rec, cp, path = await self._w.call(self._ledger.receipt, chain_id, request.seq)
+        receipt = pb.Receipt(ack=ack_pb(ack), link=rec.link, inclusion_path=path)
+        if cp is None:
+            return receipt
+        receipt.checkpoint.CopyFrom(checkpoint_pb(cp))
         if self._anchor_info is not None:
             # No chain call: the anchorer counts confirmations from the last block it saw.
             anchor = self._anchor_info(cp)
@@ -379,7 +388,7 @@ class RelayService(pb_grpc.RelayServicer):
                 else f"no checkpoint at tree_size {request.tree_size}"
             )
             raise Rejected("NOT_FOUND", "no_checkpoint", what)
-        return checkpoint_pb(self._ledger.log_id, cp)
+        return checkpoint_pb(cp)
 
     async def GetConsistencyProof(
         self, request: pb.GetConsistencyProofRequest, context: aio.ServicerContext
@@ -457,7 +466,7 @@ class OperatorService(pb_grpc.OperatorServicer):
             raise Rejected(
                 "FAILED_PRECONDITION", "empty_log", "the log is empty; nothing to checkpoint"
             )
-        return checkpoint_pb(self._ledger.log_id, cp)
+        return checkpoint_pb(cp)
 
 
 def new_token() -> str:

@@ -6,13 +6,15 @@ embedded defaults.
    phones enrolled with one-time tokens, a sleep diary every morning, offline spells
    synced later in batches, key rotations, one right-to-erasure request. The relay signs
    a checkpoint at the end of every trial week and anchors it on chain.
-3. The relay's store exported as an audit bundle (``DIR/bundle/``) and audited against
-   the chain with the relay's trusted log_id: it must be clean.
-4. The fraud simulation (protocol v2, :mod:`hashcore.sim.demo_attacks`): one tampered copy
-   per attack (``DIR/attacks/<name>/`` with its evidence, policy and ``expected.json``),
-   each audited with the devices' receipts and notes under the policy and compared with
-   what it must give, field by field. Every attack is caught and localised but the
-   erasure; those that need an EVM chain are skipped until the v2 audit checks anchors.
+3. The relay's store exported as a v2 audit bundle (``DIR/bundle/``) and audited with
+   every receipt and checkpoint note the phones verified: it must be clean, with every
+   receipt RECEIPT_OK.
+4. The fraud simulation (protocol v2, :mod:`hashcore.sim.demo_attacks`) on that export:
+   one tampered copy per attack (``DIR/attacks/<name>/`` with its evidence, policy and
+   ``expected.json``), each audited with the phones' receipts and notes under the policy
+   and compared with what it must give, field by field. Every attack is caught and
+   localised but the erasure. The demo plays the relay and the phones in the attacks that
+   need their keys (``DIR/keys.json``: the demo's own keys, written for that).
 5. ``DIR/report.json`` and ``DIR/report.html`` tell the story; ``DIR/participants.json``
    is the site's enrollment register (chain_id -> participant id), which the bundle
    does not carry (SPEC section 3).
@@ -231,55 +233,48 @@ def _relay_json(store_path: Path, server: Any) -> dict[str, Any]:
     }
 
 
-def on_chain_summary(checks: Any, on_chain: int, largest: int) -> dict[str, Any]:
-    """Checkpoints without a final anchor, and an anchored size beyond the bundle's."""
-    not_final = [
-        {"tree_size": c.tree_size, "state": c.state, "verdict": c.verdict, "reason": c.reason}
-        for c in checks
-        if c.state != "final"
-    ]
-    findings = [
-        f"checkpoint of tree size {c['tree_size']:,}: {c['verdict']} ({c['reason']})"
-        for c in not_final
-    ]
-    if on_chain > largest:
-        findings.append(
-            f"the chain holds this log's anchor of tree size {on_chain:,}, but the bundle's "
-            f"checkpoints stop at {largest:,}: {on_chain - largest:,} log positions withheld"
-        )
-    return {
-        "anchors": dict(Counter(str(c.state) for c in checks)),
-        "not_final": not_final,
-        "chain_tree_size": on_chain,
-        "bundle_tree_size": largest,
-        "findings": findings,
-    }
-
-
 def _clean_audit(
-    bundle: Path, server: Any, log_id: bytes, trial_records: int
+    bundle: Path, store_path: Path, trial: Any, trial_records: int
 ) -> tuple[dict[str, Any], list[str]]:
-    """The clean bundle's audit JSON (with per-chain rows and the chain check), and what
-    is wrong with it (empty when it is clean with every record of the trial)."""
-    from ..anchor.audit import audit_bundle_with_evm
+    """The clean bundle's v2 audit JSON, with the phones' receipts and notes (the evidence
+    held outside the relay), the anchors as the relay's store holds them, and what is
+    wrong with it (empty when it is clean with every record and receipt of the trial)."""
+    from ..audit import audit_bundle
+    from ..evidence import notes_table, receipts_table
+    from ..relay.store import open_store
 
-    audit = audit_bundle_with_evm(bundle, server.chain, log_id=log_id)
-    body = audit.to_json()
-    # The EVM audit already checked every anchor and read the log's anchored size.
-    on_chain = None
-    if audit.evm_chain_id is not None:
-        largest = max((c.tree_size for c in audit.anchors if c.tree_size is not None), default=0)
-        on_chain = on_chain_summary(audit.anchors, audit.anchored_tree_size or 0, largest)
-    body["on_chain"] = on_chain
+    devices = [p.device for p in trial.participants]
+    receipts = receipts_table(r for d in devices for r in d.receipts())
+    notes = notes_table(n for d in devices for n in d.notes())
+    report = audit_bundle(bundle, receipts=[receipts], notes=[notes])
+    body = report.to_json()
+    with open_store(str(store_path), readonly=True) as store:
+        checkpoints = store.list_checkpoints()
+    body["evm"] = {
+        "anchors": [
+            {
+                "tree_size": cp.tree_size,
+                "state": "final" if cp.anchor.final else "pending",
+                "tx_hash": "0x" + cp.anchor.tx_hash.hex(),
+            }
+            for cp in checkpoints
+            if cp.anchor is not None
+        ]
+    }
+    body["on_chain"] = None
     problems = []
-    if not audit.clean:
-        problems.append(f"the exported bundle does not audit clean: {audit.report!r}")
-    if audit.report.records != trial_records:
+    if not report.clean:
+        problems.append(f"the exported bundle does not audit clean: {report!r}")
+    if report.records != trial_records:
         problems.append(
-            f"the bundle holds {audit.report.records} records, the trial made {trial_records}"
+            f"the bundle holds {report.records} records, the trial made {trial_records}"
         )
-    if on_chain is not None:
-        problems += on_chain["findings"]
+    not_ok = [r for r in report.receipts if r.code != "RECEIPT_OK"]  # type: ignore[union-attr]
+    if len(report.receipts) != trial_records or not_ok:  # type: ignore[union-attr]
+        problems.append(
+            f"{len(report.receipts)} receipts audited for {trial_records} records, "  # type: ignore[union-attr]
+            f"{len(not_ok)} not RECEIPT_OK"
+        )
     return body, problems
 
 
@@ -332,57 +327,46 @@ def _chain_read_back(config: Any, cleanup: contextlib.ExitStack) -> Any:
     return EvmChain.connect(node.url)
 
 
-def _attack_input(
-    out: Path, opts: DemoOptions, participants: dict[str, str], console: Console
-) -> tuple[AttackInput, dict[str, str]]:
-    """What the fraud stage attacks: the relay's export when it is a v2 bundle (with the
-    policy, the devices' evidence and the keys the relay half leaves in ``out``:
-    ``policy.json``, ``evidence/receipts.parquet`` and ``evidence/notes.parquet``,
-    ``keys.json`` if any), else -- while the relay still exports v1 -- a v2 sample of the
-    trial's shape standing in for it (said on the console and in the report)."""
-    from ..bundle import is_v2_bundle
-    from .sample import make_sample
+def _attack_input(out: Path, relay_dir: Path, trial: Any) -> AttackInput:
+    """What the fraud stage attacks: the relay's v2 export, the policy that trusts it, the
+    phones' receipts and notes (``DIR/evidence/``), and the keys of the relay and of every
+    phone (``DIR/keys.json``), so that attacks can act as the relay or a device."""
+    import pyarrow.parquet as pq
 
-    if is_v2_bundle(out / "bundle"):
-        evidence = out / "evidence"
-        keys = out / "keys.json"
-        return (
-            AttackInput(
-                out / "bundle",
-                out / "policy.json",
-                receipts=sorted(evidence.glob("receipts*.parquet")),
-                notes=sorted(evidence.glob("notes*.parquet")),
-                keys=keys if keys.exists() else None,
-            ),
-            participants,
-        )
-    with console.status("the relay exports protocol v1: writing a v2 sample of the trial ..."):
-        info = make_sample(
-            out / "v2-sample" / "bundle",
-            devices=max(2, opts.participants),
-            records=opts.days + 1,
-            seed=opts.seed,
-            checkpoint_every=max(1, opts.participants * WEEK_DAYS),
-            witnesses=3,
-            evidence_dir=out / "v2-sample" / "evidence",
-            policy_path=out / "v2-sample" / "policy.json",
-            keys_path=out / "v2-sample" / "keys.json",
-        )
-    console.print(
-        f"[yellow]the relay's export is protocol v1; the attacks run on a v2 sample of the "
-        f"trial's shape instead ({info.records:,} records, {info.checkpoints} checkpoints, "
-        f"{out / 'v2-sample'})[/]"
+    from ..bundle.format_v2 import read_manifest_v2
+    from ..evidence import notes_table, receipts_table
+    from ..relay.keys import load_key
+    from .sample_keys import SampleKeys, write_json
+
+    manifest = read_manifest_v2(out / "bundle")
+    devices = [p.device for p in trial.participants]
+    seeds = {}
+    state_dir = out / "phones"
+    state_dir.mkdir(exist_ok=True)
+    for d in devices:
+        # The phone's state file holds the seed of the key in force (after rotations).
+        path = d.path or d.save(state_dir / f"{d.chain_id.hex()}.json")
+        seeds[d.chain_id] = bytes.fromhex(json.loads(path.read_text())["secret_seed"])
+    keys = SampleKeys(
+        origin=manifest.origin,
+        log_seed=load_key(relay_dir / "relay.key"),
+        witnesses=(),
+        witness_quorum=0,
+        device_seeds=seeds,
     )
-    assert info.receipts_file is not None and info.notes_file is not None
-    names = {c.hex(): f"P{d + 1:04d}" for d, c in enumerate(info.keys.device_seeds)}
-    source = AttackInput(
-        info.path,
-        info.policy_file or out / "v2-sample" / "policy.json",
-        receipts=[info.receipts_file],
-        notes=[info.notes_file],
-        keys=info.keys,
+    write_json(out / "keys.json", keys.to_json())
+    write_json(out / "policy.json", keys.policy())
+    evidence = out / "evidence"
+    evidence.mkdir(exist_ok=True)
+    pq.write_table(receipts_table(r for d in devices for r in d.receipts()), evidence / "receipts.parquet")
+    pq.write_table(notes_table(n for d in devices for n in d.notes()), evidence / "notes.parquet")
+    return AttackInput(
+        out / "bundle",
+        out / "policy.json",
+        receipts=[evidence / "receipts.parquet"],
+        notes=[evidence / "notes.parquet"],
+        keys=out / "keys.json",
     )
-    return source, names
 
 
 def _run(opts: DemoOptions, console: Console, cleanup: contextlib.ExitStack) -> int:
@@ -405,7 +389,6 @@ def _run(opts: DemoOptions, console: Console, cleanup: contextlib.ExitStack) -> 
             server = relay.server
             trial, anchored = _run_trial(relay, opts, console)
             assert server.ledger is not None  # set by start()
-            log_id: bytes = server.ledger.log_id
         finally:
             relay.stop()
     server.chain = _chain_read_back(config, cleanup)
@@ -419,9 +402,9 @@ def _run(opts: DemoOptions, console: Console, cleanup: contextlib.ExitStack) -> 
         f"1 erasure; {len(anchored)} checkpoints anchored (final after {CONFIRMATIONS} blocks)"
     )
 
-    console.rule("2. export and audit against the chain")
-    exported = export_bundle(config.store, out / "bundle", confirmations=CONFIRMATIONS)
-    clean, problems = _clean_audit(out / "bundle", server, log_id, trial.records)
+    console.rule("2. export and audit with the phones' receipts")
+    exported = export_bundle(config.store, out / "bundle")
+    clean, problems = _clean_audit(out / "bundle", Path(config.store), trial, trial.records)
     status = "[green]CLEAN[/]" if not problems else "[red]NOT CLEAN[/]"
     anchors = clean["evm"]["anchors"]
     final = sum(1 for a in anchors if a["state"] == "final")
@@ -432,10 +415,13 @@ def _run(opts: DemoOptions, console: Console, cleanup: contextlib.ExitStack) -> 
     for p in problems:
         console.print(f"[red]{escape(p)}[/]")
 
-    console.rule("3. fraud simulation: tampered copies, audited with the devices' evidence")
-    source, attack_participants = _attack_input(out, opts, participants, console)
+    console.rule("3. fraud simulation: tampered copies, audited with the phones' evidence")
     attacks = run_attacks(
-        source, out / "attacks", seed=opts.seed, participants=attack_participants, console=console
+        _attack_input(out, relay_dir, trial),
+        out / "attacks",
+        seed=opts.seed,
+        participants=participants,
+        console=console,
     )
     print_attacks(console, attacks)
 

@@ -1,5 +1,5 @@
 //! What a relay checks on every submitted record before it stores it: the commitment,
-//! the link it computes itself from the header fields, a rotation's new key, and the
+//! the link it computes itself from the v2 header fields (SPEC v2 1.2, beacon included), a rotation's new key, and the
 //! signature under the key the relay holds for that chain and seq.
 //!
 //! [`check`] does the hashing and the signature work, which is where the time goes, in
@@ -14,6 +14,7 @@ mod tests;
 use crate::ed25519::{self, BatchItem};
 use crate::protocol::{self, ChainId, Hash, Kind, KEY_LEN, SIGNATURE_LEN};
 use crate::rules;
+use crate::v2::record::Header;
 
 /// One submitted record, with the key the caller expects it to be signed with.
 #[derive(Debug, Clone, Copy)]
@@ -24,6 +25,9 @@ pub struct Submission<'a> {
     pub kind: u8,
     pub prev: &'a Hash,
     pub commit: &'a Hash,
+    /// The beacon of SPEC v2 1.5 (size 0 with 32 zero bytes: none).
+    pub beacon_size: u64,
+    pub beacon_root: &'a Hash,
     /// Salt and payload, or `None` both when erased (the commitment is then not checked).
     pub salt: Option<&'a [u8]>,
     pub payload: Option<&'a [u8]>,
@@ -95,7 +99,19 @@ pub fn check(subs: &[Submission<'_>]) -> (Vec<Hash>, Vec<Option<Reject>>) {
 fn check_chunk(subs: &[Submission<'_>]) -> (Vec<Hash>, Vec<Option<Reject>>) {
     let links: Vec<Hash> = subs
         .iter()
-        .map(|s| protocol::link(s.chain_id, s.seq, s.time_ms, s.kind, s.prev, s.commit))
+        .map(|s| {
+            Header {
+                chain_id: *s.chain_id,
+                seq: s.seq,
+                time_ms: s.time_ms,
+                kind: s.kind,
+                prev: *s.prev,
+                commit: *s.commit,
+                beacon_size: s.beacon_size,
+                beacon_root: *s.beacon_root,
+            }
+            .link()
+        })
         .collect();
     let mut rejects: Vec<Option<Reject>> = subs.iter().map(content_check).collect();
 

@@ -15,8 +15,9 @@ use std::fmt;
 
 use super::{check, Reject, Submission};
 use crate::protocol::{ChainId, Hash, Kind, CHAIN_ID_LEN, KEY_LEN, SALT_LEN, SIGNATURE_LEN};
-use crate::protocol::{COMMIT_LEN, LINK_LEN, VERSION};
+use crate::protocol::{COMMIT_LEN, LINK_LEN};
 use crate::rules::{self, KeyFault};
+use crate::v2::VERSION;
 
 /// A submitted record's fields as received: nothing checked yet.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +29,9 @@ pub struct Received<'a> {
     pub kind: u32,
     pub prev: &'a [u8],
     pub commit: &'a [u8],
+    /// The beacon of SPEC v2 1.5, as received.
+    pub beacon_size: u64,
+    pub beacon_root: &'a [u8],
     /// `None` (with `payload`) once erased.
     pub salt: Option<&'a [u8]>,
     pub payload: Option<&'a [u8]>,
@@ -75,6 +79,8 @@ pub enum Fault {
         got: usize,
     },
     LinkSize(usize),
+    /// `beacon_size = 0` with a non-zero `beacon_root` (SPEC v2 5.1 MALFORMED).
+    BeaconRootNotZero,
     SaltPayloadMismatch,
     PayloadTooLarge {
         got: usize,
@@ -124,6 +130,7 @@ impl Fault {
             Fault::Version(_) => "version",
             Fault::Size { .. } => "size",
             Fault::LinkSize(_) => "link_size",
+            Fault::BeaconRootNotZero => "beacon_root_not_zero",
             Fault::SaltPayloadMismatch => "salt_payload_mismatch",
             Fault::PayloadTooLarge { .. } => "payload_too_large",
             Fault::SeqOutOfRange(_) => "seq_out_of_range",
@@ -169,6 +176,10 @@ impl fmt::Display for Fault {
                 got,
             } => write!(f, "{field} must be {expected} bytes, got {got}"),
             Fault::LinkSize(got) => write!(f, "link must be empty or 32 bytes, got {got}"),
+            Fault::BeaconRootNotZero => write!(
+                f,
+                "beacon_size is 0 but beacon_root is not 32 zero bytes (SPEC 1.5: no beacon)"
+            ),
             Fault::SaltPayloadMismatch => write!(f, "salt and payload are erased together"),
             Fault::PayloadTooLarge { got, limit } => {
                 write!(f, "payload of {got} bytes exceeds the limit of {limit}")
@@ -246,6 +257,10 @@ pub fn check_shape(rec: &Received<'_>, limits: &Limits, starts_chain: bool) -> R
         size("salt", SALT_LEN, salt)?;
     }
     size("signature", SIGNATURE_LEN, rec.signature)?;
+    size("beacon_root", LINK_LEN, rec.beacon_root)?;
+    if rec.beacon_size == 0 && rec.beacon_root.iter().any(|&b| b != 0) {
+        return Err(Fault::BeaconRootNotZero);
+    }
     if !rec.link.is_empty() && rec.link.len() != LINK_LEN {
         return Err(Fault::LinkSize(rec.link.len()));
     }
@@ -383,6 +398,8 @@ fn submission<'a>(rec: &Received<'a>, key: &'a [u8; KEY_LEN]) -> Submission<'a> 
         kind: rec.kind as u8,
         prev: rec.prev.try_into().expect("shape checked"),
         commit: rec.commit.try_into().expect("shape checked"),
+        beacon_size: rec.beacon_size,
+        beacon_root: rec.beacon_root.try_into().expect("shape checked"),
         salt: rec.salt,
         payload: rec.payload,
         signature: rec.signature.try_into().expect("shape checked"),

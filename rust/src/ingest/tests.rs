@@ -16,13 +16,27 @@ fn accepts_good_records_and_names_each_fault() {
     let payload = b"{\"tst\": 412}".to_vec();
     let commit = protocol::commitment(&salt, &payload);
     let prev = [9u8; 32];
-    let link = protocol::link(&chain, 1, 5, 1, &prev, &commit);
+    let zero = [0u8; 32];
+    let v2 = |seq: u64, kind: u8, prev: &[u8; 32], commit: &[u8; 32]| {
+        crate::v2::record::Header {
+            chain_id: chain,
+            seq,
+            time_ms: 5,
+            kind,
+            prev: *prev,
+            commit: *commit,
+            beacon_size: 0,
+            beacon_root: zero,
+        }
+        .link()
+    };
+    let link = v2(1, 1, &prev, &commit);
     let sig = ed25519::sign(&sk, &link);
     let bad_commit = [0u8; 32];
     let mut identity = [0u8; 32];
     identity[0] = 1; // y = 1: the identity point, small order
     let rot_commit = protocol::commitment(&salt, &identity);
-    let rot_link = protocol::link(&chain, 2, 5, 2, &link, &rot_commit);
+    let rot_link = v2(2, 2, &link, &rot_commit);
     let rot_sig = ed25519::sign(&sk, &rot_link);
     let base = Submission {
         chain_id: &chain,
@@ -31,6 +45,8 @@ fn accepts_good_records_and_names_each_fault() {
         kind: 1,
         prev: &prev,
         commit: &commit,
+        beacon_size: 0,
+        beacon_root: &zero,
         salt: Some(&salt),
         payload: Some(&payload),
         signature: &sig,
@@ -87,6 +103,8 @@ mod sequencing {
         kind: u32,
         prev: Vec<u8>,
         commit: Vec<u8>,
+        beacon_size: u64,
+        beacon_root: Vec<u8>,
         salt: Option<Vec<u8>>,
         payload: Option<Vec<u8>>,
         signature: Vec<u8>,
@@ -103,6 +121,8 @@ mod sequencing {
                 kind: self.kind,
                 prev: &self.prev,
                 commit: &self.commit,
+                beacon_size: self.beacon_size,
+                beacon_root: &self.beacon_root,
                 salt: self.salt.as_deref(),
                 payload: self.payload.as_deref(),
                 signature: &self.signature,
@@ -115,14 +135,17 @@ mod sequencing {
             if let (Some(s), Some(p)) = (&self.salt, &self.payload) {
                 self.commit = protocol::commitment(s, p).to_vec();
             }
-            let link = protocol::link(
-                self.chain_id.as_slice().try_into().unwrap(),
-                self.seq,
-                self.time_ms,
-                self.kind as u8,
-                self.prev.as_slice().try_into().unwrap(),
-                self.commit.as_slice().try_into().unwrap(),
-            );
+            let link = crate::v2::record::Header {
+                chain_id: self.chain_id.as_slice().try_into().unwrap(),
+                seq: self.seq,
+                time_ms: self.time_ms,
+                kind: self.kind as u8,
+                prev: self.prev.as_slice().try_into().unwrap(),
+                commit: self.commit.as_slice().try_into().unwrap(),
+                beacon_size: self.beacon_size,
+                beacon_root: self.beacon_root.as_slice().try_into().unwrap(),
+            }
+            .link();
             self.signature = ed25519::sign(seed, &link).to_vec();
             self.link = link.to_vec();
             self
@@ -150,13 +173,19 @@ mod sequencing {
         for (seq, (kind, payload, seed)) in specs.into_iter().enumerate() {
             let prev = out.last().map_or(vec![0; 32], |r| r.link.clone());
             let rec = Rec {
-                version: 1,
+                version: 2,
                 chain_id: chain_id.clone(),
                 seq: seq as u64,
                 time_ms: 1_000 + seq as i64,
                 kind,
                 prev,
                 commit: Vec::new(),
+                beacon_size: seq as u64,
+                beacon_root: if seq == 0 {
+                    vec![0; 32]
+                } else {
+                    vec![seq as u8; 32]
+                },
                 salt: Some(vec![seq as u8; 16]),
                 payload: Some(payload),
                 signature: Vec::new(),
@@ -243,8 +272,20 @@ mod sequencing {
         );
         let cases: Vec<(Edit, (usize, &str, &str))> = vec![
             (
-                Box::new(|r| r[1].version = 2),
-                (1, "unknown version 2 (expected 1)", "malformed"),
+                Box::new(|r| r[1].version = 1),
+                (1, "unknown version 1 (expected 2)", "malformed"),
+            ),
+            (
+                Box::new(|r| r[1].beacon_root.truncate(31)),
+                (1, "beacon_root must be 32 bytes, got 31", "malformed"),
+            ),
+            (
+                Box::new(|r| r[1].beacon_size = 0),
+                (
+                    1,
+                    "beacon_size is 0 but beacon_root is not 32 zero bytes (SPEC 1.5: no beacon)",
+                    "malformed",
+                ),
             ),
             (
                 Box::new(|r| r[1].chain_id.pop().map(drop).unwrap()),

@@ -31,10 +31,11 @@ fn fixed_items<const N: usize>(
         .collect())
 }
 
-/// check_submissions(chain_ids, seqs, times_ms, kinds, prevs, commits, salts, payloads,
-/// signatures, keys) -> (links, rejects)
+/// check_submissions(chain_ids, seqs, times_ms, kinds, prevs, commits, beacon_sizes,
+/// beacon_roots, salts, payloads, signatures, keys) -> (links, rejects)
 ///
-/// Fixed-size fields come concatenated (n×16 chain ids, n×32 prevs/commits/keys, n×16
+/// Links are SPEC v2 1.2's (the 138-byte header with its beacon). Fixed-size fields come
+/// concatenated (n×16 chain ids, n×32 prevs/commits/beacon roots/keys, n×16
 /// salts, n×64 signatures, n kind bytes); `seqs`, `times_ms` and `payloads` are
 /// sequences of n. Returns the n×32 bytes of computed links and n reject codes (0 ok,
 /// 1 bad commit, 2 bad key in a genesis/rotation, 3 bad signature). The work runs with
@@ -49,16 +50,20 @@ pub fn check_submissions<'py>(
     kinds: &Bound<'py, PyAny>,
     prevs: &Bound<'py, PyAny>,
     commits: &Bound<'py, PyAny>,
+    beacon_sizes: Vec<u64>,
+    beacon_roots: &Bound<'py, PyAny>,
     salts: &Bound<'py, PyAny>,
     payloads: Vec<Bound<'py, PyAny>>,
     signatures: &Bound<'py, PyAny>,
     keys: &Bound<'py, PyAny>,
 ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
     let n = seqs.len();
-    if times_ms.len() != n || payloads.len() != n {
+    if times_ms.len() != n || payloads.len() != n || beacon_sizes.len() != n {
         return Err(Error::InvalidArgument(format!(
-            "seqs, times_ms and payloads must have the same length, got {n}, {}, {}",
+            "seqs, times_ms, beacon_sizes and payloads must have the same length, got {n}, \
+             {}, {}, {}",
             times_ms.len(),
+            beacon_sizes.len(),
             payloads.len()
         )))
         .py();
@@ -72,6 +77,7 @@ pub fn check_submissions<'py>(
     let kinds = fixed_items::<1>(kinds, "kinds", n)?;
     let prevs = fixed_items::<32>(prevs, "prevs", n)?;
     let commits = fixed_items::<32>(commits, "commits", n)?;
+    let beacon_roots = fixed_items::<32>(beacon_roots, "beacon_roots", n)?;
     let salts = fixed_items::<SALT_LEN>(salts, "salts", n)?;
     let signatures = fixed_items::<SIGNATURE_LEN>(signatures, "signatures", n)?;
     let keys = fixed_items::<KEY_LEN>(keys, "keys", n)?;
@@ -86,6 +92,8 @@ pub fn check_submissions<'py>(
                 kind: kinds[i][0],
                 prev: &prevs[i] as &Hash,
                 commit: &commits[i] as &Hash,
+                beacon_size: beacon_sizes[i],
+                beacon_root: &beacon_roots[i] as &Hash,
                 salt: Some(&salts[i]),
                 payload: Some(&payloads[i]),
                 signature: &signatures[i],

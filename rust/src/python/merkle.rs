@@ -1,12 +1,11 @@
-//! RFC 9162 Merkle functions and the incremental `MerkleLog` for the relay.
+//! RFC 9162 Merkle functions (v1, BLAKE3) and the incremental `MerkleLog` the v1 sample uses.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
 use super::buffers::{array, Bytes};
-use super::errors::{to_pyerr, IntoPyResult};
+use super::errors::IntoPyResult;
 use crate::error::Error;
-use crate::log_tree::LogTree;
 use crate::merkle::{self, Frontier};
 use crate::protocol::Hash;
 
@@ -216,120 +215,4 @@ impl MerkleLog {
 
 fn hex_str(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// The relay's Merkle log with every perfect subtree kept: roots, inclusion and
-/// consistency proofs for any size up to the current one in O(log² n).
-#[pyclass(module = "hashcore._core")]
-pub struct MerkleTree {
-    tree: LogTree,
-}
-
-impl MerkleTree {
-    fn too_big(&self, what: &str, size: u64) -> PyErr {
-        to_pyerr(Error::InvalidArgument(format!(
-            "{what} {size} is larger than the log ({} leaves)",
-            self.tree.size()
-        )))
-    }
-}
-
-#[pymethods]
-impl MerkleTree {
-    #[new]
-    fn new() -> Self {
-        MerkleTree {
-            tree: LogTree::new(),
-        }
-    }
-
-    /// Appends links (one buffer of n×32 bytes, or an iterable of 32-byte links); returns
-    /// the log index of the first.
-    fn extend(&mut self, py: Python<'_>, links: &Bound<'_, PyAny>) -> PyResult<u64> {
-        let first = self.tree.size();
-        let leaves = leaf_hashes(py, links)?;
-        let tree = &mut self.tree;
-        py.detach(|| leaves.into_iter().for_each(|leaf| tree.push(leaf)));
-        Ok(first)
-    }
-
-    #[getter]
-    fn size(&self) -> u64 {
-        self.tree.size()
-    }
-
-    fn __len__(&self) -> usize {
-        self.tree.size() as usize
-    }
-
-    /// MTH of the first `size` leaves (default: all of them).
-    #[pyo3(signature = (size=None))]
-    fn root<'py>(&self, py: Python<'py>, size: Option<u64>) -> PyResult<Bound<'py, PyBytes>> {
-        let size = size.unwrap_or(self.tree.size());
-        let root = self
-            .tree
-            .root(size)
-            .ok_or_else(|| self.too_big("size", size))?;
-        Ok(PyBytes::new(py, &root))
-    }
-
-    /// The leaf hash H(0x00 || link) at `index`.
-    fn leaf_hash<'py>(&self, py: Python<'py>, index: u64) -> PyResult<Bound<'py, PyBytes>> {
-        let leaf = self
-            .tree
-            .leaf(index)
-            .ok_or_else(|| self.too_big("index", index))?;
-        Ok(PyBytes::new(py, &leaf))
-    }
-
-    /// RFC 9162 PATH(index, D[size]) (size default: the whole log).
-    #[pyo3(signature = (index, size=None))]
-    fn inclusion_proof<'py>(
-        &self,
-        py: Python<'py>,
-        index: u64,
-        size: Option<u64>,
-    ) -> PyResult<Bound<'py, PyList>> {
-        let size = size.unwrap_or(self.tree.size());
-        let path = self.tree.inclusion_proof(index, size).ok_or_else(|| {
-            if size > self.tree.size() {
-                self.too_big("size", size)
-            } else {
-                to_pyerr(Error::InvalidArgument(format!(
-                    "index {index} is not below the tree size {size}"
-                )))
-            }
-        })?;
-        hashes(py, &path)
-    }
-
-    /// RFC 9162 PROOF(first, D[second]) (second default: the whole log).
-    #[pyo3(signature = (first, second=None))]
-    fn consistency_proof<'py>(
-        &self,
-        py: Python<'py>,
-        first: u64,
-        second: Option<u64>,
-    ) -> PyResult<Bound<'py, PyList>> {
-        let second = second.unwrap_or(self.tree.size());
-        let proof = self.tree.consistency_proof(first, second).ok_or_else(|| {
-            if second > self.tree.size() {
-                self.too_big("size", second)
-            } else {
-                to_pyerr(Error::InvalidArgument(format!(
-                    "first size {first} is larger than the second size {second}"
-                )))
-            }
-        })?;
-        hashes(py, &proof)
-    }
-
-    fn __repr__(&self) -> String {
-        let root = self.tree.root(self.tree.size()).unwrap_or_default();
-        format!(
-            "MerkleTree(size={}, root={})",
-            self.tree.size(),
-            hex_str(&root)
-        )
-    }
 }

@@ -13,6 +13,7 @@ mod sequence;
 mod stream;
 mod v2;
 mod v2_audit;
+mod v2_log;
 mod v2_note;
 mod v2_tree;
 
@@ -42,7 +43,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(merkle::consistency_proof, m)?)?;
     m.add_function(wrap_pyfunction!(merkle::verify_consistency, m)?)?;
     m.add_class::<merkle::MerkleLog>()?;
-    m.add_class::<merkle::MerkleTree>()?;
     m.add_function(wrap_pyfunction!(ingest::check_submissions, m)?)?;
     m.add_function(wrap_pyfunction!(sequence::check_chains, m)?)?;
     m.add_function(wrap_pyfunction!(sequence::check_shapes, m)?)?;
@@ -53,6 +53,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::_raw_blake3, m)?)?;
     v2::register(m)?;
     v2_tree::register(m)?;
+    v2_log::register(m)?;
     v2_note::register(m)?;
     v2_audit::register(m)?;
     Ok(())

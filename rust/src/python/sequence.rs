@@ -38,6 +38,8 @@ pub struct PyRecords<'py> {
     pub kinds: Vec<u32>,
     pub prevs: Vec<Bound<'py, PyAny>>,
     pub commits: Vec<Bound<'py, PyAny>>,
+    pub beacon_sizes: Vec<u64>,
+    pub beacon_roots: Vec<Bound<'py, PyAny>>,
     pub salts: Vec<Option<Bound<'py, PyAny>>>,
     pub payloads: Vec<Option<Bound<'py, PyAny>>>,
     pub signatures: Vec<Bound<'py, PyAny>>,
@@ -53,6 +55,8 @@ struct Records {
     kinds: Vec<u32>,
     prevs: Vec<Vec<u8>>,
     commits: Vec<Vec<u8>>,
+    beacon_sizes: Vec<u64>,
+    beacon_roots: Vec<Vec<u8>>,
     salts: Vec<Option<Vec<u8>>>,
     payloads: Vec<Option<Vec<u8>>>,
     signatures: Vec<Vec<u8>>,
@@ -69,6 +73,8 @@ impl Records {
             r.kinds.len(),
             r.prevs.len(),
             r.commits.len(),
+            r.beacon_sizes.len(),
+            r.beacon_roots.len(),
             r.salts.len(),
             r.payloads.len(),
             r.signatures.len(),
@@ -84,6 +90,8 @@ impl Records {
             chain_ids: owned_all(&r.chain_ids, "chain_id")?,
             prevs: owned_all(&r.prevs, "prev")?,
             commits: owned_all(&r.commits, "commit")?,
+            beacon_roots: owned_all(&r.beacon_roots, "beacon_root")?,
+            beacon_sizes: r.beacon_sizes,
             salts: owned_optional(&r.salts, "salt")?,
             payloads: owned_optional(&r.payloads, "payload")?,
             signatures: owned_all(&r.signatures, "signature")?,
@@ -109,6 +117,8 @@ impl Records {
                 kind: self.kinds[i],
                 prev: &self.prevs[i],
                 commit: &self.commits[i],
+                beacon_size: self.beacon_sizes[i],
+                beacon_root: &self.beacon_roots[i],
                 salt: self.salts[i].as_deref(),
                 payload: self.payloads[i].as_deref(),
                 signature: &self.signatures[i],
@@ -157,7 +167,8 @@ fn head(h: &PyHead<'_>) -> PyResult<Head> {
 }
 
 /// check_chains(heads, counts, versions, chain_ids, seqs, times_ms, kinds, prevs, commits,
-/// salts, payloads, signatures, links, max_payload_bytes=None, max_seq=None)
+/// beacon_sizes, beacon_roots, salts, payloads, signatures, links, max_payload_bytes=None,
+/// max_seq=None)
 ///
 /// The complete check of `crate::ingest::sequence`: the records (columns of equal length,
 /// salt and payload None when erased, link b"" when not claimed) come as consecutive
@@ -166,7 +177,7 @@ fn head(h: &PyHead<'_>) -> PyResult<Head> {
 /// the first record's prev to the caller). One result per segment; the work runs with the
 /// GIL released.
 #[pyfunction]
-#[pyo3(signature = (heads, counts, versions, chain_ids, seqs, times_ms, kinds, prevs, commits, salts, payloads, signatures, links, max_payload_bytes=None, max_seq=None))]
+#[pyo3(signature = (heads, counts, versions, chain_ids, seqs, times_ms, kinds, prevs, commits, beacon_sizes, beacon_roots, salts, payloads, signatures, links, max_payload_bytes=None, max_seq=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn check_chains<'py>(
     py: Python<'py>,
@@ -179,6 +190,8 @@ pub fn check_chains<'py>(
     kinds: Vec<u32>,
     prevs: Vec<Bound<'py, PyAny>>,
     commits: Vec<Bound<'py, PyAny>>,
+    beacon_sizes: Vec<u64>,
+    beacon_roots: Vec<Bound<'py, PyAny>>,
     salts: Vec<Option<Bound<'py, PyAny>>>,
     payloads: Vec<Option<Bound<'py, PyAny>>>,
     signatures: Vec<Bound<'py, PyAny>>,
@@ -194,6 +207,8 @@ pub fn check_chains<'py>(
         kinds,
         prevs,
         commits,
+        beacon_sizes,
+        beacon_roots,
         salts,
         payloads,
         signatures,
@@ -251,14 +266,14 @@ pub fn check_chains<'py>(
         .collect())
 }
 
-/// check_shapes(versions, chain_ids, seqs, times_ms, kinds, prevs, commits, salts,
-/// payloads, signatures, links, max_payload_bytes=None, max_seq=None, starts_chain=False)
+/// check_shapes(versions, chain_ids, seqs, times_ms, kinds, prevs, commits, beacon_sizes,
+/// beacon_roots, salts, payloads, signatures, links, max_payload_bytes=None, max_seq=None, starts_chain=False)
 ///
 /// The shape check alone (sizes, version, kind, limits) of every record, in order: the
 /// first fault as (index, reason, code, message), or None. `starts_chain`: each record
 /// must be a genesis (enrollment); otherwise a genesis is refused.
 #[pyfunction]
-#[pyo3(signature = (versions, chain_ids, seqs, times_ms, kinds, prevs, commits, salts, payloads, signatures, links, max_payload_bytes=None, max_seq=None, starts_chain=false))]
+#[pyo3(signature = (versions, chain_ids, seqs, times_ms, kinds, prevs, commits, beacon_sizes, beacon_roots, salts, payloads, signatures, links, max_payload_bytes=None, max_seq=None, starts_chain=false))]
 #[allow(clippy::too_many_arguments)]
 pub fn check_shapes<'py>(
     versions: Vec<u32>,
@@ -268,6 +283,8 @@ pub fn check_shapes<'py>(
     kinds: Vec<u32>,
     prevs: Vec<Bound<'py, PyAny>>,
     commits: Vec<Bound<'py, PyAny>>,
+    beacon_sizes: Vec<u64>,
+    beacon_roots: Vec<Bound<'py, PyAny>>,
     salts: Vec<Option<Bound<'py, PyAny>>>,
     payloads: Vec<Option<Bound<'py, PyAny>>>,
     signatures: Vec<Bound<'py, PyAny>>,
@@ -284,6 +301,8 @@ pub fn check_shapes<'py>(
         kinds,
         prevs,
         commits,
+        beacon_sizes,
+        beacon_roots,
         salts,
         payloads,
         signatures,

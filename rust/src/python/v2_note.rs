@@ -32,6 +32,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cosignature_verify, m)?)?;
     m.add_function(wrap_pyfunction!(receipt_digest, m)?)?;
     m.add_function(wrap_pyfunction!(receipt_sign, m)?)?;
+    m.add_function(wrap_pyfunction!(receipt_sign_consecutive, m)?)?;
     m.add_function(wrap_pyfunction!(receipt_verify, m)?)?;
     Ok(())
 }
@@ -269,6 +270,44 @@ pub fn receipt_sign<'py>(
     let seed = array::<32>(log_seed, "log_seed")?;
     let sig = receipt::sign(&seed, log_index, &entry_arg(entry)?);
     Ok(PyBytes::new(py, &sig))
+}
+
+/// receipt_sign_consecutive(log_seed, first_index, entries) -> bytes: the receipt_sigs
+/// (n×64 bytes) of the n×41-byte entries at log positions first_index, first_index+1, ...
+/// One key derivation for all of them, on the core pool, without the GIL.
+#[pyfunction]
+pub fn receipt_sign_consecutive<'py>(
+    py: Python<'py>,
+    log_seed: &Bound<'py, PyAny>,
+    first_index: u64,
+    entries: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let seed = array::<32>(log_seed, "log_seed")?;
+    let buf = Bytes::get(entries, "entries")?;
+    let data = buf.as_slice();
+    if data.len() % entry::ENTRY_LEN != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "entries must be a multiple of {} bytes, got {}",
+            entry::ENTRY_LEN,
+            data.len()
+        )))
+        .py();
+    }
+    let items: Vec<[u8; entry::ENTRY_LEN]> = data
+        .chunks_exact(entry::ENTRY_LEN)
+        .map(|c| c.try_into().expect("chunks_exact gives ENTRY_LEN bytes"))
+        .collect();
+    let pool = crate::pool::pool(None).py()?;
+    let sigs = py
+        .detach(|| pool.install(|| receipt::sign_consecutive(&seed, first_index, &items)))
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "log positions from {first_index} for {} entries exceed 2^64 - 1",
+                items.len()
+            ))
+        })
+        .py()?;
+    Ok(PyBytes::new(py, &sigs.concat()))
 }
 
 /// receipt_verify(log_key, log_index, entry, receipt_sig) -> bool (false under a

@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 #: Version of the store schema this code writes; migrations bring older stores up to it.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class StoreUnavailableError(StoreError):
@@ -60,7 +60,7 @@ class StoreUnavailableError(StoreError):
 
 
 class StoredRecord(NamedTuple):
-    """One accepted record at its log position (the SPEC section 3 row).
+    """One accepted record at its log position (the SPEC v2 section 4 row).
 
     A NamedTuple, not a dataclass: the relay makes one per ingested record, and a tuple in
     column order is also what the database driver takes, with no conversion.
@@ -73,11 +73,18 @@ class StoredRecord(NamedTuple):
     kind: int
     prev: bytes  # 32
     commit: bytes  # 32
+    beacon_size: int
+    beacon_root: bytes  # 32
     link: bytes  # 32
     signature: bytes  # 64
     salt: bytes | None  # 16, None once erased
     payload: bytes | None  # None once erased
     received_ms: int
+
+    @property
+    def entry(self) -> bytes:
+        """The SPEC v2 2.1 log entry ``0x02 || link || i64be(received_ms)``."""
+        return b"\x02" + self.link + self.received_ms.to_bytes(8, "big", signed=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +115,9 @@ class ForkEvidence:
     """A record refused because another record already holds its (chain_id, seq).
 
     ``existing_log_index`` points at the record the relay holds; the refused record is
-    kept whole so that the pair proves the device (or its key) signed both.
+    kept whole so that the pair proves the device (or its key) signed both. Only
+    records whose signature verifies under the chain's key are kept (anything else proves
+    nothing against the device), and at most ``Limits.max_fork_evidence_per_chain`` a chain.
     """
 
     chain_id: bytes
@@ -118,6 +127,8 @@ class ForkEvidence:
     kind: int
     prev: bytes
     commit: bytes
+    beacon_size: int
+    beacon_root: bytes
     link: bytes
     signature: bytes
     salt: bytes | None
@@ -161,11 +172,19 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def get_log_id(self) -> bytes | None:
-        """The relay log_id this store belongs to, or None for a new store."""
+        """The relay log key this store belongs to, or None for a new store."""
 
     @abc.abstractmethod
     def set_log_id(self, log_id: bytes) -> None:
         """Bind the store to a relay key. Raises ConflictError if bound to another one."""
+
+    @abc.abstractmethod
+    def get_meta(self, key: str) -> bytes | None:
+        """A value the relay keeps about its log (e.g. ``origin``), or None."""
+
+    @abc.abstractmethod
+    def set_meta(self, key: str, value: bytes) -> None:
+        """Set a value once; ConflictError if another value is already set."""
 
     @abc.abstractmethod
     def store_id(self) -> bytes:
@@ -258,11 +277,20 @@ class Store(abc.ABC):
         """The record at a log position."""
 
     @abc.abstractmethod
-    def iter_links(self, start: int = 0, chunk: int = 65536) -> Iterator[bytes]:
-        """Links in log order from ``start``, as concatenated 32-byte chunks of ``chunk`` links.
+    def iter_entries(self, start: int = 0, chunk: int = 65536) -> Iterator[bytes]:
+        """Log entries (SPEC v2 2.1: ``0x02 || link || i64be(received_ms)``) in log order
+        from ``start``, as concatenated 41-byte chunks of ``chunk`` entries.
 
         Used to rebuild the Merkle log on start-up in one O(n) pass.
         """
+
+    @abc.abstractmethod
+    def rotations(self, chain_id: bytes) -> list[tuple[int, bytes]]:
+        """(seq, new key) of every key rotation record of a chain, by seq."""
+
+    @abc.abstractmethod
+    def count_fork_evidence(self, chain_id: bytes) -> int:
+        """How many fork evidence rows a chain has (the relay bounds them per chain)."""
 
     @abc.abstractmethod
     def add_fork_evidence(self, evidence: ForkEvidence) -> None:
@@ -315,7 +343,7 @@ class Store(abc.ABC):
         self, batch_rows: int = 65536, upto: int | None = None
     ) -> Iterator[pa.RecordBatch]:
         """Records with ``log_index < upto`` (all when None) in log order, as Arrow batches
-        of RECORD_SCHEMA (SPEC section 3).
+        of RECORD_SCHEMA_V2 (SPEC v2 section 4).
 
         Streams: memory is bounded by ``batch_rows``, whatever the store's size. Reads one
         consistent snapshot.
@@ -323,5 +351,5 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def checkpoints_table(self) -> pa.Table:
-        """Every checkpoint as a CHECKPOINT_SCHEMA table (tx_hash/block_number null when
+        """Every checkpoint as a CHECKPOINT_SCHEMA_V2 table (tx_hash/block_number null when
         not anchored)."""

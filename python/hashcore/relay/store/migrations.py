@@ -52,11 +52,14 @@ _TYPES: dict[Dialect, dict[str, str]] = {
     },
 }
 
-# Version 1. Constraints are named so that PostgreSQL reports the same names the error
-# mapping looks for. "commit" is quoted: it is an SQL keyword. records.chain_id has no
-# foreign key to devices: PostgreSQL checks one with a trigger per row, which halved COPY
-# throughput; append() checks instead that every chain it writes to has an enrolled head.
-_V1 = (
+# Version 2 (protocol v2, SPEC v2): records carry the beacon, checkpoints are whole signed
+# notes. Version 1 was protocol v1's layout, never deployed: a v1 store is refused, not
+# migrated (its links and checkpoints mean nothing under v2). Constraints are named so
+# that PostgreSQL reports the same names the error mapping looks for. "commit" is quoted:
+# it is an SQL keyword. records.chain_id has no foreign key to devices: PostgreSQL checks
+# one with a trigger per row, which halved COPY throughput; append() checks instead that
+# every chain it writes to has an enrolled head.
+_V2 = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value {blob} NOT NULL)",
     """CREATE TABLE devices (
         chain_id {blob} PRIMARY KEY,
@@ -82,6 +85,8 @@ _V1 = (
         kind SMALLINT NOT NULL,
         prev {blob} NOT NULL,
         "commit" {blob} NOT NULL,
+        beacon_size {int} NOT NULL,
+        beacon_root {blob} NOT NULL,
         link {blob} NOT NULL,
         signature {blob} NOT NULL,
         salt {blob},
@@ -97,6 +102,8 @@ _V1 = (
         kind SMALLINT NOT NULL,
         prev {blob} NOT NULL,
         "commit" {blob} NOT NULL,
+        beacon_size {int} NOT NULL,
+        beacon_root {blob} NOT NULL,
         link {blob} NOT NULL,
         signature {blob} NOT NULL,
         salt {blob},
@@ -107,7 +114,7 @@ _V1 = (
     """CREATE TABLE checkpoints (
         tree_size {int} PRIMARY KEY,
         root {blob} NOT NULL,
-        signature {blob} NOT NULL,
+        note {blob} NOT NULL,
         created_ms {int} NOT NULL,
         tx_hash {blob},
         block_number {int},
@@ -127,10 +134,10 @@ def _both(template: tuple[str, ...]) -> dict[Dialect, tuple[str, ...]]:
     return {d: tuple(s.format(**_TYPES[d]) for s in template) for d in ("sqlite", "postgres")}
 
 
-_v1 = _both(_V1)
+_v2 = _both(_V2)
 
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(version=1, sqlite=_v1["sqlite"], postgres=_v1["postgres"]),
+    Migration(version=2, sqlite=_v2["sqlite"], postgres=_v2["postgres"]),
 )
 
 # The table itself is created outside the numbered migrations: it is how they are counted.
@@ -142,7 +149,7 @@ CREATE_MIGRATIONS_TABLE: dict[Dialect, str] = {
 }
 
 assert MIGRATIONS[-1].version == SCHEMA_VERSION, "SCHEMA_VERSION must be the last migration"
-assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
+assert [m.version for m in MIGRATIONS] == list(range(2, len(MIGRATIONS) + 2))
 
 
 def check_version(current: int, where: str) -> None:
@@ -151,6 +158,11 @@ def check_version(current: int, where: str) -> None:
         raise StoreError(
             f"{where}: store schema version {current} is newer than this hashcore "
             f"({SCHEMA_VERSION})"
+        )
+    if current == 1:
+        raise StoreError(
+            f"{where}: store schema version 1 is protocol v1's (links and checkpoints of "
+            "another protocol); a protocol v2 relay starts with a new store"
         )
 
 

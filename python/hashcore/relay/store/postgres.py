@@ -33,6 +33,8 @@ _RECORD_TYPES = [
     "int2",  # kind
     "bytea",  # prev
     "bytea",  # commit
+    "int8",  # beacon_size
+    "bytea",  # beacon_root
     "bytea",  # link
     "bytea",  # signature
     "bytea",  # salt

@@ -6,7 +6,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from ...schema import CHECKPOINT_SCHEMA
+from ...bundle.format_v2 import CHECKPOINT_SCHEMA_V2 as CHECKPOINT_SCHEMA
 from .base import (
     Anchor,
     StoredCheckpoint,
@@ -32,11 +32,11 @@ class SqlCheckpoints(SqlConnection):
         """Idempotent for the same signed checkpoint; a different one of that size is a
         conflict (the relay signed two roots for one size: that must not be hidden)."""
         check_int64("tree_size", cp.tree_size)
-        old = self._one(
-            "SELECT root, signature FROM checkpoints WHERE tree_size = ?", (cp.tree_size,)
-        )
+        old = self._one("SELECT root FROM checkpoints WHERE tree_size = ?", (cp.tree_size,))
         if old is not None:
-            if (bytes(old[0]), bytes(old[1])) != (cp.root, cp.signature):
+            # The same root again is no conflict (a note signed twice differs only if the
+            # relay's signer is randomised; Ed25519 is not); another root is.
+            if bytes(old[0]) != cp.root:
                 raise self._conflict(
                     what, f"another checkpoint of tree_size {cp.tree_size} is stored"
                 )
@@ -47,8 +47,8 @@ class SqlCheckpoints(SqlConnection):
                 what, f"checkpoint tree_size {cp.tree_size} is beyond the log's size {size}"
             )
         self._run(
-            "INSERT INTO checkpoints (tree_size, root, signature, created_ms) VALUES (?, ?, ?, ?)",
-            (cp.tree_size, cp.root, cp.signature, cp.created_ms),
+            "INSERT INTO checkpoints (tree_size, root, note, created_ms) VALUES (?, ?, ?, ?)",
+            (cp.tree_size, cp.root, cp.note, cp.created_ms),
         )
         if cp.anchor is not None:
             self._write_anchor(cp.tree_size, cp.anchor)
@@ -104,7 +104,7 @@ class SqlCheckpoints(SqlConnection):
     def checkpoints_table(self) -> pa.Table:
         with self._read("checkpoints_table"):
             rows = self._all(
-                "SELECT tree_size, root, signature, tx_hash, block_number FROM checkpoints "
+                "SELECT tree_size, root, note, tx_hash, block_number FROM checkpoints "
                 "ORDER BY tree_size"
             )
         columns = list(zip(*rows, strict=True)) if rows else [()] * len(CHECKPOINT_SCHEMA)

@@ -42,6 +42,21 @@ class SqlEnrollment(SqlConnection):
                     f"the store belongs to relay log_id {bytes(row[0]).hex()}, not {log_id.hex()}",
                 )
 
+    def get_meta(self, key: str) -> bytes | None:
+        with self._read("get_meta"):
+            row = self._one("SELECT value FROM meta WHERE key = ?", (f"v:{key}",))
+        return bytes(row[0]) if row else None
+
+    def set_meta(self, key: str, value: bytes) -> None:
+        with self._write("set_meta"):
+            row = self._one("SELECT value FROM meta WHERE key = ?", (f"v:{key}",))
+            if row is None:
+                self._run("INSERT INTO meta (key, value) VALUES (?, ?)", (f"v:{key}", value))
+            elif bytes(row[0]) != value:
+                raise self._conflict(
+                    "set_meta", f"the store's {key} is {bytes(row[0])!r}, not {value!r}"
+                )
+
     def store_id(self) -> bytes:
         with self._write("store_id"):
             row = self._one("SELECT value FROM meta WHERE key = ?", ("store_id",))

@@ -40,12 +40,17 @@ class SqlEvidence(SqlConnection):
         if self._one("SELECT 1 FROM erasures WHERE log_index = ?", (evidence.existing_log_index,)):
             # A fork of an erased record: its content may be a copy of what was erased;
             # commit, link and signature still prove the fork.
-            params = (*params[:9], None, None, *params[11:])
+            params = (*params[:11], None, None, *params[13:])
         self._run(
             f"INSERT INTO fork_evidence ({FORK_COLUMNS}) VALUES ({marks}) "
             "ON CONFLICT (existing_log_index, link, signature) DO NOTHING",
             params,
         )
+
+    def count_fork_evidence(self, chain_id: bytes) -> int:
+        with self._read("count_fork_evidence"):
+            row = self._one("SELECT COUNT(*) FROM fork_evidence WHERE chain_id = ?", (chain_id,))
+        return int(row[0]) if row else 0
 
     def list_fork_evidence(self, chain_id: bytes | None = None) -> list[ForkEvidence]:
         sql = f"SELECT {FORK_COLUMNS} FROM fork_evidence"

@@ -21,6 +21,7 @@ from .sql_checkpoints import SqlCheckpoints
 from .sql_evidence import SqlEvidence
 from .sql_rows import (
     INT64_MAX,
+    KIND_ROTATION,
     RECORD_COLUMNS,
     Row,
     check_int64,
@@ -147,20 +148,31 @@ class SqlLog(SqlCheckpoints, SqlEvidence):
             )
         return record_from_row(row) if row else None
 
-    def iter_links(self, start: int = 0, chunk: int = 65536) -> Iterator[bytes]:
+    def rotations(self, chain_id: bytes) -> list[tuple[int, bytes]]:
+        with self._read("rotations"):
+            rows = self._all(
+                "SELECT seq, payload FROM records WHERE chain_id = ? AND kind = ? ORDER BY seq",
+                (chain_id, KIND_ROTATION),
+            )
+        return [(int(r[0]), bytes(r[1])) for r in rows if r[1] is not None]
+
+    def iter_entries(self, start: int = 0, chunk: int = 65536) -> Iterator[bytes]:
         if chunk < 1:
             raise StoreError(f"chunk must be positive, got {chunk}")
         # One query per chunk, each under the lock, so a slow consumer never blocks the
-        # writer; links never change, and positions are consecutive, so chunks join up.
+        # writer; entries never change, and positions are consecutive, so chunks join up.
         pos = max(start, 0)
         while True:
-            with self._read("iter_links"):
+            with self._read("iter_entries"):
                 rows = self._all(
-                    "SELECT link FROM records WHERE log_index >= ? ORDER BY log_index LIMIT ?",
+                    "SELECT link, received_ms FROM records WHERE log_index >= ? "
+                    "ORDER BY log_index LIMIT ?",
                     (pos, chunk),
                 )
             if rows:
-                yield b"".join(bytes(r[0]) for r in rows)
+                yield b"".join(
+                    b"\x02" + bytes(r[0]) + int(r[1]).to_bytes(8, "big", signed=True) for r in rows
+                )
             if len(rows) < chunk:
                 return
             pos += len(rows)

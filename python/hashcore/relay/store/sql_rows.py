@@ -12,8 +12,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from ...bundle.format_v2 import RECORD_SCHEMA_V2 as RECORD_SCHEMA
 from ...errors import StoreError
-from ...schema import RECORD_SCHEMA
 from .base import Anchor, ForkEvidence, StoredCheckpoint, StoredRecord
 
 Row = tuple[Any, ...]
@@ -33,6 +33,8 @@ FORK_FIELDS = (
     "kind",
     "prev",
     "commit",
+    "beacon_size",
+    "beacon_root",
     "link",
     "signature",
     "salt",
@@ -45,7 +47,7 @@ DEVICE_COLUMNS = (
     "d.enrolled_ms"
 )
 CHECKPOINT_COLUMNS = (
-    "tree_size, root, signature, created_ms, tx_hash, block_number, evm_chain_id, contract, "
+    "tree_size, root, note, created_ms, tx_hash, block_number, evm_chain_id, contract, "
     "final, anchor_updated_ms"
 )
 KIND_GENESIS = 0
@@ -67,8 +69,8 @@ _UNIQUE_MEANING = {
     "tokens_pkey": "a token with this hash is already stored",
     "checkpoints.tree_size": "a checkpoint of this tree_size is already stored",
     "checkpoints_pkey": "a checkpoint of this tree_size is already stored",
-    "meta.key": "the store is already bound to a log_id",
-    "meta_pkey": "the store is already bound to a log_id",
+    "meta.key": "the store already has this value",
+    "meta_pkey": "the store already has this value",
 }
 
 
@@ -89,15 +91,16 @@ def check_size(what: str, value: bytes, size: int) -> None:
 
 
 def record_from_row(row: Row) -> StoredRecord:
+    # Drivers hand BLOBs back as bytes (sqlite3) or bytes (psycopg binary); keep as is.
     return StoredRecord._make(row)
 
 
 def checkpoint_from_row(row: Row) -> StoredCheckpoint:
-    tree_size, root, signature, created_ms, tx_hash, block, evm_id, contract, final, upd = row
+    tree_size, root, note, created_ms, tx_hash, block, evm_id, contract, final, upd = row
     anchor = None
     if tx_hash is not None:
         anchor = Anchor(bytes(tx_hash), block, evm_id, contract, bool(final), upd)
-    return StoredCheckpoint(tree_size, bytes(root), bytes(signature), created_ms, anchor)
+    return StoredCheckpoint(tree_size, bytes(root), bytes(note), created_ms, anchor)
 
 
 def records_batch(rows: Sequence[Row]) -> pa.RecordBatch:

@@ -27,7 +27,7 @@ from typing import Any
 
 from ...errors import ConflictError, StoreError
 from .base import ChainHead, StoreUnavailableError
-from .sql_rows import RECORD_COLUMNS, Row, unique_meaning
+from .sql_rows import RECORD_COLUMNS, RECORD_FIELDS, Row, unique_meaning
 from .sql_store import SqlStore
 
 __all__ = ["SqliteStore"]
@@ -55,7 +55,9 @@ def _unavailable_kind(exc: BaseException) -> str | None:
     return _UNAVAILABLE.get(primary)
 
 
-_INSERT_RECORDS = f"INSERT INTO records ({RECORD_COLUMNS}) VALUES ({', '.join('?' * 12)})"
+_INSERT_RECORDS = (
+    f"INSERT INTO records ({RECORD_COLUMNS}) VALUES ({', '.join('?' * len(RECORD_FIELDS))})"
+)
 
 
 class SqliteStore(SqlStore):

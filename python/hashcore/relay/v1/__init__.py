@@ -1,2 +1,0 @@
-"""Generated gRPC/protobuf code of ``proto/hashcore/relay/v1/relay.proto`` (``make`` runs
-grpc_tools.protoc; the ``*_pb2*`` files are build outputs, not sources)."""

@@ -82,7 +82,8 @@ def add_parser(sub: Any) -> None:
     audit.add_argument(
         "--evm-url",
         metavar="URL",
-        help="check every checkpoint's anchor on this JSON-RPC node (SPEC 2.2)",
+        help="the JSON-RPC node to read anchors from (v1: every checkpoint's; v2: the policy's "
+        "anchorer's, required when the policy has evm)",
     )
     audit.add_argument(
         "--confirmations",

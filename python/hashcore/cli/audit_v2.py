@@ -1,6 +1,7 @@
 """``hashcore audit`` of a v2 bundle (SPEC v2 section 5): under ``--policy FILE`` (or the
 bundle's own identity, said loudly), with the evidence of ``--receipts`` / ``--notes``
-added to the bundle's own, ``--strict-time`` and ``--as-of N``.
+added to the bundle's own, ``--strict-time``, ``--as-of N`` and ``--evm-url URL`` (the node
+the policy's anchors are read from; required when the policy has ``evm``).
 
 Exit codes as for v1: 0 clean, 1 not clean, 2 unusable input (one line on stderr).
 """
@@ -29,7 +30,6 @@ _MAX_LINES = 20
 #: Options that mean something for one protocol version only: (attribute, flag, unset value).
 V1_ONLY_OPTIONS: tuple[tuple[str, str, object], ...] = (
     ("log_id", "--log-id", None),
-    ("evm_url", "--evm-url", None),
     ("confirmations", "--confirmations", None),
     ("threads", "--threads", None),
     ("no_signatures", "--no-signatures", False),
@@ -84,6 +84,18 @@ def _summary(console: Console, report: Any) -> None:
         notes = _tally([n.code for n in report.evidence_notes])
         ok = {"OK", "NOTE_REJECTED"} | ({"INCOMPLETE"} if report.as_of is not None else set())
         console.print(_counts_table(f"{len(report.evidence_notes)} evidence notes", notes, ok))
+    if report.anchors:
+        anchors = _tally([a.code for a in report.anchors])
+        ok = {"ANCHOR_OK", "ANCHOR_UNCONFIRMED"} | (
+            {"ANCHOR_BEYOND_BUNDLE"} if report.as_of is not None else set()
+        )
+        console.print(_counts_table(f"{len(report.anchors)} anchors", anchors, ok))
+        for a in report.anchors:
+            if a.code in ("ANCHOR_CONTRADICTED", "ANCHOR_BEYOND_BUNDLE"):
+                console.print(
+                    f"[red]{a.code}[/] tree_size {a.tree_size}: tx 0x{a.tx_hash.hex()} in "
+                    f"block {a.block_number}"
+                )
     for c in report.checkpoints:
         if c.reason is not None:
             console.print(f"[red]{c.code}[/] tree_size {c.tree_size}: {escape(c.reason)}")
@@ -117,7 +129,9 @@ def _summary(console: Console, report: Any) -> None:
     if not report.manifest_log_key_matches:
         console.print("[red]the manifest names another log key than the policy[/]")
     if report.incomplete:
-        console.print("[red]INCOMPLETE[/]: the relay signed a larger log than the bundle holds")
+        console.print(
+            "[red]INCOMPLETE[/]: the relay signed (or anchored) a larger log than the bundle holds"
+        )
     if report.log_identity_source == "bundle":
         console.print(
             "note: log identity taken from the bundle (pass --policy FILE, the trial's "
@@ -125,7 +139,13 @@ def _summary(console: Console, report: Any) -> None:
         )
     for note in report.schema_notes:
         console.print(f"note: {escape(note)}")
-    console.print("note: anchors were not checked (EVM anchors of v2 are not wired yet)")
+    if report.anchors_checked:
+        console.print(
+            f"anchors: {len(report.anchors)} by the policy's anchorer, read at block "
+            f"{report.head_block}"
+        )
+    else:
+        console.print("note: anchors were not checked (the policy has no evm)")
     verdict = "[green]CLEAN[/]" if report.clean else "[red]NOT CLEAN[/]"
     strict = " (strict time)" if report.strict_time else ""
     console.print(f"audit: {verdict}{strict}")
@@ -147,6 +167,7 @@ def run_v2(args: argparse.Namespace) -> int:
             notes=args.notes or [],
             strict_time=args.strict_time,
             as_of=args.as_of,
+            evm_url=args.evm_url,
         )
     except (HashcoreError, OSError) as exc:
         # An error names the file it is about; one that doesn't is about the bundle.

@@ -101,6 +101,7 @@ pub fn bundle(b: &Value) -> Bundle {
             .iter()
             .map(|n| text(n).as_bytes().to_vec())
             .collect(),
+        anchors: None,
     }
 }
 

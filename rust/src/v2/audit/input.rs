@@ -3,6 +3,7 @@
 //! they were given, so that a wrong size is a verdict, not a read error.
 
 use crate::ed25519::{self, KeyCheck};
+use crate::v2::Hash;
 
 /// One row of `records.parquet`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +57,19 @@ pub struct ReceiptRow {
     pub receipt_sig: Vec<u8>,
 }
 
-/// What a bundle holds, evidence included (notes: one signed note a row).
+/// One `Anchored` event sent by the policy's `anchorer` (SPEC 2.5), as the auditor read it
+/// from the chain (never from the bundle): its `(tree_size, root)` and whether it is final
+/// (`head - block_number + 1 >= confirmations`). The reader has already left out every
+/// event of another sender, contract or logId.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnchorRow {
+    pub tree_size: u64,
+    pub root: Hash,
+    pub is_final: bool,
+}
+
+/// What a bundle holds, evidence included (notes: one signed note a row), and the anchors
+/// read from the chain.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bundle {
     pub manifest_origin: String,
@@ -65,6 +78,9 @@ pub struct Bundle {
     pub checkpoints: Vec<CheckpointRow>,
     pub receipts: Vec<ReceiptRow>,
     pub notes: Vec<Vec<u8>>,
+    /// `None`: anchors are not checked (the policy has no `evm`, or there is no policy);
+    /// `Some`: the policy has `evm` and these are the anchorer's anchors (maybe none).
+    pub anchors: Option<Vec<AnchorRow>>,
 }
 
 /// Where the audited log's identity came from (SPEC 3).

@@ -8,6 +8,7 @@
 //! summaries of the earlier ones (the roots at requested sizes, the attesting sizes), so a
 //! streamed audit can feed the same stages partition by partition.
 
+pub mod anchors;
 pub mod checkpoints;
 pub mod columns;
 pub mod evidence;
@@ -27,7 +28,9 @@ use input::{Bundle, IdentitySource, Options, Trust};
 use log::Log;
 use records::RowState;
 use time::{Timed, Window, WitnessClocks};
-use verdict::{CheckpointVerdict, NoteVerdict, ReceiptVerdict, RecordVerdict, TimeFinding};
+use verdict::{
+    AnchorVerdict, CheckpointVerdict, NoteVerdict, ReceiptVerdict, RecordVerdict, TimeFinding,
+};
 
 use crate::v2::Hash;
 
@@ -50,6 +53,8 @@ pub struct Report {
     /// Per evidence note: its body's tree size where it parses, and its verdict.
     pub notes: Vec<(Option<u64>, NoteVerdict)>,
     pub receipts: Vec<ReceiptVerdict>,
+    /// Per anchor of the input, its verdict; `None` where anchors were not checked.
+    pub anchors: Option<Vec<AnchorVerdict>>,
     pub time_windows: Vec<Option<Window>>,
     pub time_findings: Vec<TimeFindingRow>,
     /// `[start, end)` ranges of positions below `T` that no row holds.
@@ -157,9 +162,13 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
 
     let mut sizes: BTreeSet<u64> = signed.iter().map(|&(s, _)| s).collect();
     sizes.extend(rows.iter().filter_map(|r| r.beacon_size));
+    sizes.extend(bundle.anchors.iter().flatten().map(|a| a.tree_size));
     log.compute_roots(&sizes);
 
-    let checkpoint_verdicts = checkpoints::verdicts(&cps, &log, trust);
+    let mut checkpoint_verdicts = checkpoints::verdicts(&cps, &log, trust);
+    if let Some(chain_anchors) = &bundle.anchors {
+        anchors::apply_to_checkpoints(&mut checkpoint_verdicts, &cps, chain_anchors, &log);
+    }
     let attesting: Vec<&CheckpointState> = cps.iter().filter(|c| c.attests(&log)).collect();
     let attested = attesting
         .iter()
@@ -259,11 +268,21 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
             })
             .collect();
 
+    let anchor_verdicts = bundle
+        .anchors
+        .as_ref()
+        .map(|a| anchors::verdicts(a, &log, covered));
     let missing = log.missing_below(covered);
-    // Decision 5: as of N, only a bundle covering less than N is incomplete.
+    // Decision 5: as of N, only a bundle covering less than N is incomplete (anchors too).
     let incomplete = match options.as_of {
         Some(n) => covered < n,
-        None => note_verdicts.contains(&NoteVerdict::Incomplete),
+        None => {
+            note_verdicts.contains(&NoteVerdict::Incomplete)
+                || bundle
+                    .anchors
+                    .as_ref()
+                    .is_some_and(|a| anchors::beyond_bundle(a, covered))
+        }
     };
     let origin_matches = bundle.manifest_origin == trust.origin;
     let key_matches = bundle.manifest_log_key == trust.log_key;
@@ -274,6 +293,10 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
         && missing.is_empty()
         && !receipt_verdicts.iter().any(|v| v.against_relay())
         && !note_verdicts.contains(&NoteVerdict::Equivocation)
+        && !anchor_verdicts
+            .iter()
+            .flatten()
+            .any(|&v| v == AnchorVerdict::Contradicted)
         && origin_matches
         && key_matches
         && !incomplete;
@@ -287,6 +310,7 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
             .map(|(n, v)| (n.body.as_ref().map(|b| b.tree_size), v))
             .collect(),
         receipts: receipt_verdicts,
+        anchors: anchor_verdicts,
         time_windows: windows,
         clean_with_strict_time: clean && time_findings.is_empty(),
         time_findings,

@@ -258,4 +258,6 @@ def v2_audit(
     policy: tuple[str, Buffer, Sequence[tuple[str, Buffer]], int, int, int] | None = None,
     as_of: int | None = None,
     anchors: Sequence[tuple[int, Buffer, bool]] | None = None,
+    threads: int | None = None,
+    check_signatures: bool = True,
 ) -> dict[str, Any]: ...

@@ -149,7 +149,16 @@ fn as_of_an_older_size_forgives_larger_notes_but_not_a_smaller_bundle() {
     let plain = run(&b, &t);
     assert!(plain.incomplete);
     assert_eq!(plain.notes.last(), Some(&(Some(18), N::Incomplete)));
-    let as_of = |n| audit(&b, &t, &Options { as_of: Some(n) });
+    let as_of = |n| {
+        audit(
+            &b,
+            &t,
+            &Options {
+                as_of: Some(n),
+                ..Options::default()
+            },
+        )
+    };
     let covered = as_of(15);
     assert!(!covered.incomplete);
     assert_eq!(covered.notes.last(), Some(&(Some(18), N::Incomplete)));

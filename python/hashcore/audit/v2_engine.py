@@ -14,6 +14,7 @@ from .. import _core
 from .._validate import int_in
 from ..bundle.format_v2 import NOTE_SCHEMA, RECEIPT_SCHEMA
 from ..errors import InvalidInputError
+from ..limits import check_threads
 from ..policy import Policy
 from .columns import column_array
 from .v2_columns import checkpoint_rows_v2, note_spec, receipt_specs, record_specs_v2
@@ -88,6 +89,8 @@ def audit_tables_v2(
     as_of: int | None = None,
     anchors: Sequence[ChainAnchor] | None = None,
     head_block: int | None = None,
+    threads: int | None = None,
+    check_signatures: bool = True,
 ) -> AuditReportV2:
     """Audit a v2 bundle's tables (SPEC 5) under ``policy`` (or, without one, the
     manifest's identity with SPEC 3's defaults).
@@ -96,7 +99,9 @@ def audit_tables_v2(
     ``strict_time`` the time findings make the audit unclean. ``anchors`` are the
     anchorer's anchors read from the chain (:func:`hashcore.anchor.policy_anchors.
     read_policy_anchors`), required exactly when the policy has ``evm``; ``head_block`` is
-    the block they were read at (reported).
+    the block they were read at (reported). ``threads`` defaults to all cores (at most
+    256); ``check_signatures=False`` verifies no Ed25519 signature (genesis and rotations
+    taken as signed; ``report.signatures_checked`` says so).
 
     Raises:
         ColumnError, ColumnTypeError: a column is missing, of a type the engine can't
@@ -112,6 +117,7 @@ def audit_tables_v2(
         )
     if anchors is not None and not has_evm:
         raise InvalidInputError("anchors are checked only under a policy with evm (SPEC 3)")
+    check_threads(threads)
     if as_of is not None:
         as_of = int_in("as_of", as_of, 0, 2**64 - 1)
     if not isinstance(manifest_log_key, bytes) or len(manifest_log_key) != 32:
@@ -133,6 +139,8 @@ def audit_tables_v2(
         anchors=[(a.tree_size, a.root, a.is_final) for a in anchors]
         if anchors is not None
         else None,
+        threads=threads,
+        check_signatures=bool(check_signatures),
     )
     anchors_out = [
         AnchorVerdictV2(
@@ -234,5 +242,6 @@ def audit_tables_v2(
         anchors=anchors_out,
         anchors_checked=bool(raw["anchors_checked"]),
         head_block=head_block,
+        signatures_checked=bool(check_signatures),
         _table=records,
     )

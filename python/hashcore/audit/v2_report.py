@@ -221,6 +221,8 @@ class AuditReportV2:
     anchors_checked: bool = False
     #: The newest block the anchors were read at (None without ``evm``).
     head_block: int | None = None
+    #: False when the audit was asked not to verify Ed25519 signatures (weaker).
+    signatures_checked: bool = True
     #: The manifest's ``exported_ms`` (the relay's word: reported, decides nothing).
     exported_ms: int | None = None
     schema_notes: list[str] = field(default_factory=list)

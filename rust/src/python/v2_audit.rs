@@ -311,12 +311,13 @@ fn report_dict<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>>
 }
 
 /// v2_audit(records, checkpoints, receipts, notes, manifest_origin, manifest_log_key,
-/// policy=None, as_of=None, anchors=None) -> dict
+/// policy=None, as_of=None, anchors=None, threads=None, check_signatures=True) -> dict
 ///
 /// `anchors`: None where the policy has no `evm`; else the anchorer's anchors read from
-/// the chain, `(tree_size, root, final)` each (a policy is then required).
+/// the chain, `(tree_size, root, final)` each (a policy is then required). `threads`:
+/// hashcore's worker pool (default: all cores, at most 256).
 #[pyfunction]
-#[pyo3(signature = (records, checkpoints, receipts, notes, manifest_origin, manifest_log_key, policy=None, as_of=None, anchors=None))]
+#[pyo3(signature = (records, checkpoints, receipts, notes, manifest_origin, manifest_log_key, policy=None, as_of=None, anchors=None, threads=None, check_signatures=true))]
 #[allow(clippy::too_many_arguments)]
 pub fn v2_audit<'py>(
     py: Python<'py>,
@@ -329,7 +330,10 @@ pub fn v2_audit<'py>(
     policy: Option<PyPolicy<'py>>,
     as_of: Option<u64>,
     anchors: Option<Vec<PyAnchor<'py>>>,
+    threads: Option<usize>,
+    check_signatures: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let pool = crate::pool::pool(threads).py()?;
     if anchors.is_some() && policy.is_none() {
         return Err(Error::InvalidArgument(
             "anchors are checked only under a policy with evm (SPEC 3)".into(),
@@ -350,15 +354,20 @@ pub fn v2_audit<'py>(
         ..Bundle::default()
     };
     let trust = policy.map(policy_trust).transpose()?;
-    let options = Options { as_of };
+    let options = Options {
+        as_of,
+        check_signatures,
+    };
 
     let outcome = py.detach(|| {
         catch_unwind(AssertUnwindSafe(|| {
-            bundle.records = record_cols.rows()?;
-            bundle.receipts = receipt_cols.rows()?;
-            bundle.notes = binary_rows(&note_col, "note")?;
-            let trust = trust.unwrap_or_else(|| Trust::from_manifest(&bundle));
-            Ok::<_, Error>(audit(&bundle, &trust, &options))
+            pool.install(|| {
+                bundle.records = record_cols.rows()?;
+                bundle.receipts = receipt_cols.rows()?;
+                bundle.notes = binary_rows(&note_col, "note")?;
+                let trust = trust.unwrap_or_else(|| Trust::from_manifest(&bundle));
+                Ok::<_, Error>(audit(&bundle, &trust, &options))
+            })
         }))
     });
     let report = outcome.map_err(|_| internal_error("v2_audit"))?.py()?;

@@ -136,8 +136,20 @@ impl Trust {
 }
 
 /// How the audit is asked to read the bundle.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
     /// `--as-of N`: the tree size the bundle is meant to cover (decision 5).
     pub as_of: Option<u64>,
+    /// False: no Ed25519 signature is verified (genesis and rotations taken as signed;
+    /// a faster, weaker audit, as v1's `--no-signatures`; the report must say so).
+    pub check_signatures: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            as_of: None,
+            check_signatures: true,
+        }
+    }
 }

@@ -140,7 +140,7 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
         .par_iter()
         .map(|r| records::check_row(r, log.is_duplicate(r.log_index)))
         .collect();
-    records::check_chains(rows, &mut states);
+    records::check_chains(rows, &mut states, options.check_signatures);
 
     let cps: Vec<CheckpointState> = bundle
         .checkpoints

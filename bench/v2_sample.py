@@ -128,9 +128,7 @@ def make_v2_sample(
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         sigs = list(pool.map(_sign, secrets, links_of))
-    by_device = [
-        [sigs[d][64 * s : 64 * s + 64] for s in range(records)] for d in range(devices)
-    ]
+    by_device = [[sigs[d][64 * s : 64 * s + 64] for s in range(records)] for d in range(devices)]
     cols["signature"] = [by_device[i % devices][i // devices] for i in range(total)]
     table = pa.table(cols, schema=RECORD_SCHEMA_V2)
 
@@ -169,7 +167,6 @@ def make_v2_sample(
         )
     )
     return path, policy
-
 
 
 def load_sample_policy(path: Path) -> Policy:

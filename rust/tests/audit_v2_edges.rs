@@ -11,7 +11,7 @@ use hashcore::v2::audit::verdict::{
 use hashcore::v2::audit::{audit, Report};
 use v2_common::{bundle, load, text, trust};
 
-fn case(name: &str) -> (Bundle, Trust) {
+fn case(name: &str) -> (Bundle<'static>, Trust) {
     let d = load("chain.json");
     let b = d["bundles"]
         .as_array()
@@ -42,7 +42,7 @@ fn the_clean_bundle_is_clean() {
 fn a_link_of_the_wrong_size_is_malformed_and_its_position_cannot_be_rebuilt() {
     let (mut b, t) = case("clean");
     let row = b.records.iter().position(|r| r.log_index == 7).unwrap();
-    b.records[row].link.pop();
+    b.records[row].link.to_mut().pop();
     let r = run(&b, &t);
     assert_eq!(r.records[row], V::Malformed);
     assert_eq!(r.malformed_reasons[row], Some("link is not 32 bytes"));
@@ -73,8 +73,8 @@ fn a_link_of_the_wrong_size_is_malformed_and_its_position_cannot_be_rebuilt() {
 fn null_integers_and_wrong_sizes_are_malformed_with_their_reason() {
     let (mut b, t) = case("clean");
     b.records[3].received_ms = None;
-    b.records[4].beacon_root = vec![0; 31];
-    b.records[5].salt = Some(vec![0; 15]);
+    b.records[4].beacon_root = vec![0; 31].into();
+    b.records[5].salt = Some(vec![0; 15].into());
     b.records[6].payload = None;
     let r = run(&b, &t);
     let reasons: Vec<_> = (3..7)

@@ -178,8 +178,9 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
     let covered = checkpoints::covered_size(&cps);
     let clocks = WitnessClocks::new(&attesting, trust.witnesses.len(), trust.witness_quorum);
 
+    // Per-row stages below are independent across rows: parallel.
     let beacons: Vec<Beacon> = rows
-        .iter()
+        .par_iter()
         .zip(&states)
         .map(|(r, s)| match (s.malformed, r.beacon_size) {
             (None, Some(size)) => judge_beacon(
@@ -194,7 +195,7 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
         })
         .collect();
     let record_verdicts: Vec<RecordVerdict> = states
-        .iter()
+        .par_iter()
         .zip(&beacons)
         .zip(rows)
         .map(|((s, &b), r)| record_verdict(s, b, r.log_index < attested))
@@ -217,7 +218,7 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
 
     // Time (SPEC 5.3, decision 6).
     let windows: Vec<Option<Window>> = rows
-        .iter()
+        .par_iter()
         .zip(&beacons)
         .map(|(r, b)| {
             let lower = match b {
@@ -242,7 +243,7 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
         }
     }
     let timed: Vec<Option<Timed>> = rows
-        .iter()
+        .par_iter()
         .zip(&windows)
         .map(|(r, w)| {
             Some(Timed {

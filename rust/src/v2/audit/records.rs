@@ -54,9 +54,9 @@ pub fn header_of(row: &RecordRow) -> Option<Header> {
         time_ms: row.time_ms?,
         kind: row.kind?,
         prev: *row.prev32()?,
-        commit: row.commit.as_slice().try_into().ok()?,
+        commit: row.commit[..].try_into().ok()?,
         beacon_size: row.beacon_size?,
-        beacon_root: row.beacon_root.as_slice().try_into().ok()?,
+        beacon_root: row.beacon_root[..].try_into().ok()?,
     })
 }
 
@@ -95,7 +95,7 @@ pub fn malformed_reason(row: &RecordRow) -> Option<&'static str> {
     if row.salt.is_some() != row.payload.is_some() {
         return Some("exactly one of salt and payload is null");
     }
-    if beacon_size == 0 && row.beacon_root != [0u8; 32] {
+    if beacon_size == 0 && *row.beacon_root != [0u8; 32] {
         return Some("beacon_size is 0 with a non-zero beacon_root");
     }
     if kind == Kind::Data {
@@ -104,7 +104,7 @@ pub fn malformed_reason(row: &RecordRow) -> Option<&'static str> {
     let Some(payload) = &row.payload else {
         return Some("a genesis or rotation payload is null");
     };
-    let Ok(key) = <&[u8; 32]>::try_from(payload.as_slice()) else {
+    let Ok(key) = <&[u8; 32]>::try_from(&payload[..]) else {
         return Some("a genesis or rotation payload is not 32 bytes");
     };
     match ed25519::check_public_key(key) {
@@ -133,7 +133,7 @@ pub fn check_row(row: &RecordRow, duplicate: bool) -> RowState {
         }
         match (&row.salt, &row.payload) {
             (Some(salt), Some(payload)) => {
-                if protocol::commitment(salt, payload).as_slice() == row.commit.as_slice() {
+                if protocol::commitment(salt, payload).as_slice() == &row.commit[..] {
                     flags |= COMMIT_OK;
                 }
             }
@@ -206,12 +206,8 @@ pub fn check_chains(rows: &[RecordRow], states: &mut [RowState], check_signature
                 .iter()
                 .map(|(i, key)| BatchItem {
                     key,
-                    message: rows[*i].link.as_slice(),
-                    signature: rows[*i]
-                        .signature
-                        .as_slice()
-                        .try_into()
-                        .expect("not MALFORMED"),
+                    message: &rows[*i].link[..],
+                    signature: rows[*i].signature[..].try_into().expect("not MALFORMED"),
                 })
                 .collect();
             let ok = ed25519::verify_batch_each(&items);
@@ -229,10 +225,7 @@ pub fn check_chains(rows: &[RecordRow], states: &mut [RowState], check_signature
 }
 
 fn signed_by(row: &RecordRow, key: &[u8; 32]) -> bool {
-    match (
-        row.link32(),
-        <&[u8; 64]>::try_from(row.signature.as_slice()),
-    ) {
+    match (row.link32(), <&[u8; 64]>::try_from(&row.signature[..])) {
         (Some(link), Ok(sig)) => ed25519::verify(key, link, sig),
         _ => false,
     }

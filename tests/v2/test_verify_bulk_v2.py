@@ -4,6 +4,7 @@ and each version's arguments refused for the other."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import hashcore
@@ -105,3 +106,17 @@ def test_v1_tables_still_get_v1_reports() -> None:
         b = hashcore.read_bundle(tmp + "/b")
     report = hashcore.verify_bulk(b.records, checkpoints=b.checkpoints, log_id=b.log_id)
     assert isinstance(report, VerifyReport) and report.clean
+
+
+def test_cli_threads_and_no_signatures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hashcore.cli import main
+
+    from .chain_bundles import write_chain_bundle
+
+    bundle, policy = write_chain_bundle(BY_NAME["insert_forged_record"], tmp_path)
+    args = ["audit", str(bundle), "--policy", str(policy)]
+    assert main([*args, "--threads", "1"]) == 1
+    assert main([*args, "--threads", "2", "--no-signatures"]) == 0
+    assert "note: signatures were not checked (--no-signatures)" in capsys.readouterr().out
+    report = hashcore.audit_bundle(bundle, policy=policy, threads=1, check_signatures=False)
+    assert isinstance(report, AuditReportV2) and report.clean and not report.signatures_checked

@@ -95,9 +95,9 @@ def audit_bundle(
     """Audit a bundle by its manifest's version.
 
     A version 2 manifest: :func:`audit_bundle_v2` with ``policy``, ``receipts``,
-    ``notes``, ``strict_time``, ``as_of`` and ``evm_url`` (``log_id``, ``threads``,
-    ``check_signatures``, ``anchors``, ``progress`` and the streaming knobs are v1's;
-    the first five are refused here).
+    ``notes``, ``strict_time``, ``as_of``, ``evm_url``, ``threads`` and
+    ``check_signatures`` (``log_id``, ``anchors``, ``progress`` and the streaming knobs
+    are v1's; the first three are refused here).
     Any other manifest goes through the v1 path unchanged (:func:`audit_bundle_v1`, which
     refuses the v2-only arguments and names a version it can't read).
 
@@ -108,8 +108,6 @@ def audit_bundle(
     if is_v2_bundle(path):
         v1_only = {
             "log_id": log_id is not None,
-            "threads": threads is not None,
-            "check_signatures": not check_signatures,
             "anchors": anchors is not None,
             "progress": progress is not None,
         }
@@ -127,6 +125,8 @@ def audit_bundle(
             strict_time=strict_time,
             as_of=as_of,
             evm_url=evm_url,
+            threads=threads,
+            check_signatures=check_signatures,
         )
     v2_only = {
         "policy": policy is not None,

@@ -86,6 +86,8 @@ def audit_bundle_v2(
     strict_time: bool = False,
     as_of: int | None = None,
     evm_url: EvmSource | None = None,
+    threads: int | None = None,
+    check_signatures: bool = True,
 ) -> AuditReportV2:
     """Audit a v2 bundle (SPEC v2 section 5).
 
@@ -96,7 +98,8 @@ def audit_bundle_v2(
     ``strict_time`` the time findings make the audit unclean; ``as_of`` names the tree
     size the bundle is meant to cover (an older export, decision 5). ``evm_url`` is the
     EVM node (URL or chain client) the anchors are read from; required exactly when the
-    policy has ``evm``.
+    policy has ``evm``. ``threads`` (default: all cores, at most 256) and
+    ``check_signatures`` as :func:`hashcore.verify_bulk`.
 
     Raises:
         BundleError: the bundle or an evidence file is unreadable or not SPEC 4's shape.
@@ -127,6 +130,8 @@ def audit_bundle_v2(
         as_of=as_of,
         anchors=reading.anchors if reading is not None else None,
         head_block=reading.head_block if reading is not None else None,
+        threads=threads,
+        check_signatures=check_signatures,
     )
     report.schema_notes = schema_notes
     report.exported_ms = bundle.manifest.exported_ms

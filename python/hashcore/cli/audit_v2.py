@@ -31,8 +31,6 @@ _MAX_LINES = 20
 V1_ONLY_OPTIONS: tuple[tuple[str, str, object], ...] = (
     ("log_id", "--log-id", None),
     ("confirmations", "--confirmations", None),
-    ("threads", "--threads", None),
-    ("no_signatures", "--no-signatures", False),
     ("html", "--html", None),
     ("participants", "--participants", None),
 )
@@ -137,6 +135,8 @@ def _summary(console: Console, report: Any) -> None:
             "note: log identity taken from the bundle (pass --policy FILE, the trial's "
             "registered policy, for an independent check)"
         )
+    if not report.signatures_checked:
+        console.print("note: signatures were not checked (--no-signatures)")
     for note in report.schema_notes:
         console.print(f"note: {escape(note)}")
     if report.anchors_checked:
@@ -168,6 +168,8 @@ def run_v2(args: argparse.Namespace) -> int:
             strict_time=args.strict_time,
             as_of=args.as_of,
             evm_url=args.evm_url,
+            threads=args.threads,
+            check_signatures=not args.no_signatures,
         )
     except (HashcoreError, OSError) as exc:
         # An error names the file it is about; one that doesn't is about the bundle.

@@ -254,6 +254,11 @@ class AuditReportV2:
         ok = np.isin(self.verdicts, ok_codes)
         return chain_summary(self._table, ok, True, 2**64 - 1)
 
+    @property
+    def records_table(self) -> pa.Table | None:
+        """The audited records table (for reports that draw every record), if kept."""
+        return self._table
+
     def verdict_names(self) -> list[str]:
         """Every record row's verdict code, in input order."""
         return [RECORD_VERDICT_CODES_V2[v] for v in self.verdicts.tolist()]

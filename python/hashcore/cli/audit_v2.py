@@ -31,8 +31,6 @@ _MAX_LINES = 20
 V1_ONLY_OPTIONS: tuple[tuple[str, str, object], ...] = (
     ("log_id", "--log-id", None),
     ("confirmations", "--confirmations", None),
-    ("html", "--html", None),
-    ("participants", "--participants", None),
 )
 V2_ONLY_OPTIONS: tuple[tuple[str, str, object], ...] = (
     ("policy", "--policy", None),
@@ -157,7 +155,14 @@ def run_v2(args: argparse.Namespace) -> int:
     if v1_only:
         return fail(f"{args.bundle}: a v2 bundle; {', '.join(v1_only)} apply to v1 bundles only")
     from ..audit import audit_bundle_v2
+    from .audit import _participants
 
+    names: dict[str, str] | None = None
+    if args.participants is not None:
+        try:
+            names = _participants(args.participants)
+        except (OSError, ValueError) as exc:
+            return fail(f"{args.participants}: not a participants file ({exc})")
     out = summary_console(stderr=args.json == "-")
     try:
         report = audit_bundle_v2(
@@ -186,4 +191,12 @@ def run_v2(args: argparse.Namespace) -> int:
                 write_atomically(args.json, text)
         except OSError as exc:
             return fail(f"cannot write {args.json}: {exc}")
+    if args.html is not None:
+        from ..report import render_audit_html_v2, write_html
+
+        try:
+            title = f"Audit of {args.bundle}"
+            write_html(args.html, render_audit_html_v2(report, title=title, participants=names))
+        except OSError as exc:
+            return fail(f"cannot write {args.html}: {exc}")
     return EXIT_OK if report.clean else EXIT_FAILURES

@@ -265,6 +265,10 @@ def test_cli_reads_anchors(
     ]
     assert report["anchors_checked"] is True and report["clean"] is False
     assert "ANCHOR_BEYOND_BUNDLE tree_size 25" in capsys.readouterr().out
-    assert main([*args, "--as-of", "18"]) == 0
+    html = tmp_path / "report.html"
+    assert main([*args, "--as-of", "18", "--html", str(html)]) == 0
+    page = html.read_text()
+    assert page.count('<span class="pill ok">ANCHOR_OK</span>') == 1  # one row per anchor
+    assert page.count('<span class="pill warn">ANCHOR_BEYOND_BUNDLE</span>') == 1
     assert main(["audit", str(bundle), "--policy", str(path)]) == 2
     assert "--evm-url URL" in capsys.readouterr().err

@@ -280,9 +280,9 @@ fn report_dict<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>>
                 f.row,
                 index_of(TimeFinding::ALL, &f.code),
                 f.time_ms,
-                f.window.lower,
-                f.window.upper,
-                f.window.upper_witnessed,
+                f.window.lower(),
+                f.window.upper(),
+                f.window.upper_witnessed(),
             )
         })
         .collect();

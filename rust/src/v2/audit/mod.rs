@@ -223,13 +223,13 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
         .map(|(r, b)| {
             let lower = match b {
                 Beacon::Zero => None,
-                Beacon::Right => Some(i128::from(log.entry(r.beacon_size? - 1)?.1)),
+                Beacon::Right => Some(log.entry(r.beacon_size? - 1)?.1),
                 _ => return None,
             };
             Some(Window {
-                lower,
-                upper: i128::from(r.received_ms?),
-                upper_witnessed: clocks.early(r.log_index).map(|t| 1000 * i128::from(t)),
+                lower_ms: lower,
+                upper_ms: r.received_ms?,
+                witnessed_s: clocks.early(r.log_index),
             })
         })
         .collect();
@@ -242,21 +242,18 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
             *min = (*min).min(b);
         }
     }
-    let timed: Vec<Option<Timed>> = rows
-        .par_iter()
-        .zip(&windows)
-        .map(|(r, w)| {
-            Some(Timed {
-                chain_id: *r.chain_id16()?,
-                seq: r.seq?,
-                time_ms: r.time_ms?,
-                beacon_size: r.beacon_size?,
-                window: *w,
-            })
+    let timed = |i: usize| {
+        let r = &rows[i];
+        Some(Timed {
+            chain_id: *r.chain_id16()?,
+            seq: r.seq?,
+            time_ms: r.time_ms?,
+            beacon_size: r.beacon_size?,
+            window: windows[i],
         })
-        .collect();
+    };
     let time_findings: Vec<TimeFindingRow> =
-        time::findings(&timed, &previous_beacon, trust.max_clock_skew_ms)
+        time::findings(rows.len(), timed, &previous_beacon, trust.max_clock_skew_ms)
             .into_iter()
             .enumerate()
             .filter_map(|(row, f)| {

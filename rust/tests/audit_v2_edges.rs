@@ -4,9 +4,10 @@
 
 mod v2_common;
 
-use hashcore::v2::audit::input::{Bundle, Options, Trust};
+use hashcore::v2::audit::input::{AnchorRow, Bundle, Options, Trust};
 use hashcore::v2::audit::verdict::{
-    CheckpointVerdict as C, NoteVerdict as N, ReceiptVerdict as R, RecordVerdict as V,
+    AnchorVerdict as A, CheckpointVerdict as C, NoteVerdict as N, ReceiptVerdict as R,
+    RecordVerdict as V,
 };
 use hashcore::v2::audit::{audit, Report};
 use v2_common::{bundle, load, text, trust};
@@ -177,4 +178,94 @@ fn no_rows_at_all_audits_without_panicking() {
     assert_eq!(r.deadline_clock_ms, None);
     assert!(r.receipts.iter().all(|v| *v == R::Pending));
     assert!(!r.clean);
+}
+
+/// The clean case's checkpoints as (tree_size, root).
+fn checkpoint_roots(b: &Bundle<'_>) -> Vec<(u64, [u8; 32])> {
+    b.checkpoints
+        .iter()
+        .map(|c| {
+            let root: [u8; 32] = c.root.as_deref().unwrap().try_into().unwrap();
+            (c.tree_size.unwrap(), root)
+        })
+        .collect()
+}
+
+fn anchor(tree_size: u64, root: [u8; 32], is_final: bool) -> AnchorRow {
+    AnchorRow {
+        tree_size,
+        root,
+        is_final,
+    }
+}
+
+#[test]
+fn anchors_are_judged_in_the_engine() {
+    let (mut b, t) = case("clean");
+    let cps = checkpoint_roots(&b);
+    let (r10, r18) = (cps[1].1, cps[3].1);
+    // No evm: nothing is checked, and the checkpoints stay OK.
+    assert_eq!(run(&b, &t).anchors, None);
+    // evm, no anchor: every checkpoint NOT_ANCHORED.
+    b.anchors = Some(vec![]);
+    let r = run(&b, &t);
+    assert_eq!(r.checkpoints, vec![C::NotAnchored; 4]);
+    assert_eq!(r.anchors, Some(vec![]));
+    assert!(!r.clean);
+    // A final anchor of 10 vouches for 5 and 10; a pending one of 18 leaves 15 and 18
+    // UNCONFIRMED; an anchor at a size with no checkpoint (12, right root or not) vouches
+    // for none, and one with a wrong root at 12 contradicts the log.
+    b.anchors = Some(vec![
+        anchor(10, r10, true),
+        anchor(12, [7; 32], true),
+        anchor(18, r18, false),
+    ]);
+    let r = run(&b, &t);
+    assert_eq!(
+        r.checkpoints,
+        vec![C::Ok, C::Ok, C::Unconfirmed, C::Unconfirmed]
+    );
+    assert_eq!(
+        r.anchors,
+        Some(vec![A::Ok, A::Contradicted, A::Unconfirmed])
+    );
+    assert!(!r.clean && !r.incomplete);
+    // Final anchors: 18 vouches for all; one beyond T (final) is INCOMPLETE, a pending one
+    // beyond T is not; a contradiction not yet final still counts.
+    b.anchors = Some(vec![anchor(18, r18, true), anchor(30, [1; 32], false)]);
+    let r = run(&b, &t);
+    assert_eq!(r.checkpoints, vec![C::Ok; 4]);
+    assert_eq!(r.anchors, Some(vec![A::Ok, A::Unconfirmed]));
+    assert!(r.clean && !r.incomplete);
+    b.anchors = Some(vec![anchor(18, r18, true), anchor(30, [1; 32], true)]);
+    let r = run(&b, &t);
+    assert_eq!(r.anchors, Some(vec![A::Ok, A::BeyondBundle]));
+    assert!(r.incomplete && !r.clean);
+    let as_of = audit(
+        &b,
+        &t,
+        &Options {
+            as_of: Some(18),
+            ..Options::default()
+        },
+    );
+    assert!(as_of.clean && !as_of.incomplete);
+    b.anchors = Some(vec![anchor(10, [9; 32], false), anchor(18, r18, true)]);
+    let r = run(&b, &t);
+    assert_eq!(r.anchors, Some(vec![A::Contradicted, A::Ok]));
+    assert!(!r.clean);
+}
+
+#[test]
+fn an_anchor_of_a_prefix_the_bundle_cannot_rebuild_is_contradicted() {
+    let (mut b, t) = case("clean");
+    let cps = checkpoint_roots(&b);
+    b.records.retain(|r| r.log_index != 7);
+    b.anchors = Some(vec![anchor(5, cps[0].1, true), anchor(10, cps[1].1, true)]);
+    let r = run(&b, &t);
+    assert_eq!(r.anchors, Some(vec![A::Ok, A::Contradicted]));
+    assert_eq!(
+        r.checkpoints,
+        vec![C::Ok, C::RootMismatch, C::RootMismatch, C::RootMismatch]
+    );
 }

@@ -12,7 +12,8 @@ from ..bundle.format_v2 import is_v2_bundle
 from ..checkpoint import parse_log_id
 from ..errors import InvalidInputError
 from .stream import DEFAULT_BATCH_ROWS, DEFAULT_PARTITION_ROWS, Progress, audit_record_files
-from .v2_bundle import EvidenceSource, EvmSource, PolicySource, audit_bundle_v2
+from .v2_bundle import EvidenceSource, PolicySource, audit_bundle_v2
+from .v2_engine import ChainAnchors
 from .v2_report import AuditReportV2
 from .verify import VerifyReport
 
@@ -83,7 +84,7 @@ def audit_bundle(
     notes: Sequence[EvidenceSource] = (),
     strict_time: bool = False,
     as_of: int | None = None,
-    evm_url: EvmSource | None = None,
+    chain_anchors: ChainAnchors | None = None,
     threads: int | None = None,
     check_signatures: bool = True,
     anchors: Sequence[str | None] | None = None,
@@ -95,7 +96,7 @@ def audit_bundle(
     """Audit a bundle by its manifest's version.
 
     A version 2 manifest: :func:`audit_bundle_v2` with ``policy``, ``receipts``,
-    ``notes``, ``strict_time``, ``as_of``, ``evm_url``, ``threads`` and
+    ``notes``, ``strict_time``, ``as_of``, ``chain_anchors``, ``threads`` and
     ``check_signatures`` (``log_id``, ``anchors``, ``progress`` and the streaming knobs
     are v1's; the first three are refused here).
     Any other manifest goes through the v1 path unchanged (:func:`audit_bundle_v1`, which
@@ -124,7 +125,7 @@ def audit_bundle(
             notes=notes,
             strict_time=strict_time,
             as_of=as_of,
-            evm_url=evm_url,
+            chain_anchors=chain_anchors,
             threads=threads,
             check_signatures=check_signatures,
         )
@@ -134,7 +135,7 @@ def audit_bundle(
         "notes": bool(notes),
         "strict_time": strict_time,
         "as_of": as_of is not None,
-        "evm_url": evm_url is not None,
+        "chain_anchors": chain_anchors is not None,
     }
     given = [name for name, set_ in v2_only.items() if set_]
     if given:

@@ -36,7 +36,7 @@ from .v2_report import (
     note_rejection,
 )
 
-__all__ = ["ChainAnchor", "audit_tables_v2"]
+__all__ = ["ChainAnchor", "ChainAnchors", "audit_tables_v2"]
 
 
 class ChainAnchor(Protocol):
@@ -54,6 +54,15 @@ class ChainAnchor(Protocol):
     def confirmations(self) -> int: ...
     @property
     def is_final(self) -> bool: ...
+
+
+class ChainAnchors(Protocol):
+    """The anchors read for a policy (:class:`hashcore.anchor.policy_anchors.AnchorReading`)."""
+
+    @property
+    def anchors(self) -> Sequence[ChainAnchor]: ...
+    @property
+    def head_block(self) -> int: ...
 
 
 _OK_CODES = [i for i, c in enumerate(RECORD_VERDICT_CODES_V2) if c in ("OK", "OK_REDACTED")]
@@ -109,11 +118,13 @@ def audit_tables_v2(
         InvalidInputError: a bad ``as_of`` or manifest log key; a policy with ``evm``
             without ``anchors``, or ``anchors`` without it.
     """
-    has_evm = policy is not None and policy.evm is not None
-    if has_evm and anchors is None:
+    evm = policy.evm if policy is not None else None
+    has_evm = evm is not None
+    if evm is not None and anchors is None:
         raise InvalidInputError(
-            "the policy names an EVM anchor contract (evm): its anchors must be read from "
-            "the chain (evm_url=, --evm-url URL) for the audit to say whether it is clean"
+            f"the policy's anchors are on an EVM chain (chain id {evm.chain_id}, contract "
+            f"{evm.contract}): give a node of that chain (--evm-url URL, evm_url=) to check "
+            "them"
         )
     if anchors is not None and not has_evm:
         raise InvalidInputError("anchors are checked only under a policy with evm (SPEC 3)")

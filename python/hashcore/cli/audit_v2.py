@@ -19,7 +19,7 @@ from rich.table import Table
 
 from .._atomic import write_atomically
 from ..errors import HashcoreError
-from .args import EXIT_OK, fail
+from .args import EXIT_OK, fail, read_participants
 from .console import summary_console
 
 __all__ = ["V1_ONLY_OPTIONS", "V2_ONLY_OPTIONS", "given_options", "run_v2"]
@@ -154,18 +154,18 @@ def run_v2(args: argparse.Namespace) -> int:
     v1_only = given_options(args, V1_ONLY_OPTIONS)
     if v1_only:
         return fail(f"{args.bundle}: a v2 bundle; {', '.join(v1_only)} apply to v1 bundles only")
-    from ..audit import audit_bundle_v2
-    from .audit import _participants
+    from ..audit import AuditReportV2
+    from ..bundle_audit import audit_bundle
 
     names: dict[str, str] | None = None
     if args.participants is not None:
         try:
-            names = _participants(args.participants)
+            names = read_participants(args.participants)
         except (OSError, ValueError) as exc:
             return fail(f"{args.participants}: not a participants file ({exc})")
     out = summary_console(stderr=args.json == "-")
     try:
-        report = audit_bundle_v2(
+        report = audit_bundle(
             args.bundle,
             policy=args.policy,
             receipts=args.receipts or [],
@@ -181,6 +181,7 @@ def run_v2(args: argparse.Namespace) -> int:
         files = [args.bundle, args.policy, *(args.receipts or []), *(args.notes or [])]
         named = any(f is not None and str(f) in str(exc) for f in files)
         return fail(str(exc) if named else f"{args.bundle}: {exc}")
+    assert isinstance(report, AuditReportV2)  # the bundle is v2 (run() checked)
     _summary(out, report)
     if args.json is not None:
         text = json.dumps(report.to_json(), indent=2) + "\n"

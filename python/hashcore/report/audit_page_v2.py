@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow.compute as pc
 
-from .audit_page import _chain_section, _failure_tables, _verdict_counts
+from .audit_page import chain_section, failure_tables, verdict_counts
 from .kit import (
     Markup,
     card_row,
@@ -341,9 +341,9 @@ def render_audit_html_v2(
             _cards(report),
             *(element("p", n, "note") for n in _notes(report)),
             element("h2", "Record verdicts"),
-            _verdict_counts(body_json),
+            verdict_counts(body_json),
             element("h2", "Failures"),
-            _failure_tables(body_json, participants),
+            failure_tables(body_json, participants),
             missing_p,
             element("h2", "Time"),
             _time_section(report, participants),
@@ -356,7 +356,7 @@ def render_audit_html_v2(
             element("h2", "Evidence notes"),
             _evidence(report),
             element("h2", "Participants' chains"),
-            _chain_section(body_json, participants),
+            chain_section(body_json, participants),
         ]
     )
     return html_page(title, body)

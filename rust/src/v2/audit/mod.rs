@@ -18,7 +18,7 @@ pub mod records;
 pub mod time;
 pub mod verdict;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 use rayon::prelude::*;
 
@@ -233,15 +233,21 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
             })
         })
         .collect();
-    let mut previous_beacon: HashMap<([u8; 16], u64), u64> = HashMap::new();
-    for (r, s) in rows.iter().zip(&states) {
-        if let (None, Some(c), Some(seq), Some(b)) =
-            (s.malformed, r.chain_id16(), r.seq, r.beacon_size)
-        {
-            let min = previous_beacon.entry((*c, seq)).or_insert(b);
-            *min = (*min).min(b);
-        }
-    }
+    // The smallest beacon_size per (chain, seq) of the non-MALFORMED rows: sorted, so that
+    // the smallest comes first among equal keys, and read by binary search.
+    let mut beacon_by_seq: Vec<([u8; 16], u64, u64)> = rows
+        .par_iter()
+        .zip(&states)
+        .filter_map(
+            |(r, s)| match (s.malformed, r.chain_id16(), r.seq, r.beacon_size) {
+                (None, Some(c), Some(seq), Some(b)) => Some((*c, seq, b)),
+                _ => None,
+            },
+        )
+        .collect();
+    beacon_by_seq.par_sort_unstable();
+    beacon_by_seq.dedup_by_key(|&mut (c, seq, _)| (c, seq));
+    let previous_beacon = time::BeaconsBySeq(beacon_by_seq);
     let timed = |i: usize| {
         let r = &rows[i];
         Some(Timed {

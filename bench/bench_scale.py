@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CACHE, DEVICES, RECORDS
+from conftest import CACHE, DEVICES, RECORDS, v2_bundle_path
 from hashcore.sim.sample_v1 import make_sample_v1 as make_sample
 from pytest_benchmark.fixture import BenchmarkFixture
 
@@ -56,10 +56,12 @@ def _bundle(devices: int, records: int, part_rows: int | None) -> Path:
     return path
 
 
-def _audit(bundle: Path, signatures: bool) -> dict[str, Any]:
+def _audit(bundle: Path, signatures: bool, policy: Path | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         out, report = Path(tmp) / "probe.json", Path(tmp) / "report.json"
         args = ["audit", str(bundle), "--threads", "2", "--json", str(report)]
+        if policy is not None:
+            args += ["--policy", str(policy)]
         if not signatures:
             args.append("--no-signatures")
         subprocess.run(
@@ -94,3 +96,21 @@ def test_audit_at_scale(benchmark: BenchmarkFixture, size: str, signatures: bool
         info["time_ratio_to_1M"] = round(m["wall_s"] / small["wall_s"], 2)
         info["cpu_ratio_to_1M"] = round(m["cpu_s"] / small["cpu_s"], 2)
         info["size_ratio_to_1M"] = round(m["records"] / small["records"], 2)
+
+
+@pytest.mark.parametrize("signatures", [True, False], ids=["full", "nosig"])
+def test_audit_at_scale_v2(benchmark: BenchmarkFixture, signatures: bool) -> None:
+    """The v2 twin of test_audit_at_scale[1M-*] (same extra_info keys, plus time_ratio_to_v1
+    when the v1 run of the same parameters ran first): ``hashcore audit --policy`` of the
+    1,000,000-record v2 bundle in a fresh process. (No 10M v2 bundle: bench/v2_sample.py
+    builds in memory.)"""
+    bundle, policy = v2_bundle_path(DEVICES, RECORDS)
+    m = benchmark.pedantic(_audit, args=(bundle, signatures, policy), rounds=1, iterations=1)
+    assert m["exit"] == 0 and m["clean"]
+    info = benchmark.extra_info
+    info.update(m)
+    info["records_per_s"] = round(m["records"] / m["wall_s"])
+    info["peak_rss_mb"] = round(m["peak_rss"] / 2**20)
+    v1 = _results.get(("1M", signatures))
+    if v1 is not None:
+        info["time_ratio_to_v1"] = round(m["wall_s"] / v1["wall_s"], 2)

@@ -2,6 +2,12 @@
 
 Run with `make bench`; BENCHMARKS.md records one run's figures. Each benchmark stores its
 records/s in `extra_info` so the figures and the ratios come from the same run.
+
+Protocol v2: `test_ceiling_batch_verify_v2` and `test_verify_bulk_v2` are the v1
+benchmarks' twins (same parameters and `extra_info` keys) over a v2 bundle of the same
+size (bench/v2_sample.py); `test_verify_bulk_v2` adds `of_ceiling` (its records/s over
+the v2 batch-verify ceiling of the same thread count, measured earlier in the same run)
+and `of_v1` (over `test_verify_bulk` of the same parameters, when it ran).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import hashcore
 import numpy as np
 import pyarrow as pa
 import pytest
-from conftest import Dataset
+from conftest import Dataset, DatasetV2
 from hashcore import _core
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
@@ -22,9 +28,19 @@ from pytest_benchmark.fixture import BenchmarkFixture
 LOOP_SLICE = 20_000
 
 
-def _rate(benchmark: BenchmarkFixture, n: int) -> None:
+#: records/s of the benchmarks that ran, by (name, parameters), for the v2 ratios.
+_rates: dict[tuple[str, int, bool], float] = {}
+
+
+def _rate(benchmark: BenchmarkFixture, n: int) -> float:
     benchmark.extra_info["records"] = n
-    benchmark.extra_info["records_per_s"] = round(n / benchmark.stats.stats.min)
+    # --benchmark-disable (a smoke run) times nothing: there is no rate then.
+    stats = getattr(benchmark, "stats", None)
+    if stats is None:
+        return 0.0
+    rate = n / stats.stats.min
+    benchmark.extra_info["records_per_s"] = round(rate)
+    return rate
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -46,7 +62,7 @@ def test_verify_bulk(
     )
     assert report.clean
     assert report.counts["OK"] + report.counts["OK_REDACTED"] == dataset.records.num_rows
-    _rate(benchmark, dataset.records.num_rows)
+    _rates[("verify", threads, signatures)] = _rate(benchmark, dataset.records.num_rows)
 
 
 def _python_loop(rows: list[dict[str, object]], keys: dict[bytes, VerifyKey]) -> int:
@@ -138,3 +154,55 @@ def test_ceiling_blake3(benchmark: BenchmarkFixture, dataset: Dataset, threads: 
     )
     assert len(out) == 32
     _rate(benchmark, t.num_rows)
+
+
+def _signed_items_v2(dataset: DatasetV2) -> tuple[bytes, bytes, bytes]:
+    """(keys, links, signatures) of every v2 data record (the sample does not rotate)."""
+    t = dataset.records
+    genesis = t.filter(pa.compute.equal(t["kind"], 0))
+    key_of = dict(zip(genesis["chain_id"].to_pylist(), genesis["payload"].to_pylist(), strict=True))
+    data = t.filter(pa.compute.equal(t["kind"], 1)).sort_by(
+        [("chain_id", "ascending"), ("seq", "ascending")]
+    )
+    keys = b"".join(key_of[c] for c in data["chain_id"].to_pylist())
+    return keys, b"".join(data["link"].to_pylist()), b"".join(data["signature"].to_pylist())
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_ceiling_batch_verify_v2(
+    benchmark: BenchmarkFixture, dataset_v2: DatasetV2, threads: int
+) -> None:
+    keys, links, sigs = _signed_items_v2(dataset_v2)
+    failed = benchmark.pedantic(
+        _core._raw_batch_verify, args=(keys, links, sigs, threads), rounds=3, iterations=1
+    )
+    assert failed == 0
+    _rates[("ceiling_v2", threads, True)] = _rate(benchmark, len(links) // 32)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("signatures", [True, False], ids=["full", "nosig"])
+def test_verify_bulk_v2(
+    benchmark: BenchmarkFixture, dataset_v2: DatasetV2, threads: int, signatures: bool
+) -> None:
+    report = benchmark.pedantic(
+        hashcore.verify_bulk,
+        args=(dataset_v2.records,),
+        kwargs={
+            "checkpoints": dataset_v2.checkpoints,
+            "policy": dataset_v2.policy,
+            "threads": threads,
+            "check_signatures": signatures,
+        },
+        rounds=3,
+        iterations=1,
+    )
+    assert report.clean and not report.time_findings
+    assert report.counts["OK"] == dataset_v2.records.num_rows
+    rate = _rate(benchmark, dataset_v2.records.num_rows)
+    ceiling = _rates.get(("ceiling_v2", threads, True))
+    if signatures and ceiling:
+        benchmark.extra_info["of_ceiling"] = round(rate / ceiling, 3)
+    v1 = _rates.get(("verify", threads, signatures))
+    if v1:
+        benchmark.extra_info["of_v1"] = round(rate / v1, 3)

@@ -1,7 +1,8 @@
 """Benchmark data: one synthetic trial bundle, generated once and cached on disk.
 
 Size from HASHCORE_BENCH_DEVICES x HASHCORE_BENCH_RECORDS (default 1,000 devices x 1,000
-records = 1,000,000 records with ~200-byte sleep-diary payloads, as the core issue asks).
+records = 1,000,000 records with ~200-byte sleep-diary payloads, as the core issue asks),
+and the same size as a protocol v2 bundle (bench/v2_sample.py) for the v2 figures.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from hashcore.bundle import read_bundle
+from hashcore.bundle import read_bundle, read_bundle_v2
+from hashcore.policy import Policy, load_policy
 from hashcore.sim.sample_v1 import make_sample_v1 as make_sample
+from v2_sample import make_v2_sample
 
 DEVICES = int(os.environ.get("HASHCORE_BENCH_DEVICES", "1000"))
 RECORDS = int(os.environ.get("HASHCORE_BENCH_RECORDS", "1000"))
@@ -35,3 +38,28 @@ def dataset() -> Dataset:
         make_sample(path, devices=DEVICES, records=RECORDS, seed=2026)
     bundle = read_bundle(path)
     return Dataset(path, bundle.records, bundle.checkpoints, bundle.log_id)
+
+
+@dataclass
+class DatasetV2:
+    path: Path
+    policy_path: Path
+    records: pa.Table
+    checkpoints: pa.Table
+    policy: Policy
+
+
+def v2_bundle_path(devices: int, records: int) -> tuple[Path, Path]:
+    """The cached v2 bundle of that size and its policy file (made on first use)."""
+    path = CACHE / f"trial-v2-{devices}x{records}"
+    policy = path.with_suffix(".policy.json")
+    if not (path / "manifest.json").exists() or not policy.exists():
+        make_v2_sample(path, devices=devices, records=records, seed=2026)
+    return path, policy
+
+
+@pytest.fixture(scope="session")
+def dataset_v2() -> DatasetV2:
+    path, policy = v2_bundle_path(DEVICES, RECORDS)
+    bundle = read_bundle_v2(path)
+    return DatasetV2(path, policy, bundle.records, bundle.checkpoints, load_policy(policy))

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import merkle
 from ._core import PROTOCOL_VERSION, chain_id_for_key, commitment
-from .audit import audit_bundle
 from .bundle import Bundle, read_bundle, write_bundle
+from .bundle_audit import audit_bundle
 from .checkpoint import Checkpoint
 from .device import Device
 from .device_trust import DeviceReceipt, LogPin

@@ -250,6 +250,7 @@ V2_RECORD_VERDICT_CODES: list[str]
 V2_CHECKPOINT_VERDICT_CODES: list[str]
 V2_NOTE_VERDICT_CODES: list[str]
 V2_RECEIPT_VERDICT_CODES: list[str]
+V2_ANCHOR_VERDICT_CODES: list[str]
 V2_TIME_FINDING_CODES: list[str]
 V2_DEFAULT_MAX_MERGE_DELAY_MS: int
 V2_DEFAULT_MAX_CLOCK_SKEW_MS: int
@@ -263,4 +264,7 @@ def v2_audit(
     manifest_log_key: Buffer,
     policy: tuple[str, Buffer, Sequence[tuple[str, Buffer]], int, int, int] | None = None,
     as_of: int | None = None,
+    anchors: Sequence[tuple[int, Buffer, bool]] | None = None,
+    threads: int | None = None,
+    check_signatures: bool = True,
 ) -> dict[str, Any]: ...

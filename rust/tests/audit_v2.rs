@@ -71,9 +71,9 @@ fn as_expected(b: &Bundle, r: &Report) -> Vec<(&'static str, Value)> {
                     .iter()
                     .map(|f| {
                         json!({"log_index": recs[f.row].log_index, "code": f.code.code(),
-                               "time_ms": f.time_ms, "lower": int(f.window.lower),
-                               "upper": int(Some(f.window.upper)),
-                               "upper_witnessed": int(f.window.upper_witnessed)})
+                               "time_ms": f.time_ms, "lower": int(f.window.lower()),
+                               "upper": int(Some(f.window.upper())),
+                               "upper_witnessed": int(f.window.upper_witnessed())})
                     })
                     .collect(),
             ),
@@ -86,7 +86,11 @@ fn as_expected(b: &Bundle, r: &Report) -> Vec<(&'static str, Value)> {
                     .map(|w| match w {
                         None => Value::Null,
                         Some(w) => {
-                            json!([int(w.lower), int(Some(w.upper)), int(w.upper_witnessed)])
+                            json!([
+                                int(w.lower()),
+                                int(Some(w.upper())),
+                                int(w.upper_witnessed())
+                            ])
                         }
                     })
                     .collect(),

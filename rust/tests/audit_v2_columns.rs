@@ -115,16 +115,16 @@ fn rows_from_column_views_are_the_rows() {
         );
         let (time_ms, received_ms) = (i64s(|x| x.time_ms), i64s(|x| x.received_ms));
         let kind = Int::<1>::new(r.iter().map(|x| x.kind.map(|k| [k])));
-        let bin = |f: fn(&hashcore::v2::audit::input::RecordRow) -> Option<&[u8]>| {
-            Bin::new(r.iter().map(f))
-        };
+        let bin = |f: for<'x> fn(
+            &'x hashcore::v2::audit::input::RecordRow<'static>,
+        ) -> Option<&'x [u8]>| { Bin::new(r.iter().map(f)) };
         let cols = [
-            bin(|x| Some(&x.chain_id)),
-            bin(|x| Some(&x.prev)),
-            bin(|x| Some(&x.commit)),
-            bin(|x| Some(&x.beacon_root)),
-            bin(|x| Some(&x.link)),
-            bin(|x| Some(&x.signature)),
+            bin(|x| Some(&x.chain_id[..])),
+            bin(|x| Some(&x.prev[..])),
+            bin(|x| Some(&x.commit[..])),
+            bin(|x| Some(&x.beacon_root[..])),
+            bin(|x| Some(&x.link[..])),
+            bin(|x| Some(&x.signature[..])),
             bin(|x| x.salt.as_deref()),
             bin(|x| x.payload.as_deref()),
         ];

@@ -4,14 +4,15 @@
 
 mod v2_common;
 
-use hashcore::v2::audit::input::{Bundle, Options, Trust};
+use hashcore::v2::audit::input::{AnchorRow, Bundle, Options, Trust};
 use hashcore::v2::audit::verdict::{
-    CheckpointVerdict as C, NoteVerdict as N, ReceiptVerdict as R, RecordVerdict as V,
+    AnchorVerdict as A, CheckpointVerdict as C, NoteVerdict as N, ReceiptVerdict as R,
+    RecordVerdict as V,
 };
 use hashcore::v2::audit::{audit, Report};
 use v2_common::{bundle, load, text, trust};
 
-fn case(name: &str) -> (Bundle, Trust) {
+fn case(name: &str) -> (Bundle<'static>, Trust) {
     let d = load("chain.json");
     let b = d["bundles"]
         .as_array()
@@ -42,7 +43,7 @@ fn the_clean_bundle_is_clean() {
 fn a_link_of_the_wrong_size_is_malformed_and_its_position_cannot_be_rebuilt() {
     let (mut b, t) = case("clean");
     let row = b.records.iter().position(|r| r.log_index == 7).unwrap();
-    b.records[row].link.pop();
+    b.records[row].link.to_mut().pop();
     let r = run(&b, &t);
     assert_eq!(r.records[row], V::Malformed);
     assert_eq!(r.malformed_reasons[row], Some("link is not 32 bytes"));
@@ -73,8 +74,8 @@ fn a_link_of_the_wrong_size_is_malformed_and_its_position_cannot_be_rebuilt() {
 fn null_integers_and_wrong_sizes_are_malformed_with_their_reason() {
     let (mut b, t) = case("clean");
     b.records[3].received_ms = None;
-    b.records[4].beacon_root = vec![0; 31];
-    b.records[5].salt = Some(vec![0; 15]);
+    b.records[4].beacon_root = vec![0; 31].into();
+    b.records[5].salt = Some(vec![0; 15].into());
     b.records[6].payload = None;
     let r = run(&b, &t);
     let reasons: Vec<_> = (3..7)
@@ -149,7 +150,16 @@ fn as_of_an_older_size_forgives_larger_notes_but_not_a_smaller_bundle() {
     let plain = run(&b, &t);
     assert!(plain.incomplete);
     assert_eq!(plain.notes.last(), Some(&(Some(18), N::Incomplete)));
-    let as_of = |n| audit(&b, &t, &Options { as_of: Some(n) });
+    let as_of = |n| {
+        audit(
+            &b,
+            &t,
+            &Options {
+                as_of: Some(n),
+                ..Options::default()
+            },
+        )
+    };
     let covered = as_of(15);
     assert!(!covered.incomplete);
     assert_eq!(covered.notes.last(), Some(&(Some(18), N::Incomplete)));
@@ -168,4 +178,94 @@ fn no_rows_at_all_audits_without_panicking() {
     assert_eq!(r.deadline_clock_ms, None);
     assert!(r.receipts.iter().all(|v| *v == R::Pending));
     assert!(!r.clean);
+}
+
+/// The clean case's checkpoints as (tree_size, root).
+fn checkpoint_roots(b: &Bundle<'_>) -> Vec<(u64, [u8; 32])> {
+    b.checkpoints
+        .iter()
+        .map(|c| {
+            let root: [u8; 32] = c.root.as_deref().unwrap().try_into().unwrap();
+            (c.tree_size.unwrap(), root)
+        })
+        .collect()
+}
+
+fn anchor(tree_size: u64, root: [u8; 32], is_final: bool) -> AnchorRow {
+    AnchorRow {
+        tree_size,
+        root,
+        is_final,
+    }
+}
+
+#[test]
+fn anchors_are_judged_in_the_engine() {
+    let (mut b, t) = case("clean");
+    let cps = checkpoint_roots(&b);
+    let (r10, r18) = (cps[1].1, cps[3].1);
+    // No evm: nothing is checked, and the checkpoints stay OK.
+    assert_eq!(run(&b, &t).anchors, None);
+    // evm, no anchor: every checkpoint NOT_ANCHORED.
+    b.anchors = Some(vec![]);
+    let r = run(&b, &t);
+    assert_eq!(r.checkpoints, vec![C::NotAnchored; 4]);
+    assert_eq!(r.anchors, Some(vec![]));
+    assert!(!r.clean);
+    // A final anchor of 10 vouches for 5 and 10; a pending one of 18 leaves 15 and 18
+    // UNCONFIRMED; an anchor at a size with no checkpoint (12, right root or not) vouches
+    // for none, and one with a wrong root at 12 contradicts the log.
+    b.anchors = Some(vec![
+        anchor(10, r10, true),
+        anchor(12, [7; 32], true),
+        anchor(18, r18, false),
+    ]);
+    let r = run(&b, &t);
+    assert_eq!(
+        r.checkpoints,
+        vec![C::Ok, C::Ok, C::Unconfirmed, C::Unconfirmed]
+    );
+    assert_eq!(
+        r.anchors,
+        Some(vec![A::Ok, A::Contradicted, A::Unconfirmed])
+    );
+    assert!(!r.clean && !r.incomplete);
+    // Final anchors: 18 vouches for all; one beyond T (final) is INCOMPLETE, a pending one
+    // beyond T is not; a contradiction not yet final still counts.
+    b.anchors = Some(vec![anchor(18, r18, true), anchor(30, [1; 32], false)]);
+    let r = run(&b, &t);
+    assert_eq!(r.checkpoints, vec![C::Ok; 4]);
+    assert_eq!(r.anchors, Some(vec![A::Ok, A::Unconfirmed]));
+    assert!(r.clean && !r.incomplete);
+    b.anchors = Some(vec![anchor(18, r18, true), anchor(30, [1; 32], true)]);
+    let r = run(&b, &t);
+    assert_eq!(r.anchors, Some(vec![A::Ok, A::BeyondBundle]));
+    assert!(r.incomplete && !r.clean);
+    let as_of = audit(
+        &b,
+        &t,
+        &Options {
+            as_of: Some(18),
+            ..Options::default()
+        },
+    );
+    assert!(as_of.clean && !as_of.incomplete);
+    b.anchors = Some(vec![anchor(10, [9; 32], false), anchor(18, r18, true)]);
+    let r = run(&b, &t);
+    assert_eq!(r.anchors, Some(vec![A::Contradicted, A::Ok]));
+    assert!(!r.clean);
+}
+
+#[test]
+fn an_anchor_of_a_prefix_the_bundle_cannot_rebuild_is_contradicted() {
+    let (mut b, t) = case("clean");
+    let cps = checkpoint_roots(&b);
+    b.records.retain(|r| r.log_index != 7);
+    b.anchors = Some(vec![anchor(5, cps[0].1, true), anchor(10, cps[1].1, true)]);
+    let r = run(&b, &t);
+    assert_eq!(r.anchors, Some(vec![A::Ok, A::Contradicted]));
+    assert_eq!(
+        r.checkpoints,
+        vec![C::Ok, C::RootMismatch, C::RootMismatch, C::RootMismatch]
+    );
 }

@@ -432,8 +432,8 @@ def test_record_without_log_index(bundle: Path) -> None:
 def test_arguments_of_the_other_version(
     bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(InvalidInputError, match="log_id, threads apply to v1 bundles only"):
-        hashcore.audit_bundle(bundle, log_id=bytes(32), threads=2)
+    with pytest.raises(InvalidInputError, match="log_id, anchors apply to v1 bundles only"):
+        hashcore.audit_bundle(bundle, log_id=bytes(32), anchors=["final"], threads=2)
     assert main(["audit", str(bundle), "--log-id", "00" * 32]) == 2
     assert (
         _err_line(capsys)

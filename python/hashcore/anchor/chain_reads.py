@@ -198,6 +198,21 @@ class ChainReads(ChainConnection):
 
         return self._rpc("eth_getTransactionByHash", read)
 
+    def transaction_sender(self, tx_hash: bytes) -> str | None:
+        """The ``from`` address of a transaction the node knows (checksummed), or None.
+        SPEC 2.5: an auditor counts only anchors sent by the policy's anchorer, and the
+        Anchored event does not name its sender."""
+
+        def read() -> str | None:
+            try:
+                tx = self.w3.eth.get_transaction(HexStr(hex_0x(tx_hash)))
+            except TransactionNotFound:
+                return None
+            sender = tx.get("from") if tx is not None else None
+            return to_checksum_address(sender) if sender else None
+
+        return self._rpc("eth_getTransactionByHash", read)
+
     def anchored_events(
         self,
         contract: str,

@@ -5,6 +5,7 @@ manifest version."""
 
 from __future__ import annotations
 
+from .bulk import is_v2_table, verify_bulk
 from .bundle import audit_bundle, audit_bundle_v1
 from .stream import Progress, audit_record_files
 from .v2_bundle import audit_bundle_v2
@@ -23,7 +24,6 @@ from .verify import (
     CheckpointResult,
     Failure,
     VerifyReport,
-    verify_bulk,
 )
 
 __all__ = [
@@ -44,5 +44,6 @@ __all__ = [
     "audit_bundle_v2",
     "audit_record_files",
     "audit_tables_v2",
+    "is_v2_table",
     "verify_bulk",
 ]

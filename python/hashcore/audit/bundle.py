@@ -13,6 +13,7 @@ from ..checkpoint import parse_log_id
 from ..errors import InvalidInputError
 from .stream import DEFAULT_BATCH_ROWS, DEFAULT_PARTITION_ROWS, Progress, audit_record_files
 from .v2_bundle import EvidenceSource, PolicySource, audit_bundle_v2
+from .v2_engine import ChainAnchors
 from .v2_report import AuditReportV2
 from .verify import VerifyReport
 
@@ -83,6 +84,7 @@ def audit_bundle(
     notes: Sequence[EvidenceSource] = (),
     strict_time: bool = False,
     as_of: int | None = None,
+    chain_anchors: ChainAnchors | None = None,
     threads: int | None = None,
     check_signatures: bool = True,
     anchors: Sequence[str | None] | None = None,
@@ -94,9 +96,9 @@ def audit_bundle(
     """Audit a bundle by its manifest's version.
 
     A version 2 manifest: :func:`audit_bundle_v2` with ``policy``, ``receipts``,
-    ``notes``, ``strict_time`` and ``as_of`` (``log_id``, ``threads``,
-    ``check_signatures``, ``anchors``, ``progress`` and the streaming knobs are v1's;
-    the first five are refused here).
+    ``notes``, ``strict_time``, ``as_of``, ``chain_anchors``, ``threads`` and
+    ``check_signatures`` (``log_id``, ``anchors``, ``progress`` and the streaming knobs
+    are v1's; the first three are refused here).
     Any other manifest goes through the v1 path unchanged (:func:`audit_bundle_v1`, which
     refuses the v2-only arguments and names a version it can't read).
 
@@ -107,8 +109,6 @@ def audit_bundle(
     if is_v2_bundle(path):
         v1_only = {
             "log_id": log_id is not None,
-            "threads": threads is not None,
-            "check_signatures": not check_signatures,
             "anchors": anchors is not None,
             "progress": progress is not None,
         }
@@ -125,6 +125,9 @@ def audit_bundle(
             notes=notes,
             strict_time=strict_time,
             as_of=as_of,
+            chain_anchors=chain_anchors,
+            threads=threads,
+            check_signatures=check_signatures,
         )
     v2_only = {
         "policy": policy is not None,
@@ -132,6 +135,7 @@ def audit_bundle(
         "notes": bool(notes),
         "strict_time": strict_time,
         "as_of": as_of is not None,
+        "chain_anchors": chain_anchors is not None,
     }
     given = [name for name, set_ in v2_only.items() if set_]
     if given:

@@ -4,6 +4,9 @@ answer (a byte per verdict, short lists of findings) becomes an :class:`AuditRep
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
 import numpy as np
 import pyarrow as pa
 
@@ -11,15 +14,18 @@ from .. import _core
 from .._validate import int_in
 from ..bundle.format_v2 import NOTE_SCHEMA, RECEIPT_SCHEMA
 from ..errors import InvalidInputError
+from ..limits import check_threads
 from ..policy import Policy
 from .columns import column_array
 from .v2_columns import checkpoint_rows_v2, note_spec, receipt_specs, record_specs_v2
 from .v2_report import (
+    ANCHOR_VERDICT_CODES,
     CHECKPOINT_VERDICT_CODES_V2,
     NOTE_VERDICT_CODES,
     RECEIPT_VERDICT_CODES,
     RECORD_VERDICT_CODES_V2,
     TIME_FINDING_CODES,
+    AnchorVerdictV2,
     AuditReportV2,
     CheckpointVerdictV2,
     EvidenceNoteVerdict,
@@ -30,7 +36,34 @@ from .v2_report import (
     note_rejection,
 )
 
-__all__ = ["audit_tables_v2"]
+__all__ = ["ChainAnchor", "ChainAnchors", "audit_tables_v2"]
+
+
+class ChainAnchor(Protocol):
+    """An anchor read from the chain (:class:`hashcore.anchor.policy_anchors.PolicyAnchor`)."""
+
+    @property
+    def tree_size(self) -> int: ...
+    @property
+    def root(self) -> bytes: ...
+    @property
+    def tx_hash(self) -> bytes: ...
+    @property
+    def block_number(self) -> int: ...
+    @property
+    def confirmations(self) -> int: ...
+    @property
+    def is_final(self) -> bool: ...
+
+
+class ChainAnchors(Protocol):
+    """The anchors read for a policy (:class:`hashcore.anchor.policy_anchors.AnchorReading`)."""
+
+    @property
+    def anchors(self) -> Sequence[ChainAnchor]: ...
+    @property
+    def head_block(self) -> int: ...
+
 
 _OK_CODES = [i for i, c in enumerate(RECORD_VERDICT_CODES_V2) if c in ("OK", "OK_REDACTED")]
 
@@ -63,18 +96,39 @@ def audit_tables_v2(
     notes: pa.Table | None = None,
     strict_time: bool = False,
     as_of: int | None = None,
+    anchors: Sequence[ChainAnchor] | None = None,
+    head_block: int | None = None,
+    threads: int | None = None,
+    check_signatures: bool = True,
 ) -> AuditReportV2:
     """Audit a v2 bundle's tables (SPEC 5) under ``policy`` (or, without one, the
     manifest's identity with SPEC 3's defaults).
 
     ``as_of`` is the tree size the bundle is meant to cover (decision 5); with
-    ``strict_time`` the time findings make the audit unclean.
+    ``strict_time`` the time findings make the audit unclean. ``anchors`` are the
+    anchorer's anchors read from the chain (:func:`hashcore.anchor.policy_anchors.
+    read_policy_anchors`), required exactly when the policy has ``evm``; ``head_block`` is
+    the block they were read at (reported). ``threads`` defaults to all cores (at most
+    256); ``check_signatures=False`` verifies no Ed25519 signature (genesis and rotations
+    taken as signed; ``report.signatures_checked`` says so).
 
     Raises:
         ColumnError, ColumnTypeError: a column is missing, of a type the engine can't
             read, or a record has no log_index.
-        InvalidInputError: a bad ``as_of`` or manifest log key.
+        InvalidInputError: a bad ``as_of`` or manifest log key; a policy with ``evm``
+            without ``anchors``, or ``anchors`` without it.
     """
+    evm = policy.evm if policy is not None else None
+    has_evm = evm is not None
+    if evm is not None and anchors is None:
+        raise InvalidInputError(
+            f"the policy's anchors are on an EVM chain (chain id {evm.chain_id}, contract "
+            f"{evm.contract}): give a node of that chain (--evm-url URL, evm_url=) to check "
+            "them"
+        )
+    if anchors is not None and not has_evm:
+        raise InvalidInputError("anchors are checked only under a policy with evm (SPEC 3)")
+    check_threads(threads)
     if as_of is not None:
         as_of = int_in("as_of", as_of, 0, 2**64 - 1)
     if not isinstance(manifest_log_key, bytes) or len(manifest_log_key) != 32:
@@ -93,7 +147,24 @@ def audit_tables_v2(
         manifest_log_key,
         policy=policy.engine_args() if policy is not None else None,
         as_of=as_of,
+        anchors=[(a.tree_size, a.root, a.is_final) for a in anchors]
+        if anchors is not None
+        else None,
+        threads=threads,
+        check_signatures=bool(check_signatures),
     )
+    anchors_out = [
+        AnchorVerdictV2(
+            row=i,
+            tree_size=a.tree_size,
+            root=a.root,
+            tx_hash=a.tx_hash,
+            block_number=a.block_number,
+            confirmations=a.confirmations,
+            code=ANCHOR_VERDICT_CODES[v],
+        )
+        for i, (a, v) in enumerate(zip(anchors or (), raw["anchors"], strict=True))
+    ]
     verdicts = np.frombuffer(raw["records"], dtype=np.uint8)
     malformed = dict(raw["malformed_reasons"])
     failing = np.flatnonzero(~np.isin(verdicts, _OK_CODES)).tolist()
@@ -179,5 +250,9 @@ def audit_tables_v2(
         clean_without_strict_time=bool(raw["clean"]),
         clean_with_strict_time=bool(raw["clean_with_strict_time"]),
         strict_time=strict_time,
+        anchors=anchors_out,
+        anchors_checked=bool(raw["anchors_checked"]),
+        head_block=head_block,
+        signatures_checked=bool(check_signatures),
         _table=records,
     )

@@ -4,8 +4,10 @@ The JSON keeps v1's keys (``clean``, ``records``, ``counts``, ``failures``,
 ``checkpoints``, ``missing_log_positions``, ``chains``, and ``anchors_checked``) and adds
 ``receipts``, ``evidence_notes``, ``time_findings``, ``anchors``,
 ``manifest_origin_matches``, ``manifest_log_key_matches`` and ``log_identity_source``.
-Anchors are not checked yet (vectors decision 15): ``anchors`` is empty and
-``anchors_checked`` false.
+With a policy that has ``evm``, the anchorer's anchors are read from the chain and each
+gets a code (``anchors``: ``ANCHOR_OK``, ``ANCHOR_UNCONFIRMED``, ``ANCHOR_CONTRADICTED``,
+``ANCHOR_BEYOND_BUNDLE``; ``anchors_checked`` true); without ``evm`` nothing is read from a
+chain, ``anchors`` is empty and ``anchors_checked`` false (vectors decision 15).
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ from ..errors import HashcoreError
 from .verify import CHAIN_SUMMARY_SCHEMA, chain_summary, chains_json
 
 __all__ = [
+    "ANCHOR_VERDICT_CODES",
     "CHECKPOINT_VERDICT_CODES_V2",
     "NOTE_VERDICT_CODES",
     "RECEIPT_VERDICT_CODES",
     "RECORD_VERDICT_CODES_V2",
     "TIME_FINDING_CODES",
+    "AnchorVerdictV2",
     "AuditReportV2",
     "CheckpointVerdictV2",
     "EvidenceNoteVerdict",
@@ -44,6 +48,7 @@ CHECKPOINT_VERDICT_CODES_V2: tuple[str, ...] = tuple(_core.V2_CHECKPOINT_VERDICT
 NOTE_VERDICT_CODES: tuple[str, ...] = tuple(_core.V2_NOTE_VERDICT_CODES)
 RECEIPT_VERDICT_CODES: tuple[str, ...] = tuple(_core.V2_RECEIPT_VERDICT_CODES)
 TIME_FINDING_CODES: tuple[str, ...] = tuple(_core.V2_TIME_FINDING_CODES)
+ANCHOR_VERDICT_CODES: tuple[str, ...] = tuple(_core.V2_ANCHOR_VERDICT_CODES)
 
 _OK = frozenset({"OK", "OK_REDACTED"})
 
@@ -135,6 +140,25 @@ class EvidenceNoteVerdict:
 
 
 @dataclass(frozen=True, slots=True)
+class AnchorVerdictV2:
+    """An anchor by the policy's anchorer (SPEC 2.5), read from the chain, and its code:
+    ``ANCHOR_CONTRADICTED`` (size <= T, root not the log's MTH: the relay showed the chain
+    another history), ``ANCHOR_BEYOND_BUNDLE`` (final, size > T: the bundle is INCOMPLETE
+    unless ``as_of``), ``ANCHOR_UNCONFIRMED`` (not final yet), ``ANCHOR_OK``."""
+
+    row: int
+    tree_size: int
+    root: bytes
+    tx_hash: bytes
+    block_number: int
+    confirmations: int
+    code: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"tree_size": self.tree_size, "code": self.code}
+
+
+@dataclass(frozen=True, slots=True)
 class TimeFindingV2:
     """A SPEC 5.3 finding: the record's time against its window (exact integers)."""
 
@@ -191,8 +215,14 @@ class AuditReportV2:
     clean_without_strict_time: bool
     clean_with_strict_time: bool
     strict_time: bool
-    #: Decision 15: anchors are never checked here yet.
+    #: The anchorer's anchors read from the chain (policy with ``evm``), in chain order.
+    anchors: list[AnchorVerdictV2] = field(default_factory=list)
+    #: True when the policy has ``evm`` and the anchors were read (decision 15 otherwise).
     anchors_checked: bool = False
+    #: The newest block the anchors were read at (None without ``evm``).
+    head_block: int | None = None
+    #: False when the audit was asked not to verify Ed25519 signatures (weaker).
+    signatures_checked: bool = True
     #: The manifest's ``exported_ms`` (the relay's word: reported, decides nothing).
     exported_ms: int | None = None
     schema_notes: list[str] = field(default_factory=list)
@@ -224,6 +254,11 @@ class AuditReportV2:
         ok = np.isin(self.verdicts, ok_codes)
         return chain_summary(self._table, ok, True, 2**64 - 1)
 
+    @property
+    def records_table(self) -> pa.Table | None:
+        """The audited records table (for reports that draw every record), if kept."""
+        return self._table
+
     def verdict_names(self) -> list[str]:
         """Every record row's verdict code, in input order."""
         return [RECORD_VERDICT_CODES_V2[v] for v in self.verdicts.tolist()]
@@ -242,7 +277,7 @@ class AuditReportV2:
             "receipts": [r.to_json() for r in self.receipts],
             "evidence_notes": [n.to_json() for n in self.evidence_notes],
             "time_findings": [t.to_json() for t in self.time_findings],
-            "anchors": [],
+            "anchors": [a.to_json() for a in self.anchors],
             "manifest_origin_matches": self.manifest_origin_matches,
             "manifest_log_key_matches": self.manifest_log_key_matches,
             "log_identity_source": self.log_identity_source,

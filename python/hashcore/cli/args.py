@@ -4,8 +4,10 @@ and the one-line error (``hashcore: error: ...`` on stderr, exit 2)."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ..limits import one_line
@@ -64,3 +66,13 @@ def fail(message: str) -> int:
     # One line, whatever the exception text contained.
     print(f"hashcore: error: {one_line(message)}", file=sys.stderr)
     return EXIT_UNUSABLE
+
+
+def read_participants(path: Path) -> dict[str, str]:
+    """{chain_id hex: participant id}, checked (ValueError names what is wrong)."""
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise ValueError("expected a JSON object of chain_id hex -> participant id strings")
+    return data

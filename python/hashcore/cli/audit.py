@@ -22,7 +22,7 @@ from .._atomic import write_atomically
 from ..errors import HashcoreError
 from ..limits import MAX_THREADS
 from ..report import ranges
-from .args import EXIT_OK, fail, log_id_hex, non_negative_int, positive_int
+from .args import EXIT_OK, fail, log_id_hex, non_negative_int, positive_int, read_participants
 from .audit_v2 import V2_ONLY_OPTIONS, given_options, run_v2
 from .console import progress_bar, summary_console
 
@@ -82,7 +82,8 @@ def add_parser(sub: Any) -> None:
     audit.add_argument(
         "--evm-url",
         metavar="URL",
-        help="check every checkpoint's anchor on this JSON-RPC node (SPEC 2.2)",
+        help="the JSON-RPC node to read anchors from (v1: every checkpoint's; v2: the policy's "
+        "anchorer's, required when the policy has evm)",
     )
     audit.add_argument(
         "--confirmations",
@@ -211,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
     names: dict[str, str] | None = None
     if args.participants is not None:
         try:
-            names = _participants(args.participants)
+            names = read_participants(args.participants)
         except (OSError, ValueError) as exc:
             return fail(f"{args.participants}: not a participants file ({exc})")
     from ..audit import audit_bundle_v1
@@ -267,16 +268,6 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             return fail(f"cannot write {args.html}: {exc}")
     return EXIT_CLEAN if report.clean else EXIT_FAILURES
-
-
-def _participants(path: Path) -> dict[str, str]:
-    """{chain_id hex: participant id}, checked (ValueError names what is wrong)."""
-    data = json.loads(path.read_text())
-    if not isinstance(data, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
-    ):
-        raise ValueError("expected a JSON object of chain_id hex -> participant id strings")
-    return data
 
 
 def _anchor_summary(console: Console, evm_audit: Any) -> None:

@@ -1,6 +1,7 @@
 """``hashcore audit`` of a v2 bundle (SPEC v2 section 5): under ``--policy FILE`` (or the
 bundle's own identity, said loudly), with the evidence of ``--receipts`` / ``--notes``
-added to the bundle's own, ``--strict-time`` and ``--as-of N``.
+added to the bundle's own, ``--strict-time``, ``--as-of N`` and ``--evm-url URL`` (the node
+the policy's anchors are read from; required when the policy has ``evm``).
 
 Exit codes as for v1: 0 clean, 1 not clean, 2 unusable input (one line on stderr).
 """
@@ -18,7 +19,7 @@ from rich.table import Table
 
 from .._atomic import write_atomically
 from ..errors import HashcoreError
-from .args import EXIT_OK, fail
+from .args import EXIT_OK, fail, read_participants
 from .console import summary_console
 
 __all__ = ["V1_ONLY_OPTIONS", "V2_ONLY_OPTIONS", "given_options", "run_v2"]
@@ -29,12 +30,7 @@ _MAX_LINES = 20
 #: Options that mean something for one protocol version only: (attribute, flag, unset value).
 V1_ONLY_OPTIONS: tuple[tuple[str, str, object], ...] = (
     ("log_id", "--log-id", None),
-    ("evm_url", "--evm-url", None),
     ("confirmations", "--confirmations", None),
-    ("threads", "--threads", None),
-    ("no_signatures", "--no-signatures", False),
-    ("html", "--html", None),
-    ("participants", "--participants", None),
 )
 V2_ONLY_OPTIONS: tuple[tuple[str, str, object], ...] = (
     ("policy", "--policy", None),
@@ -84,6 +80,18 @@ def _summary(console: Console, report: Any) -> None:
         notes = _tally([n.code for n in report.evidence_notes])
         ok = {"OK", "NOTE_REJECTED"} | ({"INCOMPLETE"} if report.as_of is not None else set())
         console.print(_counts_table(f"{len(report.evidence_notes)} evidence notes", notes, ok))
+    if report.anchors:
+        anchors = _tally([a.code for a in report.anchors])
+        ok = {"ANCHOR_OK", "ANCHOR_UNCONFIRMED"} | (
+            {"ANCHOR_BEYOND_BUNDLE"} if report.as_of is not None else set()
+        )
+        console.print(_counts_table(f"{len(report.anchors)} anchors", anchors, ok))
+        for a in report.anchors:
+            if a.code in ("ANCHOR_CONTRADICTED", "ANCHOR_BEYOND_BUNDLE"):
+                console.print(
+                    f"[red]{a.code}[/] tree_size {a.tree_size}: tx 0x{a.tx_hash.hex()} in "
+                    f"block {a.block_number}"
+                )
     for c in report.checkpoints:
         if c.reason is not None:
             console.print(f"[red]{c.code}[/] tree_size {c.tree_size}: {escape(c.reason)}")
@@ -117,15 +125,25 @@ def _summary(console: Console, report: Any) -> None:
     if not report.manifest_log_key_matches:
         console.print("[red]the manifest names another log key than the policy[/]")
     if report.incomplete:
-        console.print("[red]INCOMPLETE[/]: the relay signed a larger log than the bundle holds")
+        console.print(
+            "[red]INCOMPLETE[/]: the relay signed (or anchored) a larger log than the bundle holds"
+        )
     if report.log_identity_source == "bundle":
         console.print(
             "note: log identity taken from the bundle (pass --policy FILE, the trial's "
             "registered policy, for an independent check)"
         )
+    if not report.signatures_checked:
+        console.print("note: signatures were not checked (--no-signatures)")
     for note in report.schema_notes:
         console.print(f"note: {escape(note)}")
-    console.print("note: anchors were not checked (EVM anchors of v2 are not wired yet)")
+    if report.anchors_checked:
+        console.print(
+            f"anchors: {len(report.anchors)} by the policy's anchorer, read at block "
+            f"{report.head_block}"
+        )
+    else:
+        console.print("note: anchors were not checked (the policy has no evm)")
     verdict = "[green]CLEAN[/]" if report.clean else "[red]NOT CLEAN[/]"
     strict = " (strict time)" if report.strict_time else ""
     console.print(f"audit: {verdict}{strict}")
@@ -136,23 +154,34 @@ def run_v2(args: argparse.Namespace) -> int:
     v1_only = given_options(args, V1_ONLY_OPTIONS)
     if v1_only:
         return fail(f"{args.bundle}: a v2 bundle; {', '.join(v1_only)} apply to v1 bundles only")
-    from ..audit import audit_bundle_v2
+    from ..audit import AuditReportV2
+    from ..bundle_audit import audit_bundle
 
+    names: dict[str, str] | None = None
+    if args.participants is not None:
+        try:
+            names = read_participants(args.participants)
+        except (OSError, ValueError) as exc:
+            return fail(f"{args.participants}: not a participants file ({exc})")
     out = summary_console(stderr=args.json == "-")
     try:
-        report = audit_bundle_v2(
+        report = audit_bundle(
             args.bundle,
             policy=args.policy,
             receipts=args.receipts or [],
             notes=args.notes or [],
             strict_time=args.strict_time,
             as_of=args.as_of,
+            evm_url=args.evm_url,
+            threads=args.threads,
+            check_signatures=not args.no_signatures,
         )
     except (HashcoreError, OSError) as exc:
         # An error names the file it is about; one that doesn't is about the bundle.
         files = [args.bundle, args.policy, *(args.receipts or []), *(args.notes or [])]
         named = any(f is not None and str(f) in str(exc) for f in files)
         return fail(str(exc) if named else f"{args.bundle}: {exc}")
+    assert isinstance(report, AuditReportV2)  # the bundle is v2 (run() checked)
     _summary(out, report)
     if args.json is not None:
         text = json.dumps(report.to_json(), indent=2) + "\n"
@@ -163,4 +192,12 @@ def run_v2(args: argparse.Namespace) -> int:
                 write_atomically(args.json, text)
         except OSError as exc:
             return fail(f"cannot write {args.json}: {exc}")
+    if args.html is not None:
+        from ..report import render_audit_html_v2, write_html
+
+        try:
+            title = f"Audit of {args.bundle}"
+            write_html(args.html, render_audit_html_v2(report, title=title, participants=names))
+        except OSError as exc:
+            return fail(f"cannot write {args.html}: {exc}")
     return EXIT_OK if report.clean else EXIT_FAILURES

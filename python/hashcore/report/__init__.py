@@ -10,7 +10,16 @@ are escaped by default; only markup built here is wrapped in :class:`Markup`.
 """
 
 from .audit_page import render_audit_html
+from .audit_page_v2 import render_audit_html_v2
 from .demo_page import render_demo_html
 from .kit import Markup, ranges, ranges_text, write_html
 
-__all__ = ["Markup", "ranges", "ranges_text", "render_audit_html", "render_demo_html", "write_html"]
+__all__ = [
+    "Markup",
+    "ranges",
+    "ranges_text",
+    "render_audit_html",
+    "render_audit_html_v2",
+    "render_demo_html",
+    "write_html",
+]

@@ -73,7 +73,7 @@ def _audit_cards(report: Mapping[str, Any]) -> Markup:
     return card_row(items)
 
 
-def _verdict_counts(report: Mapping[str, Any]) -> Markup:
+def verdict_counts(report: Mapping[str, Any]) -> Markup:
     counts: Mapping[str, int] = report.get("counts") or {}
     rows = [[code_pill(code), number(n)] for code, n in counts.items() if n]
     if not rows:
@@ -81,7 +81,7 @@ def _verdict_counts(report: Mapping[str, Any]) -> Markup:
     return html_table(["record verdict", "records"], rows, numeric=[1])
 
 
-def _failure_tables(report: Mapping[str, Any], participants: Mapping[str, str] | None) -> Markup:
+def failure_tables(report: Mapping[str, Any], participants: Mapping[str, str] | None) -> Markup:
     failures: list[Mapping[str, Any]] = report.get("failures") or []
     if not failures:
         return element("p", "Every record verified.", "note")
@@ -166,7 +166,7 @@ def _derived_chains(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _chain_section(report: Mapping[str, Any], participants: Mapping[str, str] | None) -> Markup:
+def chain_section(report: Mapping[str, Any], participants: Mapping[str, str] | None) -> Markup:
     chains = report.get("chains")
     if isinstance(chains, list):
         # Chains with a problem first: those are the ones a reader is looking for.
@@ -248,14 +248,14 @@ def audit_body(
             _audit_cards(report),
             *notes,
             element(h, "Record verdicts"),
-            _verdict_counts(report),
+            verdict_counts(report),
             element(h, "Failures"),
-            _failure_tables(report, participants),
+            failure_tables(report, participants),
             missing_p,
             element(h, "Checkpoints and anchors"),
             _checkpoint_table(report),
             element(h, "Participants' chains"),
-            _chain_section(report, participants),
+            chain_section(report, participants),
         ]
     )
 

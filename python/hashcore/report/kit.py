@@ -60,6 +60,10 @@ section.attack { background: #fff; border: 1px solid var(--line); border-radius:
   padding: 4px 18px 14px; margin: 14px 0; }
 section.attack table { border: 1px solid var(--line); }
 ul { margin: 6px 0; }
+figure.plot { background: #fff; border: 1px solid var(--line); border-radius: 8px;
+  margin: 10px 0; padding: 8px 12px; }
+figure.plot svg { max-width: 100%; height: auto; }
+figure.plot figcaption { color: var(--muted); font-size: 13px; }
 """
 
 

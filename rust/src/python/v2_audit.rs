@@ -14,9 +14,9 @@ use super::bulk::ColumnBuffers;
 use super::errors::{internal_error, to_pyerr, IntoPyResult};
 use crate::error::Error;
 use crate::v2::audit::columns::{binary_rows, ReceiptColumns, RecordColumns};
-use crate::v2::audit::input::{Bundle, CheckpointRow, IdentitySource, Options, Trust};
+use crate::v2::audit::input::{AnchorRow, Bundle, CheckpointRow, IdentitySource, Options, Trust};
 use crate::v2::audit::verdict::{
-    CheckpointVerdict, NoteVerdict, ReceiptVerdict, RecordVerdict, TimeFinding,
+    AnchorVerdict, CheckpointVerdict, NoteVerdict, ReceiptVerdict, RecordVerdict, TimeFinding,
 };
 use crate::v2::audit::{audit, Report};
 
@@ -37,6 +37,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add(
         "V2_RECEIPT_VERDICT_CODES",
         codes(ReceiptVerdict::ALL, |v| v.code()),
+    )?;
+    m.add(
+        "V2_ANCHOR_VERDICT_CODES",
+        codes(AnchorVerdict::ALL, |v| v.code()),
     )?;
     m.add(
         "V2_TIME_FINDING_CODES",
@@ -198,6 +202,22 @@ fn checkpoint_rows(rows: Vec<PyCheckpoint<'_>>) -> PyResult<Vec<CheckpointRow>> 
         .collect()
 }
 
+/// An anchor as `v2_audit` takes it: (tree_size, root, final).
+type PyAnchor<'py> = (u64, Bound<'py, PyAny>, bool);
+
+fn anchor_rows(anchors: Vec<PyAnchor<'_>>) -> PyResult<Vec<AnchorRow>> {
+    anchors
+        .into_iter()
+        .map(|(tree_size, root, is_final)| {
+            Ok(AnchorRow {
+                tree_size,
+                root: array::<32>(&root, "anchor root")?,
+                is_final,
+            })
+        })
+        .collect()
+}
+
 /// A time finding as returned: (row, code, time_ms, lower, upper, upper_witnessed), exact
 /// integers (i128: 1000 × a cosignature time exceeds i64).
 type PyFinding = (usize, u8, i64, Option<i128>, i128, Option<i128>);
@@ -260,13 +280,24 @@ fn report_dict<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>>
                 f.row,
                 index_of(TimeFinding::ALL, &f.code),
                 f.time_ms,
-                f.window.lower,
-                f.window.upper,
-                f.window.upper_witnessed,
+                f.window.lower(),
+                f.window.upper(),
+                f.window.upper_witnessed(),
             )
         })
         .collect();
     out.set_item("time_findings", findings)?;
+    out.set_item("anchors_checked", r.anchors.is_some())?;
+    out.set_item(
+        "anchors",
+        bytes_of(
+            r.anchors
+                .iter()
+                .flatten()
+                .map(|v| index_of(AnchorVerdict::ALL, v))
+                .collect(),
+        ),
+    )?;
     out.set_item("missing_log_positions", &r.missing_log_positions)?;
     out.set_item("covered_size", r.covered_size)?;
     out.set_item("deadline_clock_ms", r.deadline_clock_ms)?;
@@ -280,9 +311,13 @@ fn report_dict<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>>
 }
 
 /// v2_audit(records, checkpoints, receipts, notes, manifest_origin, manifest_log_key,
-/// policy=None, as_of=None) -> dict
+/// policy=None, as_of=None, anchors=None, threads=None, check_signatures=True) -> dict
+///
+/// `anchors`: None where the policy has no `evm`; else the anchorer's anchors read from
+/// the chain, `(tree_size, root, final)` each (a policy is then required). `threads`:
+/// hashcore's worker pool (default: all cores, at most 256).
 #[pyfunction]
-#[pyo3(signature = (records, checkpoints, receipts, notes, manifest_origin, manifest_log_key, policy=None, as_of=None))]
+#[pyo3(signature = (records, checkpoints, receipts, notes, manifest_origin, manifest_log_key, policy=None, as_of=None, anchors=None, threads=None, check_signatures=true))]
 #[allow(clippy::too_many_arguments)]
 pub fn v2_audit<'py>(
     py: Python<'py>,
@@ -294,7 +329,17 @@ pub fn v2_audit<'py>(
     manifest_log_key: &Bound<'py, PyAny>,
     policy: Option<PyPolicy<'py>>,
     as_of: Option<u64>,
+    anchors: Option<Vec<PyAnchor<'py>>>,
+    threads: Option<usize>,
+    check_signatures: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let pool = crate::pool::pool(threads).py()?;
+    if anchors.is_some() && policy.is_none() {
+        return Err(Error::InvalidArgument(
+            "anchors are checked only under a policy with evm (SPEC 3)".into(),
+        ))
+        .py();
+    }
     let held_records = hold(records, &RECORD_COLUMNS, "records")?;
     let held_receipts = hold(receipts, &RECEIPT_COLUMNS, "receipts")?;
     let held_notes = ColumnBuffers::extract(notes, "note")?;
@@ -305,18 +350,24 @@ pub fn v2_audit<'py>(
         manifest_origin,
         manifest_log_key: array::<32>(manifest_log_key, "manifest log_key")?,
         checkpoints: checkpoint_rows(checkpoints)?,
+        anchors: anchors.map(anchor_rows).transpose()?,
         ..Bundle::default()
     };
     let trust = policy.map(policy_trust).transpose()?;
-    let options = Options { as_of };
+    let options = Options {
+        as_of,
+        check_signatures,
+    };
 
     let outcome = py.detach(|| {
         catch_unwind(AssertUnwindSafe(|| {
-            bundle.records = record_cols.rows()?;
-            bundle.receipts = receipt_cols.rows()?;
-            bundle.notes = binary_rows(&note_col, "note")?;
-            let trust = trust.unwrap_or_else(|| Trust::from_manifest(&bundle));
-            Ok::<_, Error>(audit(&bundle, &trust, &options))
+            pool.install(|| {
+                bundle.records = record_cols.rows()?;
+                bundle.receipts = receipt_cols.rows()?;
+                bundle.notes = binary_rows(&note_col, "note")?;
+                let trust = trust.unwrap_or_else(|| Trust::from_manifest(&bundle));
+                Ok::<_, Error>(audit(&bundle, &trust, &options))
+            })
         }))
     });
     let report = outcome.map_err(|_| internal_error("v2_audit"))?.py()?;

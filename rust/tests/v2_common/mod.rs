@@ -42,27 +42,27 @@ pub fn opt_bytes(v: &Value) -> Option<Vec<u8>> {
     (!v.is_null()).then(|| hx(v))
 }
 
-pub fn record(r: &Value) -> RecordRow {
+pub fn record(r: &Value) -> RecordRow<'static> {
     RecordRow {
         log_index: r["log_index"].as_u64().unwrap(),
-        chain_id: bytes(&r["chain_id"]),
+        chain_id: bytes(&r["chain_id"]).into(),
         seq: r["seq"].as_u64(),
         time_ms: r["time_ms"].as_i64(),
         kind: r["kind"].as_u64().map(|k| u8::try_from(k).unwrap()),
-        prev: bytes(&r["prev"]),
-        commit: bytes(&r["commit"]),
+        prev: bytes(&r["prev"]).into(),
+        commit: bytes(&r["commit"]).into(),
         beacon_size: r["beacon_size"].as_u64(),
-        beacon_root: bytes(&r["beacon_root"]),
-        link: bytes(&r["link"]),
-        signature: bytes(&r["signature"]),
-        salt: opt_bytes(&r["salt"]),
-        payload: opt_bytes(&r["payload"]),
+        beacon_root: bytes(&r["beacon_root"]).into(),
+        link: bytes(&r["link"]).into(),
+        signature: bytes(&r["signature"]).into(),
+        salt: opt_bytes(&r["salt"]).map(Into::into),
+        payload: opt_bytes(&r["payload"]).map(Into::into),
         received_ms: r["received_ms"].as_i64(),
     }
 }
 
 /// A chain.json bundle as the audit's input.
-pub fn bundle(b: &Value) -> Bundle {
+pub fn bundle(b: &Value) -> Bundle<'static> {
     Bundle {
         manifest_origin: text(&b["manifest"]["origin"]).to_owned(),
         manifest_log_key: arr(&b["manifest"]["log_key"]),
@@ -101,6 +101,7 @@ pub fn bundle(b: &Value) -> Bundle {
             .iter()
             .map(|n| text(n).as_bytes().to_vec())
             .collect(),
+        anchors: None,
     }
 }
 

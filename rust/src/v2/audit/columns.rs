@@ -4,13 +4,22 @@
 //! wrong size or a null stays in the row, to become a verdict (SPEC 4: wrong sizes are
 //! MALFORMED / RECEIPT_BAD_SIG, never a read error).
 
+use rayon::prelude::*;
+
 use crate::columns::{BinaryColumn, IntColumn};
 use crate::error::{Error, Result};
 
-use super::input::{ReceiptRow, RecordRow};
+use std::borrow::Cow;
+
+use super::input::{ReceiptRow, RecordRow, RowBytes};
 
 fn owned(col: &BinaryColumn<'_>, i: usize) -> Vec<u8> {
     col.get(i).map(<[u8]>::to_vec).unwrap_or_default()
+}
+
+/// A value borrowed from the column (a null reads as empty: a wrong size, MALFORMED).
+fn borrowed<'a>(col: &BinaryColumn<'a>, i: usize) -> RowBytes<'a> {
+    Cow::Borrowed(col.get(i).unwrap_or_default())
 }
 
 fn same_length(columns: &[(&str, usize)]) -> Result<usize> {
@@ -45,10 +54,10 @@ pub struct RecordColumns<'a> {
     pub received_ms: IntColumn<'a, 8>,
 }
 
-impl RecordColumns<'_> {
+impl<'a> RecordColumns<'a> {
     /// Every row, or an error naming the column whose buffers don't hold the rows. A null
     /// `log_index` is an error: a row without a log position can't be placed in the log.
-    pub fn rows(&self) -> Result<Vec<RecordRow>> {
+    pub fn rows(&self) -> Result<Vec<RecordRow<'a>>> {
         let n = same_length(&[
             ("log_index", self.log_index.len),
             ("chain_id", self.chain_id.len),
@@ -87,7 +96,9 @@ impl RecordColumns<'_> {
         ] {
             col.validate(name)?;
         }
+        // Rows are independent: built in parallel (the copy is a fair share of the audit).
         (0..n)
+            .into_par_iter()
             .map(|i| {
                 let log_index = self.log_index.get_u64(i).ok_or_else(|| Error::Column {
                     column: "log_index".into(),
@@ -95,18 +106,18 @@ impl RecordColumns<'_> {
                 })?;
                 Ok(RecordRow {
                     log_index,
-                    chain_id: owned(&self.chain_id, i),
+                    chain_id: borrowed(&self.chain_id, i),
                     seq: self.seq.get_u64(i),
                     time_ms: self.time_ms.get_i64(i),
                     kind: self.kind.get_u8(i),
-                    prev: owned(&self.prev, i),
-                    commit: owned(&self.commit, i),
+                    prev: borrowed(&self.prev, i),
+                    commit: borrowed(&self.commit, i),
                     beacon_size: self.beacon_size.get_u64(i),
-                    beacon_root: owned(&self.beacon_root, i),
-                    link: owned(&self.link, i),
-                    signature: owned(&self.signature, i),
-                    salt: self.salt.get(i).map(<[u8]>::to_vec),
-                    payload: self.payload.get(i).map(<[u8]>::to_vec),
+                    beacon_root: borrowed(&self.beacon_root, i),
+                    link: borrowed(&self.link, i),
+                    signature: borrowed(&self.signature, i),
+                    salt: self.salt.get(i).map(Cow::Borrowed),
+                    payload: self.payload.get(i).map(Cow::Borrowed),
                     received_ms: self.received_ms.get_i64(i),
                 })
             })

@@ -2,38 +2,45 @@
 //! (Parquet, JSON vectors, a streamed batch) fills these. Byte fields keep whatever length
 //! they were given, so that a wrong size is a verdict, not a read error.
 
+use std::borrow::Cow;
+
 use crate::ed25519::{self, KeyCheck};
+use crate::v2::Hash;
+
+/// Bytes of a record row: borrowed from the Arrow buffers a reader holds (no copy: a
+/// bundle's rows are most of an audit's memory), or owned where a reader builds them.
+pub type RowBytes<'a> = Cow<'a, [u8]>;
 
 /// One row of `records.parquet`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordRow {
+pub struct RecordRow<'a> {
     pub log_index: u64,
-    pub chain_id: Vec<u8>,
+    pub chain_id: RowBytes<'a>,
     pub seq: Option<u64>,
     pub time_ms: Option<i64>,
     pub kind: Option<u8>,
-    pub prev: Vec<u8>,
-    pub commit: Vec<u8>,
+    pub prev: RowBytes<'a>,
+    pub commit: RowBytes<'a>,
     pub beacon_size: Option<u64>,
-    pub beacon_root: Vec<u8>,
-    pub link: Vec<u8>,
-    pub signature: Vec<u8>,
-    pub salt: Option<Vec<u8>>,
-    pub payload: Option<Vec<u8>>,
+    pub beacon_root: RowBytes<'a>,
+    pub link: RowBytes<'a>,
+    pub signature: RowBytes<'a>,
+    pub salt: Option<RowBytes<'a>>,
+    pub payload: Option<RowBytes<'a>>,
     pub received_ms: Option<i64>,
 }
 
-impl RecordRow {
+impl RecordRow<'_> {
     pub fn link32(&self) -> Option<&[u8; 32]> {
-        self.link.as_slice().try_into().ok()
+        self.link.as_ref().try_into().ok()
     }
 
     pub fn chain_id16(&self) -> Option<&[u8; 16]> {
-        self.chain_id.as_slice().try_into().ok()
+        self.chain_id.as_ref().try_into().ok()
     }
 
     pub fn prev32(&self) -> Option<&[u8; 32]> {
-        self.prev.as_slice().try_into().ok()
+        self.prev.as_ref().try_into().ok()
     }
 }
 
@@ -56,15 +63,30 @@ pub struct ReceiptRow {
     pub receipt_sig: Vec<u8>,
 }
 
-/// What a bundle holds, evidence included (notes: one signed note a row).
+/// One `Anchored` event sent by the policy's `anchorer` (SPEC 2.5), as the auditor read it
+/// from the chain (never from the bundle): its `(tree_size, root)` and whether it is final
+/// (`head - block_number + 1 >= confirmations`). The reader has already left out every
+/// event of another sender, contract or logId.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnchorRow {
+    pub tree_size: u64,
+    pub root: Hash,
+    pub is_final: bool,
+}
+
+/// What a bundle holds, evidence included (notes: one signed note a row), and the anchors
+/// read from the chain.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Bundle {
+pub struct Bundle<'a> {
     pub manifest_origin: String,
     pub manifest_log_key: [u8; 32],
-    pub records: Vec<RecordRow>,
+    pub records: Vec<RecordRow<'a>>,
     pub checkpoints: Vec<CheckpointRow>,
     pub receipts: Vec<ReceiptRow>,
     pub notes: Vec<Vec<u8>>,
+    /// `None`: anchors are not checked (the policy has no `evm`, or there is no policy);
+    /// `Some`: the policy has `evm` and these are the anchorer's anchors (maybe none).
+    pub anchors: Option<Vec<AnchorRow>>,
 }
 
 /// Where the audited log's identity came from (SPEC 3).
@@ -101,7 +123,7 @@ impl Trust {
     pub const DEFAULT_MAX_CLOCK_SKEW_MS: u64 = 300_000;
 
     /// SPEC 3: an audit without a policy trusts the manifest, quorum 0, default delays.
-    pub fn from_manifest(bundle: &Bundle) -> Self {
+    pub fn from_manifest(bundle: &Bundle<'_>) -> Self {
         Trust {
             origin: bundle.manifest_origin.clone(),
             log_key: bundle.manifest_log_key,
@@ -120,8 +142,20 @@ impl Trust {
 }
 
 /// How the audit is asked to read the bundle.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
     /// `--as-of N`: the tree size the bundle is meant to cover (decision 5).
     pub as_of: Option<u64>,
+    /// False: no Ed25519 signature is verified (genesis and rotations taken as signed;
+    /// a faster, weaker audit, as v1's `--no-signatures`; the report must say so).
+    pub check_signatures: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            as_of: None,
+            check_signatures: true,
+        }
+    }
 }

@@ -6,7 +6,9 @@
 //! The prefix roots come from one pass of a `Frontier` over the positions in order, taking
 //! the roots at the sizes asked for: a streamed audit can feed the same pass in order.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
+
+use rayon::prelude::*;
 
 use super::input::RecordRow;
 use crate::v2::entry::entry_leaf_hash;
@@ -19,11 +21,19 @@ enum Slot {
     Unrebuildable,
 }
 
+/// One position of the log: its slot and how many rows claim it (2+: DUPLICATE_LOG_INDEX).
+#[derive(Debug, Clone, Copy)]
+struct Position {
+    index: u64,
+    slot: Slot,
+    claims: u32,
+}
+
 #[derive(Debug, Default)]
 pub struct Log {
-    slots: BTreeMap<u64, Slot>,
-    /// How many rows claim each position (2+: DUPLICATE_LOG_INDEX).
-    claims: HashMap<u64, u32>,
+    /// Every claimed position once, in order (a sorted vector: built by one parallel sort,
+    /// read by binary search and in order).
+    positions: Vec<Position>,
     /// Positions 0 .. rebuildable all rebuild.
     rebuildable: u64,
     roots: HashMap<u64, Hash>,
@@ -31,36 +41,62 @@ pub struct Log {
 
 impl Log {
     pub fn build(rows: &[RecordRow]) -> Self {
-        let mut log = Log::default();
-        for row in rows {
-            *log.claims.entry(row.log_index).or_default() += 1;
-            let slot = match (row.link32(), row.received_ms) {
-                (Some(link), Some(received_ms)) => Slot::Entry {
-                    link: *link,
-                    received_ms,
-                },
-                _ => Slot::Unrebuildable,
-            };
-            log.slots
-                .entry(row.log_index)
-                .and_modify(|s| {
-                    if *s != slot {
-                        *s = Slot::Unrebuildable;
+        let mut claimed: Vec<(u64, Slot)> = rows
+            .par_iter()
+            .map(|row| {
+                let slot = match (row.link32(), row.received_ms) {
+                    (Some(link), Some(received_ms)) => Slot::Entry {
+                        link: *link,
+                        received_ms,
+                    },
+                    _ => Slot::Unrebuildable,
+                };
+                (row.log_index, slot)
+            })
+            .collect();
+        claimed.par_sort_unstable_by_key(|&(index, _)| index);
+        let mut positions: Vec<Position> = Vec::with_capacity(claimed.len());
+        for (index, slot) in claimed {
+            match positions.last_mut() {
+                Some(p) if p.index == index => {
+                    p.claims += 1;
+                    if p.slot != slot {
+                        p.slot = Slot::Unrebuildable;
                     }
-                })
-                .or_insert(slot);
+                }
+                _ => positions.push(Position {
+                    index,
+                    slot,
+                    claims: 1,
+                }),
+            }
         }
-        log.rebuildable = log
-            .slots
+        let rebuildable = positions
             .iter()
             .enumerate()
-            .take_while(|(i, (p, s))| *i as u64 == **p && matches!(s, Slot::Entry { .. }))
+            .take_while(|(i, p)| *i as u64 == p.index && matches!(p.slot, Slot::Entry { .. }))
             .count() as u64;
-        log
+        Log {
+            positions,
+            rebuildable,
+            roots: HashMap::new(),
+        }
+    }
+
+    fn find(&self, index: u64) -> Option<&Position> {
+        self.positions
+            .binary_search_by_key(&index, |p| p.index)
+            .ok()
+            .map(|i| &self.positions[i])
+    }
+
+    /// The positions below `size`.
+    fn below(&self, size: u64) -> &[Position] {
+        &self.positions[..self.positions.partition_point(|p| p.index < size)]
     }
 
     pub fn is_duplicate(&self, log_index: u64) -> bool {
-        self.claims.get(&log_index).is_some_and(|&n| n > 1)
+        self.find(log_index).is_some_and(|p| p.claims > 1)
     }
 
     /// Computes the roots of the prefixes of the given sizes that can be rebuilt.
@@ -72,7 +108,7 @@ impl Log {
             .filter(|&s| s <= self.rebuildable)
             .peekable();
         // Positions 0 .. rebuildable are consecutive entries, so the slots' order is theirs.
-        let mut positions = self.slots.values();
+        let mut positions = self.positions.iter().map(|p| &p.slot);
         while let Some(&size) = wanted.peek() {
             if frontier.size() == size {
                 self.roots.insert(size, frontier.root());
@@ -95,18 +131,18 @@ impl Log {
 
     /// The entry at a rebuildable position: `(link, received_ms)`.
     pub fn entry(&self, position: u64) -> Option<(Hash, i64)> {
-        match self.slots.get(&position) {
-            Some(Slot::Entry { link, received_ms }) => Some((*link, *received_ms)),
-            _ => None,
+        match self.find(position)?.slot {
+            Slot::Entry { link, received_ms } => Some((link, received_ms)),
+            Slot::Unrebuildable => None,
         }
     }
 
     /// The greatest `received_ms` of the entries below `size` (they rebuild).
     pub fn max_received_below(&self, size: u64) -> Option<i64> {
-        self.slots
-            .range(..size)
-            .filter_map(|(_, s)| match s {
-                Slot::Entry { received_ms, .. } => Some(*received_ms),
+        self.below(size)
+            .iter()
+            .filter_map(|p| match p.slot {
+                Slot::Entry { received_ms, .. } => Some(received_ms),
                 Slot::Unrebuildable => None,
             })
             .max()
@@ -116,10 +152,7 @@ impl Log {
     pub fn missing_below(&self, size: u64) -> Vec<(u64, u64)> {
         let mut out = Vec::new();
         let mut expected = 0u64;
-        for &p in self.slots.keys() {
-            if p >= size {
-                break;
-            }
+        for p in self.below(size).iter().map(|p| p.index) {
             if p > expected {
                 out.push((expected, p));
             }

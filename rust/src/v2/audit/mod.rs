@@ -8,6 +8,7 @@
 //! summaries of the earlier ones (the roots at requested sizes, the attesting sizes), so a
 //! streamed audit can feed the same stages partition by partition.
 
+pub mod anchors;
 pub mod checkpoints;
 pub mod columns;
 pub mod evidence;
@@ -17,7 +18,7 @@ pub mod records;
 pub mod time;
 pub mod verdict;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 use rayon::prelude::*;
 
@@ -27,7 +28,9 @@ use input::{Bundle, IdentitySource, Options, Trust};
 use log::Log;
 use records::RowState;
 use time::{Timed, Window, WitnessClocks};
-use verdict::{CheckpointVerdict, NoteVerdict, ReceiptVerdict, RecordVerdict, TimeFinding};
+use verdict::{
+    AnchorVerdict, CheckpointVerdict, NoteVerdict, ReceiptVerdict, RecordVerdict, TimeFinding,
+};
 
 use crate::v2::Hash;
 
@@ -50,6 +53,8 @@ pub struct Report {
     /// Per evidence note: its body's tree size where it parses, and its verdict.
     pub notes: Vec<(Option<u64>, NoteVerdict)>,
     pub receipts: Vec<ReceiptVerdict>,
+    /// Per anchor of the input, its verdict; `None` where anchors were not checked.
+    pub anchors: Option<Vec<AnchorVerdict>>,
     pub time_windows: Vec<Option<Window>>,
     pub time_findings: Vec<TimeFindingRow>,
     /// `[start, end)` ranges of positions below `T` that no row holds.
@@ -135,7 +140,7 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
         .par_iter()
         .map(|r| records::check_row(r, log.is_duplicate(r.log_index)))
         .collect();
-    records::check_chains(rows, &mut states);
+    records::check_chains(rows, &mut states, options.check_signatures);
 
     let cps: Vec<CheckpointState> = bundle
         .checkpoints
@@ -157,9 +162,13 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
 
     let mut sizes: BTreeSet<u64> = signed.iter().map(|&(s, _)| s).collect();
     sizes.extend(rows.iter().filter_map(|r| r.beacon_size));
+    sizes.extend(bundle.anchors.iter().flatten().map(|a| a.tree_size));
     log.compute_roots(&sizes);
 
-    let checkpoint_verdicts = checkpoints::verdicts(&cps, &log, trust);
+    let mut checkpoint_verdicts = checkpoints::verdicts(&cps, &log, trust);
+    if let Some(chain_anchors) = &bundle.anchors {
+        anchors::apply_to_checkpoints(&mut checkpoint_verdicts, &cps, chain_anchors, &log);
+    }
     let attesting: Vec<&CheckpointState> = cps.iter().filter(|c| c.attests(&log)).collect();
     let attested = attesting
         .iter()
@@ -169,8 +178,9 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
     let covered = checkpoints::covered_size(&cps);
     let clocks = WitnessClocks::new(&attesting, trust.witnesses.len(), trust.witness_quorum);
 
+    // Per-row stages below are independent across rows: parallel.
     let beacons: Vec<Beacon> = rows
-        .iter()
+        .par_iter()
         .zip(&states)
         .map(|(r, s)| match (s.malformed, r.beacon_size) {
             (None, Some(size)) => judge_beacon(
@@ -185,7 +195,7 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
         })
         .collect();
     let record_verdicts: Vec<RecordVerdict> = states
-        .iter()
+        .par_iter()
         .zip(&beacons)
         .zip(rows)
         .map(|((s, &b), r)| record_verdict(s, b, r.log_index < attested))
@@ -208,45 +218,48 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
 
     // Time (SPEC 5.3, decision 6).
     let windows: Vec<Option<Window>> = rows
-        .iter()
+        .par_iter()
         .zip(&beacons)
         .map(|(r, b)| {
             let lower = match b {
                 Beacon::Zero => None,
-                Beacon::Right => Some(i128::from(log.entry(r.beacon_size? - 1)?.1)),
+                Beacon::Right => Some(log.entry(r.beacon_size? - 1)?.1),
                 _ => return None,
             };
             Some(Window {
-                lower,
-                upper: i128::from(r.received_ms?),
-                upper_witnessed: clocks.early(r.log_index).map(|t| 1000 * i128::from(t)),
+                lower_ms: lower,
+                upper_ms: r.received_ms?,
+                witnessed_s: clocks.early(r.log_index),
             })
         })
         .collect();
-    let mut previous_beacon: HashMap<([u8; 16], u64), u64> = HashMap::new();
-    for (r, s) in rows.iter().zip(&states) {
-        if let (None, Some(c), Some(seq), Some(b)) =
-            (s.malformed, r.chain_id16(), r.seq, r.beacon_size)
-        {
-            let min = previous_beacon.entry((*c, seq)).or_insert(b);
-            *min = (*min).min(b);
-        }
-    }
-    let timed: Vec<Option<Timed>> = rows
-        .iter()
-        .zip(&windows)
-        .map(|(r, w)| {
-            Some(Timed {
-                chain_id: *r.chain_id16()?,
-                seq: r.seq?,
-                time_ms: r.time_ms?,
-                beacon_size: r.beacon_size?,
-                window: *w,
-            })
-        })
+    // The smallest beacon_size per (chain, seq) of the non-MALFORMED rows: sorted, so that
+    // the smallest comes first among equal keys, and read by binary search.
+    let mut beacon_by_seq: Vec<([u8; 16], u64, u64)> = rows
+        .par_iter()
+        .zip(&states)
+        .filter_map(
+            |(r, s)| match (s.malformed, r.chain_id16(), r.seq, r.beacon_size) {
+                (None, Some(c), Some(seq), Some(b)) => Some((*c, seq, b)),
+                _ => None,
+            },
+        )
         .collect();
+    beacon_by_seq.par_sort_unstable();
+    beacon_by_seq.dedup_by_key(|&mut (c, seq, _)| (c, seq));
+    let previous_beacon = time::BeaconsBySeq(beacon_by_seq);
+    let timed = |i: usize| {
+        let r = &rows[i];
+        Some(Timed {
+            chain_id: *r.chain_id16()?,
+            seq: r.seq?,
+            time_ms: r.time_ms?,
+            beacon_size: r.beacon_size?,
+            window: windows[i],
+        })
+    };
     let time_findings: Vec<TimeFindingRow> =
-        time::findings(&timed, &previous_beacon, trust.max_clock_skew_ms)
+        time::findings(rows.len(), timed, &previous_beacon, trust.max_clock_skew_ms)
             .into_iter()
             .enumerate()
             .filter_map(|(row, f)| {
@@ -259,11 +272,21 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
             })
             .collect();
 
+    let anchor_verdicts = bundle
+        .anchors
+        .as_ref()
+        .map(|a| anchors::verdicts(a, &log, covered));
     let missing = log.missing_below(covered);
-    // Decision 5: as of N, only a bundle covering less than N is incomplete.
+    // Decision 5: as of N, only a bundle covering less than N is incomplete (anchors too).
     let incomplete = match options.as_of {
         Some(n) => covered < n,
-        None => note_verdicts.contains(&NoteVerdict::Incomplete),
+        None => {
+            note_verdicts.contains(&NoteVerdict::Incomplete)
+                || bundle
+                    .anchors
+                    .as_ref()
+                    .is_some_and(|a| anchors::beyond_bundle(a, covered))
+        }
     };
     let origin_matches = bundle.manifest_origin == trust.origin;
     let key_matches = bundle.manifest_log_key == trust.log_key;
@@ -274,6 +297,10 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
         && missing.is_empty()
         && !receipt_verdicts.iter().any(|v| v.against_relay())
         && !note_verdicts.contains(&NoteVerdict::Equivocation)
+        && !anchor_verdicts
+            .iter()
+            .flatten()
+            .any(|&v| v == AnchorVerdict::Contradicted)
         && origin_matches
         && key_matches
         && !incomplete;
@@ -287,6 +314,7 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
             .map(|(n, v)| (n.body.as_ref().map(|b| b.tree_size), v))
             .collect(),
         receipts: receipt_verdicts,
+        anchors: anchor_verdicts,
         time_windows: windows,
         clean_with_strict_time: clean && time_findings.is_empty(),
         time_findings,

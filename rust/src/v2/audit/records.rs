@@ -2,7 +2,7 @@
 //! BAD_COMMIT) and of its chain (NO_GENESIS, FORK, GAP, BROKEN_CHAIN, BAD_SIGNATURE; key in
 //! force per SPEC 1.4). BAD_BEACON and NOT_LOGGED need the log and are added by `mod.rs`.
 
-use std::collections::BTreeMap;
+use rayon::prelude::*;
 
 use super::input::RecordRow;
 use crate::ed25519::{self, BatchItem, KeyCheck};
@@ -54,9 +54,9 @@ pub fn header_of(row: &RecordRow) -> Option<Header> {
         time_ms: row.time_ms?,
         kind: row.kind?,
         prev: *row.prev32()?,
-        commit: row.commit.as_slice().try_into().ok()?,
+        commit: row.commit[..].try_into().ok()?,
         beacon_size: row.beacon_size?,
-        beacon_root: row.beacon_root.as_slice().try_into().ok()?,
+        beacon_root: row.beacon_root[..].try_into().ok()?,
     })
 }
 
@@ -95,7 +95,7 @@ pub fn malformed_reason(row: &RecordRow) -> Option<&'static str> {
     if row.salt.is_some() != row.payload.is_some() {
         return Some("exactly one of salt and payload is null");
     }
-    if beacon_size == 0 && row.beacon_root != [0u8; 32] {
+    if beacon_size == 0 && *row.beacon_root != [0u8; 32] {
         return Some("beacon_size is 0 with a non-zero beacon_root");
     }
     if kind == Kind::Data {
@@ -104,7 +104,7 @@ pub fn malformed_reason(row: &RecordRow) -> Option<&'static str> {
     let Some(payload) = &row.payload else {
         return Some("a genesis or rotation payload is null");
     };
-    let Ok(key) = <&[u8; 32]>::try_from(payload.as_slice()) else {
+    let Ok(key) = <&[u8; 32]>::try_from(&payload[..]) else {
         return Some("a genesis or rotation payload is not 32 bytes");
     };
     match ed25519::check_public_key(key) {
@@ -133,7 +133,7 @@ pub fn check_row(row: &RecordRow, duplicate: bool) -> RowState {
         }
         match (&row.salt, &row.payload) {
             (Some(salt), Some(payload)) => {
-                if protocol::commitment(salt, payload).as_slice() == row.commit.as_slice() {
+                if protocol::commitment(salt, payload).as_slice() == &row.commit[..] {
                     flags |= COMMIT_OK;
                 }
             }
@@ -144,46 +144,88 @@ pub fn check_row(row: &RecordRow, duplicate: bool) -> RowState {
     RowState { flags, malformed }
 }
 
+/// Signatures per batch, as v1's engine: large batches are cheaper per signature (and a
+/// device's records, in chain order, coalesce into one key term), but at least 4 batches
+/// per thread so that the work spreads.
+const MAX_BATCH: usize = 4096;
+const MIN_BATCH: usize = 64;
+
+fn batch_size(items: usize, threads: usize) -> usize {
+    (items / (threads.max(1) * 4)).clamp(MIN_BATCH, MAX_BATCH)
+}
+
+/// A participating row's place: (chain_id, seq, log_index, row).
+type ChainKey = ([u8; 16], u64, u64, usize);
+
+#[derive(Default)]
+struct ChainWork {
+    /// (row, flags to set)
+    flags: Vec<(usize, u16)>,
+    /// (row, key in force) for rows whose verdict now rests on their signature.
+    pending: Vec<(usize, [u8; 32])>,
+}
+
 /// Pass 2: every chain, over the rows whose chain_id, seq, prev and link have their sizes
 /// (SPEC 5.1: they take part whatever their own verdict). Sets the chain flags in `states`.
-pub fn check_chains(rows: &[RecordRow], states: &mut [RowState]) {
-    let mut chains: BTreeMap<[u8; 16], Vec<(u64, u64, usize)>> = BTreeMap::new();
-    for (i, row) in rows.iter().enumerate() {
-        if let (Some(c), Some(seq), Some(_), Some(_)) =
-            (row.chain_id16(), row.seq, row.prev32(), row.link32())
-        {
-            chains.entry(*c).or_default().push((seq, row.log_index, i));
-        }
+/// Chains are checked in parallel, then the ordinary records' signatures in batches.
+/// Without `check_signatures` no signature is verified (genesis and rotations are taken
+/// as signed), as v1's `--no-signatures`.
+pub fn check_chains(rows: &[RecordRow], states: &mut [RowState], check_signatures: bool) {
+    let mut keys: Vec<ChainKey> = rows
+        .par_iter()
+        .enumerate()
+        .filter_map(
+            |(i, row)| match (row.chain_id16(), row.seq, row.prev32(), row.link32()) {
+                (Some(c), Some(seq), Some(_), Some(_)) => Some((*c, seq, row.log_index, i)),
+                _ => None,
+            },
+        )
+        .collect();
+    keys.par_sort_unstable();
+    let mut bounds = vec![0usize];
+    bounds.extend((1..keys.len()).filter(|&i| keys[i].0 != keys[i - 1].0));
+    bounds.push(keys.len());
+
+    let snapshot: &[RowState] = states;
+    let work = bounds
+        .par_windows(2)
+        .map(|w| check_chain(rows, snapshot, &keys[w[0]..w[1]], check_signatures))
+        .reduce(ChainWork::default, |mut a, mut b| {
+            a.flags.append(&mut b.flags);
+            a.pending.append(&mut b.pending);
+            a
+        });
+    for &(i, flag) in &work.flags {
+        states[i].flags |= flag;
     }
-    let mut pending: Vec<(usize, [u8; 32])> = Vec::new();
-    for members in chains.values_mut() {
-        members.sort_unstable();
-        check_chain(rows, states, members, &mut pending);
-    }
-    let items: Vec<BatchItem<'_>> = pending
-        .iter()
-        .map(|(i, key)| BatchItem {
-            key,
-            message: rows[*i].link.as_slice(),
-            signature: rows[*i]
-                .signature
-                .as_slice()
-                .try_into()
-                .expect("not MALFORMED"),
+    let bad: Vec<usize> = work
+        .pending
+        .par_chunks(batch_size(work.pending.len(), rayon::current_num_threads()))
+        .flat_map_iter(|chunk| {
+            let items: Vec<BatchItem<'_>> = chunk
+                .iter()
+                .map(|(i, key)| BatchItem {
+                    key,
+                    message: &rows[*i].link[..],
+                    signature: rows[*i].signature[..].try_into().expect("not MALFORMED"),
+                })
+                .collect();
+            let ok = ed25519::verify_batch_each(&items);
+            chunk
+                .iter()
+                .zip(ok)
+                .filter(|(_, ok)| !ok)
+                .map(|((i, _), _)| *i)
+                .collect::<Vec<_>>()
         })
         .collect();
-    for ((i, _), ok) in pending.iter().zip(ed25519::verify_batch_each(&items)) {
-        if !ok {
-            states[*i].flags |= BAD_SIGNATURE;
-        }
+    for i in bad {
+        states[i].flags |= BAD_SIGNATURE;
     }
 }
 
 fn signed_by(row: &RecordRow, key: &[u8; 32]) -> bool {
-    match (
-        row.link32(),
-        <&[u8; 64]>::try_from(row.signature.as_slice()),
-    ) {
+    match (row.link32(), <&[u8; 64]>::try_from(&row.signature[..])) {
         (Some(link), Ok(sig)) => ed25519::verify(key, link, sig),
         _ => false,
     }
@@ -196,41 +238,42 @@ fn key_of(row: &RecordRow) -> [u8; 32] {
         .expect("a key-setting row has a 32-byte payload")
 }
 
-/// One chain's rows sorted by (seq, log_index, row).
+/// One chain's rows sorted by (seq, log_index, row); `states` as pass 1 left them.
 fn check_chain(
     rows: &[RecordRow],
-    states: &mut [RowState],
-    chain: &[(u64, u64, usize)],
-    pending: &mut Vec<(usize, [u8; 32])>,
-) {
+    states: &[RowState],
+    chain: &[ChainKey],
+    check_signatures: bool,
+) -> ChainWork {
+    let mut out = ChainWork::default();
+    let signed = |row: &RecordRow, key: &[u8; 32]| !check_signatures || signed_by(row, key);
     // The valid genesis with the lowest log_index wins a fork at seq 0 (SPEC 1.4).
     let mut key: Option<[u8; 32]> = None;
-    for &(_, _, i) in chain.iter().take_while(|m| m.0 == 0) {
+    for &(_, _, _, i) in chain.iter().take_while(|m| m.1 == 0) {
         let row = &rows[i];
         if row.kind == Some(Kind::Genesis as u8)
             && states[i].sets_key()
             && row.prev32() == Some(&[0u8; 32])
-            && signed_by(row, &key_of(row))
+            && signed(row, &key_of(row))
         {
             key = Some(key_of(row));
             break;
         }
     }
     let Some(mut key) = key else {
-        for &(_, _, i) in chain {
-            states[i].flags |= NO_GENESIS;
-        }
-        return;
+        out.flags
+            .extend(chain.iter().map(|&(_, _, _, i)| (i, NO_GENESIS)));
+        return out;
     };
-    let mut prev_group: &[(u64, u64, usize)] = &[];
+    let mut prev_group: &[ChainKey] = &[];
     let mut start = 0;
     while start < chain.len() {
-        let seq = chain[start].0;
-        let end = start + chain[start..].iter().take_while(|m| m.0 == seq).count();
+        let seq = chain[start].1;
+        let end = start + chain[start..].iter().take_while(|m| m.1 == seq).count();
         let group = &chain[start..end];
-        let follows = seq > 0 && prev_group.first().is_some_and(|p| p.0 == seq - 1);
+        let follows = seq > 0 && prev_group.first().is_some_and(|p| p.1 == seq - 1);
         let mut next_key = None;
-        for &(_, _, i) in group {
+        for &(_, _, _, i) in group {
             let row = &rows[i];
             let mut flag = 0;
             if group.len() > 1 {
@@ -240,21 +283,26 @@ fn check_chain(
                 flag |= GAP;
             }
             // Where seq-1 is forked, a match with any of its rows counts.
-            if follows && !prev_group.iter().any(|p| rows[p.2].link == row.prev) {
+            if follows && !prev_group.iter().any(|p| rows[p.3].link == row.prev) {
                 flag |= BROKEN;
             }
-            states[i].flags |= flag;
-            let state = states[i];
+            let state = RowState {
+                flags: states[i].flags | flag,
+                ..states[i]
+            };
             if seq > 0 && row.kind == Some(Kind::Rotation as u8) && state.sets_key() {
                 // A rotation sets the key when its link, commit and signature verify,
                 // whatever else is wrong with it (fork, gap, broken link).
-                if !signed_by(row, &key) {
-                    states[i].flags |= BAD_SIGNATURE;
+                if !signed(row, &key) {
+                    flag |= BAD_SIGNATURE;
                 } else if next_key.is_none() {
                     next_key = Some(key_of(row));
                 }
-            } else if seq > 0 && state.awaits_signature() {
-                pending.push((i, key));
+            } else if check_signatures && seq > 0 && state.awaits_signature() {
+                out.pending.push((i, key));
+            }
+            if flag != 0 {
+                out.flags.push((i, flag));
             }
         }
         if let Some(k) = next_key {
@@ -263,4 +311,5 @@ fn check_chain(
         prev_group = group;
         start = end;
     }
+    out
 }

@@ -1,7 +1,7 @@
 //! SPEC 5.2's witness clocks and 5.3's time bounds: each record's window and findings.
 //! Exact integers throughout (i128: 1000 × a cosignature time exceeds i64; decision 6).
 
-use std::collections::HashMap;
+use rayon::prelude::*;
 
 use super::checkpoints::CheckpointState;
 use super::verdict::TimeFinding;
@@ -78,12 +78,32 @@ impl WitnessClocks {
     }
 }
 
-/// The window SPEC 5.3 gives a record whose beacon was found right (or is 0).
+/// The window SPEC 5.3 gives a record whose beacon was found right (or is 0), stored as
+/// given (one per record: i128 fields would double its size); read it exactly, in ms,
+/// through its methods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
-    pub lower: Option<i128>,
-    pub upper: i128,
-    pub upper_witnessed: Option<i128>,
+    /// `received_ms` of log entry `beacon_size - 1`.
+    pub lower_ms: Option<i64>,
+    /// The record's own `received_ms`.
+    pub upper_ms: i64,
+    /// `W_early` in seconds (1000 × it can exceed i64).
+    pub witnessed_s: Option<u64>,
+}
+
+impl Window {
+    pub fn lower(&self) -> Option<i128> {
+        self.lower_ms.map(i128::from)
+    }
+
+    pub fn upper(&self) -> i128 {
+        i128::from(self.upper_ms)
+    }
+
+    /// `upper_witnessed` = 1000 × `W_early`.
+    pub fn upper_witnessed(&self) -> Option<i128> {
+        self.witnessed_s.map(|t| 1000 * i128::from(t))
+    }
 }
 
 /// What the time pass needs of one record.
@@ -95,34 +115,53 @@ pub struct Timed {
     pub window: Option<Window>,
 }
 
+/// `(chain_id, seq, beacon_size)` of the non-MALFORMED rows, sorted, one per (chain, seq):
+/// the smallest beacon_size there.
+pub struct BeaconsBySeq(pub Vec<([u8; 16], u64, u64)>);
+
+impl BeaconsBySeq {
+    pub fn smallest(&self, chain_id: &[u8; 16], seq: u64) -> Option<&u64> {
+        self.0
+            .binary_search_by(|(c, s, _)| (c, *s).cmp(&(chain_id, seq)))
+            .ok()
+            .map(|i| &self.0[i].2)
+    }
+}
+
 /// The first finding that applies to each record with a window, `None` elsewhere.
-/// `previous_beacon[(chain, seq)]` is the smallest beacon_size of the non-MALFORMED rows
+/// `previous_beacon.smallest(chain, seq)` is the smallest beacon_size of the non-MALFORMED rows
 /// at that seq (decision 6: forked, all must be larger; missing, no finding).
-pub fn findings(
-    records: &[Option<Timed>],
-    previous_beacon: &HashMap<([u8; 16], u64), u64>,
+/// Records are given by index (`record(i)` for `i < n`), built as they are judged: a
+/// vector of them would cost more memory than the findings.
+pub fn findings<F>(
+    n: usize,
+    record: F,
+    previous_beacon: &BeaconsBySeq,
     skew_ms: u64,
-) -> Vec<Option<TimeFinding>> {
+) -> Vec<Option<TimeFinding>>
+where
+    F: Fn(usize) -> Option<Timed> + Sync,
+{
     let skew = i128::from(skew_ms);
-    records
-        .iter()
-        .map(|r| {
-            let r = r.as_ref()?;
+    (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let r = record(i)?;
             let w = r.window?;
             let t = i128::from(r.time_ms);
-            if w.lower.is_some_and(|lower| t < lower - skew) {
+            if w.lower().is_some_and(|lower| t < lower - skew) {
                 return Some(TimeFinding::TimeBeforeBeacon);
             }
-            if t > w.upper + skew {
+            if t > w.upper() + skew {
                 return Some(TimeFinding::TimeAfterReceipt);
             }
-            if w.upper_witnessed.is_some_and(|u| t > u + skew) {
+            if w.upper_witnessed().is_some_and(|u| t > u + skew) {
                 return Some(TimeFinding::TimeAfterWitness);
             }
             let before = r
                 .seq
                 .checked_sub(1)
-                .and_then(|s| previous_beacon.get(&(r.chain_id, s)));
+                .and_then(|s| previous_beacon.smallest(&r.chain_id, s));
             before
                 .is_some_and(|&b| r.beacon_size < b)
                 .then_some(TimeFinding::BeaconRegressed)

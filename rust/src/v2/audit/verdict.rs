@@ -37,8 +37,8 @@ codes!(
 );
 
 codes!(
-    /// A bundle checkpoint's verdict (SPEC 5.2). Anchors are not checked yet (decision 15):
-    /// NOT_ANCHORED and UNCONFIRMED are named for the report but never given.
+    /// A bundle checkpoint's verdict (SPEC 5.2). NOT_ANCHORED and UNCONFIRMED are given
+    /// only when the policy has `evm` (the audit then has the anchorer's anchors).
     CheckpointVerdict {
         BadCheckpointSig => "BAD_CHECKPOINT_SIG",
         RootMismatch => "ROOT_MISMATCH",
@@ -69,6 +69,22 @@ codes!(
         Withheld => "RECEIPT_WITHHELD",
         Pending => "RECEIPT_PENDING",
         Ok => "RECEIPT_OK",
+    }
+);
+
+codes!(
+    /// An anchor's verdict (SPEC 2.5, 5.2, 5.4; the SPEC names ANCHOR_CONTRADICTED only,
+    /// the others are this auditor's words for the rest): the first that applies.
+    /// CONTRADICTED: `tree_size <= T` and its root is not the MTH of the log's first
+    /// `tree_size` entries (final or not; a prefix the bundle can't rebuild has no MTH, as
+    /// decision 3 reads it for notes). BEYOND_BUNDLE: final with `tree_size > T` (the
+    /// bundle is INCOMPLETE unless `--as-of`). UNCONFIRMED: not final yet. OK: final, and
+    /// the bundle's log rebuilds its root.
+    AnchorVerdict {
+        Contradicted => "ANCHOR_CONTRADICTED",
+        BeyondBundle => "ANCHOR_BEYOND_BUNDLE",
+        Unconfirmed => "ANCHOR_UNCONFIRMED",
+        Ok => "ANCHOR_OK",
     }
 );
 

@@ -114,9 +114,11 @@ def test_relay_anchors_on_anvil_and_the_bundle_audits_clean(
     assert evm["chain_id"] == 31337 and evm["contract"] == contract
     assert evm["anchorer"] == read_key_file(key_file).address
     assert evm["confirmations"] == 2 and evm["from_block"] >= 1
-    report = audit_bundle(tmp_path / "bundle", policy=policy)
+    # The policy names the chain: the audit reads the anchorer's anchors from it.
+    report = audit_bundle(tmp_path / "bundle", policy=policy, evm_url=node.url)
     assert report.clean, report
     assert report.counts["OK"] == 25
+    assert [(a.tree_size, a.code) for a in report.anchors] == [(25, "ANCHOR_OK")]
 
 
 def test_relay_refuses_a_wrong_chain_id(

@@ -8,6 +8,7 @@ token and embedded chain state beside it; a PostgreSQL store has no "beside".
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +69,9 @@ class RelayConfig:
     anchor_interval_s: float = 30.0
     # Graceful stop anchors the final checkpoint and waits this long for it to be final.
     stop_anchor_wait_s: float = 30.0
+    # The relay's clock (ms since the Unix epoch) for received_ms and checkpoint times;
+    # None: the system clock. Only simulations set it (the demo runs weeks in seconds).
+    clock: Callable[[], int] | None = None
 
     @property
     def is_postgres(self) -> bool:

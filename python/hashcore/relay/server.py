@@ -195,6 +195,7 @@ class RelayServer:
             origin=origin,
             checkpoint_every=cfg.checkpoint_every,
             limits=cfg.limits,
+            clock=cfg.clock,
         )
         record_key_binding(key_file, store_id, where)
         return ledger

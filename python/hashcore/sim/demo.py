@@ -33,7 +33,6 @@ import os
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -80,7 +79,7 @@ class DemoOptions:
 # --------------------------------------------------------------------------- the relay
 
 
-def _relay_config(relay_dir: Path) -> Any:
+def _relay_config(relay_dir: Path, clock: Any) -> Any:
     from ..relay.ledger import Limits
     from ..relay.server import RelayConfig
 
@@ -102,6 +101,9 @@ def _relay_config(relay_dir: Path) -> Any:
         # seed always gives the same bundle) while the relay's clock is the real one:
         # without this, the demo would be refused once those dates are a year old.
         limits=Limits(max_clock_behind_ms=100 * 365 * 86_400_000),
+        # The relay runs on the trial's clock, so that it receives each entry after the
+        # phone made it (protocol v2 bounds every record's time by the log's).
+        clock=clock,
     )
 
 
@@ -143,7 +145,7 @@ def _relay_log(path: Path) -> Iterator[None]:
 
 
 def _run_trial(
-    relay: BackgroundRelay, opts: DemoOptions, console: Console
+    relay: BackgroundRelay, opts: DemoOptions, console: Console, clock: Any
 ) -> tuple[Any, list[int]]:
     """The trial, with a checkpoint anchored at the end of every week; (TrialResult,
     the anchored tree sizes)."""
@@ -176,11 +178,16 @@ def _run_trial(
             days=opts.days,
             seed=opts.seed,
             progress=day_done,
+            relay_clock=clock,
         )
         # After the erasure request (which keeps the log as it is) and the last day.
         size = _anchor_final(relay, operator)
         if not anchored or anchored[-1] != size:
             anchored.append(size)
+        # Every phone checks in once after the trial and verifies the final checkpoint:
+        # the note it keeps is the evidence that the relay signed the whole log.
+        for p in trial.participants:
+            phones.refresh_beacon(p.device)
     return trial, anchored
 
 
@@ -358,7 +365,8 @@ def _attack_input(out: Path, relay_dir: Path, trial: Any) -> AttackInput:
     write_json(out / "policy.json", keys.policy())
     evidence = out / "evidence"
     evidence.mkdir(exist_ok=True)
-    pq.write_table(receipts_table(r for d in devices for r in d.receipts()), evidence / "receipts.parquet")
+    receipts = receipts_table(r for d in devices for r in d.receipts())
+    pq.write_table(receipts, evidence / "receipts.parquet")
     pq.write_table(notes_table(n for d in devices for n in d.notes()), evidence / "notes.parquet")
     return AttackInput(
         out / "bundle",
@@ -377,7 +385,10 @@ def _run(opts: DemoOptions, console: Console, cleanup: contextlib.ExitStack) -> 
     out = _prepare_out(opts.out, console)
     relay_dir = out / "relay"
     relay_dir.mkdir(exist_ok=True)
-    config = _relay_config(relay_dir)
+    from .trial import TrialClock
+
+    clock = TrialClock()
+    config = _relay_config(relay_dir, clock)
 
     console.rule(f"1. trial: {opts.participants} participants x {opts.days} days, real relay")
     with _relay_log(relay_dir / "relay.log"):
@@ -387,7 +398,7 @@ def _run(opts: DemoOptions, console: Console, cleanup: contextlib.ExitStack) -> 
             relay = BackgroundRelay(config, wait_s=_WAIT_S).start()
         try:
             server = relay.server
-            trial, anchored = _run_trial(relay, opts, console)
+            trial, anchored = _run_trial(relay, opts, console, clock)
             assert server.ledger is not None  # set by start()
         finally:
             relay.stop()

@@ -56,6 +56,22 @@ class _PhoneClock:
         return self.now_ms
 
 
+class TrialClock:
+    """The relay's clock in a simulated trial (give it as ``RelayConfig.clock``): the
+    simulation moves it to just after the phones' mornings before they sync, so that the
+    relay receives each diary entry after the phone made it, as it would in a real trial
+    that runs for weeks. It never goes back (a relay's receive times are in log order)."""
+
+    def __init__(self) -> None:
+        self.now_ms = int(_START.timestamp() * 1000)
+
+    def advance_to(self, ms: int) -> None:
+        self.now_ms = max(self.now_ms, ms)
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+
 def simulate_trial(
     client: RelayClient,
     operator: RelayClient,
@@ -69,6 +85,7 @@ def simulate_trial(
     erase: bool = True,
     concurrency: int = 8,
     progress: Callable[[int, int], None] | None = None,
+    relay_clock: TrialClock | None = None,
 ) -> TrialResult:
     """Run the trial against a relay; returns who did what (the devices keep their chains).
 
@@ -76,6 +93,8 @@ def simulate_trial(
     ``sync_probability`` (and always on the last day), except during an offline spell
     (``offline_share`` of phones lose connectivity for 3-10 days), after which it sends
     everything it kept, in batches. ``rotate_share`` of phones rotate their key mid-trial.
+    ``relay_clock`` is the relay's clock when the relay runs on the simulation's time
+    (the demo's does); it is moved past each day's entries before the phones sync.
     """
     if participants < 1 or days < 1:
         raise InvalidInputError(
@@ -114,6 +133,9 @@ def simulate_trial(
                 online = day not in p.offline_days
                 if online and (day == days - 1 or rng.random() < sync_probability):
                     due.append(p)
+            if relay_clock is not None:
+                # The phones sync after writing: a minute after the day's last entry.
+                relay_clock.advance_to(max(c.now_ms for c in clocks.values()) + 60_000)
             for result in pool.map(lambda p: client.sync(p.device, batch_size=64), due):
                 syncs += 1
                 batches += result.batches

@@ -71,10 +71,9 @@ def generator(
     index: int, target: str, token_file: str, rate: float, stop_at: float, out: str, q: Any
 ) -> None:
     """One load process: enroll devices, then send paced batches over one Submit stream."""
+    import pyarrow.parquet as pq
     from hashcore import Device, RelayClient
     from hashcore.evidence import receipts_table
-
-    import pyarrow.parquet as pq
 
     operator = Path(token_file).read_text().strip()
     devices = []
@@ -184,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
                 window.append(msg[2])
             else:
                 done += 1
-        except Exception:  # noqa: BLE001 - queue.Empty: just sample
+        except Exception:  # queue.Empty: just sample
             pass
         if time.monotonic() >= next_sample:
             next_sample += SAMPLE_S
@@ -210,10 +209,9 @@ def main(argv: list[str] | None = None) -> int:
 
     relay.send_signal(signal.SIGTERM)
     relay.wait(300)
+    import pyarrow.parquet as pq
     from hashcore import audit_bundle
     from hashcore.relay.export import export_bundle
-
-    import pyarrow.parquet as pq
 
     result = export_bundle(str(db), work / "bundle")
     receipts = [pq.read_table(p) for p in parts]

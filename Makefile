@@ -129,6 +129,10 @@ ts-gen: $(TS_STAMP) $(DEPS_STAMP) ## TypeScript SDK: regenerate the relay v2 pro
 .PHONY: install
 install: $(EXT_STAMP) $(ANVIL_STAMP) ## Create .venv, install dependencies, build the Rust extension (release)
 
+.PHONY: fault-campaign
+fault-campaign: install ## Faults into real relays (kill -9, PG restart, EVM stop): TRIALS (100) each
+	$(PY) tools/fault_campaign.py --trials $(or $(TRIALS),100) --json fault-campaign.json
+
 .PHONY: test
 test: install ## Build everything and run every test (cargo test + pytest + TS SDK + a short fuzz run)
 	cargo test -q --manifest-path rust/Cargo.toml
@@ -142,8 +146,8 @@ test-rust: ## Rust tests only
 
 .PHONY: lint
 lint: install ## ruff, mypy, stubtest, clippy -D warnings, rustfmt --check
-	ruff check python tests bench
-	ruff format --check python tests bench
+	ruff check python tests bench tools
+	ruff format --check python tests bench tools
 	mypy
 	$(PY) -m mypy.stubtest hashcore._core --allowlist stubtest-allowlist.txt
 	cargo clippy --manifest-path rust/Cargo.toml --all-targets --features python -- -D warnings
@@ -151,8 +155,8 @@ lint: install ## ruff, mypy, stubtest, clippy -D warnings, rustfmt --check
 
 .PHONY: fmt
 fmt: install ## Format Python and Rust sources
-	ruff format python tests bench
-	ruff check --fix python tests bench
+	ruff format python tests bench tools
+	ruff check --fix python tests bench tools
 	cargo fmt --manifest-path rust/Cargo.toml
 
 .PHONY: demo

@@ -181,11 +181,8 @@ def parse_policy(data: str | bytes | Mapping[str, Any]) -> Policy:
             data = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise PolicyError(f"not JSON: {exc}") from None
-    if isinstance(data, str):
-        # The limits of a bundle's JSON: no RecursionError, no int() digit-limit ValueError.
-        obj = parse_json(data, "policy", PolicyError)
-    else:
-        obj = data
+    # A bundle's JSON limits: no RecursionError, no int() digit-limit ValueError.
+    obj = parse_json(data, "policy", PolicyError) if isinstance(data, str) else data
     if not isinstance(obj, Mapping):
         raise PolicyError(f"must be a JSON object, got {type(obj).__name__}")
     if obj.get("format") != POLICY_FORMAT:

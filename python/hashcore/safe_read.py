@@ -21,7 +21,6 @@ targets in (``cp -rL``). The bundle directory itself may be a link: the user nam
 from __future__ import annotations
 
 import os
-import re
 import stat
 from collections import Counter
 from collections.abc import Iterator

@@ -15,13 +15,16 @@
 
 #![allow(dead_code)] // each fuzz target uses one harness; the corpus test uses them all
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use hashcore::columns::{BinaryColumn, IntColumn, Validity, Values};
 use hashcore::ed25519;
 use hashcore::protocol::{chain_id_for_key, commitment};
-use hashcore::v2::audit::input::{Bundle, CheckpointRow, Options, ReceiptRow, RecordRow, Trust};
+use hashcore::v2::audit::input::{
+    AnchorRow, Bundle, CheckpointRow, Options, ReceiptRow, RecordRow, Trust,
+};
 use hashcore::v2::audit::verdict::RecordVerdict;
 use hashcore::v2::audit::{audit as run_audit, Report};
 use hashcore::v2::cosignature;
@@ -79,13 +82,21 @@ pub fn note(data: &[u8]) {
     let Ok(note) = Note::parse(data) else {
         return;
     };
-    assert_eq!(note.encode(), data, "a parsed note must re-encode to its bytes");
+    assert_eq!(
+        note.encode(),
+        data,
+        "a parsed note must re-encode to its bytes"
+    );
     let log_key = ed25519::public_key_from_seed(&LOG_SEED);
     let _ = check_log_line(&note, ORIGIN, &log_key);
     let witness_key = ed25519::public_key_from_seed(&WITNESS_SEED);
     let _ = cosignature::witness_times(&note, WITNESS, &witness_key);
     if let Ok(cp) = Checkpoint::parse_body(&note.text) {
-        assert_eq!(cp.body(), note.text, "a parsed checkpoint body must re-encode");
+        assert_eq!(
+            cp.body(),
+            note.text,
+            "a parsed checkpoint body must re-encode"
+        );
     }
 }
 
@@ -106,9 +117,19 @@ pub fn tree(data: &[u8]) {
     if n > 0 {
         let index = u64::from(b.u16()) % n;
         let path = inclusion_proof(&leaves, index).expect("index < n");
-        assert!(verify_inclusion(&leaves[index as usize], index, n, &path, &full));
+        assert!(verify_inclusion(
+            &leaves[index as usize],
+            index,
+            n,
+            &path,
+            &full
+        ));
     }
-    let m = if n == 0 { 0 } else { u64::from(b.u16()) % (n + 1) };
+    let m = if n == 0 {
+        0
+    } else {
+        u64::from(b.u16()) % (n + 1)
+    };
     let first = root(&leaves[..m as usize]);
     let proof = consistency_proof(&leaves, m).expect("m <= n");
     assert!(verify_consistency(m, n, &first, &full, &proof));
@@ -135,7 +156,10 @@ pub fn tree(data: &[u8]) {
         }
     }
     if verify_consistency(m, n, &first, &full, &forged) {
-        assert_eq!(forged, proof, "a consistency proof that verifies must be the true one");
+        assert_eq!(
+            forged, proof,
+            "a consistency proof that verifies must be the true one"
+        );
     }
     // Arbitrary sizes and roots never panic.
     let _ = verify_consistency(claimed_index, claimed_size, &first, &full, &forged);
@@ -145,7 +169,7 @@ pub fn tree(data: &[u8]) {
 /// An honest bundle: `chains` devices with `per_chain` records each, interleaved into one
 /// log, checkpoints every `every` entries (and one over the whole log), and each device's
 /// receipts. Beacons name the newest checkpoint before the record.
-fn honest(chains: usize, per_chain: usize, every: usize) -> Bundle {
+fn honest(chains: usize, per_chain: usize, every: usize) -> Bundle<'static> {
     let log_key = ed25519::public_key_from_seed(&LOG_SEED);
     let mut rows: Vec<RecordRow> = Vec::new();
     let mut receipts = Vec::new();
@@ -190,18 +214,18 @@ fn honest(chains: usize, per_chain: usize, every: usize) -> Bundle {
             });
             rows.push(RecordRow {
                 log_index,
-                chain_id: chain_id.to_vec(),
+                chain_id: Cow::Owned(chain_id.to_vec()),
                 seq: Some(seq),
                 time_ms: Some(header.time_ms),
                 kind: Some(kind),
-                prev: header.prev.to_vec(),
-                commit: header.commit.to_vec(),
+                prev: Cow::Owned(header.prev.to_vec()),
+                commit: Cow::Owned(header.commit.to_vec()),
                 beacon_size: Some(header.beacon_size),
-                beacon_root: header.beacon_root.to_vec(),
-                link: link.to_vec(),
-                signature: ed25519::sign(seed, &link).to_vec(),
-                salt: Some(salt.to_vec()),
-                payload: Some(payload),
+                beacon_root: Cow::Owned(header.beacon_root.to_vec()),
+                link: Cow::Owned(link.to_vec()),
+                signature: Cow::Owned(ed25519::sign(seed, &link).to_vec()),
+                salt: Some(Cow::Owned(salt.to_vec())),
+                payload: Some(Cow::Owned(payload)),
                 received_ms: Some(received_ms),
             });
             let size = leaves.len();
@@ -228,13 +252,16 @@ fn honest(chains: usize, per_chain: usize, every: usize) -> Bundle {
         checkpoints,
         receipts,
         notes: Vec::new(),
+        anchors: None,
     }
 }
 
+type Cache = HashMap<(usize, usize, usize), Bundle<'static>>;
+
 /// `honest` is deterministic and signs every record: keep each shape's bundle (there are
 /// 60), so the fuzzer spends its time in the audit rather than in signing.
-fn honest_cached(chains: usize, per_chain: usize, every: usize) -> Bundle {
-    static CACHE: OnceLock<Mutex<HashMap<(usize, usize, usize), Bundle>>> = OnceLock::new();
+fn honest_cached(chains: usize, per_chain: usize, every: usize) -> Bundle<'static> {
+    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let mut map = cache.lock().unwrap_or_else(|e| e.into_inner());
     map.entry((chains, per_chain, every))
@@ -252,8 +279,8 @@ fn flip(bytes: &mut Vec<u8>, at: u8) {
 }
 
 /// Applies one mutation chosen by the bytes; returns false when it changed nothing.
-fn mutate(bundle: &mut Bundle, b: &mut Bytes<'_>) -> bool {
-    let op = b.u8() % 16;
+fn mutate(bundle: &mut Bundle<'_>, b: &mut Bytes<'_>) -> bool {
+    let op = b.u8() % 17;
     let n = bundle.records.len();
     if n == 0 {
         return false;
@@ -262,12 +289,12 @@ fn mutate(bundle: &mut Bundle, b: &mut Bytes<'_>) -> bool {
     let at = b.u8();
     let rows = &mut bundle.records;
     match op {
-        0 => flip(&mut rows[i].link, at),
-        1 => flip(&mut rows[i].prev, at),
-        2 => flip(&mut rows[i].signature, at),
+        0 => flip(rows[i].link.to_mut(), at),
+        1 => flip(rows[i].prev.to_mut(), at),
+        2 => flip(rows[i].signature.to_mut(), at),
         3 => {
             if let Some(p) = rows[i].payload.as_mut() {
-                flip(p, at);
+                flip(p.to_mut(), at);
             }
         }
         4 => {
@@ -290,7 +317,7 @@ fn mutate(bundle: &mut Bundle, b: &mut Bytes<'_>) -> bool {
             rows[i].chain_id = rows[j].chain_id.clone();
         }
         12 => match b.u8() % 3 {
-            0 => rows[i].chain_id.truncate(usize::from(at) % 16),
+            0 => rows[i].chain_id.to_mut().truncate(usize::from(at) % 16),
             1 => rows[i].kind = Some(at),
             _ => rows[i].seq = rows[i].seq.map(|s| s + u64::from(at % 3)),
         },
@@ -313,6 +340,24 @@ fn mutate(bundle: &mut Bundle, b: &mut Bytes<'_>) -> bool {
                 }
             }
         }
+        15 => {
+            // Anchors (as a policy's anchorer sent them): a checkpoint's, or another root.
+            let k = usize::from(at) % bundle.checkpoints.len().max(1);
+            let (size, root) = match bundle.checkpoints.get(k) {
+                Some(CheckpointRow {
+                    tree_size: Some(s),
+                    root: Some(r),
+                    ..
+                }) if b.u8() % 2 == 0 => (*s, Hash::try_from(r.as_slice()).unwrap_or([0u8; 32])),
+                _ => (b.u64() % (n as u64 + 3), b.hash()),
+            };
+            let is_final = b.u8() % 2 == 0;
+            bundle.anchors.get_or_insert_with(Vec::new).push(AnchorRow {
+                tree_size: size,
+                root,
+                is_final,
+            });
+        }
         _ => {
             // Evidence: a note of the fuzzer's own bytes, or a re-signed note of another root.
             let size = b.u64() % (n as u64 + 3);
@@ -322,13 +367,15 @@ fn mutate(bundle: &mut Bundle, b: &mut Bytes<'_>) -> bool {
                 root: b.hash(),
             };
             let note = sign_checkpoint(&LOG_SEED, &cp).expect("valid origin");
-            bundle.notes.push(if at % 2 == 0 { note } else { b.0.to_vec() });
+            bundle
+                .notes
+                .push(if at % 2 == 0 { note } else { b.0.to_vec() });
         }
     }
     true
 }
 
-fn same_verdicts_whatever_the_order(bundle: &Bundle, trust: &Trust, report: &Report) {
+fn same_verdicts_whatever_the_order(bundle: &Bundle<'_>, trust: &Trust, report: &Report) {
     let n = bundle.records.len();
     if n < 2 {
         return;
@@ -337,7 +384,10 @@ fn same_verdicts_whatever_the_order(bundle: &Bundle, trust: &Trust, report: &Rep
     reversed.records.reverse();
     let again = run_audit(&reversed, trust, &Options::default());
     let back: Vec<RecordVerdict> = again.records.iter().rev().copied().collect();
-    assert_eq!(back, report.records, "verdicts must not depend on row order");
+    assert_eq!(
+        back, report.records,
+        "verdicts must not depend on row order"
+    );
     assert_eq!(again.checkpoints, report.checkpoints);
     assert_eq!(again.receipts, report.receipts);
     assert_eq!(again.clean, report.clean);
@@ -359,8 +409,14 @@ pub fn audit(data: &[u8]) {
     assert_eq!(report.checkpoints.len(), bundle.checkpoints.len());
     assert_eq!(report.receipts.len(), bundle.receipts.len());
     assert_eq!(report.notes.len(), bundle.notes.len());
+    if let Some(anchors) = &bundle.anchors {
+        assert_eq!(report.anchors.as_ref().map(Vec::len), Some(anchors.len()));
+    }
     if mutations == 0 {
-        assert!(report.clean, "an honest bundle must audit clean: {report:?}");
+        assert!(
+            report.clean,
+            "an honest bundle must audit clean: {report:?}"
+        );
     }
     same_verdicts_whatever_the_order(&bundle, &trust, &report);
 }
@@ -388,24 +444,48 @@ pub fn columns(data: &[u8]) {
     let (bits, first) = first.split_at((first.len() / 4).min(first.len()));
     let validity = (shape & 0x10 != 0).then_some(Validity { bits });
     let values = match shape % 3 {
-        0 => Values::Fixed { data: second, width },
-        1 => Values::Var32 { offsets: first, data: second },
-        _ => Values::Var64 { offsets: first, data: second },
+        0 => Values::Fixed {
+            data: second,
+            width,
+        },
+        1 => Values::Var32 {
+            offsets: first,
+            data: second,
+        },
+        _ => Values::Var64 {
+            offsets: first,
+            data: second,
+        },
     };
-    let col = BinaryColumn { values, validity, offset, len };
+    let col = BinaryColumn {
+        values,
+        validity,
+        offset,
+        len,
+    };
     if col.validate("fuzz").is_ok() {
         for i in 0..len.min(4096) {
             let _ = col.get(i);
             let _ = col.get_array::<32>(i);
         }
     }
-    let ints = IntColumn::<8> { data: second, validity, offset, len };
+    let ints = IntColumn::<8> {
+        data: second,
+        validity,
+        offset,
+        len,
+    };
     if ints.validate("fuzz").is_ok() {
         for i in 0..len.min(4096) {
             let _ = ints.get_u64(i);
         }
     }
-    let bytes = IntColumn::<1> { data: first, validity, offset, len };
+    let bytes = IntColumn::<1> {
+        data: first,
+        validity,
+        offset,
+        len,
+    };
     if bytes.validate("fuzz").is_ok() {
         for i in 0..len.min(4096) {
             let _ = bytes.get_u8(i);
@@ -422,7 +502,10 @@ pub fn cosignature(data: &[u8]) {
     let (value, body) = rest.split_at(split.min(rest.len()));
     let key = ed25519::public_key_from_seed(&WITNESS_SEED);
     if let Some(time) = cosignature::verify(&key, body, value) {
-        assert!(time <= cosignature::MAX_TIME, "a verified cosignature time is at most 2^63-1");
+        assert!(
+            time <= cosignature::MAX_TIME,
+            "a verified cosignature time is at most 2^63-1"
+        );
     }
     if t <= cosignature::MAX_TIME {
         let signed = cosignature::sign(&WITNESS_SEED, t, body).expect("time in range");

@@ -141,7 +141,9 @@ impl<'a, const WIDTH: usize> IntColumn<'a, WIDTH> {
         let end = self.offset.checked_add(self.len);
         let short = end.is_none_or(|end| {
             end.checked_mul(WIDTH).is_none_or(|n| self.data.len() < n)
-                || self.validity.is_some_and(|v| v.bits.len() < end.div_ceil(8))
+                || self
+                    .validity
+                    .is_some_and(|v| v.bits.len() < end.div_ceil(8))
         });
         if short {
             return Err(Error::Column {

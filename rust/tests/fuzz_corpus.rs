@@ -23,7 +23,10 @@ fn replay(target: &str, run: fn(&[u8])) {
             count += 1;
         }
     }
-    assert!(count > 0, "{target}: no committed corpus under rust/fuzz/corpus/{target}");
+    assert!(
+        count > 0,
+        "{target}: no committed corpus under rust/fuzz/corpus/{target}"
+    );
 }
 
 #[test]

@@ -421,7 +421,11 @@ def fault_evm_stop(trial: Trial, rng: random.Random, work: Path, db: str) -> Non
     node_cmd = [anvil, "--port", str(port), "--state", str(state), "--block-time", "1", "--silent"]
 
     def start_node() -> subprocess.Popen[bytes]:
-        node = subprocess.Popen(node_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Its own process group: npm's anvil is a node wrapper around the binary, and a
+        # signal to the wrapper alone would leave the node running.
+        node = subprocess.Popen(
+            node_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
@@ -454,7 +458,7 @@ def fault_evm_stop(trial: Trial, rng: random.Random, work: Path, db: str) -> Non
             nonlocal node
             if n == at:
                 when["t"] = time.monotonic()
-                node.send_signal(signal.SIGTERM)  # anvil writes its state on SIGTERM
+                os.killpg(node.pid, signal.SIGTERM)  # anvil writes its state on SIGTERM
                 node.wait(30)
                 time.sleep(rng.uniform(0.5, 3.0))
                 node = start_node()
@@ -463,7 +467,8 @@ def fault_evm_stop(trial: Trial, rng: random.Random, work: Path, db: str) -> Non
         trial.recover_s = resync(relay, devices, when["t"] or time.monotonic())
         judge(trial, relay, devices, work)
     finally:
-        node.kill()
+        with suppress(ProcessLookupError):
+            os.killpg(node.pid, signal.SIGKILL)
         node.wait(30)
 
 

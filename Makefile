@@ -52,7 +52,7 @@ $(ANVIL_STAMP): package.json package-lock.json
 
 # --- fuzzing (issue 15): cargo-fuzz on nightly + atheris; corpora are committed --------
 FUZZ_SECONDS ?= 60
-RUST_FUZZ_TARGETS := note checkpoint_body tree audit columns cosignature
+RUST_FUZZ_TARGETS := note checkpoint_body tree audit columns cosignature ingest
 PY_FUZZ_TARGETS   := policy note note_verify checkpoint_body manifest
 CARGO_FUZZ_VERSION := 0.13.2
 ATHERIS_VERSION    := 3.0.0

@@ -21,6 +21,7 @@ use std::sync::{Mutex, OnceLock};
 
 use hashcore::columns::{BinaryColumn, IntColumn, Validity, Values};
 use hashcore::ed25519;
+use hashcore::ingest::sequence::{check_segments, Limits, Received, Segment};
 use hashcore::protocol::{chain_id_for_key, commitment};
 use hashcore::v2::audit::input::{
     AnchorRow, Bundle, CheckpointRow, Options, ReceiptRow, RecordRow, Trust,
@@ -512,5 +513,173 @@ pub fn cosignature(data: &[u8]) {
         assert_eq!(cosignature::verify(&key, body, &signed), Some(t));
     } else {
         assert!(cosignature::sign(&WITNESS_SEED, t, body).is_err());
+    }
+}
+
+/// One field of a submitted record, owned, so the fuzzer can change sizes.
+#[derive(Clone)]
+struct Sent {
+    version: u32,
+    chain_id: Vec<u8>,
+    seq: u64,
+    time_ms: i64,
+    kind: u32,
+    prev: Vec<u8>,
+    commit: Vec<u8>,
+    beacon_size: u64,
+    beacon_root: Vec<u8>,
+    salt: Option<Vec<u8>>,
+    payload: Option<Vec<u8>>,
+    signature: Vec<u8>,
+    link: Vec<u8>,
+}
+
+impl Sent {
+    fn received(&self) -> Received<'_> {
+        Received {
+            version: self.version,
+            chain_id: &self.chain_id,
+            seq: self.seq,
+            time_ms: self.time_ms,
+            kind: self.kind,
+            prev: &self.prev,
+            commit: &self.commit,
+            beacon_size: self.beacon_size,
+            beacon_root: &self.beacon_root,
+            salt: self.salt.as_deref(),
+            payload: self.payload.as_deref(),
+            signature: &self.signature,
+            link: &self.link,
+        }
+    }
+}
+
+/// A device's honest submissions: genesis, data, one key rotation, data under the new key.
+fn honest_chain(n: usize) -> Vec<Sent> {
+    let mut seed = [3u8; 32];
+    let genesis_key = ed25519::public_key_from_seed(&seed);
+    let chain_id = chain_id_for_key(&genesis_key);
+    let mut prev = [0u8; 32];
+    let mut out = Vec::new();
+    for seq in 0..n as u64 {
+        let (kind, payload, next_seed) = match seq {
+            0 => (0u8, genesis_key.to_vec(), None),
+            2 => {
+                let new = [4u8; 32];
+                (2u8, ed25519::public_key_from_seed(&new).to_vec(), Some(new))
+            }
+            _ => (1u8, format!("{{\"day\":{seq}}}").into_bytes(), None),
+        };
+        let salt = [seq as u8; 16];
+        let header = Header {
+            chain_id,
+            seq,
+            time_ms: 1_700_000_000_000 + seq as i64,
+            kind,
+            prev,
+            commit: commitment(&salt, &payload),
+            beacon_size: 0,
+            beacon_root: [0u8; 32],
+        };
+        let link = header.link();
+        out.push(Sent {
+            version: 2,
+            chain_id: chain_id.to_vec(),
+            seq,
+            time_ms: header.time_ms,
+            kind: u32::from(kind),
+            prev: prev.to_vec(),
+            commit: header.commit.to_vec(),
+            beacon_size: 0,
+            beacon_root: vec![0u8; 32],
+            salt: Some(salt.to_vec()),
+            payload: Some(payload),
+            signature: ed25519::sign(&seed, &link).to_vec(),
+            link: if seq % 2 == 0 {
+                link.to_vec()
+            } else {
+                Vec::new()
+            },
+        });
+        prev = link;
+        if let Some(new) = next_seed {
+            seed = new;
+        }
+    }
+    out
+}
+
+/// The relay's ingest check (shapes, sequencing, links, commitments, keys, signatures) on
+/// an honest chain mutated as the bytes say: never a panic; the honest chain is accepted
+/// with its true links; a fault names a record of the segment.
+pub fn ingest(data: &[u8]) {
+    let mut b = Bytes(data);
+    let n = 1 + usize::from(b.u8() % 6);
+    let mut sent = honest_chain(n);
+    let truth: Vec<Vec<u8>> = sent.iter().map(|s| s.link.clone()).collect();
+    let mutations = b.u8() % 4;
+    for _ in 0..mutations {
+        let i = usize::from(b.u8()) % sent.len();
+        let at = b.u8();
+        let r = &mut sent[i];
+        match b.u8() % 14 {
+            0 => r.version = u32::from(at),
+            1 => r.chain_id.truncate(usize::from(at) % 17),
+            2 => r.seq = r.seq.wrapping_add(u64::from(at % 3)).wrapping_sub(1),
+            3 => r.kind = u32::from(at % 5),
+            4 => flip(&mut r.prev, at),
+            5 => flip(&mut r.commit, at),
+            6 => r.beacon_size = u64::from(at),
+            7 => flip(&mut r.beacon_root, at),
+            8 => r.salt = None,
+            9 => {
+                r.salt = None;
+                r.payload = None;
+            }
+            10 => flip(&mut r.signature, at),
+            11 => flip(&mut r.link, at),
+            12 => r
+                .payload
+                .as_mut()
+                .map_or((), |p| p.truncate(usize::from(at) % 40)),
+            _ => {
+                sent.swap(i, usize::from(at) % n);
+            }
+        }
+    }
+    let received: Vec<Received<'_>> = sent.iter().map(Sent::received).collect();
+    let limits = Limits {
+        max_payload_bytes: if b.u8() % 4 == 0 {
+            usize::from(b.u8())
+        } else {
+            usize::MAX
+        },
+        max_seq: u64::MAX,
+    };
+    let checked = check_segments(
+        &[Segment {
+            head: None,
+            records: &received,
+        }],
+        &limits,
+    );
+    assert_eq!(checked.len(), 1);
+    match &checked[0].outcome {
+        Ok(head) => {
+            let head = head.expect("an accepted new chain has a head");
+            assert_eq!(head.seq, received.last().expect("n >= 1").seq);
+            for (link, claimed) in checked[0].links.iter().zip(&truth) {
+                if !claimed.is_empty() && mutations == 0 {
+                    assert_eq!(&link[..], &claimed[..]);
+                }
+            }
+        }
+        Err((index, _fault)) => {
+            assert!(
+                mutations > 0 || limits.max_payload_bytes < 64,
+                "honest chain refused"
+            );
+            assert!(*index < received.len());
+        }
     }
 }

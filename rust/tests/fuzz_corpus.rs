@@ -58,3 +58,8 @@ fn columns_corpus() {
 fn cosignature_corpus() {
     replay("cosignature", harness::cosignature);
 }
+
+#[test]
+fn ingest_corpus() {
+    replay("ingest", harness::ingest);
+}

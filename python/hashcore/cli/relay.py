@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HashcoreError
-from . import relay_policy
+from . import relay_policy, relay_tiles
 
 __all__ = ["add_parser", "run"]
 
@@ -288,6 +288,7 @@ def add_parser(sub: Any, positive_int: Any) -> None:
         help="export up to the newest checkpoint with a final anchor",
     )
     relay_policy.add_parser(rsub, positive_int, _duration)
+    relay_tiles.add_parser(rsub)
 
 
 class _JsonFormatter(logging.Formatter):
@@ -467,6 +468,8 @@ def run(args: argparse.Namespace) -> int:
             return _token(args)
         if args.relay_command == "policy":
             return relay_policy.run(args)
+        if args.relay_command == "publish-tiles":
+            return relay_tiles.run(args)
         return _export(args)
     except HashcoreError as exc:
         print(f"hashcore: error: {' '.join(str(exc).split())}", file=sys.stderr)

@@ -122,7 +122,7 @@ class CheckpointStore(Store):
     list_devices = tree_size = append = get_record = get_records = record_at = _unused
     iter_entries = add_fork_evidence = list_fork_evidence = erase = list_erasures = _unused
     iter_record_batches = checkpoints_table = get_meta = set_meta = rotations = _unused
-    count_fork_evidence = enrolled_with = store_id = _unused
+    count_fork_evidence = enrolled_with = store_id = set_checkpoint_note = _unused
 
 
 class Rig:

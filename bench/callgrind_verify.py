@@ -67,7 +67,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
         make_sample_v1(t / "v1", devices=args.devices, records=args.records, seed=2026)
-        v2, policy = make_v2_sample(t / "v2", devices=args.devices, records=args.records, seed=2026)
+        _, policy = make_v2_sample(t / "v2", devices=args.devices, records=args.records, seed=2026)
         (t / "v2.policy.json").write_bytes(policy.read_bytes())
         script = t / "child.py"
         script.write_text(CHILD.format(here=str(HERE)))
@@ -76,7 +76,8 @@ def main() -> int:
         for version in ("v1", "v2"):
             base = instructions(script, version, str(t / version), "read")
             for mode in ("full", "nosig"):
-                per[(version, mode)] = (instructions(script, version, str(t / version), mode) - base) / n
+                total = instructions(script, version, str(t / version), mode)
+                per[(version, mode)] = (total - base) / n
         print(f"{n:,} records, 1 thread, instructions per record (callgrind):")
         for mode in ("full", "nosig"):
             v1, v2r = per[("v1", mode)], per[("v2", mode)]

@@ -121,7 +121,7 @@ class MemoryStore(Store):
     get_record = get_records = record_at = iter_entries = add_fork_evidence = _unused
     list_fork_evidence = erase = list_erasures = iter_record_batches = _unused
     checkpoints_table = store_id = get_meta = set_meta = rotations = _unused
-    count_fork_evidence = _unused
+    count_fork_evidence = set_checkpoint_note = _unused
 
 
 @pytest.fixture

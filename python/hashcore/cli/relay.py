@@ -210,6 +210,14 @@ def add_parser(sub: Any, positive_int: Any) -> None:
     )
     serve.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics here")
     serve.add_argument(
+        "--witness",
+        action="append",
+        default=[],
+        metavar="URL,NAME,KEY",
+        help="push every checkpoint to this C2SP tlog-witness (repeat; KEY: 64 hex)",
+    )
+    serve.add_argument("--witness-quorum", type=int, default=0, metavar="N")
+    serve.add_argument(
         "--evm",
         choices=("embedded", "url", "none"),
         default=None,
@@ -346,6 +354,8 @@ def _serve(args: argparse.Namespace) -> int:
         plaintext=args.plaintext,
         allow_insecure_remote=args.allow_insecure_remote,
         metrics_listen=args.metrics,
+        witnesses=_witnesses(args.witness),
+        witness_quorum=args.witness_quorum,
         evm=args.evm or ("url" if args.evm_url else "embedded"),
         evm_url=args.evm_url,
         evm_key=args.evm_key,
@@ -457,6 +467,14 @@ def _warnings(result: Any, args: argparse.Namespace) -> list[str]:
             f"{shown}{more}"
         )
     return out
+
+
+def _witnesses(args: list[str]) -> tuple[Any, ...]:
+    if not args:
+        return ()
+    from ..witness.pusher import parse_witness_arg
+
+    return tuple(parse_witness_arg(a) for a in args)
 
 
 def run(args: argparse.Namespace) -> int:

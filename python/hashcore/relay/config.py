@@ -11,6 +11,7 @@ import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .. import _core
 from ..errors import InvalidInputError
@@ -69,6 +70,10 @@ class RelayConfig:
     anchor_interval_s: float = 30.0
     # Graceful stop anchors the final checkpoint and waits this long for it to be final.
     stop_anchor_wait_s: float = 30.0
+    # Witnesses to push every checkpoint to (hashcore.witness.pusher.WitnessEndpoint), and
+    # how many cosignatures make a checkpoint witnessed (for health and metrics).
+    witnesses: tuple[Any, ...] = ()
+    witness_quorum: int = 0
     # The relay's clock (ms since the Unix epoch) for received_ms and checkpoint times;
     # None: the system clock. Only simulations set it (the demo runs weeks in seconds).
     clock: Callable[[], int] | None = None

@@ -21,7 +21,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .. import _core
 from ..errors import ConflictError, HashcoreError, StoreError, TokenRejectedError
@@ -413,6 +413,21 @@ class Ledger:
         self.latest = cp
         self._signed_size = size
         return cp
+
+    def add_cosignatures(self, tree_size: int, root: bytes, lines: list[bytes]) -> bool:
+        """Merge witness cosignature lines (verified by the pusher) into the stored note of
+        the checkpoint ``(tree_size, root)``; False when no such checkpoint is stored."""
+        from ..witness.pusher import merge_cosignatures  # aiohttp: only with witnesses
+
+        cp = self.store.get_checkpoint(tree_size)
+        if cp is None or cp.root != root:
+            return False
+        merged = merge_cosignatures(cp.note, lines)
+        if merged != cp.note:
+            self.store.set_checkpoint_note(tree_size, merged)
+            if self.latest is not None and self.latest.tree_size == tree_size:
+                self.latest = replace(self.latest, note=merged)
+        return True
 
     def checkpoint_at(self, tree_size: int) -> StoredCheckpoint | None:
         if tree_size == 0:

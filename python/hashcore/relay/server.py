@@ -77,6 +77,7 @@ class RelayServer:
         self.metrics = RelayMetrics()
         self._server: aio.Server | None = None
         self._writer: Writer | None = None
+        self._witnessing: Any = None
         self._health: health.aio.HealthServicer | None = None
         self._timer: asyncio.Task[None] | None = None
         self._metrics_server: Any = None
@@ -159,6 +160,12 @@ class RelayServer:
         if cfg.metrics_listen:
             self._start_metrics(cfg.metrics_listen)
         self._timer = asyncio.create_task(self._checkpoint_timer(), name="hashcore-checkpoints")
+        if cfg.witnesses:
+            from .witnessing import start_witnessing
+
+            self._witnessing = await start_witnessing(
+                cfg.witnesses, cfg.witness_quorum, self._writer, ledger, self.metrics.registry
+            )
         if self.anchorer is not None:
             self._anchor_task = asyncio.create_task(self._run_anchorer(), name="hashcore-anchorer")
         log.info(
@@ -395,6 +402,11 @@ class RelayServer:
                 log.exception("final checkpoint failed")
             if cp is not None and self.anchorer is not None:
                 await self._anchor_final(cp.tree_size)
+            if self._witnessing is not None:
+                if cp is not None:
+                    # A bounded chance for the witnesses to cosign the final checkpoint.
+                    await self._witnessing.settle(cp.tree_size, timeout_s=5.0)
+                await self._witnessing.stop()
             await self._writer.close()
             self.ledger.store.close()
         if self._embedded is not None:

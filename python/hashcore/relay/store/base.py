@@ -333,6 +333,11 @@ class Store(abc.ABC):
         """Every checkpoint, by tree_size."""
 
     @abc.abstractmethod
+    def set_checkpoint_note(self, tree_size: int, note: bytes) -> None:
+        """Replace a stored checkpoint's note by the same checkpoint with more signature
+        lines (witness cosignatures, SPEC v2 2.3). The caller checks the body is the same."""
+
+    @abc.abstractmethod
     def set_anchor(self, tree_size: int, anchor: Anchor | None) -> None:
         """Record (or, after a reorg dropped it, clear with None) a checkpoint's anchor."""
 

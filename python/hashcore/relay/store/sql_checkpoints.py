@@ -94,6 +94,16 @@ class SqlCheckpoints(SqlConnection):
             rows = self._all(f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY tree_size")
         return [checkpoint_from_row(row) for row in rows]
 
+    def set_checkpoint_note(self, tree_size: int, note: bytes) -> None:
+        what = f"set_checkpoint_note tree_size {tree_size}"
+        check_int64("tree_size", tree_size)
+        with self._write(what):
+            if (
+                self._run("UPDATE checkpoints SET note = ? WHERE tree_size = ?", (note, tree_size))
+                == 0
+            ):
+                raise self._fail(what, "no checkpoint of this tree_size")
+
     def set_anchor(self, tree_size: int, anchor: Anchor | None) -> None:
         what = f"set_anchor tree_size {tree_size}"
         check_int64("tree_size", tree_size)

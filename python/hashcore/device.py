@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from typing import Any
 import nacl.signing
 
 from . import _core
+from . import device_chain as own_chain
 from ._atomic import write_atomically
 from .device_trust import (
     ConsistencyProver,
@@ -48,7 +48,7 @@ from .device_trust import (
     evidence_from_state,
 )
 from .errors import DeviceError, InvalidInputError, RelayTrustError
-from .record import ZERO_LINK, Kind, Record, check_chain_segment
+from .record import ZERO_LINK, Kind, Record
 
 __all__ = ["STATE_FORMAT", "STATE_VERSION", "Device"]
 
@@ -57,77 +57,6 @@ STATE_VERSION = 2
 _SALT_SIZE = 16
 
 Clock = Callable[[], int]
-
-
-def _system_clock() -> int:
-    """Wall-clock milliseconds since the Unix epoch (SPEC 1.2 ``time_ms``)."""
-    return time.time_ns() // 1_000_000
-
-
-def _sign_with(key: nacl.signing.SigningKey) -> Callable[[bytes], bytes]:
-    def sign(link: bytes) -> bytes:
-        # PyNaCl signs per RFC 8032 (deterministic); .signature is the detached 64 bytes.
-        return bytes(key.sign(link).signature)
-
-    return sign
-
-
-def _public_key(key: nacl.signing.SigningKey) -> bytes:
-    return bytes(key.verify_key)
-
-
-def _seed(key: nacl.signing.SigningKey) -> bytes:
-    # bytes(SigningKey) is the 32-byte RFC 8032 seed, which is all we need to persist.
-    return bytes(key)
-
-
-#: Faults of ``_core.check_chains`` in the device's words (the others keep the engine's).
-_NOT_VERIFIED = "does not verify (link, commitment or signature under the key in force is wrong)"
-_DEVICE_WORDS: dict[str, Callable[[int, Record], str]] = {
-    "gap": lambda i, rec: f"expected seq {i}; the chain must be seq 0, 1, 2, ...",
-    "out_of_order": lambda i, rec: f"expected seq {i}; the chain must be seq 0, 1, 2, ...",
-    "repeated": lambda i, rec: f"expected seq {i}; the chain must be seq 0, 1, 2, ...",
-    "not_a_genesis": lambda i, rec: f"kind {rec.kind} is not allowed here",
-    "genesis_after_start": lambda i, rec: f"kind {rec.kind} is not allowed here",
-    "unknown_kind": lambda i, rec: f"kind {rec.kind} is not allowed here",
-    "genesis_key_size": lambda i, rec: "payload is not a valid public key",
-    "genesis_key_invalid": lambda i, rec: "payload is not a valid public key",
-    "bad_key": lambda i, rec: "payload is not a valid public key",
-    "link_mismatch": lambda i, rec: _NOT_VERIFIED,
-    "bad_commit": lambda i, rec: _NOT_VERIFIED,
-    "bad_signature": lambda i, rec: _NOT_VERIFIED,
-}
-
-
-def _check_chain(records: Sequence[Record], genesis_public_key: bytes) -> bytes:
-    """Check a device's own chain completely; return the public key in force after it.
-
-    A device only ever holds its own unforked chain, so this is the strict single-chain
-    form of SPEC section 4: seq 0..n-1 in order, genesis first, each prev the link before,
-    every record valid under the key in force (``_core.check_chains``, the relay's check).
-
-    Raises:
-        DeviceError: naming the first seq that is wrong and why.
-    """
-    if not records:
-        raise DeviceError("the chain has no records (a device always has its genesis)")
-    _, head, fault = check_chain_segment(
-        None,
-        records,
-        versions=[_core.V2_VERSION] * len(records),
-        claimed=[r.link for r in records],
-    )
-    if fault is not None:
-        i, _, code, message = fault
-        rec = records[i]
-        words = _DEVICE_WORDS.get(code)
-        raise DeviceError(f"record {i} (seq {rec.seq}): {words(i, rec) if words else message}")
-    if records[0].payload != genesis_public_key:
-        raise DeviceError(
-            f"record 0 (seq {records[0].seq}): genesis payload is not the genesis public key"
-        )
-    assert head is not None  # a chain with records has a head
-    return head[2]
 
 
 class Device:
@@ -181,13 +110,13 @@ class Device:
         if state_path is not None and state_path.exists():
             raise DeviceError(f"{state_path}: device state file already exists; not overwriting")
         key = nacl.signing.SigningKey.generate()
-        pk = _public_key(key)
+        pk = own_chain.public_key_of(key)
         device = cls(
             signing_key=key,
             genesis_public_key=pk,
             records=[],
             path=state_path,
-            clock=clock or _system_clock,
+            clock=clock or own_chain.system_clock,
         )
         genesis = Record.create(
             chain_id=device._chain_id,
@@ -197,7 +126,7 @@ class Device:
             prev=ZERO_LINK,
             salt=os.urandom(_SALT_SIZE),
             payload=pk,
-            sign=_sign_with(key),
+            sign=own_chain.sign_with(key),
         )
         try:
             device._commit(genesis, key)
@@ -232,7 +161,7 @@ class Device:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise DeviceError(f"{state_path}: device state is not valid JSON: {exc}") from None
         try:
-            return cls._from_state(state, state_path, clock or _system_clock)
+            return cls._from_state(state, state_path, clock or own_chain.system_clock)
         except DeviceError as exc:
             raise DeviceError(f"{state_path}: {exc}") from None
 
@@ -246,35 +175,15 @@ class Device:
         if isinstance(version, bool) or version != STATE_VERSION:
             raise DeviceError(f"version is {version!r}, expected {STATE_VERSION}")
 
-        def hex_field(name: str, size: int) -> bytes:
-            value = state.get(name)
-            if not isinstance(value, str):
-                raise DeviceError(f"field '{name}' is missing or not a string")
-            try:
-                out = bytes.fromhex(value)
-            except ValueError:
-                raise DeviceError(f"field '{name}' is not valid hex") from None
-            if len(out) != size:
-                raise DeviceError(f"field '{name}' must be {size} bytes, got {len(out)}")
-            return out
-
-        seed = hex_field("secret_seed", 32)
-        genesis_pk = hex_field("genesis_public_key", 32)
-        chain_id = hex_field("chain_id", 16)
+        seed = own_chain.state_hex(state, "secret_seed", 32)
+        genesis_pk = own_chain.state_hex(state, "genesis_public_key", 32)
+        chain_id = own_chain.state_hex(state, "chain_id", 16)
         if _core.chain_id_for_key(genesis_pk) != chain_id:
             raise DeviceError("chain_id is not derived from genesis_public_key")
-        raw_records = state.get("records")
-        if not isinstance(raw_records, list):
-            raise DeviceError("field 'records' is missing or not a list")
-        records: list[Record] = []
-        for i, item in enumerate(raw_records):
-            try:
-                records.append(Record.from_dict(item))
-            except InvalidInputError as exc:
-                raise DeviceError(f"record {i}: {exc}") from None
-        key_in_force = _check_chain(records, genesis_pk)
+        records = own_chain.state_records(state)
+        key_in_force = own_chain.check_own_chain(records, genesis_pk)
         key = nacl.signing.SigningKey(seed)
-        if _public_key(key) != key_in_force:
+        if own_chain.public_key_of(key) != key_in_force:
             raise DeviceError(
                 "secret_seed does not match the public key in force after the last record"
             )
@@ -321,7 +230,7 @@ class Device:
             OSError: saving the state file failed; the rotation is then not made.
         """
         new_key = nacl.signing.SigningKey.generate()
-        record = self._next(Kind.ROTATION, _public_key(new_key), self._key)
+        record = self._next(Kind.ROTATION, own_chain.public_key_of(new_key), self._key)
         self._commit(record, new_key)
         return record
 
@@ -336,7 +245,7 @@ class Device:
             prev=head.link,
             salt=os.urandom(_SALT_SIZE),
             payload=payload,
-            sign=_sign_with(signer),
+            sign=own_chain.sign_with(signer),
             beacon_size=beacon_size,
             beacon_root=beacon_root,
         )
@@ -363,7 +272,7 @@ class Device:
             "version": STATE_VERSION,
             "chain_id": self._chain_id.hex(),
             "genesis_public_key": self._genesis_public_key.hex(),
-            "secret_seed": _seed(key).hex(),
+            "secret_seed": own_chain.seed_of(key).hex(),
             "sent_through": self._sent_through,
             "records": [r.to_dict() for r in records],
             "log": None if self._pin is None else self._pin.to_dict(),
@@ -409,7 +318,7 @@ class Device:
     @property
     def public_key(self) -> bytes:
         """The public key in force now (the genesis key, or the latest rotation's)."""
-        return _public_key(self._key)
+        return own_chain.public_key_of(self._key)
 
     @property
     def genesis_public_key(self) -> bytes:

@@ -10,6 +10,8 @@
 pub mod sequence;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_sequencing;
 
 use crate::ed25519::{self, BatchItem};
 use crate::protocol::{self, ChainId, Hash, Kind, KEY_LEN, SIGNATURE_LEN};

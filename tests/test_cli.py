@@ -1,5 +1,6 @@
-"""hashcore.cli: the ``hashcore`` command (the v1 audit, argument errors), exit codes and JSON
-(make-sample: tests/test_sample.py)."""
+"""hashcore.cli: the ``hashcore audit`` command on a v2 sample (argument errors, exit codes,
+JSON, HTML, the console script); the audit's verdicts on every kind of bundle are
+tests/v2/test_audit_v2_bundles.py's, make-sample tests/test_sample.py's."""
 
 from __future__ import annotations
 
@@ -12,34 +13,33 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from hashcore import _core
-from hashcore.bundle import read_bundle, write_bundle
+from hashcore.audit import RECORD_VERDICT_CODES_V2
+from hashcore.bundle import read_bundle_v2, write_bundle_v2
 from hashcore.cli import main
-from hashcore.sim.sample_v1 import make_sample_v1
+from hashcore.sim.sample import make_sample
 
-ZERO_COUNTS = dict.fromkeys(_core.VERDICT_CODES, 0)
-OTHER_KEY = _core.public_key_from_seed(bytes(range(32)))
+ZERO_COUNTS = dict.fromkeys(RECORD_VERDICT_CODES_V2, 0)
 
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # A v1 bundle for the v1 audit CLI (make-sample writes v2 now: tests/test_sample.py).
     path = tmp_path_factory.mktemp("cli") / "bundle"
-    make_sample_v1(path, devices=2, records=5, seed=9, checkpoint_every=4)
+    make_sample(path, devices=2, records=5, seed=9, checkpoint_every=4, evidence=False)
     return path
 
 
 @pytest.fixture(scope="module")
 def tampered(sample: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     """The sample with one byte of the payload at log position 6 changed."""
-    b = read_bundle(sample)
+    b = read_bundle_v2(sample)
     payloads = b.records.column("payload").to_pylist()
     edited = bytearray(payloads[6])
     edited[0] ^= 0x20
     payloads[6] = bytes(edited)
-    recs = b.records.set_column(10, "payload", pa.array(payloads, pa.binary()))
+    column = b.records.schema.get_field_index("payload")
+    recs = b.records.set_column(column, "payload", pa.array(payloads, pa.binary()))
     out = tmp_path_factory.mktemp("cli") / "tampered"
-    write_bundle(out, recs, b.checkpoints, log_id=b.log_id)
+    write_bundle_v2(out, recs, b.checkpoints, origin=b.manifest.origin, log_key=b.manifest.log_key)
     row = recs.slice(6, 1).to_pylist()[0]
     return out, row
 
@@ -73,8 +73,8 @@ def test_audit_clean(sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture
         {"tree_size": 8, "code": "OK"},
         {"tree_size": 10, "code": "OK"},
     ]
-    assert data["log_id_source"] == "bundle"
-    assert data["manifest_log_id_mismatch"] is False
+    assert data["log_identity_source"] == "bundle"
+    assert (data["manifest_origin_matches"], data["manifest_log_key_matches"]) == (True, True)
 
 
 def test_audit_failures(
@@ -104,28 +104,6 @@ def test_audit_json_to_stdout(sample: Path, capsys: pytest.CaptureFixture[str]) 
     data = json.loads(captured.out)  # stdout is only the JSON; the summary went to stderr
     assert data["counts"]["OK"] == 10
     assert "audit: CLEAN" in captured.err
-
-
-def test_audit_trusted_log_id(sample: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    log_id = read_bundle(sample).log_id.hex()
-    assert main(["audit", str(sample), "--log-id", log_id]) == 0
-    assert "log identity taken from the bundle" not in capsys.readouterr().out
-
-
-def test_audit_other_log_id_is_not_clean(
-    sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    report = tmp_path / "r.json"
-    assert main(["audit", str(sample), "--log-id", OTHER_KEY.hex(), "--json", str(report)]) == 1
-    assert "manifest names another log_id" in capsys.readouterr().out
-    data = json.loads(report.read_text())
-    assert (data["clean"], data["log_id_source"], data["manifest_log_id_mismatch"]) == (
-        False,
-        "trusted",
-        True,
-    )
-    assert data["counts"] == {**ZERO_COUNTS, "NOT_LOGGED": 10}
-    assert [c["code"] for c in data["checkpoints"]] == ["BAD_CHECKPOINT_SIG"] * 3
 
 
 def test_audit_no_signatures(sample: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -161,10 +139,10 @@ def test_audit_bad_manifest(
     path = tmp_path / "m"
     shutil.copytree(sample, path)
     manifest = json.loads((path / "manifest.json").read_text())
-    (path / "manifest.json").write_text(json.dumps({**manifest, "version": 2}))
+    (path / "manifest.json").write_text(json.dumps({**manifest, "version": 1}))
     assert main(["audit", str(path)]) == 2
     assert (
-        _err_line(capsys) == f"hashcore: error: {path / 'manifest.json'}: version is 2, expected 1"
+        _err_line(capsys) == f"hashcore: error: {path / 'manifest.json'}: version is 1, expected 2"
     )
 
 
@@ -177,11 +155,8 @@ def test_audit_bad_manifest(
             ["audit", "x", "--threads", "0"],
             "argument --threads: expected a positive integer, got 0",
         ),
-        (
-            ["audit", "x", "--log-id", "abcd"],
-            "argument --log-id: --log-id must be 64 hex digits, got 4",
-        ),
-        (["audit", "x", "--log-id", "zz"], "argument --log-id: --log-id must be 64 hex digits"),
+        (["audit", "x", "--log-id", "ab" * 32], "unrecognized arguments: --log-id"),
+        (["audit", "x", "--as-of", "-1"], "argument --as-of: expected an integer >= 0, got -1"),
         (["make-sample", "x", "--devices", "2"], "the following arguments are required: --records"),
         (
             ["make-sample", "x", "--devices", "-1", "--records", "2"],
@@ -201,7 +176,9 @@ def test_argument_errors(
 
 def test_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["audit", "--help"]) == 0
-    assert "--no-signatures" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "--no-signatures" in text and "--policy" in text
+    assert "v1" not in text and "--log-id" not in text
 
 
 def _script() -> str:
@@ -253,7 +230,7 @@ def test_console_script(
 def test_audit_html_names_participants(
     sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    chains = {c.hex() for c in read_bundle(sample).records.column("chain_id").to_pylist()}
+    chains = {c.hex() for c in read_bundle_v2(sample).records.column("chain_id").to_pylist()}
     register = {c: f"P-{i:03d}<b>" for i, c in enumerate(sorted(chains))}
     (tmp_path / "p.json").write_text(json.dumps(register))
     html = tmp_path / "r.html"

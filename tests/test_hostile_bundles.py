@@ -1,7 +1,7 @@
 """Hostile bundles (issue 15, defects 5, 6 and 14): every one is refused with a HashcoreError
 naming the file or column, and by ``hashcore audit`` with exit code 2 and one line.
 
-Each bundle is built for real: a valid sample written by the library, then one file
+Each bundle is built for real: a valid v2 sample written by the library, then one file
 rewritten with pyarrow (or its Parquet footer patched, see parquet_footer.py).
 """
 
@@ -19,11 +19,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hashcore import _core, audit_bundle
-from hashcore.bundle import read_bundle
+from hashcore.bundle import read_bundle_v2 as read_bundle
 from hashcore.cli import main
-from hashcore.errors import BundleError, ColumnError, ColumnTypeError, InvalidInputError
-from hashcore.sim.sample_v1 import SampleInfoV1 as SampleInfo
-from hashcore.sim.sample_v1 import make_sample_v1 as make_sample
+from hashcore.errors import BundleError, ColumnError, InvalidInputError
+from hashcore.sim.sample import SampleInfo, make_sample
 from parquet_footer import set_num_rows
 
 # The documented limits (README "Limits"), as literals: hashcore.limits must agree.
@@ -35,7 +34,12 @@ MAX_THREADS = 256
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory: pytest.TempPathFactory) -> SampleInfo:
     path = tmp_path_factory.mktemp("hostile") / "bundle"
-    return make_sample(path, devices=2, records=5, seed=9, checkpoint_every=4)
+    return make_sample(path, devices=2, records=5, seed=9, checkpoint_every=4, evidence=False)
+
+
+def _identity(sample: SampleInfo) -> dict[str, object]:
+    """The log identity verify_bulk is told to trust: the sample's own."""
+    return {"origin": sample.origin, "log_key": sample.log_key}
 
 
 def _copy(sample: SampleInfo, tmp_path: Path) -> Path:
@@ -80,17 +84,16 @@ def test_checkpoint_tx_hash_of_another_type(
         path / "checkpoints.parquet",
         lambda t: t.set_column(t.column_names.index("tx_hash"), "tx_hash", pa.array(values)),
     )
-    message = (
-        f"column 'tx_hash' must be binary or fixed_size_binary, got {type_name} (SPEC section 3)"
-    )
-    with pytest.raises(ColumnTypeError) as info:
+    file = path / "checkpoints.parquet"
+    message = f"{file}: column 'tx_hash' must be fixed_size_binary[32], got {type_name}"
+    with pytest.raises(BundleError) as info:
         audit_bundle(path)
     assert str(info.value) == message
+    assert _audit_error(path, capsys) == f"hashcore: error: {message}"
+    # In memory, tx_hash is informational (SPEC 4): the engine never reads it, so a column
+    # of another type is no crash and changes no verdict.
     records = read_bundle(sample.path).records
-    with pytest.raises(ColumnTypeError) as info:
-        hashcore.verify_bulk(records, checkpoints=cps, log_id=sample.log_id)
-    assert str(info.value) == message
-    assert _audit_error(path, capsys) == f"hashcore: error: {path}: {message}"
+    assert hashcore.verify_bulk(records, checkpoints=cps, **_identity(sample)).clean
 
 
 @pytest.mark.parametrize(
@@ -117,26 +120,22 @@ def test_duplicated_column_name(
     # The same table in memory: verify_bulk names the column too.
     b = read_bundle(sample.path)
     kwargs = (
-        {"records": table}
+        {"records": table, "checkpoints": b.checkpoints, **_identity(sample)}
         if file == "records.parquet"
-        else {"records": b.records, "checkpoints": table, "log_id": b.log_id}
+        else {"records": b.records, "checkpoints": table, **_identity(sample)}
     )
     with pytest.raises(ColumnError, match=f"^column '{column}' appears 2 times in the table$"):
         hashcore.verify_bulk(**kwargs)  # type: ignore[arg-type]
 
 
-def test_duplicated_tx_hash_in_memory(sample: SampleInfo) -> None:
+def test_duplicated_columns_in_memory(sample: SampleInfo) -> None:
     b = read_bundle(sample.path)
+    cps = b.checkpoints.append_column("note", b.checkpoints.column("note"))
+    with pytest.raises(ColumnError, match=r"^column 'note' appears 2 times in the table$"):
+        hashcore.verify_bulk(b.records, checkpoints=cps, **_identity(sample))
+    # tx_hash is informational (SPEC 4) and never read: a second one changes nothing.
     cps = b.checkpoints.append_column("tx_hash", b.checkpoints.column("tx_hash"))
-    with pytest.raises(ColumnError, match=r"^column 'tx_hash' appears 2 times in the table$"):
-        hashcore.verify_bulk(b.records, checkpoints=cps, log_id=b.log_id)
-
-
-def _script() -> str:
-    """The installed ``hashcore`` console script (as a user runs it)."""
-    found = Path(sys.executable).parent / "hashcore"
-    assert found.exists(), found
-    return str(found)
+    assert hashcore.verify_bulk(b.records, checkpoints=cps, **_identity(sample)).clean
 
 
 def _manifest_with(path: Path, raw_member: str) -> Path:
@@ -173,12 +172,18 @@ def test_manifest_that_python_json_cannot_hold(
 
 
 def test_deep_manifest_with_a_raised_recursion_limit(sample: SampleInfo, tmp_path: Path) -> None:
-    """``hashcore audit --evm-url`` imports py-evm, which raises the recursion limit to
+    """An audit that reads a chain imports py-evm, which raises the recursion limit to
     100,000: the C JSON decoder then overflowed the C stack on a deep manifest (SIGSEGV)."""
     path = _copy(sample, tmp_path)
     file = _manifest_with(path, "[" * 100_000 + "]" * 100_000)
     done = subprocess.run(
-        [_script(), "audit", str(path), "--evm-url", "http://127.0.0.1:9"],
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.setrecursionlimit(100_000)\n" + _CLI,
+            "audit",
+            str(path),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -369,17 +374,13 @@ def test_a_huge_manifest_is_refused_by_its_size(
 @pytest.mark.parametrize(
     ("member", "value", "reason", "tail"),
     [
-        ("log_id", "z" * 900_000, "log_id must be 64 hex digits, got ", ""),
+        ("log_key", "z" * 900_000, "log_key must be 64 hex digits, got ", ""),
         ("format", ["x"] * 100_000, "format is ", ", expected 'hashcore-bundle'"),
-        ("version", "9" * 900_000, "version is ", ", expected 1"),
-        (
-            "evm",
-            {"chain_id": "c" * 900_000},
-            "evm.chain_id must be a non-negative integer, got ",
-            "",
-        ),
+        ("version", "9" * 900_000, "version is ", ", expected 2"),
+        ("origin", "o " * 400_000, "origin must be a key name, got ", ""),
+        ("exported_ms", "e" * 900_000, "exported_ms must be an i64 integer, got ", ""),
     ],
-    ids=["log_id", "format", "version", "evm.chain_id"],
+    ids=["log_key", "format", "version", "origin", "exported_ms"],
 )
 def test_an_echoed_manifest_value_is_cut_short(
     sample: SampleInfo,
@@ -393,12 +394,9 @@ def test_an_echoed_manifest_value_is_cut_short(
     path = _copy(sample, tmp_path)
     file = path / "manifest.json"
     manifest = json.loads(file.read_text())
-    if member == "evm":
-        value = {"chain_id": value["chain_id"], "confirmations": 1, "contract": "0x" + "0" * 40}  # type: ignore[index]
     file.write_text(json.dumps({**manifest, member: value}))
     assert file.stat().st_size < MAX_MANIFEST_BYTES
-    inner = value["chain_id"] if member == "evm" else value  # type: ignore[index]
-    shown = repr(inner)
+    shown = repr(value)
     expected = f"{file}: {reason}{shown[:200]}... ({len(shown)} characters){tail}"
     with pytest.raises(BundleError) as info:
         audit_bundle(path)
@@ -436,10 +434,14 @@ def test_threads_are_capped(sample: SampleInfo) -> None:
     )
     api = _run(
         "import sys, hashcore\n"
-        "from hashcore.bundle import read_bundle\n"
-        "records = read_bundle(sys.argv[1]).records\n"
-        "for call in (lambda: hashcore.verify_bulk(records, threads=100_000),\n"
-        "             lambda: hashcore.audit_bundle(sys.argv[1], threads=100_000)):\n"
+        "b = hashcore.read_bundle_v2(sys.argv[1])\n"
+        "identity = {'origin': b.manifest.origin, 'log_key': b.manifest.log_key}\n"
+        "for call in (\n"
+        "    lambda: hashcore.verify_bulk(\n"
+        "        b.records, checkpoints=b.checkpoints, threads=100_000, **identity\n"
+        "    ),\n"
+        "    lambda: hashcore.audit_bundle(sys.argv[1], threads=100_000),\n"
+        "):\n"
         "    try:\n"
         "        call()\n"
         "    except hashcore.InvalidInputError as exc:\n"
@@ -447,8 +449,9 @@ def test_threads_are_capped(sample: SampleInfo) -> None:
         str(sample.path),
     )
     assert api.stdout == "threads must be at most 256, got 100000\n" * 2, api.stderr[-2000:]
+    b = read_bundle(sample.path)
     with pytest.raises(InvalidInputError, match=r"^threads must be at most 256, got 257$"):
-        _core.StreamAudit(0, threads=257)
+        hashcore.verify_bulk(b.records, checkpoints=b.checkpoints, threads=257, **_identity(sample))
 
 
 def test_threads_are_documented(capsys: pytest.CaptureFixture[str]) -> None:
@@ -465,7 +468,9 @@ def test_threads_are_documented(capsys: pytest.CaptureFixture[str]) -> None:
 def parts(tmp_path_factory: pytest.TempPathFactory) -> SampleInfo:
     """A bundle whose records are records/part-00000.parquet .. part-00002.parquet."""
     path = tmp_path_factory.mktemp("hostile-parts") / "bundle"
-    return make_sample(path, devices=2, records=5, seed=9, checkpoint_every=4, part_rows=4)
+    return make_sample(
+        path, devices=2, records=5, seed=9, checkpoint_every=4, part_rows=4, evidence=False
+    )
 
 
 def _not_regular(file: Path, kind: str) -> str:

@@ -1,5 +1,7 @@
-"""hashcore.report: the HTML reports, from hand-built report dicts (exact strings),
-escaping of everything that comes from data, and ``hashcore audit --html``."""
+"""hashcore.report: the demo page and the audit summary it shows (``audit_body``, from an
+audit's JSON), from hand-built report dicts (exact strings), escaping of everything that
+comes from data, and ``hashcore audit --html`` (the full page's sections:
+tests/v2/test_report_html_v2.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from hashcore.cli import main as cli_main
-from hashcore.report import render_audit_html, render_demo_html
-from hashcore.sim.sample_v1 import make_sample_v1
+from hashcore.report import render_demo_html
+from hashcore.report.audit_page_v2 import audit_body
+from hashcore.sim.sample import make_sample
 
 EVIL = "<script>alert(1)</script>"
 CHAIN_A = "aa" * 16
@@ -18,7 +21,7 @@ CHAIN_B = "bb" * 16
 
 def _report(**extra: Any) -> dict[str, Any]:
     """A report as `hashcore audit --json` writes it: one edited entry, the log broken
-    after it, one checkpoint that no longer rebuilds."""
+    after it, one checkpoint whose note does not verify."""
     report: dict[str, Any] = {
         "clean": False,
         "records": 14,
@@ -44,35 +47,35 @@ def _report(**extra: Any) -> dict[str, Any]:
         ],
         "checkpoints": [
             {"tree_size": 8, "root": "11" * 32, "code": "OK"},
-            {"tree_size": 14, "root": "22" * 32, "code": "ROOT_MISMATCH"},
+            {"tree_size": 14, "root": "22" * 32, "code": "BAD_CHECKPOINT_SIG"},
         ],
         "missing_log_positions": [[13, 14]],
-        "log_checked": True,
         "signatures_checked": True,
         "anchors_checked": False,
-        "log_id_source": "bundle",
-        "manifest_log_id_mismatch": False,
-        "attested_size": 8,
+        "log_identity_source": "bundle",
+        "manifest_origin_matches": True,
+        "manifest_log_key_matches": True,
+        "receipts": [{"log_index": 7, "chain_id": CHAIN_A, "seq": 3, "code": "RECEIPT_CONFLICT"}],
         "elapsed_s": 0.01,
     }
     report.update(extra)
     return report
 
 
+def _body(report: dict[str, Any], participants: dict[str, str] | None = None) -> str:
+    return str(audit_body(report, participants))
+
+
 def test_audit_html_escapes_everything_from_the_data() -> None:
-    text = render_audit_html(
-        _report(), title=f"Audit {EVIL}", participants={CHAIN_A: EVIL, CHAIN_B: "P0002"}
-    )
+    text = _body(_report(), participants={CHAIN_A: EVIL, CHAIN_B: "P0002"})
     assert "<script" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
-    assert "<title>Audit &lt;script&gt;alert(1)&lt;/script&gt;</title>" in text
     assert "payload &lt;b&gt;edited&lt;/b&gt; &amp; commit kept" in text
     assert "<b>edited" not in text
 
 
 def test_audit_html_sections_and_exact_strings() -> None:
-    text = render_audit_html(_report(), title="Audit of b", participants={CHAIN_A: "P0001"})
-    assert text.startswith("<!DOCTYPE html>") and text.endswith("</html>\n")
+    text = _body(_report(), participants={CHAIN_A: "P0001"})
     assert '<div class="banner bad">NOT CLEAN</div>' in text
     for heading in (
         "Record verdicts",
@@ -88,9 +91,9 @@ def test_audit_html_sections_and_exact_strings() -> None:
         "NOT_LOGGED: 3 records at log positions 10–12 (no attesting checkpoint covers them)."
         in text
     )
-    assert "Missing log positions (no record below the largest signed checkpoint): 13" in text
-    assert '<span class="pill bad">ROOT_MISMATCH</span>' in text
-    assert "not checked" in text  # no anchors in a bundle-only report
+    assert '<div class="v">1</div><div class="l">missing log positions</div>' in text
+    assert '<span class="pill bad">BAD_CHECKPOINT_SIG</span>' in text
+    assert '<div class="v">1</div><div class="l">receipts against the relay</div>' in text
     assert "The log identity was taken from the bundle itself" in text
     # No "chains" list: derived from the failures, and it says so.
     assert "Only chains with failing records are listed" in text
@@ -103,9 +106,7 @@ def test_audit_html_caps_long_tables() -> None:
         {"log_index": i, "chain_id": CHAIN_A, "seq": i, "code": "BAD_SIGNATURE", "reason": "sig"}
         for i in range(150)
     ]
-    text = render_audit_html(
-        _report(failures=failures, counts={"OK": 0, "BAD_SIGNATURE": 150}), title="t"
-    )
+    text = _body(_report(failures=failures, counts={"OK": 0, "BAD_SIGNATURE": 150}))
     assert text.count('<span class="pill bad">BAD_SIGNATURE</span>') == 100 + 1  # + counts table
     assert "… and 50 more (see the JSON report for all of them)." in text
 
@@ -122,45 +123,22 @@ def test_audit_html_uses_the_reports_chain_list_and_anchors() -> None:
         },
         {"chain_id": CHAIN_B, "records": 9, "max_seq": 8, "ok": 9, "failures": 0, "complete": True},
     ]
+    # The demo's form: each checkpoint's anchor as the relay's store holds it.
     evm = {
-        "chain_id": 31337,
-        "contract": "0x" + "cd" * 20,
-        "head_block": 9,
-        "first_sender": None,
         "anchors": [
-            {
-                "state": "final",
-                "tx_hash": "0x" + "ee" * 32,
-                "block_number": 3,
-                "confirmations": 7,
-                "reason": "anchored",
-            },
-            {
-                "state": "missing",
-                "tx_hash": None,
-                "block_number": None,
-                "confirmations": None,
-                "reason": "no Anchored event of tree_size 14",
-            },
-        ],
-        "notes": [f"note {EVIL}"],
+            {"tree_size": 8, "state": "final", "tx_hash": "0x" + "ee" * 32},
+            {"tree_size": 14, "state": "pending", "tx_hash": "0x" + "ff" * 32},
+        ]
     }
-    text = render_audit_html(
-        _report(chains=chains, evm=evm, anchors_checked=True),
-        title="t",
-        participants={CHAIN_A: "P0001", CHAIN_B: "P0002"},
-    )
+    text = _body(_report(chains=chains, evm=evm), participants={CHAIN_A: "P0001", CHAIN_B: "P0002"})
     assert "1 of 2 chains are complete up to the last checkpoint" in text
     # The incomplete chain comes first.
     assert text.index("P0001</td>") < text.index("P0002</td>")
     assert '<span class="pill bad">incomplete</span>' in text
     assert '<span class="pill ok">complete</span>' in text
     assert '<span class="pill ok">final</span>' in text
-    assert '<span class="pill bad">missing</span>' in text
-    assert "no Anchored event of tree_size 14" in text
-    assert '<div class="v">1 / 2</div><div class="l">anchors final on chain</div>' in text
-    assert "EVM chain id 31337" in text
-    assert "note &lt;script&gt;" in text and "<script" not in text
+    assert '<span class="pill bad">pending</span>' in text
+    assert "0xeeeeeeee" in text
 
 
 def test_clean_audit_html() -> None:
@@ -170,10 +148,14 @@ def test_clean_audit_html() -> None:
         failures=[],
         checkpoints=[{"tree_size": 14, "root": "11" * 32, "code": "OK"}],
         missing_log_positions=[],
-        log_id_source="trusted",
+        receipts=[],
+        log_identity_source="policy",
     )
-    text = render_audit_html(report, title="t")
-    assert '<div class="banner ok">CLEAN: every record and checkpoint verified</div>' in text
+    text = _body(report)
+    assert (
+        '<div class="banner ok">CLEAN: every record, checkpoint and piece of evidence '
+        "verified</div>" in text
+    )
     assert "Every record verified." in text
     assert "No chain has a failing record." in text
     assert "taken from the bundle" not in text
@@ -261,7 +243,7 @@ def _demo(caught: bool = True) -> dict[str, Any]:
                 }
             ],
         },
-        "clean_audit": _report(clean=True, failures=[], missing_log_positions=[]),
+        "clean_audit": _report(clean=True, failures=[], missing_log_positions=[], receipts=[]),
         "attacks": [attack, skipped],
         "participants": {CHAIN_A: "P0001", CHAIN_B: "P0002"},
     }
@@ -297,11 +279,10 @@ def test_demo_html_marks_a_mismatch() -> None:
 
 def test_cli_audit_writes_html(tmp_path: Path) -> None:
     bundle = tmp_path / "b"
-    # --html is for v1 bundles (make-sample writes v2 now).
-    make_sample_v1(bundle, devices=2, records=3, seed=1)
+    make_sample(bundle, devices=2, records=3, seed=1)
     page = tmp_path / "report.html"
     assert cli_main(["audit", str(bundle), "--html", str(page)]) == 0
     text = page.read_text()
     assert f"<h1>Audit of {bundle}</h1>" in text
-    assert "CLEAN: every record and checkpoint verified" in text
+    assert "CLEAN: every record, checkpoint and piece of evidence verified" in text
     assert cli_main(["audit", str(bundle), "--html", str(tmp_path / "no" / "r.html")]) == 2

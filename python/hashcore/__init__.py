@@ -1,19 +1,19 @@
 """hashcore: proof that patient-reported data was not altered, deleted, back-dated or forged.
 
 Devices keep signed hashchains (:class:`Device`), a relay appends every record to an
-RFC 9162 Merkle log and signs checkpoints, and auditors check everything in bulk with
-:func:`verify_bulk` / :func:`audit_bundle`. The wire contract is SPEC.md (docs/protocol.md).
+RFC 6962 SHA-256 log (C2SP tlog-tiles) and signs checkpoints as C2SP signed notes, and
+auditors check everything in bulk with :func:`verify_bulk` / :func:`audit_bundle`. The
+wire contract is protocol v2's SPEC.md (docs/protocol.md says where it is and how this
+project reads it).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import merkle
 from ._core import PROTOCOL_VERSION, chain_id_for_key, commitment
-from .bundle import Bundle, read_bundle, write_bundle
+from .bundle import BundleV2, read_bundle_v2, write_bundle_v2
 from .bundle_audit import audit_bundle
-from .checkpoint import Checkpoint
 from .device import Device
 from .device_trust import DeviceReceipt, LogPin
 from .errors import (
@@ -33,33 +33,20 @@ from .record import Kind, Record
 
 if TYPE_CHECKING:
     from .relay.client import RelayClient
-from .audit import (
-    CHECKPOINT_VERDICT_CODES,
-    VERDICT_CODES,
-    AuditReportV2,
-    CheckpointResult,
-    Failure,
-    VerifyReport,
-    verify_bulk,
-)
+from .audit import AuditReportV2, verify_bulk
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CHECKPOINT_VERDICT_CODES",
     "PROTOCOL_VERSION",
-    "VERDICT_CODES",
     "AuditReportV2",
-    "Bundle",
     "BundleError",
-    "Checkpoint",
-    "CheckpointResult",
+    "BundleV2",
     "ColumnError",
     "ColumnTypeError",
     "Device",
     "DeviceError",
     "DeviceReceipt",
-    "Failure",
     "HashcoreError",
     "InvalidInputError",
     "InvalidKeyError",
@@ -71,17 +58,15 @@ __all__ = [
     "RelayClient",
     "RelayError",
     "RelayTrustError",
-    "VerifyReport",
     "__version__",
     "audit_bundle",
     "chain_id_for_key",
     "commitment",
     "load_policy",
-    "merkle",
     "parse_policy",
-    "read_bundle",
+    "read_bundle_v2",
     "verify_bulk",
-    "write_bundle",
+    "write_bundle_v2",
 ]
 
 

@@ -2,9 +2,8 @@
 a policy with ``evm``, the anchorer's anchors read from the chain (``evm_url``, SPEC 2.5)
 through :mod:`hashcore.anchor.policy_anchors` and handed to the engine.
 
-It lives above both packages because the anchor package builds on the audit package (the
-v1 anchor audit): the audit package reads no chain itself. Its anchor imports wait for an
-audit that reads a chain (web3 is heavy, and the evm extra optional).
+It lives above both packages so that the audit package reads no chain itself. Its anchor
+imports wait for an audit that reads a chain (web3 is heavy, and the evm extra optional).
 """
 
 from __future__ import annotations
@@ -14,11 +13,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, TypeAlias
 
 from .audit.bundle import audit_bundle as audit_bundle_offline
-from .audit.stream import DEFAULT_BATCH_ROWS, DEFAULT_PARTITION_ROWS, Progress
 from .audit.v2_bundle import EvidenceSource, PolicySource
 from .audit.v2_report import AuditReportV2
-from .audit.verify import VerifyReport
-from .bundle.format_v2 import is_v2_bundle
 from .errors import InvalidInputError
 from .policy import Policy, load_policy
 
@@ -68,7 +64,6 @@ def read_anchors_for(policy: Policy | None, evm_url: EvmSource | None) -> Anchor
 def audit_bundle(
     path: str | os.PathLike[str],
     *,
-    log_id: bytes | str | None = None,
     policy: PolicySource | None = None,
     receipts: Sequence[EvidenceSource] = (),
     notes: Sequence[EvidenceSource] = (),
@@ -77,39 +72,23 @@ def audit_bundle(
     evm_url: EvmSource | None = None,
     threads: int | None = None,
     check_signatures: bool = True,
-    anchors: Sequence[str | None] | None = None,
-    progress: Progress | None = None,
-    batch_rows: int = DEFAULT_BATCH_ROWS,
-    partition_rows: int = DEFAULT_PARTITION_ROWS,
-    spill_dir: str | os.PathLike[str] | None = None,
-) -> VerifyReport | AuditReportV2:
-    """Audit a bundle by its manifest's version (see :func:`hashcore.audit.audit_bundle`).
+) -> AuditReportV2:
+    """Audit a bundle (see :func:`hashcore.audit.audit_bundle`).
 
-    A v2 bundle whose policy has ``evm`` needs ``evm_url`` (a node URL or a chain client):
-    the anchorer's anchors are read from it before the audit and judged with the rest
-    (SPEC 2.5, 5.2, 5.4); ``evm_url`` without such a policy is refused. A v1 bundle's
-    anchors are checked by :func:`hashcore.anchor.audit.audit_bundle_with_evm`.
+    A policy with ``evm`` needs ``evm_url`` (a node URL or a chain client): the
+    anchorer's anchors are read from it before the audit and judged with the rest
+    (SPEC 2.5, 5.2, 5.4); ``evm_url`` without such a policy is refused.
 
     Raises:
         as :func:`hashcore.audit.audit_bundle`, and :func:`read_anchors_for`'s errors.
     """
-    chain_anchors = None
-    if is_v2_bundle(path):
-        if isinstance(policy, str | os.PathLike):
-            policy = load_policy(policy)
-        if policy is not None and not isinstance(policy, Policy):
-            raise InvalidInputError(
-                f"policy must be a Policy or a file, not {type(policy).__name__}"
-            )
-        chain_anchors = read_anchors_for(policy, evm_url)
-    elif evm_url is not None:
-        raise InvalidInputError(
-            f"{path}: evm_url applies to v2 bundles (a v1 bundle's anchors: "
-            "hashcore.anchor.audit.audit_bundle_with_evm)"
-        )
+    if isinstance(policy, str | os.PathLike):
+        policy = load_policy(policy)
+    if policy is not None and not isinstance(policy, Policy):
+        raise InvalidInputError(f"policy must be a Policy or a file, not {type(policy).__name__}")
+    chain_anchors = read_anchors_for(policy, evm_url)
     return audit_bundle_offline(
         path,
-        log_id=log_id,
         policy=policy,
         receipts=receipts,
         notes=notes,
@@ -118,9 +97,4 @@ def audit_bundle(
         chain_anchors=chain_anchors,
         threads=threads,
         check_signatures=check_signatures,
-        anchors=anchors,
-        progress=progress,
-        batch_rows=batch_rows,
-        partition_rows=partition_rows,
-        spill_dir=spill_dir,
     )

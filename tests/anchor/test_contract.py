@@ -62,7 +62,7 @@ def test_compiled_once_per_process() -> None:
 
 
 def test_anchored_topic_matches_spec() -> None:
-    # docs/protocol.md 8.1: keccak256("Anchored(bytes32,uint64,bytes32)")
+    # docs/protocol.md ("The anchor event"): keccak256("Anchored(bytes32,uint64,bytes32)")
     assert ANCHORED_TOPIC.hex() == (
         "bea4d11b910aad40d2df2a90d97a3329219b6389f85777c99daad7eb5fafd439"
     )
@@ -87,7 +87,7 @@ def test_first_anchor_emits_event_and_records_sender(embedded: EvmChain, contrac
     assert (e.contract, e.log_id, e.tree_size, e.root) == (contract, LOG_A, 5, ROOT_1)
     assert (e.tx_hash, e.block_number, e.log_index) == (r.tx_hash, r.block_number, 0)
     assert embedded.anchor_state(contract, LOG_A) == (embedded.address, 5)
-    # The raw log, as an auditor's eth_getLogs sees it (docs/protocol.md 8.1).
+    # The raw log, as an auditor's eth_getLogs sees it (SPEC 2.5; docs/protocol.md).
     raw = embedded.w3.eth.get_transaction_receipt(r.tx_hash)["logs"][0]
     assert [bytes(t) for t in raw["topics"]] == [ANCHORED_TOPIC, LOG_A, (5).to_bytes(32, "big")]
     assert bytes(raw["data"]) == ROOT_1

@@ -1,5 +1,5 @@
 """SPEC v2 section 5 through the Python API and the CLI: every bundle of
-tests/vectors/v2/chain.json written as a real Parquet bundle directory (manifest, records,
+tests/vectors/chain.json written as a real Parquet bundle directory (manifest, records,
 checkpoints, receipts, notes; its policy file when it has one) and audited by
 ``hashcore.audit_bundle`` and by ``hashcore audit``, compared with ``expected`` key by key."""
 
@@ -15,7 +15,7 @@ import hashcore
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hashcore.audit import AuditReportV2, VerifyReport
+from hashcore.audit import AuditReportV2
 from hashcore.bundle import read_bundle_v2
 from hashcore.bundle.format_v2 import CHECKPOINT_SCHEMA_V2, RECEIPT_SCHEMA, RECORD_SCHEMA_V2
 from hashcore.cli import main
@@ -330,12 +330,3 @@ def test_report_chains(name: str, tmp_path: Path) -> None:
         }
         for cid, c in sorted(want.items())
     ]
-
-
-def test_v1_bundles_still_audit_as_v1(tmp_path: Path) -> None:
-    from hashcore.sim.sample_v1 import make_sample_v1 as make_sample
-
-    info = make_sample(tmp_path / "v1", devices=2, records=4, seed=3)
-    report = hashcore.audit_bundle(tmp_path / "v1", log_id=info.log_id)
-    assert isinstance(report, VerifyReport)
-    assert report.clean and report.counts["OK"] == 8

@@ -10,9 +10,9 @@ from typing import Any
 import hashcore
 import pyarrow as pa
 import pytest
-from hashcore.audit import AuditReportV2, VerifyReport, is_v2_table
+from hashcore.audit import AuditReportV2
 from hashcore.bundle.format_v2 import CHECKPOINT_SCHEMA_V2, RECEIPT_SCHEMA, RECORD_SCHEMA_V2
-from hashcore.errors import InvalidInputError
+from hashcore.errors import ColumnError, InvalidInputError
 from hashcore.policy import parse_policy
 
 from .chain_bundles import as_expected, chain_bundles, expected_subset, rows_table
@@ -71,18 +71,13 @@ def test_the_manifest_cases_are_the_only_ones_left_out() -> None:
     ]
 
 
-def test_a_v2_table_is_told_by_its_beacon_columns() -> None:
-    v2 = rows_table(BY_NAME["clean"]["records"], RECORD_SCHEMA_V2)
-    assert is_v2_table(v2) and not is_v2_table(v2.drop_columns(["beacon_size"]))
-
-
-def test_each_versions_arguments_are_refused_for_the_other() -> None:
+def test_argument_errors() -> None:
     case = BY_NAME["clean"]
     records = rows_table(case["records"], RECORD_SCHEMA_V2)
     cps = rows_table(case["checkpoints"], CHECKPOINT_SCHEMA_V2)
     policy = parse_policy(case["policy"])
-    with pytest.raises(InvalidInputError, match="log_id applies to v1 records"):
-        hashcore.verify_bulk(records, checkpoints=cps, log_id=b"\x01" * 32, policy=policy)
+    with pytest.raises(InvalidInputError, match="give policy= or origin= and log_key=, not both"):
+        hashcore.verify_bulk(records, checkpoints=cps, policy=policy, origin="o", log_key=bytes(32))
     with pytest.raises(InvalidInputError, match="need the log identity to trust"):
         hashcore.verify_bulk(records, checkpoints=cps)
     with pytest.raises(InvalidInputError, match="need their checkpoints table"):
@@ -91,21 +86,9 @@ def test_each_versions_arguments_are_refused_for_the_other() -> None:
         hashcore.verify_bulk(records, checkpoints=cps, policy=policy, anchors=["final"])
     with pytest.raises(InvalidInputError, match="threads must be at most 256"):
         hashcore.verify_bulk(records, checkpoints=cps, policy=policy, threads=257)
-    v1 = records.drop_columns(["beacon_size", "beacon_root"])
-    with pytest.raises(InvalidInputError, match="policy, as_of apply to v2 records only"):
-        hashcore.verify_bulk(v1, policy=policy, as_of=3)
-
-
-def test_v1_tables_still_get_v1_reports() -> None:
-    import tempfile
-
-    from hashcore.sim.sample_v1 import make_sample_v1 as make_sample
-
-    with tempfile.TemporaryDirectory() as tmp:
-        make_sample(tmp + "/b", devices=2, records=3, seed=1)
-        b = hashcore.read_bundle(tmp + "/b")
-    report = hashcore.verify_bulk(b.records, checkpoints=b.checkpoints, log_id=b.log_id)
-    assert isinstance(report, VerifyReport) and report.clean
+    no_beacon = records.drop_columns(["beacon_size", "beacon_root"])
+    with pytest.raises(ColumnError, match="no column 'beacon_size'"):
+        hashcore.verify_bulk(no_beacon, checkpoints=cps, policy=policy)
 
 
 def test_cli_threads_and_no_signatures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,8 +8,8 @@
   kept beside the store (``--evm embedded``).
 - :mod:`.anchorer`: :class:`Anchorer`, the relay's asyncio task that anchors the newest
   checkpoint, follows confirmations, reorgs, dropped and stuck transactions.
-- :mod:`.audit`: the auditor's side: each checkpoint's Anchored event on chain, as
-  NOT_ANCHORED / UNCONFIRMED / OK with a reason.
+- :mod:`.policy_anchors`: the auditor's side: the policy anchorer's Anchored events on
+  chain (SPEC 2.5), read for the v2 audit.
 
 Importing this package does not import the compiler nor eth-tester; both load on use.
 """
@@ -17,7 +17,6 @@ Importing this package does not import the compiler nor eth-tester; both load on
 from __future__ import annotations
 
 from .anchorer import AnchorConfigError, Anchorer, AnchorerStatus, AnchorReceipt
-from .audit import AnchorCheck, EvmAudit, anchor_states, audit_bundle_with_evm, check_anchors
 from .chain import EvmChain
 from .chain_access import read_key_file
 from .chain_types import (
@@ -38,7 +37,6 @@ from .contract import (
 __all__ = [
     "ANCHORED_TOPIC",
     "ANCHOR_GAS_LIMIT",
-    "AnchorCheck",
     "AnchorConfigError",
     "AnchorReceipt",
     "AnchoredEvent",
@@ -46,15 +44,11 @@ __all__ = [
     "AnchorerStatus",
     "ChainUnreachableError",
     "CompiledContract",
-    "EvmAudit",
     "EvmChain",
     "Fees",
     "Receipt",
     "SignedTransaction",
     "TxRejectedError",
-    "anchor_states",
-    "audit_bundle_with_evm",
-    "check_anchors",
     "compiled",
     "read_key_file",
 ]

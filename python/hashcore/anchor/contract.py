@@ -5,7 +5,8 @@ repository is a symlink to it) and is compiled offline by the ``vyper`` package 
 first time :func:`compiled` is called; nothing is downloaded.
 
 The call data and the event are encoded and decoded here by hand: both are fixed-size
-ABI words, and spelling them out keeps the wire format visible (docs/protocol.md 8.1).
+ABI words, and spelling them out keeps the wire format visible (SPEC 2.5; docs/protocol.md,
+"The anchor event").
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Record and checkpoint columns as the Rust engine takes them: raw Arrow buffers per column
-(no copy where a column already has the SPEC type), checked for type and range first. Both the
-in-memory (verify) and the streamed (stream) audit hand their tables over through these."""
+(no copy where a column already has the SPEC type), checked for type and range first.
+:mod:`.v2_columns` hands the v2 tables over through these."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import ColumnError, ColumnTypeError
-from ..schema import BINARY_COLUMNS, INTEGER_COLUMNS
 
 #: How one column's Arrow buffers are handed to the engine:
 #: (layout, width, data, offsets, validity, element offset, length).
@@ -19,7 +18,7 @@ ColumnSpec = tuple[str, int, Any, Any, Any, int, int]
 
 def column_array(table: pa.Table | pa.RecordBatch, name: str) -> pa.Array:
     if name not in table.column_names:
-        raise ColumnError(f"records table has no column '{name}' (SPEC section 3)")
+        raise ColumnError(f"records table has no column '{name}' (SPEC section 4)")
     if (n := len(table.schema.get_all_field_indices(name))) > 1:
         raise ColumnError(f"column '{name}' appears {n} times in the table")
     col = table.column(name)
@@ -32,10 +31,6 @@ def column_array(table: pa.Table | pa.RecordBatch, name: str) -> pa.Array:
 
 def _validity(arr: pa.Array) -> pa.Buffer | None:
     return arr.buffers()[0] if arr.null_count else None
-
-
-def _int_spec(name: str, arr: pa.Array) -> ColumnSpec:
-    return int_column_spec(name, arr, INTEGER_COLUMNS[name])
 
 
 def int_column_spec(name: str, arr: pa.Array, target: pa.DataType) -> ColumnSpec:
@@ -78,55 +73,5 @@ def binary_column_spec(name: str, arr: pa.Array) -> ColumnSpec:
         data = bufs[2] if bufs[2] is not None else b""
         return (layout, 0, data, bufs[1], _validity(arr), arr.offset, len(arr))
     raise ColumnTypeError(
-        f"column '{name}' must be binary or fixed_size_binary, got {t} (SPEC section 3)"
+        f"column '{name}' must be binary or fixed_size_binary, got {t} (SPEC section 4)"
     )
-
-
-def record_specs(records: pa.Table | pa.RecordBatch) -> dict[str, ColumnSpec]:
-    if not isinstance(records, pa.Table | pa.RecordBatch):
-        raise ColumnTypeError(
-            f"records must be a pyarrow.Table or RecordBatch, not {type(records).__name__}"
-        )
-    specs = {name: _int_spec(name, column_array(records, name)) for name in INTEGER_COLUMNS}
-    specs.update(
-        {name: binary_column_spec(name, column_array(records, name)) for name in BINARY_COLUMNS}
-    )
-    return specs
-
-
-def checkpoint_table_rows(
-    checkpoints: pa.Table | pa.RecordBatch,
-) -> list[tuple[int | None, bytes | None, bytes | None, bytes | None]]:
-    if not isinstance(checkpoints, pa.Table | pa.RecordBatch):
-        raise ColumnTypeError(
-            f"checkpoints must be a pyarrow.Table or RecordBatch, not {type(checkpoints).__name__}"
-        )
-    for name in ("tree_size", "root", "signature"):
-        if name not in checkpoints.column_names:
-            raise ColumnError(f"checkpoints table has no column '{name}' (SPEC section 3)")
-    sizes = column_array(checkpoints, "tree_size")
-    if not pa.types.is_integer(sizes.type) and not pa.types.is_null(sizes.type):
-        raise ColumnTypeError(f"checkpoint column 'tree_size' must be uint64, got {sizes.type}")
-    for name in ("root", "signature", "tx_hash"):
-        if name in checkpoints.column_names:  # type check only
-            binary_column_spec(name, column_array(checkpoints, name))
-    n = checkpoints.num_rows
-    tx_hashes = (
-        column_array(checkpoints, "tx_hash").to_pylist()
-        if "tx_hash" in checkpoints.column_names
-        else [None] * n
-    )
-    rows = []
-    for i, (ts, root, sig, tx) in enumerate(
-        zip(
-            sizes.to_pylist(),
-            column_array(checkpoints, "root").to_pylist(),
-            column_array(checkpoints, "signature").to_pylist(),
-            tx_hashes,
-            strict=True,
-        )
-    ):
-        if ts is not None and not 0 <= ts < 2**64:
-            raise ColumnError(f"checkpoint column 'tree_size' row {i}: {ts} is not a uint64")
-        rows.append((ts, root, sig, tx))
-    return rows

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from .. import _core
 from ..errors import HashcoreError
-from .verify import CHAIN_SUMMARY_SCHEMA, chain_summary, chains_json
+from .chains import CHAIN_SUMMARY_SCHEMA, chain_summary, chains_json
 
 __all__ = [
     "ANCHOR_VERDICT_CODES",
@@ -246,7 +246,7 @@ class AuditReportV2:
 
     @cached_property
     def chains(self) -> pa.Table:
-        """One row per chain, as ``VerifyReport.chains`` (an OK record is logged, so
+        """One row per chain (an OK record is logged, so
         complete means seqs 0..max_seq once each, all OK or OK_REDACTED)."""
         if self._table is None or self._table.num_rows == 0:
             return CHAIN_SUMMARY_SCHEMA.empty_table()

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from .. import _core
 from ..errors import BundleError, ColumnError, ColumnTypeError
+from ..limits import echo
 from .format import BUNDLE_FORMAT, load_manifest_object
 
 __all__ = [
@@ -243,22 +244,22 @@ def read_manifest_v2(path: Path) -> ManifestV2:
     file, manifest = load_manifest_object(path)
     if manifest.get("format") != BUNDLE_FORMAT:
         raise BundleError(
-            f"{file}: format is {manifest.get('format')!r}, expected {BUNDLE_FORMAT!r}"
+            f"{file}: format is {echo(manifest.get('format'))}, expected {BUNDLE_FORMAT!r}"
         )
     version = manifest.get("version")
     if isinstance(version, bool) or version != BUNDLE_VERSION_V2:
-        raise BundleError(f"{file}: version is {version!r}, expected {BUNDLE_VERSION_V2}")
+        raise BundleError(f"{file}: version is {echo(version)}, expected {BUNDLE_VERSION_V2}")
     origin = manifest.get("origin")
     if not isinstance(origin, str) or not _core.is_key_name(origin):
-        raise BundleError(f"{file}: origin must be a key name, got {origin!r}")
+        raise BundleError(f"{file}: origin must be a key name, got {echo(origin)}")
     log_key = manifest.get("log_key")
     if not isinstance(log_key, str) or not _HEX64.fullmatch(log_key):
-        raise BundleError(f"{file}: log_key must be 64 hex digits, got {log_key!r}")
+        raise BundleError(f"{file}: log_key must be 64 hex digits, got {echo(log_key)}")
     exported = manifest.get("exported_ms")
     if (
         isinstance(exported, bool)
         or not isinstance(exported, int)
         or not _I64[0] <= exported <= _I64[1]
     ):
-        raise BundleError(f"{file}: exported_ms must be an i64 integer, got {exported!r}")
+        raise BundleError(f"{file}: exported_ms must be an i64 integer, got {echo(exported)}")
     return ManifestV2(manifest, origin, bytes.fromhex(log_key), exported)

@@ -3,7 +3,8 @@ bundle's own identity, said loudly), with the evidence of ``--receipts`` / ``--n
 added to the bundle's own, ``--strict-time``, ``--as-of N`` and ``--evm-url URL`` (the node
 the policy's anchors are read from; required when the policy has ``evm``).
 
-Exit codes as for v1: 0 clean, 1 not clean, 2 unusable input (one line on stderr).
+Exit codes: 0 clean, 1 not clean, 2 unusable input (one line on stderr,
+``hashcore: error: ...``, so scripts can show them as they are).
 """
 
 from __future__ import annotations
@@ -22,30 +23,10 @@ from ..errors import HashcoreError
 from .args import EXIT_OK, fail, read_participants
 from .console import summary_console
 
-__all__ = ["V1_ONLY_OPTIONS", "V2_ONLY_OPTIONS", "given_options", "run_v2"]
+__all__ = ["run_v2"]
 
 EXIT_FAILURES = 1
 _MAX_LINES = 20
-
-#: Options that mean something for one protocol version only: (attribute, flag, unset value).
-V1_ONLY_OPTIONS: tuple[tuple[str, str, object], ...] = (
-    ("log_id", "--log-id", None),
-    ("confirmations", "--confirmations", None),
-)
-V2_ONLY_OPTIONS: tuple[tuple[str, str, object], ...] = (
-    ("policy", "--policy", None),
-    ("receipts", "--receipts", None),
-    ("notes", "--notes", None),
-    ("strict_time", "--strict-time", False),
-    ("as_of", "--as-of", None),
-)
-
-
-def given_options(
-    args: argparse.Namespace, options: tuple[tuple[str, str, object], ...]
-) -> list[str]:
-    """The flags of ``options`` that were given on the command line."""
-    return [flag for attr, flag, unset in options if getattr(args, attr, unset) != unset]
 
 
 def _counts_table(title: str, counts: dict[str, int], ok: set[str]) -> Table:
@@ -151,10 +132,6 @@ def _summary(console: Console, report: Any) -> None:
 
 def run_v2(args: argparse.Namespace) -> int:
     """Audit the v2 bundle ``args.bundle``; the exit code."""
-    v1_only = given_options(args, V1_ONLY_OPTIONS)
-    if v1_only:
-        return fail(f"{args.bundle}: a v2 bundle; {', '.join(v1_only)} apply to v1 bundles only")
-    from ..audit import AuditReportV2
     from ..bundle_audit import audit_bundle
 
     names: dict[str, str] | None = None
@@ -181,7 +158,6 @@ def run_v2(args: argparse.Namespace) -> int:
         files = [args.bundle, args.policy, *(args.receipts or []), *(args.notes or [])]
         named = any(f is not None and str(f) in str(exc) for f in files)
         return fail(str(exc) if named else f"{args.bundle}: {exc}")
-    assert isinstance(report, AuditReportV2)  # the bundle is v2 (run() checked)
     _summary(out, report)
     if args.json is not None:
         text = json.dumps(report.to_json(), indent=2) + "\n"

@@ -1,7 +1,8 @@
 """The v2 audit report page (``hashcore audit BUNDLE --policy ... --html FILE``): the
 verdicts of SPEC v2 section 5 (records, checkpoints, anchors, receipts, evidence notes),
 and the time picture (5.3) as two plots (:mod:`.time_plots`): entry delay per participant
-and the records outside their window."""
+and the records outside their window. :func:`audit_body` is the shorter summary of an
+audit's JSON the demo page shows for its clean bundle."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow.compute as pc
 
-from .audit_page import chain_section, failure_tables, verdict_counts
+from .audit_tables import chain_section, failure_tables, verdict_counts
 from .kit import (
     Markup,
     card_row,
+    code_pill,
     concat,
     element,
     html_page,
@@ -30,7 +32,7 @@ from .time_plots import MAX_PARTICIPANTS, MAX_WINDOWS, DelaySeries, WindowRow
 if TYPE_CHECKING:
     from ..audit.v2_report import AuditReportV2
 
-__all__ = ["render_audit_html_v2"]
+__all__ = ["audit_body", "render_audit_html_v2"]
 
 #: Codes that say nothing against the relay (shown green).
 _GOOD = frozenset(
@@ -360,3 +362,94 @@ def render_audit_html_v2(
         ]
     )
     return html_page(title, body)
+
+
+def _json_notes(report: Mapping[str, Any]) -> list[str]:
+    notes = []
+    if report.get("log_identity_source") == "bundle":
+        notes.append(
+            "The log identity was taken from the bundle itself (SPEC v2 3): pass --policy with "
+            "the trial's registered policy for an independent check."
+        )
+    if report.get("manifest_origin_matches") is False:
+        notes.append("The bundle's manifest names another origin than the policy.")
+    if report.get("manifest_log_key_matches") is False:
+        notes.append("The bundle's manifest names another log key than the policy.")
+    if report.get("signatures_checked") is False:
+        notes.append("Signatures were not checked.")
+    return notes
+
+
+def _json_checkpoints(report: Mapping[str, Any]) -> Markup:
+    """Checkpoint verdicts with the anchor state of each, where the JSON carries an
+    ``evm`` member of ``{"anchors": [{tree_size, state, tx_hash}]}`` (the demo's, read
+    from the relay's store)."""
+    cps: list[Mapping[str, Any]] = report.get("checkpoints") or []
+    if not cps:
+        return element("p", "No checkpoints: nothing attests that any record was logged.", "note")
+    evm = report.get("evm")
+    anchors: dict[object, Mapping[str, Any]] = {}
+    if isinstance(evm, Mapping):
+        anchors = {a.get("tree_size"): a for a in evm.get("anchors") or []}
+    rows = []
+    for cp in cps:
+        a = anchors.get(cp.get("tree_size"), {})
+        state = a.get("state")
+        rows.append(
+            [
+                number(cp.get("tree_size")),
+                short_hex(cp.get("root")),
+                code_pill(str(cp.get("code"))),
+                pill(str(state), "ok" if state == "final" else "bad") if state else "–",
+                short_hex(a.get("tx_hash"), 18),
+            ]
+        )
+    return html_table(["tree size", "root", "verdict", "anchor", "tx hash"], rows, numeric=[0])
+
+
+def audit_body(
+    report: Mapping[str, Any], participants: Mapping[str, str] | None, *, h: str = "h2"
+) -> Markup:
+    """An audit's JSON (``AuditReportV2.to_json()``) below its title: verdict, cards,
+    record verdicts, failures, checkpoints (and anchors) and chains."""
+    clean = bool(report.get("clean"))
+    verdict = "CLEAN: every record, checkpoint and piece of evidence verified"
+    banner = Markup(
+        f'<div class="banner {"ok" if clean else "bad"}">{verdict if clean else "NOT CLEAN"}</div>'
+    )
+    counts: Mapping[str, int] = report.get("counts") or {}
+    failures = len(report.get("failures") or [])
+    cps = report.get("checkpoints") or []
+    cps_ok = sum(1 for c in cps if c.get("code") == "OK")
+    missing = sum(b - a for a, b in report.get("missing_log_positions") or [])
+    against = sum(1 for r in report.get("receipts") or [] if r.get("code") in _AGAINST_RELAY)
+    cards = card_row(
+        [
+            ("records", number(report.get("records", 0)), ""),
+            ("OK", number(counts.get("OK", 0)), "ok"),
+            ("erased (OK_REDACTED)", number(counts.get("OK_REDACTED", 0)), "ok"),
+            ("failed records", number(failures), "bad" if failures else "ok"),
+            (
+                "checkpoints OK",
+                f"{cps_ok} / {len(cps)}",
+                "ok" if cps and cps_ok == len(cps) else "bad",
+            ),
+            ("missing log positions", number(missing), "bad" if missing else "ok"),
+            ("receipts against the relay", number(against), "bad" if against else "ok"),
+        ]
+    )
+    return concat(
+        [
+            banner,
+            cards,
+            *(element("p", n, "note") for n in _json_notes(report)),
+            element(h, "Record verdicts"),
+            verdict_counts(report),
+            element(h, "Failures"),
+            failure_tables(report, participants),
+            element(h, "Checkpoints and anchors"),
+            _json_checkpoints(report),
+            element(h, "Participants' chains"),
+            chain_section(report, participants),
+        ]
+    )

@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .audit_page import audit_body
+from .audit_page_v2 import audit_body
 from .kit import (
     Markup,
     card_row,

@@ -276,10 +276,10 @@ def _clean_audit(
         problems.append(
             f"the bundle holds {report.records} records, the trial made {trial_records}"
         )
-    not_ok = [r for r in report.receipts if r.code != "RECEIPT_OK"]  # type: ignore[union-attr]
-    if len(report.receipts) != trial_records or not_ok:  # type: ignore[union-attr]
+    not_ok = [r for r in report.receipts if r.code != "RECEIPT_OK"]
+    if len(report.receipts) != trial_records or not_ok:
         problems.append(
-            f"{len(report.receipts)} receipts audited for {trial_records} records, "  # type: ignore[union-attr]
+            f"{len(report.receipts)} receipts audited for {trial_records} records, "
             f"{len(not_ok)} not RECEIPT_OK"
         )
     return body, problems

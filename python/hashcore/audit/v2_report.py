@@ -1,6 +1,6 @@
 """``AuditReportV2``: what a protocol v2 audit concludes (SPEC v2 section 5), and its JSON.
 
-The JSON keeps v1's keys (``clean``, ``records``, ``counts``, ``failures``,
+The JSON has the keys other tools read (``clean``, ``records``, ``counts``, ``failures``,
 ``checkpoints``, ``missing_log_positions``, ``chains``, and ``anchors_checked``) and adds
 ``receipts``, ``evidence_notes``, ``time_findings``, ``anchors``,
 ``manifest_origin_matches``, ``manifest_log_key_matches`` and ``log_identity_source``.

@@ -4,14 +4,13 @@ v2 format's schemas and manifest (format_v2), writing and reading a bundle (io_v
 from __future__ import annotations
 
 from .format import BUNDLE_FORMAT
-from .format_v2 import BUNDLE_VERSION_V2, is_v2_bundle
+from .format_v2 import BUNDLE_VERSION_V2
 from .io_v2 import BundleV2, read_bundle_v2, write_bundle_v2
 
 __all__ = [
     "BUNDLE_FORMAT",
     "BUNDLE_VERSION_V2",
     "BundleV2",
-    "is_v2_bundle",
     "read_bundle_v2",
     "write_bundle_v2",
 ]

@@ -10,7 +10,6 @@ verdict of its row (MALFORMED, RECEIPT_BAD_SIG), not a reason to refuse the bund
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,6 @@ __all__ = [
     "ManifestV2",
     "check_read_table",
     "conform_for_writing",
-    "is_v2_bundle",
     "new_manifest_v2",
     "read_manifest_v2",
 ]
@@ -203,24 +201,6 @@ def new_manifest_v2(origin: str, log_key: bytes, exported_ms: int) -> dict[str, 
         "log_key": log_key.hex(),
         "exported_ms": exported_ms,
     }
-
-
-def is_v2_bundle(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is a directory whose manifest says version 2, so that the v2
-    reader is the one to check it. Anything else (no directory, no or unreadable manifest,
-    another version, or a v1 manifest -- a ``log_id`` and no ``origin`` -- whose version
-    was changed) goes to the v1 reader, unchanged, which names what is wrong."""
-    root = Path(path)
-    if not root.is_dir():
-        return False
-    try:
-        _, manifest = load_manifest_object(root)
-    except BundleError:
-        return False
-    version = manifest.get("version")
-    if isinstance(version, bool) or version != BUNDLE_VERSION_V2:
-        return False
-    return not ("log_id" in manifest and "origin" not in manifest)
 
 
 @dataclass(frozen=True)

@@ -45,16 +45,6 @@ positive_int = int_at_least(1, not_int="a positive integer", too_small="a positi
 non_negative_int = int_at_least(0, not_int="an integer >= 0")
 
 
-def log_id_hex(text: str) -> bytes:
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("--log-id must be 64 hex digits") from None
-    if len(raw) != 32:
-        raise argparse.ArgumentTypeError(f"--log-id must be 64 hex digits, got {len(text)}")
-    return raw
-
-
 class Parser(argparse.ArgumentParser):
     """argparse that reports errors in the one-line ``hashcore: error:`` form."""
 

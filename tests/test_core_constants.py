@@ -7,14 +7,18 @@ from __future__ import annotations
 import hashcore
 import pyarrow as pa
 import pytest
-from hashcore import _core, device, errors, record, schema
-from hashcore.audit.verify import VERDICT_REASONS
+from hashcore import _core, device, errors, record
+from hashcore.bundle import format_v2
+
+
+def test_protocol_version() -> None:
+    assert hashcore.PROTOCOL_VERSION == _core.PROTOCOL_VERSION == _core.V2_VERSION == 2
 
 
 def test_sizes() -> None:
     assert (_core.CHAIN_ID_LEN, _core.LINK_LEN, _core.COMMIT_LEN) == (16, 32, 32)
     assert (_core.SIGNATURE_LEN, _core.SALT_LEN, _core.KEY_LEN) == (64, 16, 32)
-    assert _core.HEADER_LEN == 1 + _core.CHAIN_ID_LEN + 8 + 8 + 1 + _core.LINK_LEN + 32
+    assert _core.V2_HEADER_LEN == 1 + _core.CHAIN_ID_LEN + 8 + 8 + 1 + _core.LINK_LEN + 32 + 8 + 32
     assert bytes(_core.LINK_LEN) == record.ZERO_LINK
     assert record._SALT_SIZE == device._SALT_SIZE == _core.SALT_LEN
 
@@ -22,63 +26,23 @@ def test_sizes() -> None:
 def test_bundle_schema_widths_are_the_sizes() -> None:
     widths = {
         f.name: f.type.byte_width
-        for f in schema.RECORD_SCHEMA
+        for f in format_v2.RECORD_SCHEMA_V2
         if pa.types.is_fixed_size_binary(f.type)
     }
     assert widths == {
         "chain_id": _core.CHAIN_ID_LEN,
         "prev": _core.LINK_LEN,
         "commit": _core.COMMIT_LEN,
+        "beacon_root": 32,
         "link": _core.LINK_LEN,
         "signature": _core.SIGNATURE_LEN,
     }
-    cp = {
-        f.name: f.type.byte_width
-        for f in schema.CHECKPOINT_SCHEMA
-        if pa.types.is_fixed_size_binary(f.type)
-    }
-    assert cp == {"root": 32, "signature": _core.SIGNATURE_LEN, "tx_hash": 32}
 
 
 def test_kinds() -> None:
     assert _core.KINDS == {"GENESIS": 0, "DATA": 1, "ROTATION": 2}
     assert {k.name: int(k) for k in hashcore.Kind} == _core.KINDS
     assert (_core.KIND_GENESIS, _core.KIND_DATA, _core.KIND_ROTATION) == (0, 1, 2)
-
-
-def test_verdicts() -> None:
-    assert _core.VERDICT_CODES == [
-        "OK",
-        "OK_REDACTED",
-        "MALFORMED",
-        "DUPLICATE_LOG_INDEX",
-        "BAD_LINK",
-        "BAD_COMMIT",
-        "NO_GENESIS",
-        "FORK",
-        "GAP",
-        "BROKEN_CHAIN",
-        "BAD_SIGNATURE",
-        "NOT_LOGGED",
-    ]
-    assert {name: i for i, name in enumerate(_core.VERDICT_CODES)} == _core.VERDICTS
-    assert tuple(_core.VERDICT_CODES) == hashcore.VERDICT_CODES
-    assert list(VERDICT_REASONS) == _core.VERDICT_CODES
-
-
-def test_checkpoint_verdicts() -> None:
-    assert _core.CHECKPOINT_VERDICT_CODES == [
-        "OK",
-        "BAD_CHECKPOINT_SIG",
-        "ROOT_MISMATCH",
-        "INCONSISTENT",
-        "NOT_ANCHORED",
-        "UNCONFIRMED",
-    ]
-    assert {
-        name: i for i, name in enumerate(_core.CHECKPOINT_VERDICT_CODES)
-    } == _core.CHECKPOINT_VERDICTS
-    assert tuple(_core.CHECKPOINT_VERDICT_CODES) == hashcore.CHECKPOINT_VERDICT_CODES
 
 
 def test_reject_codes() -> None:

@@ -1,17 +1,14 @@
 """Type stubs of the Rust extension ``hashcore._core`` (checked by ``mypy.stubtest``)."""
 
 from collections.abc import Iterable, Sequence
-from os import PathLike
 from typing import Any, Literal, final
 
 from typing_extensions import Buffer
 
+#: The protocol this build speaks: 2 (SPEC v2; the record constants are V2_*).
 PROTOCOL_VERSION: int
-HEADER_LEN: int
 CHAIN_ID_CONTEXT: str
 COMMIT_CONTEXT: str
-LINK_CONTEXT: str
-CHECKPOINT_CONTEXT: str
 CHAIN_ID_LEN: int
 LINK_LEN: int
 COMMIT_LEN: int
@@ -23,12 +20,6 @@ KINDS: dict[str, int]
 KIND_GENESIS: int
 KIND_DATA: int
 KIND_ROTATION: int
-#: Verdict names indexed by their uint8 code, and name -> code.
-VERDICT_CODES: list[str]
-VERDICTS: dict[str, int]
-CHECKPOINT_VERDICT_CODES: list[str]
-CHECKPOINT_VERDICTS: dict[str, int]
-MALFORMED_REASONS: list[str]
 #: ``check_submissions`` reject codes (0 is accepted): code -> (reason label, text).
 REJECT_CODES: dict[int, tuple[str, str]]
 DEFAULT_THREADS: int
@@ -36,41 +27,11 @@ MAX_THREADS: int
 
 def chain_id_for_key(public_key: Buffer) -> bytes: ...
 def commitment(salt: Buffer, payload: Buffer) -> bytes: ...
-def record_header(
-    chain_id: Buffer, seq: int, time_ms: int, kind: int, prev: Buffer, commit: Buffer
-) -> bytes: ...
-def link_of_header(header: Buffer) -> bytes: ...
 def check_public_key(public_key: Buffer) -> Literal["valid", "not_a_point", "small_order"]: ...
 def verify_signature(public_key: Buffer, message: Buffer, signature: Buffer) -> bool: ...
 def verify_signatures(items: Sequence[tuple[Buffer, Buffer, Buffer]]) -> list[bool]: ...
 def public_key_from_seed(seed: Buffer) -> bytes: ...
 def sign(seed: Buffer, message: Buffer) -> bytes: ...
-def checkpoint_digest(log_id: Buffer, tree_size: int, root: Buffer) -> bytes: ...
-def sign_checkpoint(seed: Buffer, tree_size: int, root: Buffer) -> bytes: ...
-def verify_checkpoint(log_id: Buffer, tree_size: int, root: Buffer, signature: Buffer) -> bool: ...
-def merkle_leaf_hash(link: Buffer) -> bytes: ...
-def merkle_root(links: Buffer | Iterable[Buffer]) -> bytes: ...
-def inclusion_proof(links: Buffer | Iterable[Buffer], index: int) -> list[bytes]: ...
-def verify_inclusion(
-    leaf_hash: Buffer, index: int, tree_size: int, path: Iterable[Buffer], root: Buffer
-) -> bool: ...
-def consistency_proof(links: Buffer | Iterable[Buffer], first: int) -> list[bytes]: ...
-def verify_consistency(
-    first: int, second: int, first_root: Buffer, second_root: Buffer, path: Iterable[Buffer]
-) -> bool: ...
-
-@final
-class MerkleLog:
-    def __new__(cls) -> MerkleLog: ...
-    @staticmethod
-    def from_state(size: int, subtree_roots: Iterable[Buffer]) -> MerkleLog: ...
-    def append(self, link: Buffer) -> int: ...
-    def extend(self, links: Buffer | Iterable[Buffer]) -> int: ...
-    @property
-    def size(self) -> int: ...
-    def root(self) -> bytes: ...
-    def subtree_roots(self) -> list[bytes]: ...
-    def __len__(self) -> int: ...
 
 @final
 class Sha256LogTree:
@@ -135,45 +96,6 @@ def check_shapes(
     max_seq: int | None = None,
     starts_chain: bool = False,
 ) -> tuple[int, str, str, str] | None: ...
-def verify_columns(
-    columns: dict[str, tuple[str, int, Buffer, Buffer | None, Buffer | None, int, int]],
-    checkpoints: Sequence[tuple[int | None, Buffer | None, Buffer | None, Buffer | None]]
-    | None = None,
-    log_id: Buffer | None = None,
-    anchors: Sequence[str | None] | None = None,
-    threads: int | None = None,
-    check_signatures: bool = True,
-    summaries: bool = False,
-) -> dict[str, Any]: ...
-
-@final
-class StreamAudit:
-    """The streamed audit (hashcore/stream.py drives it): add_batch for every batch of
-    rows, then check_log, check_partition for each partition, finish."""
-
-    def __new__(
-        cls,
-        total: int,
-        partitions: int = 1,
-        spill_dir: str | PathLike[str] | None = None,
-        threads: int | None = None,
-        check_signatures: bool = True,
-    ) -> StreamAudit: ...
-    @property
-    def partitions(self) -> int: ...
-    @property
-    def rows(self) -> int: ...
-    def add_batch(
-        self, columns: dict[str, tuple[str, int, Buffer, Buffer | None, Buffer | None, int, int]]
-    ) -> int: ...
-    def check_log(
-        self,
-        checkpoints: Sequence[tuple[int | None, Buffer | None, Buffer | None, Buffer | None]]
-        | None = None,
-        log_id: Buffer | None = None,
-    ) -> None: ...
-    def check_partition(self, index: int) -> int: ...
-    def finish(self, anchors: Sequence[str | None] | None = None) -> dict[str, Any]: ...
 
 # Benchmark ceilings (bench/): the libraries alone, over the same bytes and pool.
 def _raw_batch_verify(

@@ -8,6 +8,12 @@ use crate::ed25519::{self, BatchItem};
 use crate::error::{Error, Result};
 use crate::pool;
 
+/// The batch size the v2 verifier uses (`v2::audit::records`: 64 to 4096 signatures, at
+/// least 4 batches per thread), so that the ceiling batches exactly as the audit does.
+fn batch_size(items: usize, threads: usize) -> usize {
+    (items / (threads.max(1) * 4)).clamp(64, 4096)
+}
+
 /// Batch-verifies `n` (key, 32-byte message, signature) triples given as packed buffers, in
 /// batches of the verifier's size (callers sort them by key, as the verifier does). Returns
 /// how many batches failed.
@@ -25,7 +31,7 @@ pub fn batch_verify(
     }
     let pool = pool::pool(threads)?;
     Ok(pool.install(|| {
-        let batch = crate::audit::batch_size(n, rayon::current_num_threads());
+        let batch = batch_size(n, rayon::current_num_threads());
         (0..n)
             .collect::<Vec<_>>()
             .par_chunks(batch)

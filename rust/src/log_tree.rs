@@ -5,42 +5,30 @@
 //! Memory is about 2 × 32 bytes per leaf (the leaves plus every perfect-subtree root
 //! above them). The relay rebuilds it from stored entries at start-up in one O(n) pass.
 //!
-//! The shape is RFC 9162's for both hash flavours: [`LogTree::new`] is v1's BLAKE3 tree,
-//! [`LogTree::sha256`] the SHA-256 tree of SPEC v2 2.1 (C2SP tlog-tiles) the relay logs in.
+//! The tree is SPEC v2 2.1's: RFC 6962 / RFC 9162 with SHA-256 (C2SP tlog-tiles),
+//! `MTH({}) = SHA256("")`, nodes `SHA256(0x01 || l || r)` (`crate::v2::tree`).
 
-use crate::protocol::Hash;
+use crate::v2::tree::{empty_root, node_hash};
+use crate::v2::Hash;
 
 #[derive(Debug, Clone)]
 pub struct LogTree {
     /// `levels[h][i]` is the root of the perfect subtree of height `h` covering leaves
     /// `i·2^h .. (i+1)·2^h`; `levels[0]` are the leaf hashes.
     levels: Vec<Vec<Hash>>,
-    node: fn(&Hash, &Hash) -> Hash,
-    empty: fn() -> Hash,
 }
 
 impl Default for LogTree {
     fn default() -> Self {
-        Self::new()
+        Self::sha256()
     }
 }
 
 impl LogTree {
-    /// The v1 tree (BLAKE3).
-    pub fn new() -> Self {
-        Self {
-            levels: vec![Vec::new()],
-            node: crate::merkle::node_hash,
-            empty: crate::merkle::empty_root,
-        }
-    }
-
-    /// The SHA-256 tree of SPEC v2 2.1: `MTH({}) = SHA256("")`, `SHA256(0x01 || l || r)`.
+    /// An empty SHA-256 tree of SPEC v2 2.1.
     pub fn sha256() -> Self {
         Self {
             levels: vec![Vec::new()],
-            node: crate::v2::tree::node_hash,
-            empty: crate::v2::tree::empty_root,
         }
     }
 
@@ -54,7 +42,7 @@ impl LogTree {
         let mut h = 0;
         while self.levels[h].len() % 2 == 0 {
             let n = self.levels[h].len();
-            let parent = (self.node)(&self.levels[h][n - 2], &self.levels[h][n - 1]);
+            let parent = node_hash(&self.levels[h][n - 2], &self.levels[h][n - 1]);
             if self.levels.len() == h + 1 {
                 self.levels.push(Vec::new());
             }
@@ -77,7 +65,7 @@ impl LogTree {
             return self.levels[h][(start >> h) as usize];
         }
         let k = split_point(n);
-        (self.node)(
+        node_hash(
             &self.range_hash(start, start + k),
             &self.range_hash(start + k, end),
         )
@@ -86,7 +74,7 @@ impl LogTree {
     /// `MTH` of the first `size` leaves; `None` when `size` exceeds the log.
     pub fn root(&self, size: u64) -> Option<Hash> {
         match size {
-            0 => Some((self.empty)()),
+            0 => Some(empty_root()),
             s if s <= self.size() => Some(self.range_hash(0, s)),
             _ => None,
         }
@@ -157,44 +145,6 @@ fn split_point(n: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::merkle::{self, empty_root, leaf_hash};
-
-    fn leaves(n: u64) -> Vec<Hash> {
-        (0..n).map(|i| leaf_hash(&i.to_be_bytes())).collect()
-    }
-
-    #[test]
-    fn matches_the_direct_definitions_at_every_size() {
-        let all = leaves(70);
-        let mut tree = LogTree::new();
-        assert_eq!(tree.root(0), Some(empty_root()));
-        for (i, leaf) in all.iter().enumerate() {
-            tree.push(*leaf);
-            assert_eq!(tree.size(), i as u64 + 1);
-        }
-        for size in 0..=70u64 {
-            let prefix = &all[..size as usize];
-            assert_eq!(tree.root(size), Some(merkle::root(prefix)), "root {size}");
-            for index in 0..size {
-                assert_eq!(
-                    tree.inclusion_proof(index, size),
-                    merkle::inclusion_proof(prefix, index),
-                    "inclusion {index} of {size}"
-                );
-            }
-            for first in 0..=size {
-                assert_eq!(
-                    tree.consistency_proof(first, size),
-                    merkle::consistency_proof(prefix, first),
-                    "consistency {first} -> {size}"
-                );
-            }
-        }
-        assert_eq!(tree.root(71), None);
-        assert_eq!(tree.inclusion_proof(70, 70), None);
-        assert_eq!(tree.consistency_proof(5, 71), None);
-        assert_eq!(tree.consistency_proof(6, 5), None);
-    }
 
     #[test]
     fn the_sha256_tree_matches_the_v2_definitions() {
@@ -202,7 +152,10 @@ mod tests {
         let all: Vec<Hash> = (0..40u64).map(|i| t::leaf_hash(&i.to_be_bytes())).collect();
         let mut tree = LogTree::sha256();
         assert_eq!(tree.root(0), Some(t::empty_root()));
-        all.iter().for_each(|l| tree.push(*l));
+        for (i, leaf) in all.iter().enumerate() {
+            tree.push(*leaf);
+            assert_eq!(tree.size(), i as u64 + 1);
+        }
         for size in 0..=40u64 {
             let prefix = &all[..size as usize];
             assert_eq!(tree.root(size), Some(t::root(prefix)), "root {size}");
@@ -221,5 +174,9 @@ mod tests {
                 );
             }
         }
+        assert_eq!(tree.root(41), None);
+        assert_eq!(tree.inclusion_proof(40, 40), None);
+        assert_eq!(tree.consistency_proof(5, 41), None);
+        assert_eq!(tree.consistency_proof(6, 5), None);
     }
 }

@@ -1,16 +1,14 @@
-//! SPEC section 1: payload commitment, record header, link and chain id.
+//! SPEC section 1 (unchanged in v2): payload commitment, chain id, field sizes and kinds.
+//! The v2 header, link and beacon are in `crate::v2::record`.
 //!
 //! Every function here is a byte-exact transcription of the SPEC; the conformance vectors in
 //! `tests/vectors/` pin them.
 
-/// BLAKE3 derive-key contexts. The date in them is part of the protocol, not a timestamp.
+/// BLAKE3 derive-key contexts SPEC v2 keeps from v1 (so their names still end in "v1"). The
+/// date in them is part of the protocol, not a timestamp.
 pub const CHAIN_ID_CONTEXT: &str = "hashcore 2026-11-23 chain id v1";
 pub const COMMIT_CONTEXT: &str = "hashcore 2026-11-23 payload commitment v1";
-pub const LINK_CONTEXT: &str = "hashcore 2026-11-23 record link v1";
-pub const CHECKPOINT_CONTEXT: &str = "hashcore 2026-11-23 checkpoint v1";
 
-pub const VERSION: u8 = 1;
-pub const HEADER_LEN: usize = 98;
 pub const CHAIN_ID_LEN: usize = 16;
 pub const SALT_LEN: usize = 16;
 pub const HASH_LEN: usize = 32;
@@ -81,42 +79,4 @@ pub fn chain_id_for_key(public_key: &[u8; KEY_LEN]) -> ChainId {
 /// `commit = KDF(commit ctx, salt || payload)`.
 pub fn commitment(salt: &[u8], payload: &[u8]) -> Hash {
     kdf(COMMIT_CONTEXT, &[salt, payload])
-}
-
-/// The 98-byte record header of SPEC 1.2. `kind` is taken as a raw byte so that the
-/// auditor can recompute the link of a row with an unknown kind exactly as stored.
-pub fn header(
-    chain_id: &ChainId,
-    seq: u64,
-    time_ms: i64,
-    kind: u8,
-    prev: &Hash,
-    commit: &Hash,
-) -> [u8; HEADER_LEN] {
-    let mut h = [0u8; HEADER_LEN];
-    h[0] = VERSION;
-    h[1..17].copy_from_slice(chain_id);
-    h[17..25].copy_from_slice(&seq.to_be_bytes());
-    h[25..33].copy_from_slice(&time_ms.to_be_bytes());
-    h[33] = kind;
-    h[34..66].copy_from_slice(prev);
-    h[66..98].copy_from_slice(commit);
-    h
-}
-
-/// `link = KDF(link ctx, header)`.
-pub fn link_of_header(header: &[u8]) -> Hash {
-    kdf(LINK_CONTEXT, &[header])
-}
-
-/// Header and link in one step.
-pub fn link(
-    chain_id: &ChainId,
-    seq: u64,
-    time_ms: i64,
-    kind: u8,
-    prev: &Hash,
-    commit: &Hash,
-) -> Hash {
-    link_of_header(&header(chain_id, seq, time_ms, kind, prev, commit))
 }

@@ -7,15 +7,12 @@ use pyo3::prelude::*;
 
 use crate::ingest::Reject;
 use crate::protocol::{self, Kind};
-use crate::verdict::{CheckpointVerdict, MalformedReason, Verdict};
 
 pub fn add(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("PROTOCOL_VERSION", protocol::VERSION)?;
-    m.add("HEADER_LEN", protocol::HEADER_LEN)?;
+    // The protocol this build speaks (SPEC v2); its record constants are `V2_*`.
+    m.add("PROTOCOL_VERSION", crate::v2::VERSION)?;
     m.add("CHAIN_ID_CONTEXT", protocol::CHAIN_ID_CONTEXT)?;
     m.add("COMMIT_CONTEXT", protocol::COMMIT_CONTEXT)?;
-    m.add("LINK_CONTEXT", protocol::LINK_CONTEXT)?;
-    m.add("CHECKPOINT_CONTEXT", protocol::CHECKPOINT_CONTEXT)?;
 
     // Field sizes (SPEC 1).
     m.add("CHAIN_ID_LEN", protocol::CHAIN_ID_LEN)?;
@@ -31,24 +28,6 @@ pub fn add(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("KIND_GENESIS", Kind::Genesis as u8)?;
     m.add("KIND_DATA", Kind::Data as u8)?;
     m.add("KIND_ROTATION", Kind::Rotation as u8)?;
-
-    // Verdicts (SPEC 4): the names indexed by code, and name -> code.
-    m.add("VERDICT_CODES", Verdict::ALL.map(Verdict::code).to_vec())?;
-    let verdicts: BTreeMap<&str, u8> = Verdict::ALL.iter().map(|v| (v.code(), *v as u8)).collect();
-    m.add("VERDICTS", verdicts)?;
-    m.add(
-        "CHECKPOINT_VERDICT_CODES",
-        CheckpointVerdict::ALL.map(CheckpointVerdict::code).to_vec(),
-    )?;
-    let checkpoint_verdicts: BTreeMap<&str, u8> = CheckpointVerdict::ALL
-        .iter()
-        .map(|v| (v.code(), *v as u8))
-        .collect();
-    m.add("CHECKPOINT_VERDICTS", checkpoint_verdicts)?;
-    m.add(
-        "MALFORMED_REASONS",
-        MalformedReason::ALL.map(MalformedReason::text).to_vec(),
-    )?;
 
     // The relay's reject codes of `check_submissions`: code -> (reason label, text).
     let rejects: BTreeMap<u8, (&str, &str)> = Reject::ALL

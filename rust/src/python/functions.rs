@@ -1,5 +1,5 @@
-//! Thin wrappers over the protocol, Ed25519 and checkpoint functions. They convert and
-//! check arguments; the work happens in the domain modules.
+//! Thin wrappers over the protocol and Ed25519 functions, and the bench's raw ceilings.
+//! They convert and check arguments; the work happens in the domain modules.
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -7,16 +7,7 @@ use pyo3::types::PyBytes;
 use super::buffers::{array, Bytes};
 use super::errors::IntoPyResult;
 use crate::ed25519::{self, BatchItem, KeyCheck};
-use crate::error::Error;
-use crate::{checkpoint, protocol};
-
-fn kind_byte(kind: u64) -> PyResult<u8> {
-    u8::try_from(kind)
-        .map_err(|_| {
-            Error::InvalidArgument(format!("kind must fit in one byte (0..=255), got {kind}"))
-        })
-        .py()
-}
+use crate::protocol;
 
 /// chain_id_for_key(public_key) -> bytes: the 16-byte chain id a genesis key names.
 #[pyfunction]
@@ -39,38 +30,6 @@ pub fn commitment<'py>(
     let payload = Bytes::get(payload, "payload")?;
     let out = py.detach(|| protocol::commitment(&salt, payload.as_slice()));
     Ok(PyBytes::new(py, &out))
-}
-
-/// record_header(chain_id, seq, time_ms, kind, prev, commit) -> bytes (98 bytes).
-#[pyfunction]
-pub fn record_header<'py>(
-    py: Python<'py>,
-    chain_id: &Bound<'py, PyAny>,
-    seq: u64,
-    time_ms: i64,
-    kind: u64,
-    prev: &Bound<'py, PyAny>,
-    commit: &Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let header = protocol::header(
-        &array::<16>(chain_id, "chain_id")?,
-        seq,
-        time_ms,
-        kind_byte(kind)?,
-        &array::<32>(prev, "prev")?,
-        &array::<32>(commit, "commit")?,
-    );
-    Ok(PyBytes::new(py, &header))
-}
-
-/// link_of_header(header) -> bytes: KDF(link ctx, header) of a 98-byte header.
-#[pyfunction]
-pub fn link_of_header<'py>(
-    py: Python<'py>,
-    header: &Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let header = array::<{ protocol::HEADER_LEN }>(header, "header")?;
-    Ok(PyBytes::new(py, &protocol::link_of_header(&header)))
 }
 
 /// check_public_key(public_key) -> "valid" | "not_a_point" | "small_order".
@@ -149,54 +108,6 @@ pub fn sign<'py>(
     let seed = array::<32>(seed, "seed")?;
     let msg = Bytes::get(message, "message")?;
     Ok(PyBytes::new(py, &ed25519::sign(&seed, msg.as_slice())))
-}
-
-/// checkpoint_digest(log_id, tree_size, root) -> bytes.
-#[pyfunction]
-pub fn checkpoint_digest<'py>(
-    py: Python<'py>,
-    log_id: &Bound<'py, PyAny>,
-    tree_size: u64,
-    root: &Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let digest = checkpoint::digest(
-        &array::<32>(log_id, "log_id")?,
-        tree_size,
-        &array::<32>(root, "root")?,
-    );
-    Ok(PyBytes::new(py, &digest))
-}
-
-/// sign_checkpoint(seed, tree_size, root) -> bytes: the relay's checkpoint signature.
-#[pyfunction]
-pub fn sign_checkpoint<'py>(
-    py: Python<'py>,
-    seed: &Bound<'py, PyAny>,
-    tree_size: u64,
-    root: &Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let sig = checkpoint::sign(
-        &array::<32>(seed, "seed")?,
-        tree_size,
-        &array::<32>(root, "root")?,
-    );
-    Ok(PyBytes::new(py, &sig))
-}
-
-/// verify_checkpoint(log_id, tree_size, root, signature) -> bool.
-#[pyfunction]
-pub fn verify_checkpoint(
-    log_id: &Bound<'_, PyAny>,
-    tree_size: u64,
-    root: &Bound<'_, PyAny>,
-    signature: &Bound<'_, PyAny>,
-) -> PyResult<bool> {
-    Ok(checkpoint::verify(
-        &array::<32>(log_id, "log_id")?,
-        tree_size,
-        &array::<32>(root, "root")?,
-        &array::<64>(signature, "signature")?,
-    ))
 }
 
 /// _raw_batch_verify(keys, messages, signatures, threads=None) -> int: benchmark ceiling,

@@ -2,15 +2,12 @@
 //! error mapping live here; the domain code is in the crate's other modules.
 
 mod buffers;
-mod bulk;
+mod column_buffers;
 mod constants;
 mod errors;
 mod functions;
 mod ingest;
-mod merkle;
-mod report;
 mod sequence;
-mod stream;
 mod v2;
 mod v2_audit;
 mod v2_log;
@@ -25,30 +22,15 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
     m.add_function(wrap_pyfunction!(functions::chain_id_for_key, m)?)?;
     m.add_function(wrap_pyfunction!(functions::commitment, m)?)?;
-    m.add_function(wrap_pyfunction!(functions::record_header, m)?)?;
-    m.add_function(wrap_pyfunction!(functions::link_of_header, m)?)?;
     m.add_function(wrap_pyfunction!(functions::check_public_key, m)?)?;
     m.add_function(wrap_pyfunction!(functions::verify_signature, m)?)?;
     m.add_function(wrap_pyfunction!(functions::verify_signatures, m)?)?;
     m.add_function(wrap_pyfunction!(functions::public_key_from_seed, m)?)?;
     m.add_function(wrap_pyfunction!(functions::sign, m)?)?;
-    m.add_function(wrap_pyfunction!(functions::checkpoint_digest, m)?)?;
-    m.add_function(wrap_pyfunction!(functions::sign_checkpoint, m)?)?;
-    m.add_function(wrap_pyfunction!(functions::verify_checkpoint, m)?)?;
-
-    m.add_function(wrap_pyfunction!(merkle::merkle_leaf_hash, m)?)?;
-    m.add_function(wrap_pyfunction!(merkle::merkle_root, m)?)?;
-    m.add_function(wrap_pyfunction!(merkle::inclusion_proof, m)?)?;
-    m.add_function(wrap_pyfunction!(merkle::verify_inclusion, m)?)?;
-    m.add_function(wrap_pyfunction!(merkle::consistency_proof, m)?)?;
-    m.add_function(wrap_pyfunction!(merkle::verify_consistency, m)?)?;
-    m.add_class::<merkle::MerkleLog>()?;
     m.add_function(wrap_pyfunction!(ingest::check_submissions, m)?)?;
     m.add_function(wrap_pyfunction!(sequence::check_chains, m)?)?;
     m.add_function(wrap_pyfunction!(sequence::check_shapes, m)?)?;
 
-    m.add_function(wrap_pyfunction!(bulk::verify_columns, m)?)?;
-    m.add_class::<stream::StreamAudit>()?;
     m.add_function(wrap_pyfunction!(functions::_raw_batch_verify, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_raw_blake3, m)?)?;
     v2::register(m)?;

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 use super::buffers::{array, Bytes};
-use super::bulk::ColumnBuffers;
+use super::column_buffers::ColumnBuffers;
 use super::errors::{internal_error, to_pyerr, IntoPyResult};
 use crate::error::Error;
 use crate::v2::audit::columns::{binary_rows, ReceiptColumns, RecordColumns};

@@ -1,4 +1,4 @@
-//! Protocol v2 (`../shared/v2/SPEC.md`): the primitives, beside v1 until v1 is retired.
+//! Protocol v2 (`../shared/v2/SPEC.md`): the primitives and the audit.
 //!
 //! Each file has one job in the SPEC's vocabulary: `record` (the 138-byte header with its
 //! beacon, link v2), `entry` (the 41-byte log entry and its leaf hash), `tree` (the RFC 6962

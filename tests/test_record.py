@@ -13,7 +13,7 @@ from hashcore.errors import HashcoreError, InvalidInputError
 from hashcore.record import ZERO_LINK, Kind, Record
 
 CASES: list[dict[str, Any]] = json.loads(
-    (Path(__file__).parent / "vectors" / "v2" / "record.json").read_text()
+    (Path(__file__).parent / "vectors" / "record.json").read_text()
 )["cases"]
 # Identity point: a small-order key under which ZIP-215 accepts some signatures.
 SMALL_ORDER_KEY = bytes.fromhex("01" + "00" * 31)

@@ -1,4 +1,4 @@
-//! SPEC v2 section 5 conformance: every bundle of tests/vectors/v2/chain.json through the
+//! SPEC v2 section 5 conformance: every bundle of tests/vectors/chain.json through the
 //! Rust audit engine, comparing every verdict, finding, window, missing position and
 //! `clean` / `clean_with_strict_time`.
 

@@ -1,4 +1,4 @@
-//! SPEC v2 conformance: every case of tests/vectors/v2/ but the audit files (chain.json,
+//! SPEC v2 conformance: every case of tests/vectors/ but the audit files (chain.json,
 //! policy.json) through the Rust API, and the copy's staleness against ../shared/v2/vectors.
 
 mod v2_common;
@@ -30,7 +30,7 @@ fn vector_copy_matches_shared_byte_for_byte() {
         assert!(
             std::fs::read(shared.join(name)).unwrap()
                 == std::fs::read(vectors_dir().join(name)).unwrap(),
-            "tests/vectors/v2/{name} differs from ../shared/v2/vectors/{name}"
+            "tests/vectors/{name} differs from ../shared/v2/vectors/{name}"
         );
     }
 }

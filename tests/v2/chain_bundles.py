@@ -1,4 +1,4 @@
-"""The 59 bundles of tests/vectors/v2/chain.json as real v2 bundle directories (Parquet,
+"""The 59 bundles of tests/vectors/chain.json as real v2 bundle directories (Parquet,
 through :func:`hashcore.bundle.write_bundle_v2`), with their policy files, and the
 report of an audit in the vectors' ``expected`` shape."""
 
@@ -13,7 +13,7 @@ from hashcore.audit import AuditReportV2
 from hashcore.bundle import write_bundle_v2
 from hashcore.bundle.format_v2 import CHECKPOINT_SCHEMA_V2, RECEIPT_SCHEMA, RECORD_SCHEMA_V2
 
-VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "v2"
+VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 BYTE_FIELDS = {
     "chain_id",
     "prev",

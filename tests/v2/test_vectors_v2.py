@@ -1,4 +1,4 @@
-"""SPEC v2 conformance through ``hashcore._core``: every case of tests/vectors/v2/ but the
+"""SPEC v2 conformance through ``hashcore._core``: every case of tests/vectors/ but the
 audit files (chain.json, policy.json), and the copy's staleness against ../shared/v2."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from hashcore import _core
 from hashcore.errors import InvalidInputError
 
-VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "v2"
+VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "v2" / "vectors"
 
 

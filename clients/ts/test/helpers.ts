@@ -1,4 +1,4 @@
-// Test helpers: the repo's copy of the SPEC v2 vectors (tests/vectors/v2, kept identical to
+// Test helpers: the repo's copy of the SPEC v2 vectors (tests/vectors, kept identical to
 // shared/v2/vectors by the Python staleness test), read with exact integers.
 
 import { existsSync, readFileSync } from "node:fs";
@@ -11,10 +11,10 @@ import { parseJson, type Json } from "../src/json.js";
 function findVectors(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
-    const candidate = join(dir, "tests", "vectors", "v2");
+    const candidate = join(dir, "tests", "vectors");
     if (existsSync(join(candidate, "record.json"))) return candidate;
     const up = dirname(dir);
-    if (up === dir) throw new Error("tests/vectors/v2 not found above the test build");
+    if (up === dir) throw new Error("tests/vectors not found above the test build");
     dir = up;
   }
 }

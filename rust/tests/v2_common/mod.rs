@@ -1,4 +1,4 @@
-//! Helpers of the v2 integration tests: the JSON vectors of `tests/vectors/v2/`.
+//! Helpers of the v2 integration tests: the JSON vectors of `tests/vectors/`.
 
 #![allow(dead_code)]
 
@@ -10,7 +10,7 @@ use hashcore::v2::audit::input::{
 use serde_json::Value;
 
 pub fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/v2")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors")
 }
 
 pub fn load(name: &str) -> Value {

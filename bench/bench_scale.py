@@ -2,10 +2,10 @@
 
 The bundle (10,000 devices x 1,000 records, ``records/part-*.parquet`` of 1,000,000 rows)
 is generated once into .benchmarks/data/ (it takes ~10 minutes and ~13 GB of memory) and
-then audited by the command line in a fresh process, with full checks and with
+then audited by ``hashcore audit --policy`` in a fresh process, with full checks and with
 ``--no-signatures``, 2 threads, reporting the process's wall time and peak RSS. The same
-runs on the 1,000,000-record bundle of conftest.py give the scaling ratio (time at 10x
-the size over the time at 1x; linear scaling is 10).
+runs on the 1,000,000-record v2 bundle of conftest.py give the scaling ratio (time at 10x
+the size over the time at 1x; linear scaling is 10), measured in the same run.
 
 Targets (2 cores): full checks <= 60 s, without signatures <= 10 s, peak RSS <= 2 GB.
 They are reported, not asserted. HASHCORE_BENCH_SCALE_DEVICES shrinks the large bundle.
@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from conftest import CACHE, DEVICES, RECORDS, v2_bundle_path
-from hashcore.sim.sample_v1 import make_sample_v1 as make_sample
+from hashcore.sim.sample import make_sample
 from pytest_benchmark.fixture import BenchmarkFixture
 
 SCALE_DEVICES = int(os.environ.get("HASHCORE_BENCH_SCALE_DEVICES", "10000"))
@@ -48,12 +48,21 @@ with open(sys.argv[1], "w") as f:
 _results: dict[tuple[str, bool], dict[str, Any]] = {}
 
 
-def _bundle(devices: int, records: int, part_rows: int | None) -> Path:
-    name = f"trial-{devices}x{records}" if part_rows is None else f"scale-{devices}x{records}"
-    path = CACHE / name
-    if not (path / "manifest.json").exists():
-        make_sample(path, devices=devices, records=records, seed=2026, part_rows=part_rows)
-    return path
+def _scale_bundle(devices: int, records: int, part_rows: int) -> tuple[Path, Path]:
+    """The large v2 bundle (records in parts) and its policy file, made on first use."""
+    path = CACHE / f"scale-v2-{devices}x{records}"
+    policy = path.with_suffix(".policy.json")
+    if not (path / "manifest.json").exists() or not policy.exists():
+        make_sample(
+            path,
+            devices=devices,
+            records=records,
+            seed=2026,
+            part_rows=part_rows,
+            evidence=False,
+            policy_path=policy,
+        )
+    return path, policy
 
 
 def _audit(bundle: Path, signatures: bool, policy: Path | None = None) -> dict[str, Any]:
@@ -81,10 +90,10 @@ def _audit(bundle: Path, signatures: bool, policy: Path | None = None) -> dict[s
 @pytest.mark.parametrize("size", ["1M", "10M"])
 def test_audit_at_scale(benchmark: BenchmarkFixture, size: str, signatures: bool) -> None:
     if size == "1M":
-        bundle = _bundle(DEVICES, RECORDS, None)
+        bundle, policy = v2_bundle_path(DEVICES, RECORDS)
     else:
-        bundle = _bundle(SCALE_DEVICES, SCALE_RECORDS, PART_ROWS)
-    m = benchmark.pedantic(_audit, args=(bundle, signatures), rounds=1, iterations=1)
+        bundle, policy = _scale_bundle(SCALE_DEVICES, SCALE_RECORDS, PART_ROWS)
+    m = benchmark.pedantic(_audit, args=(bundle, signatures, policy), rounds=1, iterations=1)
     assert m["exit"] == 0 and m["clean"]
     _results[(size, signatures)] = m
     info = benchmark.extra_info
@@ -96,21 +105,3 @@ def test_audit_at_scale(benchmark: BenchmarkFixture, size: str, signatures: bool
         info["time_ratio_to_1M"] = round(m["wall_s"] / small["wall_s"], 2)
         info["cpu_ratio_to_1M"] = round(m["cpu_s"] / small["cpu_s"], 2)
         info["size_ratio_to_1M"] = round(m["records"] / small["records"], 2)
-
-
-@pytest.mark.parametrize("signatures", [True, False], ids=["full", "nosig"])
-def test_audit_at_scale_v2(benchmark: BenchmarkFixture, signatures: bool) -> None:
-    """The v2 twin of test_audit_at_scale[1M-*] (same extra_info keys, plus time_ratio_to_v1
-    when the v1 run of the same parameters ran first): ``hashcore audit --policy`` of the
-    1,000,000-record v2 bundle in a fresh process. (No 10M v2 bundle: bench/v2_sample.py
-    builds in memory.)"""
-    bundle, policy = v2_bundle_path(DEVICES, RECORDS)
-    m = benchmark.pedantic(_audit, args=(bundle, signatures, policy), rounds=1, iterations=1)
-    assert m["exit"] == 0 and m["clean"]
-    info = benchmark.extra_info
-    info.update(m)
-    info["records_per_s"] = round(m["records"] / m["wall_s"])
-    info["peak_rss_mb"] = round(m["peak_rss"] / 2**20)
-    v1 = _results.get(("1M", signatures))
-    if v1 is not None:
-        info["time_ratio_to_v1"] = round(m["wall_s"] / v1["wall_s"], 2)

@@ -3,11 +3,12 @@
 Run with `make bench`; BENCHMARKS.md records one run's figures. Each benchmark stores its
 records/s in `extra_info` so the figures and the ratios come from the same run.
 
-Protocol v2: `test_ceiling_batch_verify_v2` and `test_verify_bulk_v2` are the v1
-benchmarks' twins (same parameters and `extra_info` keys) over a v2 bundle of the same
-size (bench/v2_sample.py); `test_verify_bulk_v2` adds `of_ceiling` (its records/s over
-the v2 batch-verify ceiling of the same thread count, measured earlier in the same run)
-and `of_v1` (over `test_verify_bulk` of the same parameters, when it ran).
+The bundle is a protocol v2 one (bench/v2_sample.py). `test_verify_bulk_v2` stores
+`of_ceiling`: its records/s over the batch-verify ceiling of the same thread count
+(`test_ceiling_batch_verify_v2`, measured earlier in the same run) with signatures, and
+over the BLAKE3 ceiling (`test_ceiling_blake3`, links and commits only) without. The v1
+benchmarks were removed with v1 (BENCHMARKS.md keeps their figures; commit ec22071 runs
+them).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import hashcore
 import numpy as np
 import pyarrow as pa
 import pytest
-from conftest import Dataset, DatasetV2
+from conftest import DatasetV2
 from hashcore import _core
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
@@ -43,41 +44,22 @@ def _rate(benchmark: BenchmarkFixture, n: int) -> float:
     return rate
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("signatures", [True, False], ids=["full", "nosig"])
-def test_verify_bulk(
-    benchmark: BenchmarkFixture, dataset: Dataset, threads: int, signatures: bool
-) -> None:
-    report = benchmark.pedantic(
-        hashcore.verify_bulk,
-        args=(dataset.records,),
-        kwargs={
-            "checkpoints": dataset.checkpoints,
-            "log_id": dataset.log_id,
-            "threads": threads,
-            "check_signatures": signatures,
-        },
-        rounds=3,
-        iterations=1,
-    )
-    assert report.clean
-    assert report.counts["OK"] + report.counts["OK_REDACTED"] == dataset.records.num_rows
-    _rates[("verify", threads, signatures)] = _rate(benchmark, dataset.records.num_rows)
-
-
 def _python_loop(rows: list[dict[str, object]], keys: dict[bytes, VerifyKey]) -> int:
-    """What an auditor would write without hashcore: blake3-py + PyNaCl, record by record."""
+    """What an auditor would write without hashcore: blake3-py + PyNaCl, record by record
+    (SPEC v2 1.2's header, link and commit)."""
     ok = 0
     for r in rows:
         salt, payload = r["salt"], r["payload"]
         header = (
-            b"\x01"
+            b"\x02"
             + r["chain_id"]
             + struct.pack(">QqB", r["seq"], r["time_ms"], r["kind"])
             + r["prev"]
             + r["commit"]
+            + struct.pack(">Q", r["beacon_size"])
+            + r["beacon_root"]
         )  # type: ignore[operator]
-        link = blake3.blake3(header, derive_key_context=_core.LINK_CONTEXT).digest()
+        link = blake3.blake3(header, derive_key_context=_core.V2_LINK_CONTEXT).digest()
         if link != r["link"]:
             continue
         if (
@@ -94,7 +76,8 @@ def _python_loop(rows: list[dict[str, object]], keys: dict[bytes, VerifyKey]) ->
     return ok
 
 
-def test_python_loop_baseline(benchmark: BenchmarkFixture, dataset: Dataset) -> None:
+def test_python_loop_baseline(benchmark: BenchmarkFixture, dataset_v2: DatasetV2) -> None:
+    dataset = dataset_v2
     rows = dataset.records.slice(0, LOOP_SLICE).to_pylist()
     # Keys in force per chain (the sample's rotations are excluded from the slice's keys
     # by taking data records signed under the genesis key only).
@@ -106,40 +89,13 @@ def test_python_loop_baseline(benchmark: BenchmarkFixture, dataset: Dataset) -> 
     _rate(benchmark, len(rows))
 
 
-def _signed_items(dataset: Dataset) -> tuple[bytes, bytes, bytes]:
-    """(keys, links, signatures) of every data record signed by its genesis key."""
-    t = dataset.records
-    genesis = t.filter(pa.compute.equal(t["kind"], 0))
-    key_of = dict(zip(genesis["chain_id"].to_pylist(), genesis["payload"].to_pylist(), strict=True))
-    # Sorted by chain, as the verifier batches them, so the library coalesces each key.
-    data = t.filter(pa.compute.equal(t["kind"], 1)).sort_by(
-        [("chain_id", "ascending"), ("seq", "ascending")]
-    )
-    cids = data["chain_id"].to_pylist()
-    keys = b"".join(key_of[c] for c in cids)
-    return keys, b"".join(data["link"].to_pylist()), b"".join(data["signature"].to_pylist())
-
-
 @pytest.mark.parametrize("threads", [1, 2])
-def test_ceiling_batch_verify(benchmark: BenchmarkFixture, dataset: Dataset, threads: int) -> None:
-    keys, links, sigs = _signed_items(dataset)
-    failed = benchmark.pedantic(
-        _core._raw_batch_verify, args=(keys, links, sigs, threads), rounds=3, iterations=1
-    )
-    # The sample has no rotations by default, so every batch verifies.
-    assert failed == 0
-    _rate(benchmark, len(links) // 32)
-
-
-@pytest.mark.parametrize("threads", [1, 2])
-def test_ceiling_blake3(benchmark: BenchmarkFixture, dataset: Dataset, threads: int) -> None:
-    t = dataset.records
+def test_ceiling_blake3(benchmark: BenchmarkFixture, dataset_v2: DatasetV2, threads: int) -> None:
+    t = dataset_v2.records
+    names = ("chain_id", "seq", "time_ms", "kind", "prev", "commit", "beacon_size", "beacon_root")
     headers = b"".join(
-        _core.record_header(c, s, tm, k, p, cm)
-        for c, s, tm, k, p, cm in zip(
-            *(t[n].to_pylist() for n in ("chain_id", "seq", "time_ms", "kind", "prev", "commit")),
-            strict=True,
-        )
+        _core.v2_record_header(*fields)
+        for fields in zip(*(t[n].to_pylist() for n in names), strict=True)
     )
     payloads = [
         (s or b"") + (p or b"")
@@ -148,12 +104,12 @@ def test_ceiling_blake3(benchmark: BenchmarkFixture, dataset: Dataset, threads: 
     offsets = np.concatenate([[0], np.cumsum([len(p) for p in payloads])]).astype("<i8").tobytes()
     out = benchmark.pedantic(
         _core._raw_blake3,
-        args=(headers, 98, b"".join(payloads), offsets, threads),
+        args=(headers, _core.V2_HEADER_LEN, b"".join(payloads), offsets, threads),
         rounds=3,
         iterations=1,
     )
     assert len(out) == 32
-    _rate(benchmark, t.num_rows)
+    _rates[("ceiling_blake3", threads, False)] = _rate(benchmark, t.num_rows)
 
 
 def _signed_items_v2(dataset: DatasetV2) -> tuple[bytes, bytes, bytes]:
@@ -200,9 +156,7 @@ def test_verify_bulk_v2(
     assert report.clean and not report.time_findings
     assert report.counts["OK"] == dataset_v2.records.num_rows
     rate = _rate(benchmark, dataset_v2.records.num_rows)
-    ceiling = _rates.get(("ceiling_v2", threads, True))
-    if signatures and ceiling:
+    key = ("ceiling_v2", threads, True) if signatures else ("ceiling_blake3", threads, False)
+    ceiling = _rates.get(key)
+    if ceiling:
         benchmark.extra_info["of_ceiling"] = round(rate / ceiling, 3)
-    v1 = _rates.get(("verify", threads, signatures))
-    if v1:
-        benchmark.extra_info["of_v1"] = round(rate / v1, 3)

@@ -1,13 +1,12 @@
-"""Instruction counts of ``verify_bulk`` on protocol v1 and v2 (valgrind --tool=callgrind),
-which, unlike wall time, do not move with the load of a shared machine.
+"""Instruction counts of ``verify_bulk`` (valgrind --tool=callgrind), which, unlike wall
+time, do not move with the load of a shared machine.
 
     .venv/bin/python bench/callgrind_verify.py [--devices 100] [--records 100]
 
-Writes a v1 and a v2 bundle of the same shape (``hashcore.sim.sample_v1`` and
-``bench/v2_sample.py``), then runs, each under callgrind in a process of its own: reading
-the bundle only, and reading it plus one ``verify_bulk`` (1 thread; with and without
-signatures). The difference is the audit's own instructions; it prints them per record
-and the v2 / v1 ratios.
+Writes a v2 bundle (``bench/v2_sample.py``), then runs, each under callgrind in a process
+of its own: reading the bundle only, and reading it plus one ``verify_bulk`` (1 thread;
+with and without signatures). The difference is the audit's own instructions; it prints
+them per record. (The v1 figures of BENCHMARKS.md came from this script at ec22071.)
 """
 
 from __future__ import annotations
@@ -25,15 +24,9 @@ CHILD = r"""
 import sys
 sys.path.insert(0, {here!r})
 import hashcore
-from hashcore.bundle import read_bundle, read_bundle_v2
+from hashcore.bundle import read_bundle_v2
 version, path, mode = sys.argv[1], sys.argv[2], sys.argv[3]
-if version == "v1":
-    b = read_bundle(path)
-    if mode != "read":
-        r = hashcore.verify_bulk(b.records, checkpoints=b.checkpoints, log_id=b.log_id,
-                                 threads=1, check_signatures=(mode == "full"))
-        assert r.clean
-else:
+if version == "v2":
     from hashcore.policy import load_policy
     b = read_bundle_v2(path)
     if mode != "read":
@@ -61,27 +54,24 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=100)
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
-    from hashcore.sim.sample_v1 import make_sample_v1
     from v2_sample import make_v2_sample
 
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
-        make_sample_v1(t / "v1", devices=args.devices, records=args.records, seed=2026)
         _, policy = make_v2_sample(t / "v2", devices=args.devices, records=args.records, seed=2026)
         (t / "v2.policy.json").write_bytes(policy.read_bytes())
         script = t / "child.py"
         script.write_text(CHILD.format(here=str(HERE)))
         n = args.devices * args.records
         per = {}
-        for version in ("v1", "v2"):
+        for version in ("v2",):
             base = instructions(script, version, str(t / version), "read")
             for mode in ("full", "nosig"):
                 total = instructions(script, version, str(t / version), mode)
                 per[(version, mode)] = (total - base) / n
         print(f"{n:,} records, 1 thread, instructions per record (callgrind):")
         for mode in ("full", "nosig"):
-            v1, v2r = per[("v1", mode)], per[("v2", mode)]
-            print(f"  {mode:>5}: v1 {v1:,.0f}  v2 {v2r:,.0f}  v2/v1 {v2r / v1:.3f}")
+            print(f"  {mode:>5}: v2 {per[('v2', mode)]:,.0f}")
     return 0
 
 

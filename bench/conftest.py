@@ -1,8 +1,8 @@
 """Benchmark data: one synthetic trial bundle, generated once and cached on disk.
 
 Size from HASHCORE_BENCH_DEVICES x HASHCORE_BENCH_RECORDS (default 1,000 devices x 1,000
-records = 1,000,000 records with ~200-byte sleep-diary payloads, as the core issue asks),
-and the same size as a protocol v2 bundle (bench/v2_sample.py) for the v2 figures.
+records = 1,000,000 records with ~200-byte sleep-diary payloads, as the core issue asks):
+a protocol v2 bundle and its policy (bench/v2_sample.py).
 """
 
 from __future__ import annotations
@@ -13,31 +13,13 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from hashcore.bundle import read_bundle, read_bundle_v2
+from hashcore.bundle import read_bundle_v2
 from hashcore.policy import Policy, load_policy
-from hashcore.sim.sample_v1 import make_sample_v1 as make_sample
 from v2_sample import make_v2_sample
 
 DEVICES = int(os.environ.get("HASHCORE_BENCH_DEVICES", "1000"))
 RECORDS = int(os.environ.get("HASHCORE_BENCH_RECORDS", "1000"))
 CACHE = Path(__file__).resolve().parents[1] / ".benchmarks" / "data"
-
-
-@dataclass
-class Dataset:
-    path: Path
-    records: pa.Table
-    checkpoints: pa.Table
-    log_id: bytes
-
-
-@pytest.fixture(scope="session")
-def dataset() -> Dataset:
-    path = CACHE / f"trial-{DEVICES}x{RECORDS}"
-    if not (path / "manifest.json").exists():
-        make_sample(path, devices=DEVICES, records=RECORDS, seed=2026)
-    bundle = read_bundle(path)
-    return Dataset(path, bundle.records, bundle.checkpoints, bundle.log_id)
 
 
 @dataclass

@@ -6,7 +6,7 @@ record ``s``), a signed checkpoint every ``checkpoint_every`` entries and at the
 cosigned by one witness (policy quorum 1), and every record's beacon naming the newest
 checkpoint at least ``devices`` entries before it (what its device had verified). The
 policy file is written beside the bundle. It exercises every stage of the v2 audit at the
-bench's scale (the v1 bench's ``make_sample`` makes v1 bundles).
+bench's scale.
 """
 
 from __future__ import annotations

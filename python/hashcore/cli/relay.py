@@ -210,6 +210,12 @@ def add_parser(sub: Any, positive_int: Any) -> None:
     )
     serve.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics here")
     serve.add_argument(
+        "--tiles-listen",
+        metavar="HOST:PORT",
+        help="serve the log read-only as C2SP tlog-tiles over HTTP here (/checkpoint, "
+        "/tile/...; entry bundles of the 41-byte entries only), from the store",
+    )
+    serve.add_argument(
         "--witness",
         action="append",
         default=[],
@@ -354,6 +360,7 @@ def _serve(args: argparse.Namespace) -> int:
         plaintext=args.plaintext,
         allow_insecure_remote=args.allow_insecure_remote,
         metrics_listen=args.metrics,
+        tiles_listen=args.tiles_listen,
         witnesses=_witnesses(args.witness),
         witness_quorum=args.witness_quorum,
         evm=args.evm or ("url" if args.evm_url else "embedded"),
@@ -382,6 +389,9 @@ def _serve(args: argparse.Namespace) -> int:
         if relay.metrics_port and config.metrics_listen:
             metrics_host = config.metrics_listen.rpartition(":")[0]
             print(f"hashcore relay metrics on {metrics_host}:{relay.metrics_port}", flush=True)
+        if relay.tiles_port and config.tiles_listen:
+            tiles_host = config.tiles_listen.rpartition(":")[0]
+            print(f"hashcore relay tiles on http://{tiles_host}:{relay.tiles_port}", flush=True)
         await relay.wait_closed()
 
     asyncio.run(main())

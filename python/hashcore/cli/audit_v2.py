@@ -38,6 +38,7 @@ V2_ONLY_OPTIONS: tuple[tuple[str, str, object], ...] = (
     ("notes", "--notes", None),
     ("strict_time", "--strict-time", False),
     ("as_of", "--as-of", None),
+    ("log_url", "--log-url", None),
 )
 
 
@@ -182,9 +183,24 @@ def run_v2(args: argparse.Namespace) -> int:
         named = any(f is not None and str(f) in str(exc) for f in files)
         return fail(str(exc) if named else f"{args.bundle}: {exc}")
     assert isinstance(report, AuditReportV2)  # the bundle is v2 (run() checked)
+    log_check = None
+    if getattr(args, "log_url", None):
+        from .audit_log_url import check_log_url, print_log_check
+
+        try:
+            log_check = check_log_url(args.bundle, args.log_url, args.policy)
+        except (HashcoreError, OSError) as exc:
+            return fail(str(exc))
     _summary(out, report)
+    data = report.to_json()
+    if log_check is not None:
+        print_log_check(out, log_check)
+        # A key of its own (the v2 keys list stays as it is): the published log's findings.
+        data["log_url"] = log_check.to_json()
+        data["clean"] = report.clean and log_check.clean
+    clean = bool(data["clean"])
     if args.json is not None:
-        text = json.dumps(report.to_json(), indent=2) + "\n"
+        text = json.dumps(data, indent=2) + "\n"
         try:
             if args.json == "-":
                 sys.stdout.write(text)
@@ -200,4 +216,4 @@ def run_v2(args: argparse.Namespace) -> int:
             write_html(args.html, render_audit_html_v2(report, title=title, participants=names))
         except OSError as exc:
             return fail(f"cannot write {args.html}: {exc}")
-    return EXIT_OK if report.clean else EXIT_FAILURES
+    return EXIT_OK if clean else EXIT_FAILURES

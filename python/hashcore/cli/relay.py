@@ -209,12 +209,7 @@ def add_parser(sub: Any, positive_int: Any) -> None:
         help="allow --plaintext on a non-loopback address (behind a TLS-terminating proxy)",
     )
     serve.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics here")
-    serve.add_argument(
-        "--tiles-listen",
-        metavar="HOST:PORT",
-        help="serve the log read-only as C2SP tlog-tiles over HTTP here (/checkpoint, "
-        "/tile/...; entry bundles of the 41-byte entries only), from the store",
-    )
+    relay_tiles.add_serve_arguments(serve)
     serve.add_argument(
         "--witness",
         action="append",
@@ -389,9 +384,8 @@ def _serve(args: argparse.Namespace) -> int:
         if relay.metrics_port and config.metrics_listen:
             metrics_host = config.metrics_listen.rpartition(":")[0]
             print(f"hashcore relay metrics on {metrics_host}:{relay.metrics_port}", flush=True)
-        if relay.tiles_port and config.tiles_listen:
-            tiles_host = config.tiles_listen.rpartition(":")[0]
-            print(f"hashcore relay tiles on http://{tiles_host}:{relay.tiles_port}", flush=True)
+        if relay.tiles_port:
+            print(relay_tiles.listening_line(config.tiles_listen, relay.tiles_port), flush=True)
         await relay.wait_closed()
 
     asyncio.run(main())

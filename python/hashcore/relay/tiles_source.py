@@ -129,14 +129,32 @@ class StoreTileSource:
     # --- building (on the source's thread) ----------------------------------------------------
 
     def _extend_to(self, store: Store, size: int) -> bytes:
-        """Hash the entries up to ``size`` into the upper levels; the root they give."""
+        """Hash the entries up to ``size`` into the upper levels; the root they give.
+
+        A full level-0 tile's hash comes from one ``Sha256LogTree`` of its 256 entries (the
+        hashing runs in Rust without the GIL, so a first build of a large log slows the
+        relay's own threads little); only the partial tile's leaves are hashed one by one.
+        """
+        n = _core.V2_ENTRY_LEN
         if size > self._hashed:
-            for chunk in store.iter_entries(start=self._hashed):
-                for i in range(0, len(chunk), _core.V2_ENTRY_LEN):
-                    if self._hashed == size:
-                        break
-                    self._push_leaf(_core.sha256_leaf_hash(chunk[i : i + _core.V2_ENTRY_LEN]))
-                if self._hashed == size:
+            for raw in store.iter_entries(start=self._hashed):
+                chunk = memoryview(raw)[: (size - self._hashed) * n]
+                count, pos = len(chunk) // n, 0
+                while pos < count:
+                    if not self._tail and count - pos >= TILE_WIDTH:
+                        tree = _core.Sha256LogTree()
+                        tree.extend(chunk[pos * n : (pos + TILE_WIDTH) * n])
+                        self._push_full(tree.root())
+                        pos += TILE_WIDTH
+                        self._hashed += TILE_WIDTH
+                        continue
+                    self._tail += _core.sha256_leaf_hash(chunk[pos * n : (pos + 1) * n])
+                    pos += 1
+                    self._hashed += 1
+                    if len(self._tail) == TILE_WIDTH * _HASH:
+                        self._push_full(_core.sha256_tree_root(bytes(self._tail)))
+                        self._tail = bytearray()
+                if self._hashed >= size:
                     break
             if self._hashed < size:
                 raise StoreError(f"the store holds {self._hashed} entries, its checkpoint {size}")
@@ -147,13 +165,8 @@ class StoreTileSource:
             pending.append(hashes[end - count * _HASH : end])
         return right_edge_root(pending)
 
-    def _push_leaf(self, leaf: bytes) -> None:
-        self._tail += leaf
-        self._hashed += 1
-        if len(self._tail) < TILE_WIDTH * _HASH:
-            return
-        carry = _core.sha256_tree_root(bytes(self._tail))
-        self._tail = bytearray()
+    def _push_full(self, carry: bytes) -> None:
+        """Add the hash of a full level-0 tile, and of every tile it completes above."""
         level = 0
         while True:
             if level == len(self._upper):

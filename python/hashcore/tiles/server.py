@@ -11,12 +11,14 @@ What is served comes from a :class:`TileSource`: a directory of static files
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from pathlib import Path
 from typing import Protocol
 
 from aiohttp import web
 
+from ..errors import HashcoreError
 from .paths import TileRef, parse_tile_path
 
 __all__ = [
@@ -27,6 +29,8 @@ __all__ = [
     "start_tiles_server",
     "tiles_app",
 ]
+
+log = logging.getLogger("hashcore.tiles")
 
 #: tlog-tiles: the checkpoint is mutable, "headers SHOULD prevent caching beyond a few seconds".
 CHECKPOINT_CACHE = "no-store"
@@ -84,7 +88,11 @@ def tiles_app(source: str | os.PathLike[str] | TileSource) -> web.Application:
         ref = parse_tile_path(path)
         if ref is None:
             raise web.HTTPNotFound(text="not a tile path\n")
-        data = await src.tile(ref)
+        try:
+            data = await src.tile(ref)
+        except HashcoreError as e:  # the source's store failed: not "no such tile"
+            log.warning("tiles: %s: %s", ref.path, e)
+            raise web.HTTPServiceUnavailable(text="the log's store is unavailable\n") from None
         if data is None:
             raise web.HTTPNotFound(text="no such tile\n")
         resp = web.Response(

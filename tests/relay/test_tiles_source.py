@@ -11,7 +11,6 @@ from typing import NamedTuple
 
 from hashcore.relay.tiles_source import StoreTileSource
 from hashcore.tiles import TileWriter, parse_tile_path
-
 from witness.logs import TestLog
 
 ORIGIN = "relay.site-a.example/trial-source"

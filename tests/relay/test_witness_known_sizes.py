@@ -10,12 +10,29 @@ from pathlib import Path
 
 from hashcore import Device, _core
 from hashcore.relay.keys import load_or_create_key
-from hashcore.relay.store import open_store
+from hashcore.relay.store import Store, open_store
 from hashcore.relay.witnessing import known_size_key
 from hashcore.witness.pusher import WitnessEndpoint
 
+from . import store_fixtures
 from .conftest import ThreadRelay
 from .test_relay_witnesses import ORIGIN, Witness, _until
+
+
+# The backend-parametrized fixtures (SQLite, PostgreSQL), registered in this module.
+pg_store_url = store_fixtures.pg_store_url
+store = store_fixtures.store
+store_target = store_fixtures.store_target
+
+
+def test_witness_sizes_are_replaced_not_set_once(store: Store) -> None:
+    assert store.witness_sizes() == {}
+    store.set_witness_size("w1/ab", 6)
+    store.set_witness_size("w2/cd", 3)
+    store.set_witness_size("w1/ab", 13)
+    assert store.witness_sizes() == {"w1/ab": 13, "w2/cd": 3}
+    store.set_meta("origin", b"relay.example/t")  # set-once values are apart from them
+    assert store.witness_sizes() == {"w1/ab": 13, "w2/cd": 3}
 
 
 def _answers(witness: Witness, status: int) -> int:

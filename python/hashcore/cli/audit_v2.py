@@ -3,6 +3,11 @@ bundle's own identity, said loudly), with the evidence of ``--receipts`` / ``--n
 added to the bundle's own, ``--strict-time``, ``--as-of N`` and ``--evm-url URL`` (the node
 the policy's anchors are read from; required when the policy has ``evm``).
 
+With ``--log-url URL`` the bundle's log is also checked against the log published as
+C2SP tlog-tiles at URL (:mod:`hashcore.tiles.log_check`); its findings are the JSON
+report's ``log_url`` key (added only then: the v2 keys are otherwise unchanged) and count
+in ``clean`` and the exit code.
+
 Exit codes as for v1: 0 clean, 1 not clean, 2 unusable input (one line on stderr).
 """
 

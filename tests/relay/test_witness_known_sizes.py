@@ -18,7 +18,6 @@ from . import store_fixtures
 from .conftest import ThreadRelay
 from .test_relay_witnesses import ORIGIN, Witness, _until
 
-
 # The backend-parametrized fixtures (SQLite, PostgreSQL), registered in this module.
 pg_store_url = store_fixtures.pg_store_url
 store = store_fixtures.store

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -15,7 +16,8 @@ from hashcore.cli import main
 from hashcore.tiles.client import HttpFetcher, TileClient
 from hashcore.tiles.server import CHECKPOINT_CACHE, TILE_CACHE
 
-from .conftest import FAST_RETRY, ProcessRelay, start_process_relay
+from . import store_fixtures
+from .conftest import FAST_RETRY, ProcessRelay, ThreadRelay, enrolled_device, start_process_relay
 
 
 def _tiles_url(relay: ProcessRelay) -> str:
@@ -137,3 +139,36 @@ def _read_seed(path: Path) -> bytes:
     from hashcore.relay.keys import load_key
 
     return load_key(path)
+
+
+# The PostgreSQL fixture (a fresh schema), registered in this module.
+pg_store_url = store_fixtures.pg_store_url
+
+
+def test_relay_on_postgres_serves_tiles(
+    relay_factory: Callable[..., ThreadRelay], pg_store_url: str, tmp_path: Path
+) -> None:
+    relay = relay_factory(
+        store=pg_store_url,
+        key_file=tmp_path / "relay.key",
+        operator_token_file=tmp_path / "op",
+        tiles_listen="127.0.0.1:0",
+    )
+    device = enrolled_device(relay, "P1", records=20)
+    phones = relay.client()
+    phones.sync(device)
+    note = relay.client(operator=True).create_checkpoint()
+    origin = note.note.split(b"\n", 1)[0].decode()
+    assert relay.server is not None
+    url = f"http://127.0.0.1:{relay.server.tiles_port}"
+    key = relay.server.ledger.log_key  # type: ignore[union-attr]
+    assert _wait_for_size(url, origin, key, 21) == note.note
+    receipt = phones.receipt(device.chain_id, 7)
+
+    async def check() -> None:
+        async with aiohttp.ClientSession() as s:
+            client = TileClient(HttpFetcher(url, s), origin, key)
+            entry, proof = await client.entry(receipt.ack.log_index, 21, note.root)
+            assert (entry, proof) == (receipt.entry, receipt.inclusion_path)
+
+    asyncio.run(check())

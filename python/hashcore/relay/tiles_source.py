@@ -64,6 +64,7 @@ class StoreTileSource:
         #: The checkpoint served, and its size (every tile served lies within it).
         self._note: bytes | None = None
         self.size = 0
+        self._root = b""
         #: Entries hashed so far, the leaf hashes past the last full level-0 tile, and per
         #: tile level k+1 the hashes of height 8(k+1) (only appended to: what a served
         #: size needs never changes while a larger one is built).
@@ -110,10 +111,11 @@ class StoreTileSource:
         cp = await loop.run_in_executor(self._pool, store.latest_checkpoint)
         if cp is None or cp.tree_size < self.size:
             return
-        if cp.tree_size == self.size:
-            self._note = cp.note  # the same checkpoint, maybe with more cosignatures
-            return
         size, root = _core.note_verify(cp.note, self.origin, self.log_key)
+        if size == self.size:
+            if root == self._root:
+                self._note = cp.note  # the same checkpoint, maybe with more cosignatures
+            return
         built = await loop.run_in_executor(self._pool, self._extend_to, store, size)
         if built != root:
             self._broken = True
@@ -124,7 +126,7 @@ class StoreTileSource:
                 self.size,
             )
             return
-        self._note, self.size = cp.note, size
+        self._note, self.size, self._root = cp.note, size, root
 
     # --- building (on the source's thread) ----------------------------------------------------
 

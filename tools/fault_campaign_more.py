@@ -358,6 +358,11 @@ def fault_witness_down(trial: fc.Trial, rng: random.Random, work: Path, db: str)
         stop = threading.Event()
 
         def kill(n: int) -> None:
+            if n > at and not stop.is_set():
+                # Paced while the witness is down, so that the relay signs and pushes
+                # checkpoints then (the pusher looks once a second): the quorum is kept
+                # by the other two, not merely by nothing happening.
+                time.sleep(0.15)
             if n != at:
                 return
             down.kill9()
@@ -401,9 +406,11 @@ def fault_witness_down(trial: fc.Trial, rng: random.Random, work: Path, db: str)
         # faster than that are never shown to any witness (UNWITNESSED under a quorum
         # policy, down witness or not). The fault is judged on the others: every
         # checkpoint a witness cosigned has the quorum, and so does the newest.
-        counts = _cosignatures(work / "bundle", witnesses)
+        signers = _cosignatures(work / "bundle", witnesses)
+        counts = {size: len(names) for size, names in signers.items()}
         short = [size for size, n in counts.items() if 0 < n < 2]
         skipped = [size for size, n in counts.items() if n == 0]
+        without = [s for s, names in signers.items() if len(names) >= 2 and down.name not in names]
         newest_ok = counts.get(max(counts), 0) >= 2 if counts else False
         others = [c.code for c in report.checkpoints if c.code not in ("OK", "UNWITNESSED")] + [
             code for code, n in report.counts.items() if n and code not in ("OK",)
@@ -411,22 +418,25 @@ def fault_witness_down(trial: fc.Trial, rng: random.Random, work: Path, db: str)
         trial.clean = not short and newest_ok and not others and conflicts == 0
         trial.note += (
             f" {len(counts) - len(skipped)} of {len(counts)} checkpoints shown to witnesses, "
-            f"{len(short)} of them below the quorum;"
+            f"{len(short)} of them below the quorum, {len(without)} with the quorum "
+            f"without {down.name};"
         )
     finally:
         for w in witnesses:
             w.kill9()
 
 
-def _cosignatures(bundle: Path, witnesses: list[Witness]) -> dict[int, int]:
-    """tree_size -> how many of ``witnesses`` cosigned the exported checkpoint."""
+def _cosignatures(bundle: Path, witnesses: list[Witness]) -> dict[int, set[str]]:
+    """tree_size -> the names of ``witnesses`` that cosigned the exported checkpoint."""
     from hashcore.bundle.io_v2 import read_bundle_v2
 
     out = {}
     table = read_bundle_v2(bundle).checkpoints
     for size, note in zip(table.column("tree_size").to_pylist(), table.column("note").to_pylist(),
                           strict=True):  # fmt: skip
-        out[int(size)] = sum(1 for w in witnesses if _core.note_witness_times(note, w.name, w.key))
+        out[int(size)] = {
+            w.name for w in witnesses if _core.note_witness_times(note, w.name, w.key)
+        }
     return out
 
 

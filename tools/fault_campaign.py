@@ -29,7 +29,9 @@ Faults:
   script starts with the machine's ``initdb`` / ``pg_ctl``: the shared server is never
   restarted); the relay answers UNAVAILABLE meanwhile and the clients retry;
 - ``evm-stop``: the EVM node (anvil, with its state file) stopped mid-stream and started
-  again; ingest must not stop, and anchoring resumes.
+  again; ingest must not stop, and anchoring resumes;
+- ``disk-full``, ``evm-reorg``, ``witness-down``: a full disk (tmpfs), the EVM node reorged,
+  a witness killed and restarted (``tools/fault_campaign_more.py`` says how each is judged).
 
 It prints one table and, with ``--json``, writes the per-trial results. Exit 0 when no
 acknowledged record was lost or stored twice, 1 otherwise.
@@ -64,7 +66,10 @@ from hashcore.relay.client import RetryPolicy
 DEVICES = 6
 RECORDS = 24  # per device after the genesis
 BATCH = 6
-FAULTS = ("ingest", "checkpoint", "export", "pg-restart", "evm-stop")
+FAULTS = (
+    "ingest", "checkpoint", "export", "pg-restart", "evm-stop",
+    "disk-full", "evm-reorg", "witness-down",
+)  # fmt: skip
 PG_BIN = Path("/usr/lib/postgresql")
 
 
@@ -479,6 +484,16 @@ RUN: dict[str, Callable[[Trial, random.Random, Path, str], None]] = {
     "pg-restart": fault_pg_restart,
     "evm-stop": fault_evm_stop,
 }
+#: Faults that run on one store only (pg-restart brings its own cluster).
+ONE_BACKEND = {"pg-restart": "postgres"}
+
+
+def _more_faults() -> None:
+    """Disk full, EVM reorg and witness down live in fault_campaign_more.py."""
+    import fault_campaign_more as more
+
+    RUN.update(more.RUN)
+    ONE_BACKEND.update(more.BACKEND)
 
 
 @contextmanager
@@ -502,7 +517,7 @@ def run(faults: list[str], backends: list[str], trials: int, seed: int) -> list[
     results = []
     for fault in faults:
         # pg-restart brings its own cluster; evm-stop and export are about other parts.
-        for backend in ["postgres"] if fault == "pg-restart" else backends:
+        for backend in [ONE_BACKEND[fault]] if fault in ONE_BACKEND else backends:
             for i in range(trials):
                 rng = random.Random(f"{seed}/{fault}/{backend}/{i}")
                 trial = Trial(fault, backend, i)
@@ -557,6 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(faults) - set(FAULTS))
     if unknown or args.trials < 1:
         parser.error(f"unknown faults {unknown}" if unknown else "--trials must be >= 1")
+    _more_faults()
     results = run(faults, [b for b in args.backends.split(",") if b], args.trials, args.seed)
     print(table(results))
     if args.json:

@@ -56,3 +56,40 @@ def test_campaign_refuses_unknown_fault() -> None:
     )
     assert done.returncode == 2
     assert "unknown faults ['meteor']" in done.stderr
+
+
+def test_campaign_disk_full_reorg_and_witness_down(tmp_path: Path) -> None:
+    """One trial each of the faults in tools/fault_campaign_more.py (root: the tmpfs)."""
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tools" / "fault_campaign.py"),
+            "--trials",
+            "1",
+            "--faults",
+            "disk-full,evm-reorg,witness-down",
+            "--backends",
+            "sqlite,postgres",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads(out.read_text())
+    # Each runs on SQLite only (the fault is about the disk, the chain, a witness).
+    assert [(r["fault"], r["backend"]) for r in results] == [
+        ("disk-full", "sqlite"),
+        ("evm-reorg", "sqlite"),
+        ("witness-down", "sqlite"),
+    ]
+    assert {(r["acked"], r["lost"], r["dup"], r["clean"]) for r in results} == {(150, 0, 0, True)}
+    assert all(r["recover_s"] is not None and r["recover_s"] > 0 for r in results)
+    notes = {r["fault"]: r["note"] for r in results}
+    assert "records refused while full" in notes["disk-full"]
+    assert "reorg depth" in notes["evm-reorg"]
+    assert " x 409 after its restart" in notes["witness-down"]

@@ -73,6 +73,15 @@ class AnchorerTracking(AnchorerCore):
                 await self._s(self.store.set_anchor, f.tree_size, None)
                 return
             await self._replace(f, why="dropped from the mempool")
+        elif (latest := await self._c(self.chain.nonce, "latest")) < f.nonce:
+            # An earlier transaction of ours left the chain (a reorg removed its block) and
+            # this one waits behind its nonce, which nothing would send again: anchor at
+            # that nonce (the fault campaign found anchoring stalled for good otherwise).
+            stale = f.nonce
+            f.nonce = latest
+            await self._replace(
+                f, why=f"waiting at nonce {stale} behind {latest}, freed by a reorg"
+            )
         elif time.monotonic() - f.sent_at >= self.replace_after_s:
             await self._replace(f, why=f"not mined after {self.replace_after_s:g} s")
 

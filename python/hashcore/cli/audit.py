@@ -59,6 +59,13 @@ def add_parser(sub: Any) -> None:
         help="skip Ed25519 checks (faster; the report says so)",
     )
     audit.add_argument(
+        "--log-url",
+        metavar="URL",
+        help="v2: check the bundle's log against the one published as C2SP tlog-tiles at "
+        "URL (relay serve --tiles-listen, publish-tiles, a mirror): same entries at every "
+        "position, checkpoints consistent with the published one (JSON key log_url)",
+    )
+    audit.add_argument(
         "--evm-url",
         metavar="URL",
         help="the JSON-RPC node to read the policy's anchorer's anchors from (required when "

@@ -3,6 +3,11 @@ bundle's own identity, said loudly), with the evidence of ``--receipts`` / ``--n
 added to the bundle's own, ``--strict-time``, ``--as-of N`` and ``--evm-url URL`` (the node
 the policy's anchors are read from; required when the policy has ``evm``).
 
+With ``--log-url URL`` the bundle's log is also checked against the log published as
+C2SP tlog-tiles at URL (:mod:`hashcore.tiles.log_check`); its findings are the JSON
+report's ``log_url`` key (added only then: the v2 keys are otherwise unchanged) and count
+in ``clean`` and the exit code.
+
 Exit codes: 0 clean, 1 not clean, 2 unusable input (one line on stderr,
 ``hashcore: error: ...``, so scripts can show them as they are).
 """
@@ -158,9 +163,24 @@ def run_v2(args: argparse.Namespace) -> int:
         files = [args.bundle, args.policy, *(args.receipts or []), *(args.notes or [])]
         named = any(f is not None and str(f) in str(exc) for f in files)
         return fail(str(exc) if named else f"{args.bundle}: {exc}")
+    log_check = None
+    if getattr(args, "log_url", None):
+        from .audit_log_url import check_log_url, print_log_check
+
+        try:
+            log_check = check_log_url(args.bundle, args.log_url, args.policy)
+        except (HashcoreError, OSError) as exc:
+            return fail(str(exc))
     _summary(out, report)
+    data = report.to_json()
+    if log_check is not None:
+        print_log_check(out, log_check)
+        # A key of its own (the v2 keys list stays as it is): the published log's findings.
+        data["log_url"] = log_check.to_json()
+        data["clean"] = report.clean and log_check.clean
+    clean = bool(data["clean"])
     if args.json is not None:
-        text = json.dumps(report.to_json(), indent=2) + "\n"
+        text = json.dumps(data, indent=2) + "\n"
         try:
             if args.json == "-":
                 sys.stdout.write(text)
@@ -176,4 +196,4 @@ def run_v2(args: argparse.Namespace) -> int:
             write_html(args.html, render_audit_html_v2(report, title=title, participants=names))
         except OSError as exc:
             return fail(f"cannot write {args.html}: {exc}")
-    return EXIT_OK if report.clean else EXIT_FAILURES
+    return EXIT_OK if clean else EXIT_FAILURES

@@ -209,6 +209,7 @@ def add_parser(sub: Any, positive_int: Any) -> None:
         help="allow --plaintext on a non-loopback address (behind a TLS-terminating proxy)",
     )
     serve.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics here")
+    relay_tiles.add_serve_arguments(serve)
     serve.add_argument(
         "--witness",
         action="append",
@@ -354,6 +355,7 @@ def _serve(args: argparse.Namespace) -> int:
         plaintext=args.plaintext,
         allow_insecure_remote=args.allow_insecure_remote,
         metrics_listen=args.metrics,
+        tiles_listen=args.tiles_listen,
         witnesses=_witnesses(args.witness),
         witness_quorum=args.witness_quorum,
         evm=args.evm or ("url" if args.evm_url else "embedded"),
@@ -382,6 +384,8 @@ def _serve(args: argparse.Namespace) -> int:
         if relay.metrics_port and config.metrics_listen:
             metrics_host = config.metrics_listen.rpartition(":")[0]
             print(f"hashcore relay metrics on {metrics_host}:{relay.metrics_port}", flush=True)
+        if relay.tiles_port:
+            print(relay_tiles.listening_line(config.tiles_listen, relay.tiles_port), flush=True)
         await relay.wait_closed()
 
     asyncio.run(main())

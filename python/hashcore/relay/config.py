@@ -56,6 +56,8 @@ class RelayConfig:
     # refused unless asked for by name (a TLS-terminating proxy on the same host/pod).
     allow_insecure_remote: bool = False
     metrics_listen: str | None = None  # "HOST:PORT" for Prometheus
+    # "HOST:PORT" to serve the log as C2SP tlog-tiles (read-only HTTP, public data).
+    tiles_listen: str | None = None
     grace_s: float = 10.0
     group_max_records: int = 16384
     # Anchoring (SPEC 2.2): "embedded" = an anvil child with its state beside the store
@@ -121,8 +123,9 @@ class RelayConfig:
                 f"--plaintext on {self.listen} would serve unencrypted beyond this host: "
                 "listen on 127.0.0.1 or ::1, use TLS, or add --allow-insecure-remote"
             )
-        if self.metrics_listen is not None:
-            split_hostport(self.metrics_listen)
+        for listen in (self.metrics_listen, self.tiles_listen):
+            if listen is not None:
+                split_hostport(listen)
         if self.checkpoint_every < 1:
             raise InvalidInputError("--checkpoint-every must be at least 1")
         if self.checkpoint_interval_s <= 0:

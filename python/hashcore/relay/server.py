@@ -81,6 +81,8 @@ class RelayServer:
         self._health: health.aio.HealthServicer | None = None
         self._timer: asyncio.Task[None] | None = None
         self._metrics_server: Any = None
+        self._tiles: Any = None  # tiles_source.TilesServing with --tiles-listen
+        self.tiles_port = 0
         self._closed = asyncio.Event()
         self._stopping = False
         self.port = 0
@@ -166,6 +168,13 @@ class RelayServer:
             self._witnessing = await start_witnessing(
                 cfg.witnesses, cfg.witness_quorum, self._writer, ledger, self.metrics.registry
             )
+        if cfg.tiles_listen:
+            from .tiles_source import start_tiles_serving
+
+            self._tiles = await start_tiles_serving(
+                cfg.store, ledger.origin, ledger.log_key, cfg.tiles_listen
+            )
+            self.tiles_port = self._tiles.port
         if self.anchorer is not None:
             self._anchor_task = asyncio.create_task(self._run_anchorer(), name="hashcore-anchorer")
         log.info(
@@ -413,6 +422,8 @@ class RelayServer:
             await asyncio.to_thread(self._embedded.stop)  # anvil dumps the chain's state
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
+        if self._tiles is not None:
+            await self._tiles.stop()
         log.info("relay stopped")
         self._closed.set()
 

@@ -4,6 +4,11 @@ cosignature lines are merged into the stored note, which GetCheckpoint, receipts
 exports then serve. Ingest never waits for a witness: the pusher runs beside the writer
 on the event loop, reads through the writer (the one thread that touches the ledger) and
 is woken every ``poll_s``, which is cheap (a witness that has the newest size is skipped).
+
+The size each witness has is kept in the store (``Store.set_witness_size``, under
+``known_size_key``), written when it changes (once per checkpoint and witness at most), so
+a restarted relay sends each witness the proof from its size at once instead of learning
+it from a 409.
 """
 
 from __future__ import annotations
@@ -19,6 +24,21 @@ if TYPE_CHECKING:
     from .service import Writer
 
 log = logging.getLogger("hashcore.relay")
+
+
+def known_size_key(witness: WitnessEndpoint) -> str:
+    """The store's name of the size ``witness`` has (its name and key: another witness
+    under the same name starts from 0)."""
+    return f"{witness.name}/{witness.key.hex()}"
+
+
+def _load_known_sizes(ledger: Ledger, witnesses: tuple[WitnessEndpoint, ...]) -> dict[Any, int]:
+    kept = ledger.store.witness_sizes()
+    out = {}
+    for w in witnesses:
+        if known_size_key(w) in kept:
+            out[w] = min(kept[known_size_key(w)], ledger.size)  # never past this store's log
+    return out
 
 
 class _LedgerSource:
@@ -87,8 +107,17 @@ async def start_witnessing(
         if not await writer.call(ledger.add_cosignatures, tree_size, root, lines):
             log.warning("cosignatures for tree_size %d match no stored checkpoint", tree_size)
 
+    async def on_known_size(witness: WitnessEndpoint, size: int) -> None:
+        await writer.call(ledger.store.set_witness_size, known_size_key(witness), size)
+
+    known = await writer.call(_load_known_sizes, ledger, witnesses)
     pusher = WitnessPusher(
-        list(witnesses), _LedgerSource(writer, ledger), on_cosigned, quorum=quorum
+        list(witnesses),
+        _LedgerSource(writer, ledger),
+        on_cosigned,
+        quorum=quorum,
+        known_sizes=known,
+        on_known_size=on_known_size,
     )
     registry.register(pusher.collector())
     witnessing = Witnessing(pusher, poll_s)

@@ -4,7 +4,8 @@ lines back to be merged into the stored note (SPEC 2.3).
 
 One task per witness, so a slow or dead witness delays no other and never the relay's
 ingest: ``notify()`` only wakes the tasks. A 409 answer names the size the witness has
-(after a relay restart the pusher starts from 0 and learns it that way); the request is sent
+(the relay also stores each witness's size, ``known_sizes`` / ``on_known_size``, so that a
+restarted relay starts from it instead of learning it from a 409); the request is sent
 again from that size at once. A witness that can't be reached, or refuses, is retried with
 exponential backoff; its state is in ``statuses()``, ``health()`` and the metrics collector.
 
@@ -20,7 +21,7 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -40,6 +41,7 @@ from .protocol import (
 __all__ = [
     "CheckpointSource",
     "CosignatureSink",
+    "KnownSizeSink",
     "WitnessEndpoint",
     "WitnessPusher",
     "WitnessStatus",
@@ -98,6 +100,8 @@ class CheckpointSource(Protocol):
 
 #: ``(tree_size, root, lines)``: store these verified cosignature lines with the checkpoint.
 CosignatureSink = Callable[[int, bytes, list[bytes]], object]
+#: ``(witness, size)``: keep the size this witness has (it survives a relay restart).
+KnownSizeSink = Callable[["WitnessEndpoint", int], object]
 
 
 def merge_cosignatures(note: bytes, lines: Iterable[bytes]) -> bytes:
@@ -159,6 +163,8 @@ class WitnessPusher:
         timeout_s: float = 10.0,
         backoff_min_s: float = 1.0,
         backoff_max_s: float = 300.0,
+        known_sizes: Mapping[WitnessEndpoint, int] | None = None,
+        on_known_size: KnownSizeSink | None = None,
     ) -> None:
         names = [w.name for w in witnesses]
         if len(set(names)) != len(names) or len({w.key for w in witnesses}) != len(witnesses):
@@ -171,7 +177,9 @@ class WitnessPusher:
         self.timeout_s = timeout_s
         self.backoff_min_s = backoff_min_s
         self.backoff_max_s = backoff_max_s
-        self._status = [WitnessStatus(w) for w in witnesses]
+        known = known_sizes or {}
+        self._status = [WitnessStatus(w, known_size=known.get(w, 0)) for w in witnesses]
+        self.on_known_size = on_known_size
         self._wake = [asyncio.Event() for _ in witnesses]
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
@@ -304,7 +312,7 @@ class WitnessPusher:
                 except WitnessError as e:
                     self._failed(status, f"HTTP 409 with a bad body: {e}")
                     return False
-                status.known_size = known
+                await self._set_known(status, known)
                 if known == old:
                     self._failed(status, f"HTTP 409 naming the size sent ({old})")
                     return False
@@ -320,7 +328,7 @@ class WitnessPusher:
                 return False
             await _maybe(self.on_cosigned(size, root, lines))
             status.cosigned_size = size
-            status.known_size = size
+            await self._set_known(status, size)
             status.consecutive_failures = 0
             status.last_error = None
             status.last_success = time.time()
@@ -328,6 +336,13 @@ class WitnessPusher:
             return True
         self._failed(status, "the witness keeps answering 409 with another size")
         return False
+
+    async def _set_known(self, status: WitnessStatus, size: int) -> None:
+        if size == status.known_size:
+            return
+        status.known_size = size
+        if self.on_known_size is not None:
+            await _maybe(self.on_known_size(status.endpoint, size))
 
     async def _post(self, endpoint: WitnessEndpoint, body: bytes) -> tuple[int, bytes]:
         if self._session is None:

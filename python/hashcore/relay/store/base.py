@@ -186,6 +186,15 @@ class Store(abc.ABC):
     def set_meta(self, key: str, value: bytes) -> None:
         """Set a value once; ConflictError if another value is already set."""
 
+    def witness_sizes(self) -> dict[str, int]:
+        """The tree size each witness (by ``set_witness_size``'s name) last said it has."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no witness sizes")
+
+    def set_witness_size(self, witness: str, size: int) -> None:
+        """Keep the size ``witness`` has (replacing the one kept): the relay's pusher
+        starts from it after a restart (issue 11)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no witness sizes")
+
     @abc.abstractmethod
     def store_id(self) -> bytes:
         """A random 16-byte id made on the first call and kept in the store: it names this

@@ -57,6 +57,21 @@ class SqlEnrollment(SqlConnection):
                     "set_meta", f"the store's {key} is {bytes(row[0])!r}, not {value!r}"
                 )
 
+    # Witness sizes live in meta under "w:" (set-once values are under "v:"): replaced
+    # whenever a witness's size changes, once per checkpoint and witness at most.
+    def witness_sizes(self) -> dict[str, int]:
+        with self._read("witness_sizes"):
+            rows = self._all("SELECT key, value FROM meta WHERE key LIKE ?", ("w:%",))
+        return {str(k)[2:]: int(bytes(v)) for k, v in rows if bytes(v).isdigit()}
+
+    def set_witness_size(self, witness: str, size: int) -> None:
+        with self._write("set_witness_size"):
+            self._run(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (f"w:{witness}", str(size).encode()),
+            )
+
     def store_id(self) -> bytes:
         with self._write("store_id"):
             row = self._one("SELECT value FROM meta WHERE key = ?", ("store_id",))

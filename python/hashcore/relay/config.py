@@ -77,6 +77,10 @@ class RelayConfig:
     # The relay's clock (ms since the Unix epoch) for received_ms and checkpoint times;
     # None: the system clock. Only simulations set it (the demo runs weeks in seconds).
     clock: Callable[[], int] | None = None
+    # One of several frontends of one PostgreSQL log (frontend_ledger.py): a sequencer
+    # elected among them; acks wait at most sequence_wait_s for the records' positions.
+    frontend: bool = False
+    sequence_wait_s: float = 10.0
 
     @property
     def is_postgres(self) -> bool:
@@ -115,6 +119,10 @@ class RelayConfig:
             raise InvalidInputError("--tls-cert and --tls-key go together")
         if self.is_postgres and self.key_dir is None and self.key_file is None:
             raise InvalidInputError(_NO_KEY_DIR)
+        if self.frontend:
+            from .frontend_setup import check_frontend_config
+
+            check_frontend_config(self)
         host, _ = split_hostport(self.listen)
         if self.plaintext and not self.allow_insecure_remote and not _is_loopback(host):
             raise InvalidInputError(

@@ -1,0 +1,226 @@
+"""Three relay frontends on one PostgreSQL log (their own hc_frontends_* database): phones
+spread over them, the sequencer killed with kill -9 mid-stream and another frontend taking
+over; a frontend cut off from the database that stops acknowledging instead of forking.
+Every check is on the real store and the real export's audit with the phones' receipts."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from hashcore import Device, RelayClient, RelayError, _core, audit_bundle
+from hashcore.evidence import notes_table, receipts_table
+from hashcore.relay.client import RetryPolicy
+from hashcore.relay.export import export_bundle
+from hashcore.relay.store import open_store
+
+from .conftest import ProcessRelay, start_process_relay
+from .frontends_helpers import CutProxy, frontends_database, sequencer_pid, start_frontend
+
+DEVICES = 12
+RECORDS = 30  # per device, after the genesis
+
+
+def _fleet(frontends: list[ProcessRelay]) -> list[Device]:
+    """Devices enrolled round-robin over the frontends, RECORDS records each unsent."""
+    op = RelayClient(
+        frontends[0].target, plaintext=True, operator_token=frontends[0].operator_token
+    )
+    devices = []
+    for i in range(DEVICES):
+        token, _ = op.issue_token(f"P{i:03d}")
+        device = Device.new()
+        with RelayClient(frontends[i % len(frontends)].target, plaintext=True) as client:
+            client.enroll(device, token)
+        for day in range(RECORDS):
+            device.append(b'{"p": %d, "day": %d}' % (i, day))
+        devices.append(device)
+    op.close()
+    return devices
+
+
+def _stream(target: str, devices: list[Device], acked: list[int], errors: list[str]) -> None:
+    """Stream the devices' records in mixed batches of 6 and keep every receipt (as a phone
+    does); a failure (the frontend died) ends the stream."""
+    by_chain = {d.chain_id: d for d in devices}
+    pending = sorted((r for d in devices for r in d.unsent()), key=lambda r: (r.seq, r.chain_id))
+    batches = [pending[i : i + 6] for i in range(0, len(pending), 6)]
+    client = RelayClient(target, plaintext=True, retry=RetryPolicy(attempts=1))
+    try:
+        for acks in client.stream(batches):
+            for a in acks:
+                by_chain[a.chain_id].accept_acks(
+                    [(a.seq, a.log_index, a.received_ms, a.receipt_sig)]
+                )
+            acked.append(len(acks))
+    except RelayError as exc:
+        errors.append(exc.code)
+    finally:
+        client.close()
+
+
+def _check_store(url: str, devices: list[Device], total: int) -> None:
+    """Every receipt a phone holds is in the log at its position; no position twice."""
+    receipts = {(d.chain_id, r.seq): r for d in devices for r in d.receipts()}
+    assert len(receipts) == total
+    with open_store(url, readonly=True) as store:
+        held = store.get_records(list(receipts))
+        assert {k: (r.log_index, r.entry) for k, r in held.items()} == {
+            k: (r.log_index, _core.log_entry(r.link, r.received_ms)) for k, r in receipts.items()
+        }
+        assert store.tree_size() == total
+    with psycopg.connect(url) as conn:
+        count, distinct, queued = conn.execute(
+            "SELECT count(*), count(DISTINCT log_index), "
+            "(SELECT count(*) FROM frontend_queue) FROM records"
+        ).fetchone()  # type: ignore[misc]
+    assert (count, distinct, queued) == (total, total, 0)
+
+
+def _audit(url: str, bundle: Path, devices: list[Device], total: int) -> None:
+    result = export_bundle(url, bundle)
+    assert (result.records, result.left_out) == (total, 0)
+    receipts = receipts_table(r for d in devices for r in d.receipts())
+    notes = notes_table(n for d in devices for n in d.notes())
+    report = audit_bundle(bundle, receipts=[receipts], notes=[notes])
+    assert report.clean
+    assert report.counts["OK"] == report.records == total
+    assert {v.code for v in report.receipts} == {"RECEIPT_OK"}
+    assert sorted(v.log_index for v in report.receipts) == list(range(total))
+
+
+def test_sequencer_killed_mid_stream_another_takes_over(tmp_path: Path) -> None:
+    with frontends_database() as url:
+        first = start_frontend(tmp_path, url)  # makes the log's key; the others share it
+        frontends = [first, start_frontend(tmp_path, url), start_frontend(tmp_path, url)]
+        try:
+            victim_pid = sequencer_pid(url)
+            victim = next(f for f in frontends if f.proc.pid == victim_pid)
+            devices = _fleet(frontends)
+            acked: list[int] = []
+            errors: list[str] = []
+            streams = [
+                threading.Thread(
+                    target=_stream, args=(f.target, devices[k::3], acked, errors), daemon=True
+                )
+                for k, f in enumerate(frontends)
+            ]
+            for s in streams:
+                s.start()
+            deadline = time.monotonic() + 30
+            while sum(acked) < 60 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            victim.kill9()  # mid-stream: batches are queued, in flight, being sequenced
+            killed_at = time.monotonic()
+            successor = sequencer_pid(url, not_pid=victim_pid)
+            failover_s = time.monotonic() - killed_at
+            for s in streams:
+                s.join(60)
+            assert successor in {f.proc.pid for f in frontends if f is not victim}
+            assert failover_s < 5, failover_s
+            # Only the killed frontend's phones saw a failure.
+            assert errors in ([], ["UNAVAILABLE"]), errors
+            survivors = [f for f in frontends if f is not victim]
+            # Phones reconnect to any frontend and resend what they hold no receipt for.
+            for i, device in enumerate(devices):
+                with RelayClient(survivors[i % 2].target, plaintext=True) as client:
+                    client.sync(device, batch_size=16)
+                assert device.unsent() == []
+            total = DEVICES * (RECORDS + 1)
+            _check_store(url, devices, total)
+            for f in survivors:
+                assert f.terminate() == 0
+            err = "".join(f.proc.stderr.read() for f in survivors if f.proc.stderr)
+            assert "frontend: elected sequencer (epoch 2)" in err
+            with open_store(url, readonly=True) as store:
+                latest = store.latest_checkpoint()
+                assert latest is not None and latest.tree_size == total
+            _audit(url, tmp_path / "bundle", devices, total)
+        finally:
+            for f in frontends:
+                if f.proc.poll() is None:
+                    f.kill9()
+
+
+def test_cut_off_frontend_stops_acknowledging(tmp_path: Path) -> None:
+    with frontends_database() as url:
+        proxy = CutProxy()
+        cut_off = start_frontend(tmp_path, proxy.url(url))
+        frontends = [cut_off]
+        try:
+            assert sequencer_pid(url) == cut_off.proc.pid  # the one to be cut sequences
+            other = start_frontend(tmp_path, url)
+            frontends.append(other)
+            devices = _fleet(frontends)
+            with RelayClient(cut_off.target, plaintext=True) as client:
+                client.sync(devices[0], batch_size=10)
+            proxy.cut()
+            started = time.monotonic()
+            d = devices[1]
+            once = RetryPolicy(attempts=1)
+            with (
+                RelayClient(cut_off.target, plaintext=True, retry=once) as c,
+                pytest.raises(RelayError) as refused,
+            ):
+                c.submit(d.unsent()[:5])
+            assert refused.value.code == "UNAVAILABLE"
+            assert time.monotonic() - started < 8
+            assert d.receipts()[1:] == []  # no ack, so no receipt beyond the genesis
+            # The other frontend is elected and carries on; the cut one no longer signs.
+            assert sequencer_pid(url, not_pid=cut_off.proc.pid) == other.proc.pid
+            with RelayClient(other.target, plaintext=True) as client:
+                for device in devices[1:6]:
+                    client.sync(device, batch_size=7)
+                    assert device.unsent() == []
+            proxy.heal()  # back on the network: a follower, acknowledging again
+            deadline = time.monotonic() + 15
+            while True:
+                try:
+                    with RelayClient(cut_off.target, plaintext=True) as client:
+                        for device in devices[6:]:
+                            client.sync(device, batch_size=7)
+                    break
+                except RelayError:
+                    assert time.monotonic() < deadline, "the healed frontend never recovered"
+                    time.sleep(0.2)
+            total = DEVICES * (RECORDS + 1)
+            with RelayClient(other.target, plaintext=True) as client:
+                client.sync(devices[0], batch_size=10)
+            _check_store(url, devices, total)
+            for f in frontends:
+                assert f.terminate() == 0
+            err = cut_off.proc.stderr.read() if cut_off.proc.stderr else ""
+            assert "frontend: stopped sequencing (epoch 1)" in err
+            _audit(url, tmp_path / "bundle", devices, total)
+        finally:
+            proxy.cut()
+            for f in frontends:
+                if f.proc.poll() is None:
+                    f.kill9()
+
+
+def test_frontend_refusals(tmp_path: Path) -> None:
+    """A frontend needs PostgreSQL, and the log's key; a relay serving the store alone
+    and frontends exclude each other."""
+    with frontends_database() as url:
+        with pytest.raises(RuntimeError, match="--frontend shares one log between relays"):
+            start_process_relay(tmp_path, str(tmp_path / "x.db"), "--frontend")
+        alone = start_process_relay(tmp_path, url)
+        try:
+            with pytest.raises(RuntimeError, match="in use by a relay serving it alone"):
+                start_frontend(tmp_path, url)
+        finally:
+            assert alone.terminate() == 0
+        frontend = start_frontend(tmp_path, url)
+        try:
+            with pytest.raises(RuntimeError, match="in use by another relay"):
+                start_process_relay(tmp_path, url)
+            other = tmp_path / "elsewhere"
+            other.mkdir()
+            with pytest.raises(RuntimeError, match="no relay key, but this log exists"):
+                start_frontend(other, url)
+        finally:
+            assert frontend.terminate() == 0

@@ -224,3 +224,39 @@ def test_frontend_refusals(tmp_path: Path) -> None:
                 start_frontend(other, url)
         finally:
             assert frontend.terminate() == 0
+
+
+def test_fenced_sequencer_steps_down(tmp_path: Path) -> None:
+    """A sequencer that still believes it holds the lock while another was elected (the
+    split brain the fencing epoch is for) can't commit a round: it steps down, and once
+    elected again goes on from the stored log."""
+    with frontends_database() as url:
+        frontend = start_frontend(tmp_path, url)
+        try:
+            sequencer_pid(url)
+            devices = _fleet([frontend])[:2]
+            with RelayClient(frontend.target, plaintext=True) as client:
+                client.sync(devices[0], batch_size=10)
+                with psycopg.connect(url, autocommit=True) as conn:  # "another" election
+                    conn.execute("UPDATE frontend_sequencer SET epoch = epoch + 1")
+                client.sync(devices[1], batch_size=10)
+            assert frontend.terminate() == 0
+            err = frontend.proc.stderr.read() if frontend.proc.stderr else ""
+            assert (
+                "frontend: stopped sequencing (epoch 1): another sequencer was elected "
+                "(epoch 2)" in err
+            )
+            assert "frontend: elected sequencer (epoch 3)" in err
+            total = DEVICES + 2 * RECORDS
+            with open_store(url, readonly=True) as store:
+                assert store.tree_size() == total
+            # Only two devices sent their records: audit those two with their receipts.
+            result = export_bundle(url, tmp_path / "bundle")
+            assert (result.records, result.left_out) == (total, 0)
+            receipts = receipts_table(r for d in devices for r in d.receipts())
+            report = audit_bundle(tmp_path / "bundle", receipts=[receipts])
+            assert report.clean
+            assert {v.code for v in report.receipts} == {"RECEIPT_OK"}
+        finally:
+            if frontend.proc.poll() is None:
+                frontend.kill9()

@@ -120,9 +120,7 @@ class RelayConfig:
         if self.is_postgres and self.key_dir is None and self.key_file is None:
             raise InvalidInputError(_NO_KEY_DIR)
         if self.frontend:
-            from .frontend_setup import check_frontend_config
-
-            check_frontend_config(self)
+            self._check_frontend()
         host, _ = split_hostport(self.listen)
         if self.plaintext and not self.allow_insecure_remote and not _is_loopback(host):
             raise InvalidInputError(
@@ -152,6 +150,20 @@ class RelayConfig:
                 f"--origin must be a C2SP key name (no spaces, no '+', no control "
                 f"characters), got {self.origin!r}"
             )
+
+    def _check_frontend(self) -> None:
+        if not self.is_postgres:
+            raise InvalidInputError(
+                "--frontend shares one log between relays through PostgreSQL: it needs a "
+                "postgresql:// --db (a SQLite store is one relay's)"
+            )
+        if self.evm != "none" or self.witnesses:
+            raise InvalidInputError(
+                "--frontend: anchoring and witnesses are not run by frontends yet; pass "
+                "--evm none and no --witness"
+            )
+        if self.sequence_wait_s <= 0:
+            raise InvalidInputError("--sequence-wait must be positive")
 
 
 _NO_KEY_DIR = (

@@ -86,6 +86,7 @@ class FrontendLedger(Ledger):
             clock=clock,
         )
         self.queue = FrontendQueue(url)
+        self.where = self.queue.where
         self.sequence_wait_s = sequence_wait_s
         self.log_thread = LogThread(self, url)
 

@@ -19,26 +19,9 @@ from typing import TYPE_CHECKING
 from ..errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from .config import RelayConfig
     from .store.base import Store
 
-__all__ = ["check_frontend_config", "check_frontend_key"]
-
-
-def check_frontend_config(cfg: RelayConfig) -> None:
-    """Refuse what a frontend can't do, with one line."""
-    if not cfg.is_postgres:
-        raise InvalidInputError(
-            "--frontend shares one log between relays through PostgreSQL: it needs a "
-            "postgresql:// --db (a SQLite store is one relay's)"
-        )
-    if cfg.evm != "none" or cfg.witnesses:
-        raise InvalidInputError(
-            "--frontend: anchoring and witnesses are not run by frontends yet; pass "
-            "--evm none and no --witness"
-        )
-    if cfg.sequence_wait_s <= 0:
-        raise InvalidInputError("--sequence-wait must be positive")
+__all__ = ["check_frontend_key"]
 
 
 def check_frontend_key(key_file: Path, known_seed: bytes | None, store: Store) -> None:

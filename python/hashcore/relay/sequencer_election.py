@@ -30,7 +30,7 @@ import os
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import psycopg
 
@@ -39,10 +39,7 @@ from ..errors import StoreError
 from .store.base import StoredCheckpoint
 from .store.postgres_queue import QUEUED_CHANNEL, SEQUENCED_CHANNEL, connect, map_error
 
-if TYPE_CHECKING:
-    from .frontend_ledger import FrontendLedger
-
-__all__ = ["LogThread"]
+__all__ = ["LogThread", "SharedLog"]
 
 log = logging.getLogger("hashcore.relay")
 
@@ -63,6 +60,22 @@ _MOVE = (
 )
 
 
+class SharedLog(Protocol):
+    """What the log thread needs of its frontend's ledger (FrontendLedger)."""
+
+    tree_lock: threading.RLock
+    tree: _core.Sha256LogTree
+    size: int
+    latest: StoredCheckpoint | None
+    checkpoint_every: int
+    where: str
+
+    def follow(self) -> None: ...
+    def sequenced(self, size: int, checkpoint: StoredCheckpoint | None) -> None: ...
+    def reset_tree(self) -> None: ...
+    def sign_checkpoint(self, size: int) -> StoredCheckpoint: ...
+
+
 class Deposed(StoreError):
     """This frontend is no longer the sequencer (its lock or its epoch is gone)."""
 
@@ -72,7 +85,7 @@ class LogThread(threading.Thread):
 
     def __init__(
         self,
-        ledger: FrontendLedger,
+        ledger: SharedLog,
         url: str,
         *,
         round_max: int = 65536,
@@ -147,7 +160,7 @@ class LogThread(threading.Thread):
             ).fetchone()
             if not (row and row[0]):
                 raise StoreError(
-                    f"{self.ledger.queue.where}: the store is in use by a relay serving it "
+                    f"{self.ledger.where}: the store is in use by a relay serving it "
                     "alone (without --frontend); frontends can't share it"
                 )
             conn.execute(f"LISTEN {QUEUED_CHANNEL}")
@@ -256,7 +269,7 @@ class LogThread(threading.Thread):
                 if extended:  # the tree holds leaves the log does not: start it afresh
                     ledger.reset_tree()
                 if isinstance(exc, psycopg.Error):
-                    raise map_error(exc, ledger.queue.where, "sequencing") from exc
+                    raise map_error(exc, ledger.where, "sequencing") from exc
                 raise
             ledger.sequenced(new_size, cp)
         if want_cp:

@@ -157,10 +157,9 @@ class RelayConfig:
                 "--frontend shares one log between relays through PostgreSQL: it needs a "
                 "postgresql:// --db (a SQLite store is one relay's)"
             )
-        if self.evm != "none" or self.witnesses:
+        if self.evm != "none":
             raise InvalidInputError(
-                "--frontend: anchoring and witnesses are not run by frontends yet; pass "
-                "--evm none and no --witness"
+                "--frontend: frontends do not anchor yet; pass --evm none"
             )
         if self.sequence_wait_s <= 0:
             raise InvalidInputError("--sequence-wait must be positive")

@@ -168,7 +168,12 @@ class RelayServer:
         if cfg.metrics_listen:
             self._start_metrics(cfg.metrics_listen)
         self._timer = asyncio.create_task(self._checkpoint_timer(), name="hashcore-checkpoints")
-        if cfg.witnesses:
+        if cfg.witnesses and cfg.frontend:  # pushed by whichever frontend sequences
+            from .frontend_duties import WitnessDuty
+
+            args = (cfg.witnesses, cfg.witness_quorum, self._writer, ledger)
+            self._witnessing = WitnessDuty(*args, self.metrics.registry)
+        elif cfg.witnesses:
             from .witnessing import start_witnessing
 
             self._witnessing = await start_witnessing(

@@ -73,8 +73,9 @@ def _backends(url: str) -> list[int]:
     return [int(r[0]) for r in rows]
 
 
-def _requests(tokens: list[tuple[str, str]]) -> list[tuple[str, bytes]]:
-    """Enroll one device per (token, frontend) and build its serialized requests."""
+def _requests(tokens: list[tuple[str, str]]) -> list[tuple[str, list[bytes]]]:
+    """Enroll one device per (token, frontend) and build its serialized requests (a
+    device's batches go in order on one stream)."""
     from hashcore import Device, RelayClient
     from hashcore.relay.client import record_pb
     from hashcore.relay.v2 import relay_pb2 as pb
@@ -87,10 +88,12 @@ def _requests(tokens: list[tuple[str, str]]) -> list[tuple[str, bytes]]:
         for day in range(BATCH * BATCHES):
             device.append(b'{"day": %d, "device": %d, "tst_min": %d}' % (day, n, 300 + day))
         records = device.records()[1:]
+        mine = []
         for b in range(BATCHES):
             chunk = records[b * BATCH : (b + 1) * BATCH]
             request = pb.SubmitRequest(batch_id=b, records=[record_pb(r) for r in chunk])
-            out.append((target, request.SerializeToString()))
+            mine.append(request.SerializeToString())
+        out.append((target, mine))
     return out
 
 
@@ -101,10 +104,10 @@ def _generator(tokens: list[tuple[str, str]], ready: Any, go: Any, out: Any) -> 
     acked = [0]
     lock = threading.Lock()
 
-    def stream(mine: list[tuple[str, bytes]]) -> None:
+    def stream(mine: list[tuple[str, list[bytes]]]) -> None:
         by_target: dict[str, list[bytes]] = {}
-        for target, req in mine:
-            by_target.setdefault(target, []).append(req)
+        for target, reqs in mine:
+            by_target.setdefault(target, []).extend(reqs)
         for target, reqs in by_target.items():
             channel = grpc.insecure_channel(target)
             call = channel.stream_stream(

@@ -8,10 +8,12 @@ of 256 records each, from two load-generating processes with 3 streams each, req
 built and serialized before the clock starts. Figures (``extra_info``, see BENCHMARKS.md):
 
 - ``records_per_s``: durably acknowledged (sequenced) records a second;
-- ``cpu_ms_per_1k``: CPU time (user + system) of the frontend processes, and of every
-  PostgreSQL backend serving the database, per 1,000 records: on a machine with fewer
-  cores than frontends the rate can't grow, but the CPU per record shows what each added
-  frontend costs;
+- ``relay_cpu_ms_per_1k`` / ``pg_cpu_ms_per_1k`` / ``cpu_ms_per_1k``: CPU time (user +
+  system) of the frontend processes, of every PostgreSQL backend serving the database,
+  and both, per 1,000 records: on a machine with fewer cores than frontends the rate
+  can't grow, but the CPU per record shows what each added frontend costs;
+- baseline in the same run (``alone_*``): one relay serving the same database alone
+  (no ``--frontend``: it sequences in memory and appends straight to ``records``);
 - fail-over: with 3 frontends and a probe sending one record at a time to a frontend
   that is not the sequencer, the sequencer is killed with SIGKILL; ``election_ms`` is the
   time until PostgreSQL shows another frontend holding the sequencer lock, ``ack_gap_ms``
@@ -34,7 +36,7 @@ import grpc
 from pytest_benchmark.fixture import BenchmarkFixture
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.relay.conftest import ProcessRelay
+from tests.relay.conftest import ProcessRelay, start_process_relay
 from tests.relay.frontends_helpers import (
     frontends_database,
     sequencer_pid,
@@ -127,8 +129,14 @@ def _generator(tokens: list[tuple[str, str]], ready: Any, go: Any, out: Any) -> 
     out.put(acked[0])
 
 
+_EXTRA = ("--checkpoint-every", "4096", "--log-level", "warning", "--enroll-rate", "0")
+
+
 def _start(n: int, workdir: Path, url: str) -> list[ProcessRelay]:
-    extra = ("--checkpoint-every", "4096", "--log-level", "warning", "--enroll-rate", "0")
+    """n frontends (0: one relay serving the store alone, the baseline)."""
+    if n == 0:
+        return [start_process_relay(workdir, url, *_EXTRA)]
+    extra = _EXTRA
     frontends = [start_frontend(workdir, url, *extra)]
     sequencer_pid(url)  # the first one is elected before the others start
     frontends += [start_frontend(workdir, url, *extra) for _ in range(n - 1)]
@@ -147,7 +155,7 @@ def _ingest(n: int) -> dict[str, float]:
             f0 = frontends[0]
             with RelayClient(f0.target, plaintext=True, operator_token=f0.operator_token) as op:
                 tokens = [
-                    (op.issue_token(f"P{i:05d}")[0], frontends[i % n].target)
+                    (op.issue_token(f"P{i:05d}")[0], frontends[i % len(frontends)].target)
                     for i in range(DEVICES)
                 ]
             ctx = mp.get_context("spawn")
@@ -161,13 +169,13 @@ def _ingest(n: int) -> dict[str, float]:
                 pr.start()
             for ready in readies:
                 assert ready.wait(900)
-            pids = [f.proc.pid for f in frontends] + _backends(url)
-            cpu0 = _cpu_s(pids)
+            relays, backends = [f.proc.pid for f in frontends], _backends(url)
+            cpu0 = _cpu_s(relays), _cpu_s(backends)
             started = time.perf_counter()
             go.set()
             batches = sum(out.get(timeout=900) for _ in procs)
             elapsed = time.perf_counter() - started
-            cpu = _cpu_s(pids) - cpu0
+            cpu = _cpu_s(relays) - cpu0[0], _cpu_s(backends) - cpu0[1]
             for pr in procs:
                 pr.join()
         finally:
@@ -180,7 +188,9 @@ def _ingest(n: int) -> dict[str, float]:
         "records": records,
         "seconds": elapsed,
         "records_per_s": records / elapsed,
-        "cpu_ms_per_1k": 1e6 * cpu / records,
+        "relay_cpu_ms_per_1k": 1e6 * cpu[0] / records,
+        "pg_cpu_ms_per_1k": 1e6 * cpu[1] / records,
+        "cpu_ms_per_1k": 1e6 * sum(cpu) / records,
     }
 
 
@@ -233,9 +243,9 @@ def _failover() -> dict[str, float]:
 def test_frontends_ingest_and_failover(benchmark: BenchmarkFixture) -> None:
     def run() -> dict[str, float]:
         figures: dict[str, float] = {}
-        for n in (1, 2, 3):
+        for n in (0, 1, 2, 3):  # 0: the baseline, one relay alone on PostgreSQL
             for k, v in _ingest(n).items():
-                figures[f"{n}fe_{k}"] = v
+                figures[f"{n}fe_{k}" if n else f"alone_{k}"] = v
         figures.update(_failover())
         return figures
 

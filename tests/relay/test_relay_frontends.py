@@ -12,12 +12,14 @@ from pathlib import Path
 import psycopg
 import pytest
 from hashcore import Device, RelayClient, RelayError, _core, audit_bundle
+from hashcore.errors import InvalidInputError, StoreError
 from hashcore.evidence import notes_table, receipts_table
 from hashcore.relay.client import RetryPolicy
+from hashcore.relay.config import RelayConfig
 from hashcore.relay.export import export_bundle
 from hashcore.relay.store import open_store
 
-from .conftest import ProcessRelay, start_process_relay
+from .conftest import ProcessRelay
 from .frontends_helpers import CutProxy, frontends_database, sequencer_pid, start_frontend
 
 DEVICES = 12
@@ -205,19 +207,19 @@ def test_cut_off_frontend_stops_acknowledging(tmp_path: Path) -> None:
 def test_frontend_refusals(tmp_path: Path) -> None:
     """A frontend needs PostgreSQL, and the log's key; a relay serving the store alone
     and frontends exclude each other."""
+    sqlite = RelayConfig(store=str(tmp_path / "x.db"), plaintext=True, frontend=True)
+    with pytest.raises(InvalidInputError, match="--frontend shares one log between relays"):
+        sqlite.check()
     with frontends_database() as url:
-        with pytest.raises(RuntimeError, match="--frontend shares one log between relays"):
-            start_process_relay(tmp_path, str(tmp_path / "x.db"), "--frontend")
-        alone = start_process_relay(tmp_path, url)
-        try:
-            with pytest.raises(RuntimeError, match="in use by a relay serving it alone"):
-                start_frontend(tmp_path, url)
-        finally:
-            assert alone.terminate() == 0
+        with (
+            open_store(url, exclusive=True),  # what a relay serving it alone holds
+            pytest.raises(RuntimeError, match="in use by a relay serving it alone"),
+        ):
+            start_frontend(tmp_path, url)
         frontend = start_frontend(tmp_path, url)
         try:
-            with pytest.raises(RuntimeError, match="in use by another relay"):
-                start_process_relay(tmp_path, url)
+            with pytest.raises(StoreError, match="in use by another relay"):
+                open_store(url, exclusive=True)
             other = tmp_path / "elsewhere"
             other.mkdir()
             with pytest.raises(RuntimeError, match="no relay key, but this log exists"):
@@ -260,3 +262,53 @@ def test_fenced_sequencer_steps_down(tmp_path: Path) -> None:
         finally:
             if frontend.proc.poll() is None:
                 frontend.kill9()
+
+
+def test_resend_to_another_frontend_while_still_queued(tmp_path: Path) -> None:
+    """A phone whose ack is slow resends its batch to another frontend while the records
+    are stored but not sequenced yet (the sequencer is held up): both frontends answer
+    once they are sequenced, with the same positions and receipts, the second as
+    duplicates."""
+    with frontends_database() as url:
+        a = start_frontend(tmp_path, url)
+        frontends = [a]
+        try:
+            sequencer_pid(url)
+            b = start_frontend(tmp_path, url)
+            frontends.append(b)
+            device = _fleet(frontends)[0]
+            batch = device.unsent()[:5]
+            answers: dict[str, object] = {}
+
+            def send(name: str, target: str) -> None:
+                with RelayClient(target, plaintext=True) as client:
+                    try:
+                        answers[name] = client.submit(batch)
+                    except RelayError as exc:
+                        answers[name] = exc
+
+            with psycopg.connect(url) as hold:  # the sequencer's next round waits on this
+                hold.execute("SELECT epoch FROM frontend_sequencer FOR UPDATE")
+                first = threading.Thread(target=send, args=("a", a.target))
+                first.start()
+                time.sleep(0.5)  # queued by a, not sequenced
+                second = threading.Thread(target=send, args=("b", b.target))
+                second.start()
+                time.sleep(0.5)
+                assert answers == {}  # nobody acknowledges what is not sequenced
+                hold.rollback()
+            first.join(30)
+            second.join(30)
+            acks_a, acks_b = answers["a"], answers["b"]
+            assert isinstance(acks_a, list) and isinstance(acks_b, list), answers
+            assert [x.duplicate for x in acks_a] == [False] * 5
+            assert [x.duplicate for x in acks_b] == [True] * 5
+            same = [(x.log_index, x.received_ms, x.receipt_sig) for x in acks_a]
+            assert [(x.log_index, x.received_ms, x.receipt_sig) for x in acks_b] == same
+            assert len({x.log_index for x in acks_a}) == 5
+            with open_store(url, readonly=True) as store:
+                assert store.tree_size() == DEVICES + 5
+        finally:
+            for f in frontends:
+                if f.proc.poll() is None:
+                    f.kill9()

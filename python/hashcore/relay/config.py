@@ -158,9 +158,7 @@ class RelayConfig:
                 "postgresql:// --db (a SQLite store is one relay's)"
             )
         if self.evm != "none":
-            raise InvalidInputError(
-                "--frontend: frontends do not anchor yet; pass --evm none"
-            )
+            raise InvalidInputError("--frontend: frontends do not anchor yet; pass --evm none")
         if self.sequence_wait_s <= 0:
             raise InvalidInputError("--sequence-wait must be positive")
 

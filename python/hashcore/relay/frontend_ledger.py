@@ -33,7 +33,7 @@ from .rejection import Rejected, invalid
 from .sequencer_election import LogThread
 from .sequencing import Group, GroupChecker, Head, stored_row
 from .store.base import ChainHead, Device, ForkEvidence, Store, StoredCheckpoint, StoredRecord
-from .store.postgres_queue import FrontendQueue, HeldPending
+from .store.postgres_queue import FrontendQueue, HeldPending, Positions
 
 __all__ = ["FrontendLedger"]
 
@@ -87,6 +87,7 @@ class FrontendLedger(Ledger):
         )
         self.queue = FrontendQueue(url)
         self.where = self.queue.where
+        self.positions = Positions(url)
         self.sequence_wait_s = sequence_wait_s
         self.log_thread = LogThread(self, url)
 
@@ -96,6 +97,7 @@ class FrontendLedger(Ledger):
     def stop(self) -> None:
         self.log_thread.stop()
         self.queue.close()
+        self.positions.close()
 
     # ----------------------------------------------------------------- the tree
 
@@ -145,7 +147,8 @@ class FrontendLedger(Ledger):
             except HeldPending as pending:
                 # A resend of a record still queued: its position is needed for the ack
                 # (or the fork evidence). Check again once the sequencer took it.
-                self._wait_until(functools.partial(self._drained, pending.chain_id), deadline)
+                held = functools.partial(self._in_log, pending.chain_id, pending.seq)
+                self._wait_until(held, deadline)
         for ev in evidence:  # the record it points at is sequenced (HeldPending)
             self.store.add_fork_evidence(ev)
         keys = [(a.chain_id, a.seq) for r in results if isinstance(r, list) for a in r]
@@ -153,8 +156,8 @@ class FrontendLedger(Ledger):
             return results, None
         return results, Queued(group, [], None, 0, evidence, results, keys)
 
-    def _drained(self, chain_id: bytes) -> bool:
-        return self.queue.queued_of(chain_id) == 0
+    def _in_log(self, chain_id: bytes, seq: int) -> bool:
+        return self.store.get_record(chain_id, seq) is not None
 
     def _queue_group(
         self, batches: Sequence[Sequence[SubmittedRecord]], chain_ids: list[bytes]
@@ -211,12 +214,12 @@ class FrontendLedger(Ledger):
         """Wait until the group's records are in the log, then complete its acks."""
         assert isinstance(sealed, Queued)
         deadline = time.monotonic() + self.sequence_wait_s
-        found: dict[tuple[bytes, int], StoredRecord] = {}
+        found: dict[tuple[bytes, int], tuple[int, int, bytes]] = {}
         missing = list(dict.fromkeys(sealed.keys))
 
         def all_in() -> bool:
             nonlocal missing
-            found.update(self.store.get_records(missing))
+            found.update(self.positions.of(missing))
             missing = [k for k in missing if k not in found]
             return not missing
 
@@ -225,32 +228,23 @@ class FrontendLedger(Ledger):
         for acks in sealed.results:
             if isinstance(acks, list):
                 for j, a in enumerate(acks):
-                    rec = found[(a.chain_id, a.seq)]
-                    acks[j] = Ack(
-                        a.chain_id,
-                        a.seq,
-                        rec.log_index,
-                        a.duplicate,
-                        rec.received_ms,
-                        sigs[rec.log_index],
-                    )
+                    index, received_ms, _ = found[(a.chain_id, a.seq)]
+                    acks[j] = Ack(a.chain_id, a.seq, index, a.duplicate, received_ms, sigs[index])
 
-    def _receipts(self, records: list[StoredRecord]) -> dict[int, bytes]:
-        """Receipts of the records, one Rust call per run of consecutive positions."""
-        records.sort(key=lambda r: r.log_index)
+    def _receipts(self, positions: list[tuple[int, int, bytes]]) -> dict[int, bytes]:
+        """Receipts at (log_index, received_ms, link), one Rust call per run of
+        consecutive positions (a group is mostly one run)."""
+        positions.sort()
         out: dict[int, bytes] = {}
         i = 0
-        while i < len(records):
+        while i < len(positions):
             j = i + 1
-            while j < len(records) and records[j].log_index == records[j - 1].log_index + 1:
+            while j < len(positions) and positions[j][0] == positions[j - 1][0] + 1:
                 j += 1
-            run = records[i:j]
-            for r, sig in zip(
-                run,
-                self.sign_receipts(run[0].log_index, b"".join(r.entry for r in run)),
-                strict=True,
-            ):
-                out[r.log_index] = sig
+            run = positions[i:j]
+            entries = b"".join(_core.log_entry(link, ms) for _, ms, link in run)
+            for (index, _, _), sig in zip(run, self.sign_receipts(run[0][0], entries), strict=True):
+                out[index] = sig
             i = j
         return out
 

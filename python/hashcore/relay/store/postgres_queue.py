@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 import psycopg.errors
@@ -33,7 +34,14 @@ from ..sequencing import Head
 from .base import ChainHead, Device, StoredRecord, StoreUnavailableError
 from .postgres import describe_url
 
-__all__ = ["QUEUED_CHANNEL", "SEQUENCED_CHANNEL", "FrontendQueue", "HeldPending", "connect"]
+__all__ = [
+    "QUEUED_CHANNEL",
+    "SEQUENCED_CHANNEL",
+    "FrontendQueue",
+    "HeldPending",
+    "Positions",
+    "connect",
+]
 
 #: NOTIFY channels: a frontend queued records (wakes the sequencer); the sequencer
 #: moved records into the log (wakes the frontends waiting to acknowledge them).
@@ -60,7 +68,8 @@ _QUEUE_TYPES = [
     "bytea",
     "int8",
 ]
-_MIGRATION_LOCK = 0x68617368636F7265  # the same key as the store's migrations
+_MIGRATION_LOCK = 0x68617368636F7265
+Conn = psycopg.Connection[tuple[Any, ...]]  # the same key as the store's migrations
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS frontend_queue (
@@ -82,12 +91,12 @@ class HeldPending(Exception):
     """A resent record's original is still queued: its log position is not known yet.
     The group is rolled back and checked again once that chain's queue is sequenced."""
 
-    def __init__(self, chain_id: bytes) -> None:
-        super().__init__(chain_id.hex())
-        self.chain_id = chain_id
+    def __init__(self, chain_id: bytes, seq: int) -> None:
+        super().__init__(f"{chain_id.hex()} seq {seq}")
+        self.chain_id, self.seq = chain_id, seq
 
 
-def connect(url: str, role: str, *, autocommit: bool = True) -> psycopg.Connection[tuple]:  # type: ignore[type-arg]
+def connect(url: str, role: str, *, autocommit: bool = True) -> Conn:
     """A frontend's connection, named in ``pg_stat_activity`` (``hashcore-frontend
     <pid> <role>``: an operator sees which process holds what), with TCP keepalives
     short enough that a frontend cut off from the database is noticed in seconds, on
@@ -130,7 +139,7 @@ def map_error(exc: BaseException, where: str, what: str) -> BaseException:
 class QueueTransaction:
     """One frontend transaction: lock heads, read what the checks need, queue rows."""
 
-    def __init__(self, conn: psycopg.Connection[tuple]) -> None:  # type: ignore[type-arg]
+    def __init__(self, conn: Conn) -> None:
         self._conn = conn
 
     def lock_heads(self, chain_ids: Sequence[bytes]) -> dict[bytes, Head]:
@@ -163,7 +172,7 @@ class QueueTransaction:
             (chain_id, seq),
             binary=True,
         ).fetchone():
-            raise HeldPending(chain_id)
+            raise HeldPending(chain_id, seq)
         return None
 
     def checkpoint_root(self, tree_size: int) -> bytes | None:
@@ -210,13 +219,13 @@ class FrontendQueue:
     def __init__(self, url: str) -> None:
         self._url = url
         self.where = describe_url(url)
-        self._conn: psycopg.Connection[tuple] | None = None  # type: ignore[type-arg]
+        self._conn: Conn | None = None
         with self.transaction("creating the frontend queue") as txn:
             txn._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             for statement in _SCHEMA:
                 txn._conn.execute(statement)
 
-    def _connection(self) -> psycopg.Connection[tuple]:  # type: ignore[type-arg]
+    def _connection(self) -> Conn:
         if self._conn is None or self._conn.closed:
             self._conn = connect(self._url, "queue")
         return self._conn
@@ -287,13 +296,38 @@ class FrontendQueue:
             ).fetchone()
         return None if row is None else (int(row[0]), bytes(row[1]), int(row[2]))
 
-    def queued_of(self, chain_id: bytes) -> int:
-        """How many of a chain's records wait in the queue."""
-        with self.transaction("queue length") as txn:
-            row = txn._conn.execute(
-                "SELECT count(*) FROM frontend_queue WHERE chain_id = %b", (chain_id,), binary=True
-            ).fetchone()
-        return int(row[0]) if row else 0
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
+class Positions:
+    """Where records landed in the log, on a connection of its own (the Writer's commit
+    thread asks while its writer thread queues the next group)."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self.where = describe_url(url)
+        self._conn: Conn | None = None
+
+    def of(
+        self, keys: Sequence[tuple[bytes, int]]
+    ) -> dict[tuple[bytes, int], tuple[int, int, bytes]]:
+        """(log_index, received_ms, link) of those of ``keys`` in the log: only what an
+        ack needs, not the whole rows."""
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self._url, "acks")
+        try:
+            rows = self._conn.execute(
+                "SELECT r.chain_id, r.seq, r.log_index, r.received_ms, r.link "
+                "FROM unnest(%b::bytea[], %b::bigint[]) AS k(chain_id, seq) "
+                "JOIN records r ON r.chain_id = k.chain_id AND r.seq = k.seq",
+                ([k[0] for k in keys], [k[1] for k in keys]),
+                binary=True,
+            ).fetchall()
+        except psycopg.Error as exc:
+            raise map_error(exc, self.where, "reading log positions") from exc
+        return {(bytes(r[0]), int(r[1])): (int(r[2]), int(r[3]), bytes(r[4])) for r in rows}
 
     def close(self) -> None:
         if self._conn is not None:

@@ -130,6 +130,11 @@ class LogThread(threading.Thread):
                 except (psycopg.Error, StoreError) as exc:
                     self._lost(exc)
                     self._stopping.wait(0.2)
+                except Exception as exc:  # a bug: log it whole, but keep the frontend alive
+                    log.exception("frontend: the log thread failed")
+                    self._lost(exc)
+                    self.ledger.reset_tree()
+                    self._stopping.wait(1.0)
         finally:
             self._close_conns()
             self._stopped.set()

@@ -291,7 +291,11 @@ def test_resend_to_another_frontend_while_still_queued(tmp_path: Path) -> None:
                 hold.execute("SELECT epoch FROM frontend_sequencer FOR UPDATE")
                 first = threading.Thread(target=send, args=("a", a.target))
                 first.start()
-                time.sleep(0.5)  # queued by a, not sequenced
+                with psycopg.connect(url, autocommit=True) as look:
+                    deadline = time.monotonic() + 20
+                    while look.execute("SELECT count(*) FROM frontend_queue").fetchone() != (5,):
+                        assert time.monotonic() < deadline, "a never queued the batch"
+                        time.sleep(0.02)  # queued by a, not sequenced
                 second = threading.Thread(target=send, args=("b", b.target))
                 second.start()
                 time.sleep(0.5)

@@ -272,14 +272,18 @@ class FrontendLedger(Ledger):
             device = Device(chain_id, "", payload, payload, 0, link, now)
             try:
                 self.queue.enroll(token_hash(token), now, row, device)
-            except TokenRejectedError as e:
-                raise Rejected(
-                    "PERMISSION_DENIED",
-                    "token",
-                    f"enrollment token refused: {_TOKEN_TEXT[e.reason]}",
-                ) from e
-            except ConflictError as e:
-                raise Rejected("ALREADY_EXISTS", "enrolled", str(e)) from e
+            except (TokenRejectedError, ConflictError) as e:
+                # Another frontend enrolled this chain meanwhile (the phone resent to it
+                # while this one was busy): answered below like any re-enrollment.
+                existing = self.store.get_device(chain_id)
+                if existing is None and isinstance(e, TokenRejectedError):
+                    raise Rejected(
+                        "PERMISSION_DENIED",
+                        "token",
+                        f"enrollment token refused: {_TOKEN_TEXT[e.reason]}",
+                    ) from e
+                if existing is None:
+                    raise Rejected("ALREADY_EXISTS", "enrolled", str(e)) from e
         stored = self._sequenced_record(chain_id, 0)
         enrolled = self.store.get_device(chain_id)
         assert enrolled is not None

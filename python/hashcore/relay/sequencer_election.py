@@ -2,7 +2,8 @@
 
 Every frontend runs one :class:`LogThread`. It owns a dedicated *lock connection* that
 holds a shared lock on the store (a relay serving the store alone can't start beside
-frontends, nor they beside it) and LISTENs for the queue's notifications. Every
+frontends, nor they beside it) and LISTENs for the sequencer's rounds (the sequencer
+for the queue too). Every
 ``elect_every_s`` a frontend that is not the sequencer tries ``pg_try_advisory_lock`` on
 that connection: at most one session holds it, and it goes with the session, so a
 sequencer that dies (kill -9, a crash, a cut network once the server's keepalives give
@@ -168,7 +169,9 @@ class LogThread(threading.Thread):
                     f"{self.ledger.where}: the store is in use by a relay serving it "
                     "alone (without --frontend); frontends can't share it"
                 )
-            conn.execute(f"LISTEN {QUEUED_CHANNEL}")
+            # Followers wake on rounds only; the sequencer also listens to the queue
+            # from its election on (a follower woken by every queued batch would read
+            # the log for nothing).
             conn.execute(f"LISTEN {SEQUENCED_CHANNEL}")
         except BaseException:
             conn.close()
@@ -200,6 +203,7 @@ class LogThread(threading.Thread):
                 "WHERE id = 1 RETURNING epoch",
                 (_holder(), time.time_ns() // 1_000_000),
             ).fetchone()[0]
+        self._lock_conn.execute(f"LISTEN {QUEUED_CHANNEL}")
         self.ledger.follow()  # start from everything stored, whoever sequenced it
         self.epoch = int(epoch)
         self.elected_at = time.monotonic()

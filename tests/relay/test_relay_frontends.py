@@ -5,6 +5,8 @@ Every check is on the real store and the real export's audit with the phones' re
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -315,4 +317,57 @@ def test_resend_to_another_frontend_while_still_queued(tmp_path: Path) -> None:
         finally:
             for f in frontends:
                 if f.proc.poll() is None:
+                    f.kill9()
+
+
+def test_frozen_sequencer_is_evicted(tmp_path: Path) -> None:
+    """A sequencer frozen with SIGSTOP holds the lock but stops renewing its lease: the
+    other frontend ends its session and takes over; woken up, the old one finds its
+    lock gone, stops sequencing and serves as a follower. The log stays one log."""
+    flags = ("--sequencer-lease", "2")
+    with frontends_database() as url:
+        a = start_frontend(tmp_path, url, *flags)
+        frontends = [a]
+        try:
+            sequencer_pid(url)
+            b = start_frontend(tmp_path, url, *flags)
+            frontends.append(b)
+            devices = _fleet(frontends)[:3]
+            with RelayClient(b.target, plaintext=True) as client:
+                client.sync(devices[0], batch_size=10)
+            os.kill(a.proc.pid, signal.SIGSTOP)
+            try:
+                assert sequencer_pid(url, not_pid=a.proc.pid) == b.proc.pid
+                with RelayClient(b.target, plaintext=True) as client:
+                    client.sync(devices[1], batch_size=10)
+            finally:
+                os.kill(a.proc.pid, signal.SIGCONT)
+            deadline = time.monotonic() + 20
+            while True:  # a, awake, rejoins as a follower
+                try:
+                    with RelayClient(a.target, plaintext=True) as client:
+                        client.sync(devices[2], batch_size=10)
+                    break
+                except RelayError:
+                    assert time.monotonic() < deadline, "the woken frontend never recovered"
+                    time.sleep(0.2)
+            assert sequencer_pid(url) == b.proc.pid
+            for f in frontends:
+                assert f.terminate() == 0
+            err_a = a.proc.stderr.read() if a.proc.stderr else ""
+            err_b = b.proc.stderr.read() if b.proc.stderr else ""
+            assert "frontend: stopped sequencing (epoch 1)" in err_a
+            assert "has not renewed its lease" in err_b
+            total = DEVICES + 3 * RECORDS
+            result = export_bundle(url, tmp_path / "bundle")
+            assert (result.records, result.left_out) == (total, 0)
+            receipts = receipts_table(r for d in devices for r in d.receipts())
+            report = audit_bundle(tmp_path / "bundle", receipts=[receipts])
+            assert report.clean
+            assert len(report.receipts) == 3 * (RECORDS + 1)
+            assert {v.code for v in report.receipts} == {"RECEIPT_OK"}
+        finally:
+            for f in frontends:
+                if f.proc.poll() is None:
+                    os.kill(f.proc.pid, signal.SIGCONT)
                     f.kill9()

@@ -35,7 +35,20 @@ def add_arguments(serve: Any) -> None:
         help="with --frontend: how long an ack waits for the sequencer before the client "
         "is told UNAVAILABLE (its records stay stored; a resend gets them; default 10)",
     )
+    serve.add_argument(
+        "--sequencer-lease",
+        type=_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="with --frontend: a sequencer that has not renewed its lease in the database "
+        "this long (frozen, stalled, half cut off) has its session ended by the next "
+        "frontend to try the election (default 10)",
+    )
 
 
 def config_fields(args: argparse.Namespace) -> dict[str, Any]:
-    return {"frontend": args.frontend, "sequence_wait_s": args.sequence_wait}
+    return {
+        "frontend": args.frontend,
+        "sequence_wait_s": args.sequence_wait,
+        "sequencer_lease_s": args.sequencer_lease,
+    }

@@ -81,6 +81,8 @@ class RelayConfig:
     # elected among them; acks wait at most sequence_wait_s for the records' positions.
     frontend: bool = False
     sequence_wait_s: float = 10.0
+    # A sequencer that has not renewed its lease this long is evicted (its session ended).
+    sequencer_lease_s: float = 10.0
 
     @property
     def is_postgres(self) -> bool:
@@ -159,8 +161,8 @@ class RelayConfig:
             )
         if self.evm != "none":
             raise InvalidInputError("--frontend: frontends do not anchor yet; pass --evm none")
-        if self.sequence_wait_s <= 0:
-            raise InvalidInputError("--sequence-wait must be positive")
+        if self.sequence_wait_s <= 0 or self.sequencer_lease_s <= 0:
+            raise InvalidInputError("--sequence-wait and --sequencer-lease must be positive")
 
 
 _NO_KEY_DIR = (

@@ -74,6 +74,7 @@ class FrontendLedger(Ledger):
         limits: Limits | None = None,
         clock: Callable[[], int] | None = None,
         sequence_wait_s: float = 10.0,
+        sequencer_lease_s: float = 10.0,
     ) -> None:
         self.tree_lock = threading.RLock()
         self._moved = threading.Condition()
@@ -89,7 +90,7 @@ class FrontendLedger(Ledger):
         self.where = self.queue.where
         self.positions = Positions(url)
         self.sequence_wait_s = sequence_wait_s
-        self.log_thread = LogThread(self, url)
+        self.log_thread = LogThread(self, url, lease_s=sequencer_lease_s)
 
     def start(self) -> None:
         self.log_thread.start()

@@ -91,6 +91,7 @@ class LogThread(threading.Thread):
         *,
         round_max: int = 65536,
         elect_every_s: float = 0.2,
+        lease_s: float = 10.0,
         follow_every_s: float = 0.5,
         wait_s: float = 0.05,
     ) -> None:
@@ -99,6 +100,7 @@ class LogThread(threading.Thread):
         self._url = url
         self._round_max = round_max
         self._elect_every_s = elect_every_s
+        self._lease_s = lease_s
         self._follow_every_s = follow_every_s
         self._wait_s = wait_s
         self._lock_conn: Any = None
@@ -194,13 +196,14 @@ class LogThread(threading.Thread):
             f"SELECT pg_try_advisory_lock(%s, {_SCHEMA_KEY})", (_SEQUENCER_LOCK,)
         ).fetchone()
         if not (row and row[0]):
+            self._evict_if_stale()
             return
         started = time.monotonic()
         conn = self._data()
         with conn.transaction():
             epoch = conn.execute(
-                "UPDATE frontend_sequencer SET epoch = epoch + 1, holder = %s, since_ms = %s "
-                "WHERE id = 1 RETURNING epoch",
+                "UPDATE frontend_sequencer SET epoch = epoch + 1, holder = %s, since_ms = %s, "
+                "renewed_at = clock_timestamp() WHERE id = 1 RETURNING epoch",
                 (_holder(), time.time_ns() // 1_000_000),
             ).fetchone()[0]
         self._lock_conn.execute(f"LISTEN {QUEUED_CHANNEL}")
@@ -213,6 +216,37 @@ class LogThread(threading.Thread):
             self.ledger.size,
             (self.elected_at - started) * 1000,
         )
+
+    def _evict_if_stale(self) -> None:
+        """A sequencer that holds the lock but has not renewed its lease for
+        ``lease_s`` (its process frozen, its host stalled, a network that drops packets
+        without closing the connection) would stop the log for as long as its session
+        lives: end that session, which frees the lock. If it wakes up, its connection is
+        gone and its epoch stale, so it can't commit a round."""
+        row = self._lock_conn.execute(
+            "SELECT extract(epoch FROM clock_timestamp() - renewed_at), holder "
+            "FROM frontend_sequencer WHERE id = 1"
+        ).fetchone()
+        if row is None or float(row[0]) <= self._lease_s:
+            return
+        # Its lock session, and a round it may be frozen in (which holds the epoch row).
+        ended = self._lock_conn.execute(
+            "SELECT pg_terminate_backend(l.pid) FROM pg_locks l WHERE l.granted AND "
+            "l.pid <> pg_backend_pid() AND l.database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database()) AND "
+            "((l.locktype = 'advisory' AND l.mode = 'ExclusiveLock' AND l.objsubid = 2 "
+            f"AND l.classid = %s::oid AND l.objid = ({_SCHEMA_KEY})::oid) OR "
+            "(l.locktype = 'relation' AND l.mode = 'RowExclusiveLock' "
+            "AND l.relation = 'frontend_sequencer'::regclass))",
+            (_SEQUENCER_LOCK,),
+        ).fetchall()
+        if ended:
+            log.warning(
+                "frontend: the sequencer (%s) has not renewed its lease for %.1f s: its "
+                "session was ended, the next election takes over",
+                row[1],
+                float(row[0]),
+            )
 
     def _check_lock(self) -> None:
         """The lock connection still answers: the lock is still ours."""
@@ -237,7 +271,8 @@ class LogThread(threading.Thread):
             try:
                 with conn.transaction():
                     row = conn.execute(
-                        "SELECT epoch FROM frontend_sequencer WHERE id = 1 FOR UPDATE"
+                        "UPDATE frontend_sequencer SET renewed_at = clock_timestamp() "
+                        "WHERE id = 1 RETURNING epoch"
                     ).fetchone()
                     if row is None or int(row[0]) != self.epoch:
                         raise Deposed(f"another sequencer was elected (epoch {row and row[0]})")

@@ -221,6 +221,7 @@ class RelayServer:
                 limits=cfg.limits,
                 clock=cfg.clock,
                 sequence_wait_s=cfg.sequence_wait_s,
+                sequencer_lease_s=cfg.sequencer_lease_s,
             )
         else:
             ledger = Ledger(

@@ -81,8 +81,9 @@ _SCHEMA = (
         CONSTRAINT frontend_queue_chain_seq UNIQUE (chain_id, seq))""",
     """CREATE TABLE IF NOT EXISTS frontend_sequencer (
         id INT PRIMARY KEY CHECK (id = 1), epoch BIGINT NOT NULL, holder TEXT NOT NULL,
-        since_ms BIGINT NOT NULL)""",
-    "INSERT INTO frontend_sequencer VALUES (1, 0, '', 0) ON CONFLICT (id) DO NOTHING",
+        since_ms BIGINT NOT NULL, renewed_at TIMESTAMPTZ NOT NULL)""",
+    "INSERT INTO frontend_sequencer VALUES (1, 0, '', 0, clock_timestamp()) "
+    "ON CONFLICT (id) DO NOTHING",
 )
 assert QUEUE_COLUMNS.count(",") + 1 == len(_QUEUE_TYPES)
 
@@ -118,6 +119,9 @@ def connect(url: str, role: str, *, autocommit: bool = True) -> Conn:
         conn.execute("SET tcp_keepalives_idle = 2")
         conn.execute("SET tcp_keepalives_interval = 1")
         conn.execute("SET tcp_keepalives_count = 3")
+        # A frontend frozen inside a transaction (SIGSTOP, a stalled VM) must not hold
+        # chain heads or the sequencer's row for ever: the server ends it.
+        conn.execute("SET idle_in_transaction_session_timeout = '10s'")
         if not autocommit:
             conn.commit()
     except psycopg.Error as exc:

@@ -32,7 +32,15 @@ from .record_checks import SubmittedRecord, check_genesis, check_time, where
 from .rejection import Rejected, invalid
 from .sequencer_election import LogThread
 from .sequencing import Group, GroupChecker, Head, stored_row
-from .store.base import ChainHead, Device, ForkEvidence, Store, StoredCheckpoint, StoredRecord
+from .store.base import (
+    ChainHead,
+    Device,
+    ForkEvidence,
+    Store,
+    StoredCheckpoint,
+    StoredRecord,
+    StoreUnavailableError,
+)
 from .store.postgres_queue import FrontendQueue, HeldPending, Positions
 
 __all__ = ["FrontendLedger"]
@@ -220,7 +228,12 @@ class FrontendLedger(Ledger):
 
         def all_in() -> bool:
             nonlocal missing
-            found.update(self.positions.of(missing))
+            try:
+                found.update(self.positions.of(missing))
+            except StoreUnavailableError:
+                # The records are stored (queued): say so at the deadline, not "nothing
+                # was stored"; the connection is made again on the next look.
+                return False
             missing = [k for k in missing if k not in found]
             return not missing
 

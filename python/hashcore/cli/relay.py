@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HashcoreError
-from . import relay_policy, relay_tiles
+from . import relay_frontend, relay_policy, relay_tiles
 
 __all__ = ["add_parser", "run"]
 
@@ -264,6 +264,7 @@ def add_parser(sub: Any, positive_int: Any) -> None:
     )
     serve.add_argument("--log-format", choices=("text", "json"), default="text")
     serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
+    relay_frontend.add_arguments(serve)
 
     token = rsub.add_parser("token", help="issue a one-time enrollment token for a participant")
     token.add_argument("--db", required=True, metavar="FILE_OR_URL")
@@ -367,6 +368,7 @@ def _serve(args: argparse.Namespace) -> int:
         anchor_interval_s=args.anchor_interval,
         origin=args.origin,
         stop_anchor_wait_s=args.stop_anchor_wait,
+        **relay_frontend.config_fields(args),
     )
 
     async def main() -> None:

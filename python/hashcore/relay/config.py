@@ -79,6 +79,12 @@ class RelayConfig:
     # The relay's clock (ms since the Unix epoch) for received_ms and checkpoint times;
     # None: the system clock. Only simulations set it (the demo runs weeks in seconds).
     clock: Callable[[], int] | None = None
+    # One of several frontends of one PostgreSQL log (frontend_ledger.py): a sequencer
+    # elected among them; acks wait at most sequence_wait_s for the records' positions.
+    frontend: bool = False
+    sequence_wait_s: float = 10.0
+    # A sequencer that has not renewed its lease this long is evicted (its session ended).
+    sequencer_lease_s: float = 10.0
 
     @property
     def is_postgres(self) -> bool:
@@ -117,6 +123,8 @@ class RelayConfig:
             raise InvalidInputError("--tls-cert and --tls-key go together")
         if self.is_postgres and self.key_dir is None and self.key_file is None:
             raise InvalidInputError(_NO_KEY_DIR)
+        if self.frontend:
+            self._check_frontend()
         host, _ = split_hostport(self.listen)
         if self.plaintext and not self.allow_insecure_remote and not _is_loopback(host):
             raise InvalidInputError(
@@ -147,6 +155,17 @@ class RelayConfig:
                 f"--origin must be a C2SP key name (no spaces, no '+', no control "
                 f"characters), got {self.origin!r}"
             )
+
+    def _check_frontend(self) -> None:
+        if not self.is_postgres:
+            raise InvalidInputError(
+                "--frontend shares one log between relays through PostgreSQL: it needs a "
+                "postgresql:// --db (a SQLite store is one relay's)"
+            )
+        if self.evm != "none":
+            raise InvalidInputError("--frontend: frontends do not anchor yet; pass --evm none")
+        if self.sequence_wait_s <= 0 or self.sequencer_lease_s <= 0:
+            raise InvalidInputError("--sequence-wait and --sequencer-lease must be positive")
 
 
 _NO_KEY_DIR = (

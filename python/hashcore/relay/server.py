@@ -105,8 +105,14 @@ class RelayServer:
         # An existing key is checked before the store is touched; a new key and token are
         # made only once this relay holds the store (a relay refused creates nothing).
         known_seed = load_key(key_file) if key_file.exists() else None
-        store = await asyncio.to_thread(functools.partial(open_store, cfg.store, exclusive=True))
+        store = await asyncio.to_thread(
+            functools.partial(open_store, cfg.store, exclusive=not cfg.frontend)
+        )
         try:
+            if cfg.frontend:  # frontends share the log's key: never make a second one
+                from .frontend_setup import check_frontend_key
+
+                check_frontend_key(key_file, known_seed, store)
             seed, created = (
                 (known_seed, False) if known_seed is not None else load_or_create_key(key_file)
             )
@@ -134,6 +140,8 @@ class RelayServer:
         )
         self._writer = Writer(ledger, self.metrics, cfg.group_max_records)
         self._writer.start()
+        if cfg.frontend:
+            ledger.start()  # type: ignore[attr-defined]  # FrontendLedger: elect, follow
         self._server = aio.server(
             interceptors=[RelayInterceptor(self.operator_token.encode())],
             options=[
@@ -162,7 +170,12 @@ class RelayServer:
         if cfg.metrics_listen:
             self._start_metrics(cfg.metrics_listen)
         self._timer = asyncio.create_task(self._checkpoint_timer(), name="hashcore-checkpoints")
-        if cfg.witnesses:
+        if cfg.witnesses and cfg.frontend:  # pushed by whichever frontend sequences
+            from .frontend_duties import WitnessDuty
+
+            args = (cfg.witnesses, cfg.witness_quorum, self._writer, ledger)
+            self._witnessing = WitnessDuty(*args, self.metrics.registry)
+        elif cfg.witnesses:
             from .witnessing import start_witnessing
 
             self._witnessing = await start_witnessing(
@@ -205,14 +218,29 @@ class RelayServer:
                 if named is not None
                 else default_origin(_core.public_key_from_seed(seed))
             )
-        ledger = Ledger(
-            store,
-            seed,
-            origin=origin,
-            checkpoint_every=cfg.checkpoint_every,
-            limits=cfg.limits,
-            clock=cfg.clock,
-        )
+        if cfg.frontend:
+            from .frontend_ledger import FrontendLedger
+
+            ledger: Ledger = FrontendLedger(
+                store,
+                seed,
+                url=cfg.store,
+                origin=origin,
+                checkpoint_every=cfg.checkpoint_every,
+                limits=cfg.limits,
+                clock=cfg.clock,
+                sequence_wait_s=cfg.sequence_wait_s,
+                sequencer_lease_s=cfg.sequencer_lease_s,
+            )
+        else:
+            ledger = Ledger(
+                store,
+                seed,
+                origin=origin,
+                checkpoint_every=cfg.checkpoint_every,
+                limits=cfg.limits,
+                clock=cfg.clock,
+            )
         record_key_binding(key_file, store_id, where)
         return ledger
 
@@ -417,6 +445,8 @@ class RelayServer:
                     await self._witnessing.settle(cp.tree_size, timeout_s=5.0)
                 await self._witnessing.stop()
             await self._writer.close()
+            if self.config.frontend:  # let go of the sequencer lock before the store
+                await asyncio.to_thread(self.ledger.stop)  # type: ignore[attr-defined]
             self.ledger.store.close()
         if self._embedded is not None:
             await asyncio.to_thread(self._embedded.stop)  # anvil dumps the chain's state

@@ -32,10 +32,7 @@ from .model import (
 
 __all__: list[str] = []
 
-_NEEDS_EVM = (
-    "needs an EVM chain with the relay's anchors and the auditor's anchor check (--evm-url), "
-    "which are not wired into the v2 audit yet"
-)
+_NEEDS_EVM = "needs an EVM chain to write its anchors on (an anvil node: evm_url)"
 
 
 def _device_record(

@@ -12,7 +12,10 @@ from typing import Any
 
 from ...policy import Policy
 from .model import (
+    ANCHOR_BEYOND_BUNDLE,
     ANCHOR_CONTRADICTED,
+    ANCHOR_OK,
+    ANCHOR_UNCONFIRMED,
     BAD_BEACON,
     BAD_CHECKPOINT_SIG,
     BEACON_REGRESSED,
@@ -72,7 +75,9 @@ def expected_summary(expected: dict[str, Any]) -> str:
     notes = Counter(n["verdict"] for n in expected["notes"] if n["verdict"] != OK)
     if notes:
         parts.append("notes " + ", ".join(f"{c} {n}" for c, n in sorted(notes.items())))
-    anchors = Counter(a["verdict"] for a in expected.get("anchors", []) if a["verdict"] != OK)
+    anchors = Counter(
+        a["verdict"] for a in expected.get("anchors", []) if a["verdict"] != ANCHOR_OK
+    )
     if anchors:
         parts.append("anchors " + ", ".join(f"{c} {n}" for c, n in sorted(anchors.items())))
     findings = Counter(t["code"] for t in expected["time_findings"])
@@ -384,10 +389,15 @@ def derive_expectation(
         for a in tampered.anchors:
             if not a.by_anchorer:
                 continue  # SPEC 2.5: only the policy's anchorer counts
-            contradicted = a.tree_size <= cps.covered and not log.holds(a.tree_size, a.root_of)
-            anchors.append(
-                {"tree_size": a.tree_size, "verdict": ANCHOR_CONTRADICTED if contradicted else OK}
-            )
+            if a.tree_size <= cps.covered and not log.holds(a.tree_size, a.root_of):
+                verdict = ANCHOR_CONTRADICTED
+            elif not a.final:
+                verdict = ANCHOR_UNCONFIRMED
+            elif a.tree_size > cps.covered:
+                verdict = ANCHOR_BEYOND_BUNDLE  # the relay anchored more than it exported
+            else:
+                verdict = ANCHOR_OK
+            anchors.append({"tree_size": a.tree_size, "verdict": verdict})
             incomplete = incomplete or (a.final and a.tree_size > cps.covered)
     checkpoints = [
         {"tree_size": cp["tree_size"], "verdict": v}

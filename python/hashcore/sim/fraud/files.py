@@ -121,8 +121,15 @@ def _write_parquet(table: pa.Table, file: Path) -> None:
     replace_atomically(file, lambda tmp: pq.write_table(table, tmp))
 
 
-def write_attack(base: Base, tampered: Tampered, out: Path, expected: dict[str, Any]) -> Path:
-    """Write the copy under ``out``; returns its bundle directory."""
+def write_attack(
+    base: Base,
+    tampered: Tampered,
+    out: Path,
+    expected: dict[str, Any],
+    policy: Policy | None = None,
+) -> Path:
+    """Write the copy under ``out`` with ``policy`` (default: the base's); returns its
+    bundle directory."""
     rows = sorted(_strip(tampered.rows, RECORD_SCHEMA_V2), key=lambda r: r["log_index"])
     bundle = write_bundle_v2(
         out / BUNDLE_DIR,
@@ -144,7 +151,8 @@ def write_attack(base: Base, tampered: Tampered, out: Path, expected: dict[str, 
         pa.Table.from_pylist(_strip(tampered.notes, NOTE_SCHEMA), schema=NOTE_SCHEMA),
         evidence / NOTES_FILE,
     )
-    write_atomically(out / POLICY_FILE, json.dumps(policy_json(base.policy), indent=2) + "\n")
+    policy = base.policy if policy is None else policy
+    write_atomically(out / POLICY_FILE, json.dumps(policy_json(policy), indent=2) + "\n")
     write_atomically(out / EXPECTED_FILE, json.dumps(expected, indent=2) + "\n")
     return bundle
 

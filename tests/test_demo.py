@@ -24,7 +24,11 @@ from hashcore.sim.fraud import ATTACKS, compare
 from rich.console import Console
 
 PARTICIPANTS, DAYS = 12, 10
-EVM_ATTACKS = {"export-cut-before-final-anchor", "relay-identity-squatted"}
+EVM_ATTACKS = {
+    "export-cut-before-final-anchor",
+    "relay-identity-squatted",
+    "log-resigned-against-its-anchors",
+}
 
 
 @pytest.fixture(scope="module")

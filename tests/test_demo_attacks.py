@@ -26,7 +26,11 @@ from hashcore.sim.fraud import ATTACKS
 from hashcore.sim.sample import make_sample
 from rich.console import Console
 
-EVM_ATTACKS = {"export-cut-before-final-anchor", "relay-identity-squatted"}
+EVM_ATTACKS = {
+    "export-cut-before-final-anchor",
+    "relay-identity-squatted",
+    "log-resigned-against-its-anchors",
+}
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +95,15 @@ def test_evm_attacks_are_audited_with_the_anchors_on_chain(attacks: list[dict[st
     assert squat["found"]["anchors"] == {} and set(squat["found"]["checkpoints"]) == {
         "NOT_ANCHORED"
     }
+    # Re-signed and cosigned: only the anchor on chain, of the first root, contradicts it.
+    resigned = by["log-resigned-against-its-anchors"]
+    assert resigned["found"]["anchors"]["ANCHOR_CONTRADICTED"] == 1
+    assert resigned["found"]["records"] == {} and resigned["found"]["receipts"] == {
+        "RECEIPT_OK": resigned["found"]["receipts"]["RECEIPT_OK"]
+    }
+    [contradicted] = resigned["where"]["anchors"]
+    assert contradicted["verdict"] == "ANCHOR_CONTRADICTED"
+    assert f"anchor {contradicted['tree_size']:,} ANCHOR_CONTRADICTED" in resigned["where_text"]
     # Other attacks' policies have no evm: nothing read from a chain.
     assert all(a["evm_url"] is None for n, a in by.items() if n not in EVM_ATTACKS)
 

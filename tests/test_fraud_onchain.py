@@ -24,7 +24,11 @@ from hashcore.sim.sample import SampleInfo, make_sample
 DEVICES, RECORDS, EVERY = 6, 10, 20
 TOTAL = DEVICES * RECORDS  # 60: checkpoints at 20, 40 and 60
 SIZES = [20, 40, 60]
-NEEDS_EVM = ["export-cut-before-final-anchor", "relay-identity-squatted"]
+NEEDS_EVM = [
+    "export-cut-before-final-anchor",
+    "relay-identity-squatted",
+    "log-resigned-against-its-anchors",
+]
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +85,7 @@ def test_evm_attacks_audit_exactly_as_derived(
         assert isinstance(report, AuditReportV2)
         assert compare(r.expected, report) == [], r.name  # type: ignore[arg-type]
         reports[r.name] = report
-    assert len(contracts) == 2  # a contract each: one squatted leaves the other alone
+    assert len(contracts) == 3  # a contract each: one squatted leaves the others alone
 
     # The export cut back to 40 of 60; all three checkpoints anchored and final, so the
     # anchor of 60 lies beyond the bundle: INCOMPLETE, nothing else.
@@ -97,6 +101,19 @@ def test_evm_attacks_audit_exactly_as_derived(
     squat = reports["relay-identity-squatted"]
     assert squat.anchors == [] and squat.anchors_checked
     assert [c.code for c in squat.checkpoints] == ["NOT_ANCHORED"] * len(SIZES)
+    # Re-signed and cosigned by every witness, the evidence silent: only the anchor of 60
+    # on chain, of the root the relay first signed, contradicts the log.
+    resigned = reports["log-resigned-against-its-anchors"]
+    assert [(a.tree_size, a.code) for a in resigned.anchors] == [
+        (20, "ANCHOR_OK"),
+        (40, "ANCHOR_OK"),
+        (60, "ANCHOR_CONTRADICTED"),
+    ]
+    assert [c.code for c in resigned.checkpoints] == ["OK", "OK", "NOT_ANCHORED"]
+    assert resigned.failures == [] and resigned.time_findings == []
+    assert not resigned.incomplete and not resigned.clean
+    assert {r.code for r in resigned.receipts} == {"RECEIPT_OK"}
+    assert {n.code for n in resigned.evidence_notes} == {"OK"}
     squatted = next(r for r in results if r.name == "relay-identity-squatted")
     evm = load_policy(squatted.policy).evm  # type: ignore[arg-type]
     assert evm is not None

@@ -151,6 +151,11 @@ def _where(report: AuditReportV2, participants: dict[str, str]) -> dict[str, Any
             for t in report.time_findings[:_LISTED]
         ],
         "missing_log_positions": [list(m) for m in report.missing_log_positions],
+        "anchors": [
+            {"tree_size": a.tree_size, "verdict": a.code}
+            for a in report.anchors
+            if a.code in _UNCLEAN_ANCHORS
+        ],
         "incomplete": report.incomplete,
     }
 
@@ -180,6 +185,8 @@ def _where_text(where: dict[str, Any]) -> str:
     for t in where["time_findings"][:2]:
         name = t["participant"] or (t["chain_id"] or "?")[:8]
         parts.append(f"{t['code']} @{t['log_index']:,} {name}/{t['seq']}")
+    for a in where.get("anchors", [])[:2]:
+        parts.append(f"anchor {a['tree_size']:,} {a['verdict']}")
     if where["missing_log_positions"]:
         runs = [(a, b - 1) for a, b in where["missing_log_positions"]]
         parts.append(f"missing {ranges_text(runs, 2)}")

@@ -78,10 +78,13 @@ class StateText:
             "receipts": _HOLE.format("receipts"),
             "notes": _HOLE.format("notes"),
         }
-        text = json.dumps(doc, indent=1)
+        # The document around the holes is small: cut it there and join the lists in, so
+        # the large text is copied once (str.replace would scan and copy it per hole).
+        parts = [json.dumps(doc, indent=1)]
         for name, listed in lists.items():
-            text = text.replace(json.dumps(_HOLE.format(name)), listed, 1)
-        return text.encode() + b"\n"
+            before, after = parts.pop().split(json.dumps(_HOLE.format(name)), 1)
+            parts += [before, listed, after]
+        return "".join(parts).encode() + b"\n"
 
     def _note(self, note: str) -> str:
         # Notes are inserted in tree order, not only appended: cached by their text.

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import hashcore
 import pytest
 from hashcore import _core
+from hashcore.anchor.embedded import EmbeddedAnvil
 from hashcore.audit import AuditReportV2, audit_bundle
 from hashcore.bundle.io_v2 import read_bundle_v2
 from hashcore.cli import demo as cli_demo
@@ -22,6 +24,11 @@ from hashcore.sim.fraud import ATTACKS, compare
 from rich.console import Console
 
 PARTICIPANTS, DAYS = 12, 10
+EVM_ATTACKS = {
+    "export-cut-before-final-anchor",
+    "relay-identity-squatted",
+    "log-resigned-against-its-anchors",
+}
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +59,60 @@ def test_demo_exits_0_and_leaves_every_output(run: tuple[int, Path, str]) -> Non
     for name in ("bundle", "attacks", "relay", "report.html", "report.json", "participants.json"):
         assert (out / name).exists(), name
     assert f"report: {out / 'report.html'}" in text
-    # Skipped: the two that need EVM anchors in the attacks, and the one that needs
-    # witnesses (their clocks set the deadline): the demo relay has none yet.
-    ran = len(ATTACKS) - 3
+    # Every attack runs: those that need anchors on a chain (on the demo's attack chain)
+    # and those that need the witnesses' keys (the demo runs its three witnesses).
+    ran = len(ATTACKS)
     assert f"{ran} of {ran} attacks got exactly the audit they must get" in text
+    assert f"{ran - 1} caught and localised by the bundle, the receipts and the policy" in text
     assert "1 clean, as expected (payload-erased)" in text
+    assert "skipped" not in text
     assert "only on chain" not in text and "caught on chain" not in text
+    assert "checkpoints cosigned by all 3; the policy asks for 2 of 3" in text
+
+
+def test_three_witnesses_cosign_every_checkpoint_on_the_trials_clock(
+    run: tuple[int, Path, str], report: dict[str, Any]
+) -> None:
+    out = run[1]
+    names = ["witness.site-a.example", "witness.cro.example", "witness.ethics-board.example"]
+    assert [w["name"] for w in report["witnesses"]["witnesses"]] == names
+    assert report["witnesses"]["quorum"] == 2
+    policy = json.loads((out / "policy.json").read_text())
+    assert policy["witness_quorum"] == 2
+    assert [(w["name"], w["key"]) for w in policy["witnesses"]] == [
+        (w["name"], w["key"]) for w in report["witnesses"]["witnesses"]
+    ]
+    bundle = read_bundle_v2(out / "bundle")
+    origin, log_key = bundle.manifest.origin, bundle.manifest.log_key
+    keys = {w["name"]: bytes.fromhex(w["key"]) for w in policy["witnesses"]}
+    received = bundle.records.column("received_ms").to_pylist()
+    for row in bundle.checkpoints.to_pylist():
+        size = _core.note_verify(row["note"], origin, log_key)[0]
+        assert size == row["tree_size"]
+        times = {n: _core.note_witness_times(row["note"], n, k) for n, k in keys.items()}
+        assert all(len(t) == 1 for t in times.values()), times
+        # Cosigned on the trial's clock: after the newest entry it covers, and no later
+        # than the trial's last entry (the wall clock would be months after both).
+        newest = max(received[:size])
+        for (t,) in times.values():
+            assert newest < t * 1000 + 1000 and t * 1000 <= max(received)
+    # Under the policy (2 of these 3), with the phones' evidence: clean, nothing unwitnessed.
+    audit = report["clean_audit"]
+    assert audit["clean"] is True and audit["log_identity_source"] == "policy"
+    assert {c["code"] for c in audit["checkpoints"]} == {"OK"}
+    assert audit["time_findings"] == []
+    assert all(len(c["cosigned_by"]) == 3 for c in report["relay"]["checkpoints"])
+    # A fork of the log (another root at the cosigned size, signed by the relay's key):
+    # every witness refuses it (C2SP tlog-witness 422) and keeps it as evidence.
+    assert report["witnesses"]["split_view_answers"] == dict.fromkeys(names, 422)
+    for name in names:
+        db = sqlite3.connect(out / "witnesses" / f"{name}.db")
+        try:
+            [(conflicts,)] = db.execute("SELECT count(*) FROM conflicts").fetchall()
+        finally:
+            db.close()
+        assert conflicts == 1, name
+    assert "refused by 3 of 3 (HTTP 422)" in run[2]
 
 
 def test_clean_bundle_holds_exactly_the_trials_records(
@@ -105,21 +160,35 @@ def test_every_attack_ran_and_audits_exactly_as_expected(
 ) -> None:
     attacks = {a["name"]: a for a in report["attacks"]}
     assert list(attacks) == list(ATTACKS)
-    for name, a in attacks.items():
-        if a["skipped"] is not None:
-            assert "EVM" in a["skipped"] or "witnesses" in a["skipped"], name
-            continue
-        expected = json.loads((Path(a["path"]).parent / "expected.json").read_text())
-        # Audited again here: every verdict, receipt, note and finding.
-        found = hashcore.audit_bundle(
-            a["path"],
-            policy=a["policy"],
-            receipts=[a["evidence"]["receipts"]],
-            notes=[a["evidence"]["notes"]],
-        )
-        assert isinstance(found, AuditReportV2)
-        assert compare(expected, found) == []
-        assert a["caught"] is True and a["differences"] == [], name
+    out = run[1]
+    # The attacks' anchors are on the demo's attack chain, which it stopped: started
+    # again from its state file, the chain still holds them.
+    node = EmbeddedAnvil.start(out / "attack-chain" / "anvil-state.json")
+    try:
+        for name, a in attacks.items():
+            assert a["skipped"] is None, name
+            expected = json.loads((Path(a["path"]).parent / "expected.json").read_text())
+            on_chain = name in EVM_ATTACKS
+            assert (a["evm_url"] is not None) is on_chain, name
+            assert (json.loads(Path(a["policy"]).read_text())["evm"] is not None) is on_chain
+            # Audited again here: every verdict, receipt, note, anchor and finding.
+            found = hashcore.audit_bundle(
+                a["path"],
+                policy=a["policy"],
+                receipts=[a["evidence"]["receipts"]],
+                notes=[a["evidence"]["notes"]],
+                evm_url=node.url if on_chain else None,
+            )
+            assert isinstance(found, AuditReportV2)
+            assert compare(expected, found) == []
+            assert a["caught"] is True and a["differences"] == [], name
+    finally:
+        node.stop()
+    cut, squat = attacks["export-cut-before-final-anchor"], attacks["relay-identity-squatted"]
+    assert cut["caught_by"] == ["anchors"] and cut["where"]["incomplete"] is True
+    assert "ANCHOR_BEYOND_BUNDLE" in cut["found"]["anchors"]
+    assert squat["caught_by"] == ["anchors"] and squat["found"]["anchors"] == {}
+    assert set(squat["found"]["checkpoints"]) == {"NOT_ANCHORED"}
 
 
 def test_attack_outcomes_and_locations(report: dict[str, Any]) -> None:
@@ -147,7 +216,8 @@ def test_html_report_names_every_attack(run: tuple[int, Path, str], report: dict
     assert text.startswith("<!DOCTYPE html>")
     for name in ATTACKS:
         assert f'id="attack-{name}"' in text
-    assert f"all {len(ATTACKS) - 3} attacks got exactly the audit they must get" in text
+    assert f"all {len(ATTACKS)} attacks got exactly the audit they must get" in text
+    assert "witness.ethics-board.example" in text and "2 of 3 must cosign" in text
     assert "<script" not in text and "http://" not in text and "https://" not in text
     assert report["trial"]["erasure"]["participant"] in text
 

@@ -26,7 +26,11 @@ from hashcore.sim.sample import SampleInfo, make_sample
 DEVICES, RECORDS, EVERY = 8, 30, 25
 TOTAL = DEVICES * RECORDS  # 240: checkpoints at 25, 50, ..., 225 and 240
 SIZES = [*range(EVERY, TOTAL + 1, EVERY), TOTAL]
-NEEDS_EVM = {"export-cut-before-final-anchor", "relay-identity-squatted"}
+NEEDS_EVM = {
+    "export-cut-before-final-anchor",
+    "relay-identity-squatted",
+    "log-resigned-against-its-anchors",
+}
 NEEDS_KEYS = {
     "history-rewritten-after-checkpoint",
     "checkpoint-false-root-signed",

@@ -27,6 +27,7 @@ verified (-1: none yet); the relay client (:class:`hashcore.RelayClient`) moves 
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -38,6 +39,7 @@ import nacl.signing
 from . import _core
 from . import device_chain as own_chain
 from ._atomic import write_atomically
+from .device_state import StateText
 from .device_trust import (
     ConsistencyProver,
     DeviceReceipt,
@@ -45,7 +47,6 @@ from .device_trust import (
     VerifiedCheckpoint,
     check_checkpoint,
     check_receipt,
-    evidence_from_state,
 )
 from .errors import DeviceError, InvalidInputError, RelayTrustError
 from .record import ZERO_LINK, Kind, Record
@@ -88,6 +89,12 @@ class Device:
         self._pin = pin
         self._receipts: list[DeviceReceipt] = receipts or []
         self._notes: list[VerifiedCheckpoint] = notes or []
+        # Indexes kept beside the lists, so that a record, an acknowledgement or a note
+        # costs O(1) amortised however long the chain is (no copies, no rebuilt sets).
+        self._held = set(self._receipts)
+        self._acked = {r.seq for r in self._receipts}
+        self._note_texts = {n.note for n in self._notes}
+        self._text = StateText()
 
     # ----------------------------------------------------------------- construction
 
@@ -167,41 +174,8 @@ class Device:
 
     @classmethod
     def _from_state(cls, state: object, path: Path, clock: Clock) -> Device:
-        if not isinstance(state, dict):
-            raise DeviceError("device state must be a JSON object")
-        if state.get("format") != STATE_FORMAT:
-            raise DeviceError(f"format is {state.get('format')!r}, expected {STATE_FORMAT!r}")
-        version = state.get("version")
-        if isinstance(version, bool) or version != STATE_VERSION:
-            raise DeviceError(f"version is {version!r}, expected {STATE_VERSION}")
-
-        seed = own_chain.state_hex(state, "secret_seed", 32)
-        genesis_pk = own_chain.state_hex(state, "genesis_public_key", 32)
-        chain_id = own_chain.state_hex(state, "chain_id", 16)
-        if _core.chain_id_for_key(genesis_pk) != chain_id:
-            raise DeviceError("chain_id is not derived from genesis_public_key")
-        records = own_chain.state_records(state)
-        key_in_force = own_chain.check_own_chain(records, genesis_pk)
-        key = nacl.signing.SigningKey(seed)
-        if own_chain.public_key_of(key) != key_in_force:
-            raise DeviceError(
-                "secret_seed does not match the public key in force after the last record"
-            )
-        sent = state.get("sent_through", -1)
-        if isinstance(sent, bool) or not isinstance(sent, int) or not -1 <= sent < len(records):
-            raise DeviceError(f"sent_through must be an integer in -1..{len(records) - 1}")
-        pin, receipts, notes = evidence_from_state(state, chain_id, records)
-        return cls(
-            signing_key=key,
-            genesis_public_key=genesis_pk,
-            records=records,
-            path=path,
-            clock=clock,
-            sent_through=sent,
-            pin=pin,
-            receipts=receipts,
-            notes=notes,
-        )
+        fields = own_chain.fields_from_state(state, STATE_FORMAT, STATE_VERSION)
+        return cls(**fields, path=path, clock=clock)
 
     # ----------------------------------------------------------------- chain growth
 
@@ -251,11 +225,15 @@ class Device:
         )
 
     def _commit(self, record: Record, key: nacl.signing.SigningKey) -> None:
-        """Persist, then adopt, ``record`` and ``key``: memory never runs ahead of disk."""
-        records = [*self._records, record]
+        """Persist, then adopt, ``record`` and ``key``: a failed save takes the record back
+        off, so memory never runs ahead of disk."""
+        self._records.append(record)
         if self._path is not None:
-            self._write(self._path, records, key)
-        self._records = records
+            try:
+                self._write(self._path, key)
+            except BaseException:
+                self._records.pop()
+                raise
         self._key = key
 
     def _now(self) -> int:
@@ -266,23 +244,22 @@ class Device:
 
     # ----------------------------------------------------------------- persistence
 
-    def _state(self, records: Sequence[Record], key: nacl.signing.SigningKey) -> dict[str, Any]:
-        return {
+    def _state_bytes(self, key: nacl.signing.SigningKey) -> bytes:
+        """The state file (``json.dumps(state, indent=1)``, see the module docstring)."""
+        head: dict[str, Any] = {
             "format": STATE_FORMAT,
             "version": STATE_VERSION,
             "chain_id": self._chain_id.hex(),
             "genesis_public_key": self._genesis_public_key.hex(),
             "secret_seed": own_chain.seed_of(key).hex(),
             "sent_through": self._sent_through,
-            "records": [r.to_dict() for r in records],
-            "log": None if self._pin is None else self._pin.to_dict(),
-            "receipts": [r.to_dict() for r in self._receipts],
-            "notes": [n.note.decode() for n in self._notes],
         }
+        pin = None if self._pin is None else self._pin.to_dict()
+        notes = [n.note.decode() for n in self._notes]
+        return self._text.render(head, self._records, pin, self._receipts, notes)
 
-    def _write(self, path: Path, records: Sequence[Record], key: nacl.signing.SigningKey) -> None:
-        data = json.dumps(self._state(records, key), indent=1).encode() + b"\n"
-        write_atomically(path, data, mode=0o600)
+    def _write(self, path: Path, key: nacl.signing.SigningKey) -> None:
+        write_atomically(path, self._state_bytes(key), mode=0o600)
 
     def save(self, path: str | os.PathLike[str] | None = None) -> Path:
         """Write the state file atomically (mode 0600) and return its path.
@@ -297,7 +274,7 @@ class Device:
         if target is None:
             raise InvalidInputError("save() needs a path: this device was created without one")
         try:
-            self._write(target, self._records, self._key)
+            self._write(target, self._key)
         except OSError as exc:
             raise DeviceError(f"{target}: cannot write device state: {exc}") from exc
         self._path = target
@@ -364,7 +341,7 @@ class Device:
         self._sent_through = seq
         if self._path is not None:
             try:
-                self._write(self._path, self._records, self._key)
+                self._write(self._path, self._key)
             except OSError:
                 self._sent_through = previous
                 raise
@@ -392,7 +369,8 @@ class Device:
                 )
             if pin.witness_quorum <= self._pin.witness_quorum:
                 return  # never weaken what the device checks
-        self._save_with(lambda: setattr(self, "_pin", pin))
+        saved, self._pin = self._pin, pin
+        self._save_or_undo(lambda: setattr(self, "_pin", saved))
 
     def _require_pin(self) -> LogPin:
         if self._pin is None:
@@ -423,18 +401,25 @@ class Device:
             )
         # Every distinct receipt is kept: a second, different one for a seq (another
         # position or time) is the relay promising twice, evidence for the auditor.
-        held = set(self._receipts)
-        fresh = list(dict.fromkeys(r for r in checked if r not in held))
-        done = {r.seq for r in self._receipts} | {r.seq for r in checked}
-        through = self._sent_through
-        while through + 1 in done:
+        fresh = list(dict.fromkeys(r for r in checked if r not in self._held))
+        new_seqs = {r.seq for r in fresh} - self._acked
+        through = previous = self._sent_through
+        # Amortised O(1): sent_through only moves forward, one seq per step.
+        while through + 1 in self._acked or through + 1 in new_seqs:
             through += 1
+        kept = len(self._receipts)
+        self._receipts.extend(fresh)
+        self._held.update(fresh)
+        self._acked |= new_seqs
+        self._sent_through = through
 
-        def apply() -> None:
-            self._receipts = [*self._receipts, *fresh]
-            self._sent_through = through
+        def undo() -> None:
+            del self._receipts[kept:]
+            self._held.difference_update(fresh)
+            self._acked -= new_seqs
+            self._sent_through = previous
 
-        self._save_with(apply)
+        self._save_or_undo(undo)
         return checked
 
     def accept_checkpoint(
@@ -450,12 +435,20 @@ class Device:
         pin = self._require_pin()
         last = self._notes[-1] if self._notes else None
         got = check_checkpoint(pin, note, last, prove)
-        if any(n.note == got.note for n in self._notes):
+        if got.note in self._note_texts:
             return got
         # Kept in tree order: an older one (verified evidence, consistent with the beacon)
-        # goes before the beacon, which stays the last (the newest: it never goes back).
-        notes = sorted([*self._notes, got], key=lambda n: n.tree_size)
-        self._save_with(lambda: setattr(self, "_notes", notes))
+        # goes before the beacon, which stays the last (the newest: it never goes back);
+        # after the notes of its size that the device already holds.
+        at = bisect.bisect_right(self._notes, got.tree_size, key=lambda n: n.tree_size)
+        self._notes.insert(at, got)
+        self._note_texts.add(got.note)
+
+        def undo() -> None:
+            del self._notes[at]
+            self._note_texts.discard(got.note)
+
+        self._save_or_undo(undo)
         return got
 
     @property
@@ -474,16 +467,14 @@ class Device:
         """Every checkpoint note the device verified, smallest tree first."""
         return [n.note for n in self._notes]
 
-    def _save_with(self, change: Callable[[], None]) -> None:
-        """Apply ``change`` and save; on a failed save put everything back."""
-        saved = (self._pin, self._receipts, self._notes, self._sent_through)
-        change()
+    def _save_or_undo(self, undo: Callable[[], None]) -> None:
+        """Save the change just made in memory; on a failed save ``undo`` it and raise."""
         if self._path is None:
             return
         try:
-            self._write(self._path, self._records, self._key)
+            self._write(self._path, self._key)
         except OSError:
-            self._pin, self._receipts, self._notes, self._sent_through = saved
+            undo()
             raise
 
     def records(self) -> list[Record]:

@@ -10,11 +10,13 @@ from typing import Any
 import nacl.signing
 
 from . import _core
+from .device_trust import evidence_from_state
 from .errors import DeviceError, InvalidInputError
 from .record import Record, check_chain_segment
 
 __all__ = [
     "check_own_chain",
+    "fields_from_state",
     "public_key_of",
     "seed_of",
     "sign_with",
@@ -121,3 +123,45 @@ def state_records(state: dict[str, Any]) -> list[Record]:
         except InvalidInputError as exc:
             raise DeviceError(f"record {i}: {exc}") from None
     return records
+
+
+def fields_from_state(state: object, state_format: str, version: int) -> dict[str, Any]:
+    """A state file's content checked (format, keys, the chain, the evidence) as the
+    keyword arguments of ``Device(...)`` (all but ``path`` and ``clock``).
+
+    Raises:
+        DeviceError: naming what is wrong.
+    """
+    if not isinstance(state, dict):
+        raise DeviceError("device state must be a JSON object")
+    if state.get("format") != state_format:
+        raise DeviceError(f"format is {state.get('format')!r}, expected {state_format!r}")
+    got = state.get("version")
+    if isinstance(got, bool) or got != version:
+        raise DeviceError(f"version is {got!r}, expected {version}")
+
+    seed = state_hex(state, "secret_seed", 32)
+    genesis_pk = state_hex(state, "genesis_public_key", 32)
+    chain_id = state_hex(state, "chain_id", 16)
+    if _core.chain_id_for_key(genesis_pk) != chain_id:
+        raise DeviceError("chain_id is not derived from genesis_public_key")
+    records = state_records(state)
+    key_in_force = check_own_chain(records, genesis_pk)
+    key = nacl.signing.SigningKey(seed)
+    if public_key_of(key) != key_in_force:
+        raise DeviceError(
+            "secret_seed does not match the public key in force after the last record"
+        )
+    sent = state.get("sent_through", -1)
+    if isinstance(sent, bool) or not isinstance(sent, int) or not -1 <= sent < len(records):
+        raise DeviceError(f"sent_through must be an integer in -1..{len(records) - 1}")
+    pin, receipts, notes = evidence_from_state(state, chain_id, records)
+    return {
+        "signing_key": key,
+        "genesis_public_key": genesis_pk,
+        "records": records,
+        "sent_through": sent,
+        "pin": pin,
+        "receipts": receipts,
+        "notes": notes,
+    }

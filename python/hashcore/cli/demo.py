@@ -16,9 +16,11 @@ from .args import int_at_least
 __all__ = ["DESCRIPTION", "add_arguments", "add_parser", "main", "run"]
 
 DESCRIPTION = (
-    "Run a relay on loopback with an embedded EVM chain, simulate an insomnia-therapy trial "
-    "through it, export and audit the bundle, then write and audit one tampered copy per "
-    "attack. Leaves DIR/bundle/, DIR/attacks/<name>/ (each with expected.json), "
+    "Run a relay on loopback with an embedded EVM chain and three witnesses (site, CRO, "
+    "ethics board; the policy asks for 2 of 3), simulate an insomnia-therapy trial through "
+    "it, export and audit the bundle under the policy, then write and audit one tampered "
+    "copy per attack (those on anchors with their anchors on a fresh anvil chain). Leaves "
+    "DIR/bundle/, DIR/policy.json, DIR/attacks/<name>/ (each with expected.json), "
     "DIR/participants.json, DIR/report.json and DIR/report.html. Exit 0 when the bundle is "
     "clean and every attack's audit matches its expectation, 1 when not, 2 when the demo "
     "could not run."

@@ -87,6 +87,12 @@ def add_parser(subparsers: argparse._SubParsersAction[_P]) -> _P:
         help="run only this attack (repeatable; default: all)",
     )
     parser.add_argument(
+        "--evm-url",
+        metavar="URL",
+        help="an anvil node the attacks that need a chain write their anchors on (a "
+        "contract each, named in their policy.json); without it they are skipped",
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         help="audit every tampered copy and compare it with expected.json",
@@ -97,12 +103,20 @@ def add_parser(subparsers: argparse._SubParsersAction[_P]) -> _P:
 def _check_line(result: AttackResult) -> tuple[str, bool]:
     """Audit one tampered copy: the suffix for its line, and whether it matched."""
     from ..audit.v2_bundle import audit_bundle_v2
+    from ..bundle_audit import read_anchors_for
+    from ..policy import load_policy
     from ..sim.fraud import compare
 
     assert result.expected is not None and result.path is not None
     assert result.receipts is not None and result.notes is not None
+    assert result.policy is not None
+    policy = load_policy(result.policy)
     report = audit_bundle_v2(
-        result.path, policy=result.policy, receipts=[result.receipts], notes=[result.notes]
+        result.path,
+        policy=policy,
+        receipts=[result.receipts],
+        notes=[result.notes],
+        chain_anchors=read_anchors_for(policy, result.evm_url),
     )
     differences = compare(result.expected, report)
     if not differences:
@@ -124,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
             keys=args.keys,
             seed=args.seed,
             attacks=args.attack,
+            evm_url=args.evm_url,
         )
     except (HashcoreError, OSError) as exc:
         return fail(str(exc))

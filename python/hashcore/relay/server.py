@@ -399,6 +399,15 @@ class RelayServer:
         self._metrics_server = server
         self.metrics_port = int(server.server_address[1])
 
+    async def witnesses_settle(self, tree_size: int, timeout_s: float) -> bool:
+        """Push the newest checkpoint to the witnesses now and wait (at most ``timeout_s``)
+        until every reachable one cosigned ``tree_size``; True when they all did (and
+        without witnesses). For programs that sign checkpoints themselves (the demo)."""
+        if self._witnessing is None:
+            return True
+        ok: bool = await self._witnessing.settle(tree_size, timeout_s)
+        return ok
+
     async def _checkpoint_timer(self) -> None:
         assert self._writer is not None and self.ledger is not None
         while True:

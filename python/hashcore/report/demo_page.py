@@ -67,6 +67,7 @@ def _relay_section(demo: Mapping[str, Any]) -> Markup:
             ("EVM chain", f"embedded, chain id {r.get('evm_chain_id')}"),
             ("anchor contract", mono(r.get("contract"))),
             ("confirmations for an anchor to be final", number(r.get("confirmations"))),
+            ("witnesses (the policy's quorum)", _witnesses_text(demo.get("witnesses") or {})),
         ]
     )
     rows = [
@@ -76,11 +77,21 @@ def _relay_section(demo: Mapping[str, Any]) -> Markup:
             short_hex(cp.get("tx_hash"), 18),
             number(cp.get("block_number")),
             status_pill(bool(cp.get("final")), "final", "not final"),
+            ", ".join(cp.get("cosigned_by") or []) or "none",
         ]
         for cp in r.get("checkpoints") or []
     ]
-    cps = html_table(["tree size", "root", "anchor tx", "block", "anchor"], rows, numeric=[0, 3])
+    heads = ["tree size", "root", "anchor tx", "block", "anchor", "cosigned by"]
+    cps = html_table(heads, rows, numeric=[0, 3])
     return concat([facts, element("h3", "Signed checkpoints and their anchors"), cps])
+
+
+def _witnesses_text(w: Mapping[str, Any]) -> str:
+    listed = w.get("witnesses") or []
+    if not listed:
+        return "none"
+    names = ", ".join(f"{x.get('who')} ({x.get('name')})" for x in listed)
+    return f"{names}; {w.get('quorum')} of {len(listed)} must cosign"
 
 
 def _counts_text(counts: Mapping[str, int]) -> str:

@@ -28,13 +28,10 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
-import logging
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -45,6 +42,19 @@ from rich.markup import escape
 from .._atomic import write_atomically
 from ..errors import HashcoreError
 from .demo_attacks import AttackInput, outcome_line, print_attacks, progress_bar, run_attacks
+from .demo_relay import (
+    CONFIRMATIONS,
+    ORIGIN,
+    WAIT_S,
+    DemoError,
+    anchor_final,
+    attack_chain,
+    chain_read_back,
+    relay_config,
+    relay_json,
+    relay_log,
+)
+from .demo_witnesses import QUORUM, WITNESSES, DemoWitnesses
 
 if TYPE_CHECKING:
     from ..relay.background import BackgroundRelay
@@ -56,16 +66,8 @@ T = TypeVar("T")
 EXIT_OK = 0
 EXIT_MISMATCH = 1
 EXIT_UNUSABLE = 2
-
-#: Blocks (the anchoring one included) before an anchor counts as final.
-CONFIRMATIONS = 2
 #: The relay signs a checkpoint (and anchors it) at the end of every trial week.
 WEEK_DAYS = 7
-_WAIT_S = 120.0
-
-
-class DemoError(HashcoreError):
-    """The demo could not run (one line says why)."""
 
 
 @dataclass(frozen=True)
@@ -74,71 +76,6 @@ class DemoOptions:
     participants: int = 200
     days: int = 56
     seed: int = 0
-
-
-# --------------------------------------------------------------------------- the relay
-
-
-def _relay_config(relay_dir: Path, clock: Any) -> Any:
-    from ..relay.ledger import Limits
-    from ..relay.server import RelayConfig
-
-    return RelayConfig(
-        store=str(relay_dir / "relay.db"),
-        listen="127.0.0.1:0",
-        plaintext=True,
-        # The demo signs and anchors one checkpoint per trial week itself, between days,
-        # so the bundle's checkpoint sizes depend on the seed only, never on timing: no
-        # size- or time-triggered checkpoints, and the anchorer's own loop (which would
-        # race our passes) waits an hour. A production relay uses both timers instead.
-        checkpoint_every=10**12,
-        checkpoint_interval_s=3600.0,
-        evm="embedded",
-        confirmations=CONFIRMATIONS,
-        anchor_interval_s=3600.0,
-        grace_s=5.0,
-        # The simulated phones keep the trial's fixed dates (from 2026-01-05, so that a
-        # seed always gives the same bundle) while the relay's clock is the real one:
-        # without this, the demo would be refused once those dates are a year old.
-        limits=Limits(max_clock_behind_ms=100 * 365 * 86_400_000),
-        # The relay runs on the trial's clock, so that it receives each entry after the
-        # phone made it (protocol v2 bounds every record's time by the log's).
-        clock=clock,
-    )
-
-
-def _anchor_final(relay: BackgroundRelay, operator: Any) -> int:
-    """Sign a checkpoint over the whole log, anchor it and bury it until final; returns
-    its tree_size. Blocks are mined explicitly: no waiting for the chain's clock."""
-    server = relay.server
-    cp = operator.create_checkpoint()
-    relay.call(server.anchorer.anchor_once())
-    for _ in range(CONFIRMATIONS + 2):
-        if (server.anchorer.status.final_tree_size or -1) >= cp.tree_size:
-            return int(cp.tree_size)
-        server.chain.mine(1)
-        relay.call(server.anchorer.follow_once())
-    raise DemoError(
-        f"the checkpoint of tree_size {cp.tree_size} did not become final: "
-        f"{server.anchorer.status.last_error or 'no error reported'}"
-    )
-
-
-@contextmanager
-def _relay_log(path: Path) -> Iterator[None]:
-    """Send the relay's and the anchorer's log lines to ``path``, not over the progress."""
-    logger = logging.getLogger("hashcore")
-    saved = (list(logger.handlers), logger.level, logger.propagate)
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger.handlers[:] = [handler]
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    try:
-        yield
-    finally:
-        handler.close()
-        logger.handlers[:], logger.level, logger.propagate = saved
 
 
 # --------------------------------------------------------------------------- the story
@@ -165,7 +102,7 @@ def _run_trial(
         def day_done(day: int, days: int) -> None:
             progress.update(task, completed=day)
             if day % WEEK_DAYS == 0 and day < days:
-                size = _anchor_final(relay, operator)
+                size = anchor_final(relay, operator)
                 anchored.append(size)
                 progress.console.print(
                     f"  week {day // WEEK_DAYS}: checkpoint of {size:,} records anchored"
@@ -181,7 +118,7 @@ def _run_trial(
             relay_clock=clock,
         )
         # After the erasure request (which keeps the log as it is) and the last day.
-        size = _anchor_final(relay, operator)
+        size = anchor_final(relay, operator)
         if not anchored or anchored[-1] != size:
             anchored.append(size)
         # Every phone checks in once after the trial and verifies the final checkpoint:
@@ -214,38 +151,13 @@ def _trial_json(trial: Any, opts: DemoOptions) -> dict[str, Any]:
     }
 
 
-def _relay_json(store_path: Path, server: Any) -> dict[str, Any]:
-    """The relay's log as its store holds it once stopped: size, checkpoints, anchors."""
-    from ..relay.store import open_store
-
-    with open_store(str(store_path), readonly=True) as store:
-        size = store.tree_size()
-        checkpoints = store.list_checkpoints()
-    return {
-        "log_id": server.ledger.log_id.hex(),
-        "log_size": size,
-        "evm_chain_id": server.chain.chain_id(),
-        "contract": server.contract,
-        "confirmations": CONFIRMATIONS,
-        "checkpoints": [
-            {
-                "tree_size": cp.tree_size,
-                "root": cp.root.hex(),
-                "tx_hash": "0x" + cp.anchor.tx_hash.hex() if cp.anchor else None,
-                "block_number": cp.anchor.block_number if cp.anchor else None,
-                "final": bool(cp.anchor and cp.anchor.final),
-            }
-            for cp in sorted(checkpoints, key=lambda c: c.tree_size)
-        ],
-    }
-
-
 def _clean_audit(
-    bundle: Path, store_path: Path, trial: Any, trial_records: int
+    bundle: Path, store_path: Path, trial: Any, trial_records: int, policy: Path
 ) -> tuple[dict[str, Any], list[str]]:
-    """The clean bundle's v2 audit JSON, with the phones' receipts and notes (the evidence
-    held outside the relay), the anchors as the relay's store holds them, and what is
-    wrong with it (empty when it is clean with every record and receipt of the trial)."""
+    """The clean bundle's v2 audit JSON under the trial's policy (the relay's identity,
+    2 of the 3 witnesses), with the phones' receipts and notes (the evidence held outside
+    the relay), the anchors as the relay's store holds them, and what is wrong with it
+    (empty when it is clean with every record and receipt of the trial)."""
     from ..audit import audit_bundle
     from ..evidence import notes_table, receipts_table
     from ..relay.store import open_store
@@ -253,7 +165,7 @@ def _clean_audit(
     devices = [p.device for p in trial.participants]
     receipts = receipts_table(r for d in devices for r in d.receipts())
     notes = notes_table(n for d in devices for n in d.notes())
-    report = audit_bundle(bundle, receipts=[receipts], notes=[notes])
+    report = audit_bundle(bundle, policy=policy, receipts=[receipts], notes=[notes])
     body = report.to_json()
     with open_store(str(store_path), readonly=True) as store:
         checkpoints = store.list_checkpoints()
@@ -323,21 +235,11 @@ def run_demo(opts: DemoOptions, console: Console | None = None) -> int:
         return EXIT_UNUSABLE
 
 
-def _chain_read_back(config: Any, cleanup: contextlib.ExitStack) -> Any:
-    """The relay's embedded chain, started again from its state file: the relay stopped
-    its anvil, and the audits ask the chain about the anchors."""
-    from ..anchor import EvmChain
-    from ..anchor.embedded import EmbeddedAnvil
-
-    node = EmbeddedAnvil.start(config.resolved_evm_state_file())
-    cleanup.callback(node.stop)
-    return EvmChain.connect(node.url)
-
-
-def _attack_input(out: Path, relay_dir: Path, trial: Any) -> AttackInput:
-    """What the fraud stage attacks: the relay's v2 export, the policy that trusts it, the
-    phones' receipts and notes (``DIR/evidence/``), and the keys of the relay and of every
-    phone (``DIR/keys.json``), so that attacks can act as the relay or a device."""
+def _attack_input(out: Path, relay_dir: Path, trial: Any, witnesses: DemoWitnesses) -> AttackInput:
+    """What the fraud stage attacks: the relay's v2 export, the policy that trusts it and
+    2 of its 3 witnesses (``DIR/policy.json``), the phones' receipts and notes
+    (``DIR/evidence/``), and the keys of the relay, the witnesses and every phone
+    (``DIR/keys.json``), so that attacks can act as any of them."""
     import pyarrow.parquet as pq
 
     from ..bundle.format_v2 import read_manifest_v2
@@ -357,8 +259,8 @@ def _attack_input(out: Path, relay_dir: Path, trial: Any) -> AttackInput:
     keys = SampleKeys(
         origin=manifest.origin,
         log_seed=load_key(relay_dir / "relay.key"),
-        witnesses=(),
-        witness_quorum=0,
+        witnesses=witnesses.seeds(),
+        witness_quorum=QUORUM,
         device_seeds=seeds,
     )
     write_json(out / "keys.json", keys.to_json())
@@ -385,24 +287,31 @@ def _run(opts: DemoOptions, console: Console, cleanup: contextlib.ExitStack) -> 
     out = _prepare_out(opts.out, console)
     relay_dir = out / "relay"
     relay_dir.mkdir(exist_ok=True)
+    from .. import _core
+    from ..relay.keys import load_key, load_or_create_key
     from .trial import TrialClock
 
     clock = TrialClock()
-    config = _relay_config(relay_dir, clock)
+    # The relay's key is made now: its witnesses are told the log they witness first.
+    seed, _ = load_or_create_key(relay_dir / "relay.key")
+    witnesses = DemoWitnesses(out / "witnesses", ORIGIN, _core.public_key_from_seed(seed), clock)
+    cleanup.callback(witnesses.start().stop)
+    config = relay_config(relay_dir, clock, witnesses)
 
     console.rule(f"1. trial: {opts.participants} participants x {opts.days} days, real relay")
-    with _relay_log(relay_dir / "relay.log"):
+    with relay_log(relay_dir / "relay.log"):
         with console.status("starting the relay and its embedded EVM chain ..."):
             from ..relay.background import BackgroundRelay
 
-            relay = BackgroundRelay(config, wait_s=_WAIT_S).start()
+            relay = BackgroundRelay(config, wait_s=WAIT_S).start()
         try:
             server = relay.server
             trial, anchored = _run_trial(relay, opts, console, clock)
             assert server.ledger is not None  # set by start()
         finally:
             relay.stop()
-    server.chain = _chain_read_back(config, cleanup)
+    server.chain = chain_read_back(config, cleanup)
+    relay_info = relay_json(Path(config.store), server, witnesses)
     trial_json = _trial_json(trial, opts)
     participants = {p.device.chain_id.hex(): p.participant for p in trial.participants}
     _write_json(out / "participants.json", participants)
@@ -412,10 +321,30 @@ def _run(opts: DemoOptions, console: Console, cleanup: contextlib.ExitStack) -> 
         f"{trial_json['offline_spells']} offline spells; {trial.rotations} key rotations; "
         f"1 erasure; {len(anchored)} checkpoints anchored (final after {CONFIRMATIONS} blocks)"
     )
+    # Still up: the witnesses are shown a fork of the log the relay signed (a split view).
+    split_view = witnesses.show_split_view(
+        load_key(relay_dir / "relay.key"), ORIGIN, relay_info["log_size"]
+    )
+    cosigned = sum(1 for c in relay_info["checkpoints"] if len(c["cosigned_by"]) == len(WITNESSES))
+    console.print(
+        "witnesses, on the trial's clock: "
+        + ", ".join(f"{who} ({name})" for name, who in WITNESSES)
+        + f"; {cosigned} of {len(relay_info['checkpoints'])} checkpoints cosigned by all "
+        f"{len(WITNESSES)}; the policy asks for {QUORUM} of {len(WITNESSES)}"
+    )
+    refused = sum(1 for status in split_view.values() if status != 200)
+    console.print(
+        f"a split view (another root at tree size {relay_info['log_size']:,}, signed by the "
+        f"relay's key) shown to the witnesses: refused by {refused} of {len(split_view)} "
+        f"(HTTP {', '.join(sorted({str(v) for v in split_view.values()}))})"
+    )
 
     console.rule("2. export and audit with the phones' receipts")
     exported = export_bundle(config.store, out / "bundle")
-    clean, problems = _clean_audit(out / "bundle", Path(config.store), trial, trial.records)
+    attack_input = _attack_input(out, relay_dir, trial, witnesses)
+    clean, problems = _clean_audit(
+        out / "bundle", Path(config.store), trial, trial.records, out / "policy.json"
+    )
     status = "[green]CLEAN[/]" if not problems else "[red]NOT CLEAN[/]"
     anchors = clean["evm"]["anchors"]
     final = sum(1 for a in anchors if a["state"] == "final")
@@ -428,11 +357,12 @@ def _run(opts: DemoOptions, console: Console, cleanup: contextlib.ExitStack) -> 
 
     console.rule("3. fraud simulation: tampered copies, audited with the phones' evidence")
     attacks = run_attacks(
-        _attack_input(out, relay_dir, trial),
+        attack_input,
         out / "attacks",
         seed=opts.seed,
         participants=participants,
         console=console,
+        evm_url=attack_chain(out / "attack-chain", cleanup),
     )
     print_attacks(console, attacks)
 
@@ -448,7 +378,15 @@ def _run(opts: DemoOptions, console: Console, cleanup: contextlib.ExitStack) -> 
         "bundle": str(out / "bundle"),
         "ok": ok,
         "trial": trial_json,
-        "relay": _relay_json(Path(config.store), server),
+        "relay": relay_info,
+        "witnesses": {
+            "quorum": QUORUM,
+            "split_view_answers": split_view,
+            "witnesses": [
+                {"name": name, "who": who, "key": e.key.hex()}
+                for (name, who), e in zip(WITNESSES, witnesses.endpoints(), strict=True)
+            ],
+        },
         "clean_audit": clean,
         "clean_audit_problems": problems,
         "attacks": attacks,

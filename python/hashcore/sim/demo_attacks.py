@@ -7,8 +7,10 @@ in a terminal table.
 hand in and the keys the simulation may play the relay, the witnesses or a device with; it
 doesn't care where they came from (the relay's export, or ``make_sample``). An attack's
 outcome is "caught" when its audit names something (a verdict, a receipt, a note, a time
-finding), which its expectation says it must; the only attack whose expectation is clean
-is the erasure ("clean, as expected"). Attacks that need an EVM chain are "skipped".
+finding, an anchor), which its expectation says it must; the only attack whose
+expectation is clean is the erasure ("clean, as expected"). Attacks that need an EVM chain
+write their anchors on ``evm_url`` (an anvil node) and are audited with the anchors read
+from it; without one they are "skipped", as are attacks that need a key not given.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ SKIPPED = "skipped"
 OUTCOMES = (CAUGHT, CLEAN_AS_EXPECTED, NOT_AS_EXPECTED, SKIPPED)
 _UNCLEAN_RECEIPTS = frozenset({"RECEIPT_CONFLICT", "RECEIPT_CONTRADICTED", "RECEIPT_WITHHELD"})
 _BUNDLE_CHECKPOINT_CODES = frozenset({"BAD_CHECKPOINT_SIG", "ROOT_MISMATCH", "INCONSISTENT"})
+_ANCHOR_CHECKPOINT_CODES = frozenset({"NOT_ANCHORED", "UNCONFIRMED"})
+#: An anchor beyond the bundle makes it INCOMPLETE; a contradicted one is the relay's lie.
+_UNCLEAN_ANCHORS = frozenset({"ANCHOR_CONTRADICTED", "ANCHOR_BEYOND_BUNDLE"})
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,7 @@ def _ranges(positions: Sequence[int]) -> list[list[int]]:
 
 def caught_by(report: AuditReportV2) -> list[str]:
     """Which part of the evidence named the attack: the bundle itself, the policy's
-    witnesses, the devices' receipts or notes, the time bounds."""
+    witnesses, the devices' receipts or notes, the time bounds, the anchors on chain."""
     by = []
     if (
         report.failures
@@ -99,6 +104,10 @@ def caught_by(report: AuditReportV2) -> list[str]:
         by.append("notes")
     if report.time_findings:
         by.append("time bounds")
+    if any(c.code in _ANCHOR_CHECKPOINT_CODES for c in report.checkpoints) or any(
+        a.code in _UNCLEAN_ANCHORS for a in report.anchors
+    ):
+        by.append("anchors")
     return by
 
 
@@ -142,6 +151,11 @@ def _where(report: AuditReportV2, participants: dict[str, str]) -> dict[str, Any
             for t in report.time_findings[:_LISTED]
         ],
         "missing_log_positions": [list(m) for m in report.missing_log_positions],
+        "anchors": [
+            {"tree_size": a.tree_size, "verdict": a.code}
+            for a in report.anchors
+            if a.code in _UNCLEAN_ANCHORS
+        ],
         "incomplete": report.incomplete,
     }
 
@@ -171,6 +185,8 @@ def _where_text(where: dict[str, Any]) -> str:
     for t in where["time_findings"][:2]:
         name = t["participant"] or (t["chain_id"] or "?")[:8]
         parts.append(f"{t['code']} @{t['log_index']:,} {name}/{t['seq']}")
+    for a in where.get("anchors", [])[:2]:
+        parts.append(f"anchor {a['tree_size']:,} {a['verdict']}")
     if where["missing_log_positions"]:
         runs = [(a, b - 1) for a, b in where["missing_log_positions"]]
         parts.append(f"missing {ranges_text(runs, 2)}")
@@ -189,6 +205,7 @@ def _found(report: AuditReportV2) -> dict[str, Any]:
         "receipt_counts": dict(Counter(r.code for r in report.receipts)),
         "notes": [{"verdict": n.code} for n in report.evidence_notes],
         "time_findings": [{"code": t.code} for t in report.time_findings],
+        "anchors": [{"verdict": a.code} for a in report.anchors],
         "missing_log_positions": [list(m) for m in report.missing_log_positions],
         "incomplete": report.incomplete,
     }
@@ -209,6 +226,7 @@ def _digest(expected: dict[str, Any]) -> dict[str, Any]:
         "receipts": dict(sorted(expected["receipt_counts"].items())),
         "notes": _counts(expected["notes"]),
         "time_findings": _counts(expected["time_findings"], "code"),
+        "anchors": _counts(expected.get("anchors", [])),
         "missing_log_positions": expected["missing_log_positions"],
         "incomplete": expected["incomplete"],
         "summary": expected_summary(expected),
@@ -219,6 +237,8 @@ def audit_attack(result: Any, participants: dict[str, str]) -> dict[str, Any]:
     """Audit one tampered copy with its policy and evidence, compare it with its
     expectation, and say where the audit found the attack."""
     from ..audit.v2_bundle import audit_bundle_v2
+    from ..bundle_audit import read_anchors_for
+    from ..policy import load_policy
     from .fraud import compare
 
     base: dict[str, Any] = {"name": result.name, "description": result.description}
@@ -232,8 +252,14 @@ def audit_attack(result: Any, participants: dict[str, str]) -> dict[str, Any]:
             "expected": expected,
         }
     expected = result.expected
+    policy = load_policy(result.policy)
     report = audit_bundle_v2(
-        result.path, policy=result.policy, receipts=[result.receipts], notes=[result.notes]
+        result.path,
+        policy=policy,
+        receipts=[result.receipts],
+        notes=[result.notes],
+        # The anchors the attack wrote on chain, read as an auditor does (SPEC 2.5).
+        chain_anchors=read_anchors_for(policy, result.evm_url),
     )
     differences = compare(expected, report)
     where = _where(report, participants)
@@ -249,6 +275,7 @@ def audit_attack(result: Any, participants: dict[str, str]) -> dict[str, Any]:
         "path": str(result.path),
         "evidence": {"receipts": str(result.receipts), "notes": str(result.notes)},
         "policy": str(result.policy),
+        "evm_url": result.evm_url,
         "expected": {**_digest(expected), "target": expected.get("target")},
         "found": _digest(_found(report)),
         "differences": differences,
@@ -268,6 +295,7 @@ def run_attacks(
     seed: int,
     participants: dict[str, str],
     console: Console,
+    evm_url: str | None = None,
 ) -> list[dict[str, Any]]:
     """Write one tampered copy of ``source`` per attack to ``out`` and audit each."""
     from .fraud import simulate_fraud
@@ -281,6 +309,7 @@ def run_attacks(
             notes=list(source.notes),
             keys=source.keys,
             seed=seed,
+            evm_url=evm_url,
         )
     attacks = []
     with progress_bar(console) as progress:
@@ -317,7 +346,8 @@ def print_attacks(console: Console, attacks: Sequence[dict[str, Any]]) -> None:
 
 
 def outcome_line(attacks: Sequence[dict[str, Any]]) -> str:
-    """``25 caught and localised; 1 clean, as expected (the erasure); 2 skipped (...)``."""
+    """``30 caught and localised ...; 1 clean, as expected (payload-erased)`` (and how many
+    were NOT AS EXPECTED or skipped, if any)."""
     by = Counter(a["outcome"] for a in attacks)
     clean = [a["name"] for a in attacks if a["outcome"] == CLEAN_AS_EXPECTED]
     parts = [f"{by[CAUGHT]} caught and localised by the bundle, the receipts and the policy"]

@@ -6,13 +6,16 @@ which the witnesses cosign and the device verifies."""
 
 from __future__ import annotations
 
+from ... import _core
 from ...record import Kind
 from .model import (
     BOGUS,
+    MINUTE_MS,
     ORIGINAL,
     ROOT_OF,
     SIGNED,
     TAMPERED,
+    ZERO32,
     Anchor,
     Ctx,
     Row,
@@ -22,6 +25,7 @@ from .model import (
     attack,
     forged_entry,
     largest_checkpoint,
+    new_row,
     pick_chain,
     receipt_for,
     signed_checkpoint,
@@ -32,10 +36,7 @@ from .model import (
 
 __all__: list[str] = []
 
-_NEEDS_EVM = (
-    "needs an EVM chain with the relay's anchors and the auditor's anchor check (--evm-url), "
-    "which are not wired into the v2 audit yet"
-)
+_NEEDS_EVM = "needs an EVM chain to write its anchors on (an anvil node: evm_url)"
 
 
 def _device_record(
@@ -270,3 +271,52 @@ def _relay_identity_squatted(ctx: Ctx) -> Tampered:
     target = {"squatted_log_id": ctx.base.policy.log_key.hex()}
     anchors = _anchors_of(ctx, by_anchorer=False)
     return ctx.tampered(ctx.rows(), ctx.checkpoints(), target, anchors=anchors)
+
+
+@attack(
+    "log-resigned-against-its-anchors",
+    "the relay swaps the log's newest entry (a participant's last diary entry) for a record of "
+    "its own (a new chain's genesis, validly signed), re-signs the last checkpoint and has it "
+    "cosigned by witnesses it controls (all of them: more than the SPEC's q - 1 faulty); the "
+    "evidence handed in predates that checkpoint and holds none of the victim's receipts. The "
+    "bundle, witnesses and evidence all agree: only the anchor on chain contradicts it: "
+    "ANCHOR_CONTRADICTED, that checkpoint NOT_ANCHORED (needs the log and witness keys)",
+    needs_evm=_NEEDS_EVM,
+)
+def _log_resigned_against_its_anchors(ctx: Ctx) -> Tampered:
+    keys = ctx.need_keys("the relay's and the witnesses' keys")
+    size = ctx.base.size
+    rows = ctx.rows()
+    victim = rows[size - 1]  # the newest entry: its chain's head, nothing points at it
+    seed = ctx.fresh_seed()
+    key = _core.public_key_from_seed(seed)
+    rows[size - 1] = new_row(
+        chain_id=_core.chain_id_for_key(key),
+        seq=0,
+        kind=Kind.GENESIS,
+        prev=ZERO32,
+        payload=key,
+        time_ms=victim["received_ms"] - MINUTE_MS,
+        signer_seed=seed,
+        salt=ctx.rng.randbytes(16),
+        log_index=size - 1,
+        received_ms=victim["received_ms"],
+        beacon_size=0,
+        beacon_root=ZERO32,
+    )
+    t_s = victim["received_ms"] // 1000 + 1
+    root = tampered_root(rows, size)
+    witnessed = all_witnesses_at(keys, t_s)
+    cps = [
+        signed_checkpoint(keys, size, root, TAMPERED, witnessed) if c["tree_size"] == size else c
+        for c in ctx.checkpoints()
+    ]
+    receipts = [
+        r
+        for r in ctx.receipts()
+        if r["chain_id"] != victim["chain_id"] and r["log_index"] < size - 1
+    ]
+    notes = [n for n in ctx.notes() if n[SIGNED] is None or n[SIGNED][0] < size]
+    target = {"replaced": where_of(victim), "by": where_of(rows[size - 1])}
+    anchors = _anchors_of(ctx, by_anchorer=True)
+    return ctx.tampered(rows, cps, target, receipts=receipts, notes=notes, anchors=anchors)

@@ -1,7 +1,7 @@
 """``compare``: the differences between an expected.json and a v2 audit report, one line
 each, field by field: record failures, checkpoint verdicts, receipt and evidence-note
-verdicts, time findings, missing positions, INCOMPLETE, T, the deadline clock and both
-clean flags."""
+verdicts, the anchors' verdicts, time findings, missing positions, INCOMPLETE, T, the
+deadline clock and both clean flags."""
 
 from __future__ import annotations
 
@@ -57,6 +57,11 @@ def compare(expected: dict[str, Any], report: AuditReportV2) -> list[str]:
             for r in report.receipts
             if r.code != RECEIPT_OK
         ),
+    )
+    diffs += _both(
+        "anchor verdict",
+        Counter((a["tree_size"], a["verdict"]) for a in expected.get("anchors", [])),
+        Counter((a.tree_size, a.code) for a in report.anchors),
     )
     got_counts = dict(sorted(Counter(r.code for r in report.receipts).items()))
     if got_counts != expected["receipt_counts"]:

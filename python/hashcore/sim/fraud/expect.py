@@ -6,13 +6,17 @@ whether a root still holds follows from the first position the attack changed.""
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ...policy import Policy
 from .model import (
+    ANCHOR_BEYOND_BUNDLE,
     ANCHOR_CONTRADICTED,
+    ANCHOR_OK,
+    ANCHOR_UNCONFIRMED,
     BAD_BEACON,
     BAD_CHECKPOINT_SIG,
     BEACON_REGRESSED,
@@ -72,7 +76,9 @@ def expected_summary(expected: dict[str, Any]) -> str:
     notes = Counter(n["verdict"] for n in expected["notes"] if n["verdict"] != OK)
     if notes:
         parts.append("notes " + ", ".join(f"{c} {n}" for c, n in sorted(notes.items())))
-    anchors = Counter(a["verdict"] for a in expected.get("anchors", []) if a["verdict"] != OK)
+    anchors = Counter(
+        a["verdict"] for a in expected.get("anchors", []) if a["verdict"] != ANCHOR_OK
+    )
     if anchors:
         parts.append("anchors " + ", ".join(f"{c} {n}" for c, n in sorted(anchors.items())))
     findings = Counter(t["code"] for t in expected["time_findings"])
@@ -212,13 +218,32 @@ class _Clocks:
         return _qth(greatest, self.q, True)
 
     def early(self, log_index: int) -> int | None:
-        covering = [cp for cp in self.attesting if cp["tree_size"] > log_index]
-        smallest = [
-            min(t for cp in covering for t in cp[WITNESS_TIMES].get(n, []))
-            for n in self.names
-            if any(cp[WITNESS_TIMES].get(n) for cp in covering)
-        ]
-        return _qth(smallest, self.q, False)
+        """W_early of a record at ``log_index``: over the attesting checkpoints that cover
+        it (tree_size > log_index), each witness's smallest time, the q-th smallest."""
+        if self._sizes is None:
+            self._index_covering()
+        assert self._sizes is not None
+        return self._early[bisect.bisect_right(self._sizes, log_index)]
+
+    _sizes: list[int] | None = field(default=None, init=False)
+    _early: list[int | None] = field(default_factory=list, init=False)
+
+    def _index_covering(self) -> None:
+        # The checkpoints covering a position are those of the sizes above it: a suffix of
+        # the distinct sizes in order. W_early for each suffix, from the largest size down,
+        # keeping each witness's smallest time so far (once per size, not per record).
+        sizes = sorted({cp["tree_size"] for cp in self.attesting})
+        smallest: dict[str, int] = {}
+        early: list[int | None] = [None] * (len(sizes) + 1)
+        for k in range(len(sizes) - 1, -1, -1):
+            for cp in self.attesting:
+                if cp["tree_size"] != sizes[k]:
+                    continue
+                for n in self.names:
+                    for t in cp[WITNESS_TIMES].get(n, []):
+                        smallest[n] = min(smallest.get(n, t), t)
+            early[k] = _qth(list(smallest.values()), self.q, False)
+        self._sizes, self._early = sizes, early
 
 
 def _signed_bodies(cps: list[Row], notes: list[Row]) -> list[tuple[int, bytes]]:
@@ -384,10 +409,15 @@ def derive_expectation(
         for a in tampered.anchors:
             if not a.by_anchorer:
                 continue  # SPEC 2.5: only the policy's anchorer counts
-            contradicted = a.tree_size <= cps.covered and not log.holds(a.tree_size, a.root_of)
-            anchors.append(
-                {"tree_size": a.tree_size, "verdict": ANCHOR_CONTRADICTED if contradicted else OK}
-            )
+            if a.tree_size <= cps.covered and not log.holds(a.tree_size, a.root_of):
+                verdict = ANCHOR_CONTRADICTED
+            elif not a.final:
+                verdict = ANCHOR_UNCONFIRMED
+            elif a.tree_size > cps.covered:
+                verdict = ANCHOR_BEYOND_BUNDLE  # the relay anchored more than it exported
+            else:
+                verdict = ANCHOR_OK
+            anchors.append({"tree_size": a.tree_size, "verdict": verdict})
             incomplete = incomplete or (a.final and a.tree_size > cps.covered)
     checkpoints = [
         {"tree_size": cp["tree_size"], "verdict": v}

@@ -48,6 +48,9 @@ NOTE_REJECTED: Final = "NOTE_REJECTED"
 EQUIVOCATION: Final = "EQUIVOCATION"
 INCOMPLETE: Final = "INCOMPLETE"
 ANCHOR_CONTRADICTED: Final = "ANCHOR_CONTRADICTED"
+ANCHOR_UNCONFIRMED: Final = "ANCHOR_UNCONFIRMED"
+ANCHOR_BEYOND_BUNDLE: Final = "ANCHOR_BEYOND_BUNDLE"
+ANCHOR_OK: Final = "ANCHOR_OK"
 TIME_BEFORE_BEACON: Final = "TIME_BEFORE_BEACON"
 TIME_AFTER_RECEIPT: Final = "TIME_AFTER_RECEIPT"
 TIME_AFTER_WITNESS: Final = "TIME_AFTER_WITNESS"
@@ -449,7 +452,7 @@ class Attack:
     name: str
     description: str
     build: Callable[[Ctx], Tampered]
-    #: Why it can't run yet where it needs an EVM chain (None: it runs on a bundle).
+    #: Why it needs an EVM chain to write its anchors on (None: it runs on a bundle alone).
     needs_evm: str | None = None
 
 

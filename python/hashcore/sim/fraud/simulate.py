@@ -20,7 +20,7 @@ from . import attacks as _attacks  # noqa: F401  (registers the v1-derived attac
 from . import attacks_v2 as _attacks_v2  # noqa: F401  (registers the v2 attacks)
 from .expect import derive_expectation, expected_summary
 from .files import EVIDENCE_DIR, POLICY_FILE, load_base, write_attack
-from .model import REGISTRY, Attack, Ctx, Skip
+from .model import REGISTRY, Attack, Ctx, Skip, Tampered
 
 #: Attack name -> what it does and what the audit must say, in the order they run.
 ATTACKS: dict[str, str] = {a.name: a.description for a in REGISTRY.values()}
@@ -53,6 +53,8 @@ class AttackResult:
     receipts: Path | None = None
     notes: Path | None = None
     policy: Path | None = None
+    #: The EVM node holding the attack's anchors (its policy has ``evm``), else None.
+    evm_url: str | None = None
 
     def summary(self) -> str:
         """One line for humans: the expected verdict counts, or why it was skipped."""
@@ -94,6 +96,7 @@ def simulate_fraud(
     keys: SampleKeys | str | os.PathLike[str] | None = None,
     seed: int = 0,
     attacks: Sequence[str] | None = None,
+    evm_url: str | None = None,
 ) -> list[AttackResult]:
     """Write one tampered copy of the clean v2 ``bundle`` (with its evidence) per attack.
 
@@ -110,8 +113,10 @@ def simulate_fraud(
 
     ``keys`` (a :class:`SampleKeys` or the keys file of ``make_sample``) lets attacks act
     as the relay, a witness or a device; attacks that need a key are skipped without it,
-    as are attacks the bundle has no target for and those that need an EVM chain (their
-    expectation is derived all the same).
+    as are attacks the bundle has no target for. ``evm_url`` is an anvil node the attacks
+    that need an EVM chain write their anchors to (:mod:`.onchain`: a contract each, its
+    policy.json naming it; audit them with ``evm_url``); without it they are skipped,
+    their expectation derived all the same.
 
     Raises:
         InvalidInputError: the input is not clean under the policy with its evidence, the
@@ -133,6 +138,7 @@ def simulate_fraud(
             raise BundleError(f"{target}: exists and is not an empty directory; not overwriting")
 
     results = []
+    replay = None
     for attack in chosen:
         # One stream per attack: its targets don't depend on which other attacks run.
         ctx = Ctx(base, random.Random(f"hashcore fraud v2 {seed} {attack.name}"), secrets)
@@ -142,15 +148,19 @@ def simulate_fraud(
             results.append(AttackResult(attack.name, attack.description, None, None, str(why)))
             continue
         head = {"attack": attack.name, "description": attack.description, "target": tampered.target}
+        policy_used = base.policy
         if attack.needs_evm is not None:
-            evm_policy = dataclasses.replace(base.policy, evm=_PLACEHOLDER_EVM)
-            expected = {**head, **derive_expectation(base, tampered, evm_policy)}
-            results.append(
-                AttackResult(attack.name, attack.description, None, expected, attack.needs_evm)
-            )
-            continue
-        expected = {**head, **derive_expectation(base, tampered)}
-        path = write_attack(base, tampered, out / attack.name, expected)
+            if evm_url is None:
+                evm_policy = dataclasses.replace(base.policy, evm=_PLACEHOLDER_EVM)
+                expected = {**head, **derive_expectation(base, tampered, evm_policy)}
+                results.append(
+                    AttackResult(attack.name, attack.description, None, expected, attack.needs_evm)
+                )
+                continue
+            replay = replay or _replay(evm_url)
+            policy_used = dataclasses.replace(base.policy, evm=_on_chain(replay, base, tampered))
+        expected = {**head, **derive_expectation(base, tampered, policy_used)}
+        path = write_attack(base, tampered, out / attack.name, expected, policy_used)
         evidence = out / attack.name / EVIDENCE_DIR
         results.append(
             AttackResult(
@@ -161,6 +171,19 @@ def simulate_fraud(
                 receipts=evidence / RECEIPTS_FILE,
                 notes=evidence / NOTES_FILE,
                 policy=out / attack.name / POLICY_FILE,
+                evm_url=evm_url if policy_used.evm is not None else None,
             )
         )
     return results
+
+
+def _replay(evm_url: str) -> Any:
+    from .onchain import AnchorReplay  # web3: only for a simulation that writes anchors
+
+    return AnchorReplay(evm_url)
+
+
+def _on_chain(replay: Any, base: Any, tampered: Tampered) -> EvmPolicy:
+    """The attack's anchors written on the chain; the ``evm`` of the policy naming them."""
+    evm: EvmPolicy = replay.replay(base.policy.log_key, tampered.anchors or [])
+    return evm

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .audit.bundle import audit_bundle as audit_bundle_offline
 from .audit.stream import DEFAULT_BATCH_ROWS, DEFAULT_PARTITION_ROWS, Progress
@@ -25,6 +25,7 @@ from .policy import Policy, load_policy
 if TYPE_CHECKING:
     from .anchor.chain_reads import ChainReads
     from .anchor.policy_anchors import AnchorReading
+    from .audit.v2_engine import ChainAnchors
 
 __all__ = ["EvmSource", "audit_bundle", "read_anchors_for"]
 
@@ -82,6 +83,7 @@ def audit_bundle(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     partition_rows: int = DEFAULT_PARTITION_ROWS,
     spill_dir: str | os.PathLike[str] | None = None,
+    client: Any = None,
 ) -> VerifyReport | AuditReportV2:
     """Audit a bundle by its manifest's version (see :func:`hashcore.audit.audit_bundle`).
 
@@ -90,8 +92,13 @@ def audit_bundle(
     (SPEC 2.5, 5.2, 5.4); ``evm_url`` without such a policy is refused. A v1 bundle's
     anchors are checked by :func:`hashcore.anchor.audit.audit_bundle_with_evm`.
 
+    With ``client`` (a ``dask.distributed.Client``) a v2 bundle is audited on its
+    cluster, part by part (:mod:`hashcore.audit.dask_runner`): the same report. ``threads``
+    is then each task's share of a worker.
+
     Raises:
-        as :func:`hashcore.audit.audit_bundle`, and :func:`read_anchors_for`'s errors.
+        as :func:`hashcore.audit.audit_bundle`, and :func:`read_anchors_for`'s errors;
+        InvalidInputError: ``client`` for a v1 bundle, or not a Dask client.
     """
     chain_anchors = None
     if is_v2_bundle(path):
@@ -102,6 +109,21 @@ def audit_bundle(
                 f"policy must be a Policy or a file, not {type(policy).__name__}"
             )
         chain_anchors = read_anchors_for(policy, evm_url)
+        if client is not None:
+            return _audit_on_cluster(
+                path,
+                client,
+                policy=policy,
+                receipts=receipts,
+                notes=notes,
+                strict_time=strict_time,
+                as_of=as_of,
+                chain_anchors=chain_anchors,
+                threads=threads,
+                check_signatures=check_signatures,
+            )
+    elif client is not None:
+        raise InvalidInputError(f"{path}: client= (a Dask cluster) audits v2 bundles only")
     elif evm_url is not None:
         raise InvalidInputError(
             f"{path}: evm_url applies to v2 bundles (a v1 bundle's anchors: "
@@ -123,4 +145,30 @@ def audit_bundle(
         batch_rows=batch_rows,
         partition_rows=partition_rows,
         spill_dir=spill_dir,
+    )
+
+
+def _audit_on_cluster(
+    path: str | os.PathLike[str],
+    client: Any,
+    *,
+    chain_anchors: ChainAnchors | None,
+    threads: int | None,
+    **options: Any,
+) -> AuditReportV2:
+    try:
+        from distributed import Client
+    except ImportError:
+        raise InvalidInputError(
+            "client= needs dask[distributed] (pip install 'hashcore[dask]')"
+        ) from None
+    if not isinstance(client, Client):
+        raise InvalidInputError(
+            f"client must be a dask.distributed.Client, not {type(client).__name__}"
+        )
+    from .audit.dask_runner import DaskRunner
+    from .audit.partitioned import audit_bundle_partitioned
+
+    return audit_bundle_partitioned(
+        path, DaskRunner(client, threads=threads), chain_anchors=chain_anchors, **options
     )

@@ -103,7 +103,7 @@ def test_tampered_samples_audit_as_in_memory(
 
 
 def test_bad_input_is_refused_as_in_memory(sample: tuple[Path, Path], tmp_path: Path) -> None:
-    bundle, policy = sample
+    bundle, _ = sample
     with LocalRunner() as runner:
         with pytest.raises(BundleError, match="not a directory"):
             audit_bundle_partitioned(tmp_path / "none", runner)

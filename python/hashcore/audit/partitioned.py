@@ -13,8 +13,14 @@ import pyarrow as pa
 
 from .._validate import int_in
 from ..bundle.format import record_files
-from ..bundle.format_v2 import CHECKPOINT_SCHEMA_V2, NOTE_SCHEMA, RECEIPT_SCHEMA, check_read_table
-from ..bundle.io_v2 import combine_tables, read_evidence_file, read_manifest_v2
+from ..bundle.format_v2 import (
+    CHECKPOINT_SCHEMA_V2,
+    NOTE_SCHEMA,
+    RECEIPT_SCHEMA,
+    check_read_table,
+    read_manifest_v2,
+)
+from ..bundle.io_v2 import combine_tables, read_evidence_file
 from ..errors import BundleError, InvalidInputError
 from ..policy import Policy, load_policy
 from ..safe_read import open_parquet

@@ -37,9 +37,7 @@ __all__ = ["Runner", "run_plan"]
 class Runner(Protocol):
     """An engine that runs the plan's tasks (see the module's docstring)."""
 
-    def scan(
-        self, parts: Sequence[PartRef], buckets: int, sizes: list[int]
-    ) -> list[PartSummary]:
+    def scan(self, parts: Sequence[PartRef], buckets: int, sizes: list[int]) -> list[PartSummary]:
         """:func:`.plan_tasks.scan_part` of every part; its summaries in part order. The
         buckets' rows stay with the runner for :meth:`judge`."""
         ...
@@ -60,7 +58,11 @@ class Runner(Protocol):
 def run_plan(runner: Runner, inputs: PlanInputs, buckets: int | None = None) -> AuditReportV2:
     """Audits ``inputs.parts`` with ``runner``: the report the in-memory audit gives."""
     parts = inputs.parts
-    nbuckets = buckets if buckets is not None else runner.default_buckets(len(parts), sum(p.rows for p in parts))
+    nbuckets = (
+        buckets
+        if buckets is not None
+        else runner.default_buckets(len(parts), sum(p.rows for p in parts))
+    )
     cp_rows = checkpoint_rows_v2(inputs.checkpoints)
     policy_args = inputs.policy.engine_args() if inputs.policy is not None else None
     anchor_args = (

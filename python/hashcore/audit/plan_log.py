@@ -82,7 +82,8 @@ def requests_for(
                 else:
                     owner[p] = s.index
         requests.append(LogRequest(cuts=cuts, limit=shape.limit, skip=skip, lookups=held))
-    by_index = {s.index: r for s, r in zip(sorted(summaries, key=lambda s: s.index), requests)}
+    ordered = sorted(summaries, key=lambda s: s.index)
+    by_index = {s.index: r for s, r in zip(ordered, requests, strict=True)}
     return [by_index[s.index] for s in summaries]
 
 
@@ -92,7 +93,7 @@ def merged_slots(
     """The log's entries at the looked-up positions (those whose slots agree in every part
     holding them), and the rebuildable prefix: ``shape.limit``, or the first contested
     position whose parts' slots differ (it then can't be rebuilt, as in ``Log::build``)."""
-    seen: dict[int, tuple[bytes | None, int | None] | None] = {}
+    seen: dict[int, tuple[bytes, int] | None] = {}
     for log in logs:
         for position, link, ms in log.slots:
             slot = None if link is None or ms is None else (link, ms)
@@ -107,6 +108,6 @@ def merged_slots(
             break
     entries = []
     for position, slot in sorted(seen.items()):
-        if slot is not None and slot[0] is not None and slot[1] is not None:
+        if slot is not None:
             entries.append((position, slot[0], slot[1]))
     return entries, limit

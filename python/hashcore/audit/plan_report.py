@@ -91,7 +91,9 @@ def assemble_report(
     findings = []
     for r in results:
         verdicts[r.rows.astype(np.int64)] = r.codes
-        for row, v, (li, cid, seq) in zip(r.rows.tolist(), r.codes.tolist(), r.failure_ids):
+        for row, v, (li, cid, seq) in zip(
+            r.rows.tolist(), r.codes.tolist(), r.failure_ids, strict=True
+        ):
             if v in _OK_CODES:
                 continue
             code = RECORD_VERDICT_CODES_V2[v]

@@ -50,16 +50,16 @@ class LocalRunner:
     ) -> None:
         self.threads = threads
         self._own_dir = spill_dir is None
-        self._dir = Path(tempfile.mkdtemp(prefix="hashcore-audit-") if spill_dir is None else spill_dir)
+        self._dir = Path(
+            tempfile.mkdtemp(prefix="hashcore-audit-") if spill_dir is None else spill_dir
+        )
         self._bucket_rows = bucket_rows
         self._files: list[list[Path]] = []
 
     def default_buckets(self, parts: int, rows: int) -> int:
         return max(1, min(4096, -(-rows // self._bucket_rows)))
 
-    def scan(
-        self, parts: Sequence[PartRef], buckets: int, sizes: list[int]
-    ) -> list[PartSummary]:
+    def scan(self, parts: Sequence[PartRef], buckets: int, sizes: list[int]) -> list[PartSummary]:
         self._files = [[] for _ in range(buckets)]
         summaries = []
         for part in parts:

@@ -23,6 +23,7 @@ from ..errors import HashcoreError
 from ..limits import MAX_THREADS
 from ..report import ranges
 from .args import EXIT_OK, fail, log_id_hex, non_negative_int, positive_int, read_participants
+from .audit_cluster import add_arguments as add_cluster_arguments
 from .audit_v2 import V2_ONLY_OPTIONS, given_options, run_v2
 from .console import progress_bar, summary_console
 
@@ -122,6 +123,7 @@ def add_parser(sub: Any) -> None:
         metavar="N",
         help="the tree size the bundle is meant to cover (an older export)",
     )
+    add_cluster_arguments(v2)
 
 
 def _summary(console: Console, report: Any, args: argparse.Namespace) -> None:

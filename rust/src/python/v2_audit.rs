@@ -102,7 +102,11 @@ fn column_error(column: &str, message: &str) -> PyErr {
     })
 }
 
-pub(super) fn hold(columns: &Bound<'_, PyDict>, names: &[&str], what: &str) -> PyResult<Vec<ColumnBuffers>> {
+pub(super) fn hold(
+    columns: &Bound<'_, PyDict>,
+    names: &[&str],
+    what: &str,
+) -> PyResult<Vec<ColumnBuffers>> {
     names
         .iter()
         .map(|&name| {

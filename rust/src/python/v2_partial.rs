@@ -275,16 +275,34 @@ pub fn v2_combine<'py>(
     let idx = |all, v| index_of(all, v);
     out.set_item(
         "checkpoints",
-        bytes_of(c.checkpoints.iter().map(|v| idx(CheckpointVerdict::ALL, v)).collect()),
+        bytes_of(
+            c.checkpoints
+                .iter()
+                .map(|v| idx(CheckpointVerdict::ALL, v))
+                .collect(),
+        ),
     )?;
-    out.set_item("note_sizes", c.notes.iter().map(|(s, _)| *s).collect::<Vec<_>>())?;
+    out.set_item(
+        "note_sizes",
+        c.notes.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+    )?;
     out.set_item(
         "notes",
-        bytes_of(c.notes.iter().map(|(_, v)| index_of(NoteVerdict::ALL, v)).collect()),
+        bytes_of(
+            c.notes
+                .iter()
+                .map(|(_, v)| index_of(NoteVerdict::ALL, v))
+                .collect(),
+        ),
     )?;
     out.set_item(
         "receipts",
-        bytes_of(c.receipts.iter().map(|v| index_of(ReceiptVerdict::ALL, v)).collect()),
+        bytes_of(
+            c.receipts
+                .iter()
+                .map(|v| index_of(ReceiptVerdict::ALL, v))
+                .collect(),
+        ),
     )?;
     out.set_item("anchors_checked", c.anchors.is_some())?;
     out.set_item(

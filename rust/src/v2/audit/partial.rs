@@ -143,7 +143,10 @@ pub struct LogRequest {
 
 /// The part's aligned blocks below `limit` (split at `cuts`, without `skip`), and its
 /// slots at `lookups` (positions it holds; in order).
-pub fn part_blocks(slots: &[(u64, PartSlot)], req: &LogRequest) -> (Vec<Block>, Vec<(u64, PartSlot)>) {
+pub fn part_blocks(
+    slots: &[(u64, PartSlot)],
+    req: &LogRequest,
+) -> (Vec<Block>, Vec<(u64, PartSlot)>) {
     let held = positions(slots.par_iter().copied());
     let found = |p: &u64| {
         held.binary_search_by_key(p, |h| h.0)
@@ -200,7 +203,11 @@ fn aligned_blocks(start: u64, leaves: &[Hash]) -> Vec<Block> {
 /// The roots at `sizes` (those `<= limit`) of the tree whose blocks, from every part, tile
 /// `[0, limit)`: they are pushed in order into a frontier of subtrees, as leaves are into
 /// `tree::Frontier` (an aligned block lands where the frontier's size is its multiple).
-pub fn fold_blocks(mut blocks: Vec<Block>, limit: u64, sizes: &BTreeSet<u64>) -> HashMap<u64, Hash> {
+pub fn fold_blocks(
+    mut blocks: Vec<Block>,
+    limit: u64,
+    sizes: &BTreeSet<u64>,
+) -> HashMap<u64, Hash> {
     blocks.sort_unstable_by_key(|b| b.start);
     let mut nodes: Vec<(u32, Hash)> = Vec::new();
     let mut size = 0u64;
@@ -248,7 +255,9 @@ mod tests {
     use crate::v2::tree::Frontier;
 
     fn slots(n: u64) -> Vec<(u64, PartSlot)> {
-        (0..n).map(|i| (i, Some(([i as u8; 32], i as i64)))).collect()
+        (0..n)
+            .map(|i| (i, Some(([i as u8; 32], i as i64))))
+            .collect()
     }
 
     #[test]

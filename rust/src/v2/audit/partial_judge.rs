@@ -17,8 +17,8 @@ use super::input::{AnchorRow, CheckpointRow, ReceiptRow, RecordRow, Trust};
 use super::log::Log;
 use super::records::{self, malformed_reason, RowState, DUPLICATE};
 use super::time::{self, Timed, Window, WitnessClocks};
-use super::verdict::{AnchorVerdict, CheckpointVerdict, NoteVerdict, ReceiptVerdict};
 use super::verdict::RecordVerdict;
+use super::verdict::{AnchorVerdict, CheckpointVerdict, NoteVerdict, ReceiptVerdict};
 use super::{anchors, judge_beacon, record_verdict, Beacon, TimeFindingRow};
 use crate::v2::Hash;
 
@@ -162,9 +162,7 @@ pub fn combine(
     let covered = judged.covered;
     let note_verdicts = evidence::note_verdicts(&judged.notes, &judged.signed, log, covered);
     let deadline_ms = judged.attesting_any.then(|| {
-        let entries = summary
-            .max_received_below(judged.attested)
-            .map(i128::from);
+        let entries = summary.max_received_below(judged.attested).map(i128::from);
         let witnessed = judged.clocks.late().map(|t| 1000 * i128::from(t));
         let clock = entries.max(witnessed).unwrap_or(i128::MIN);
         i64::try_from(clock).unwrap_or(if clock < 0 { i64::MIN } else { i64::MAX })

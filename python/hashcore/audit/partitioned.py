@@ -27,7 +27,7 @@ from ..safe_read import open_parquet
 from .plan import Runner, run_plan
 from .plan_report import PlanInputs
 from .plan_tasks import PartRef
-from .v2_bundle import EvidenceSource, PolicySource, _evidence
+from .v2_bundle import EvidenceSource, PolicySource
 from .v2_engine import ChainAnchors
 from .v2_report import AuditReportV2
 
@@ -54,6 +54,17 @@ def _read_small(file: Path, schema: pa.Schema, notes: list[str]) -> pa.Table:
         except (pa.ArrowException, OSError) as exc:
             raise BundleError(f"{file}: unreadable Parquet: {exc}") from None
     return check_read_table(table, schema, file, notes)
+
+
+def _evidence(
+    sources: Sequence[EvidenceSource], kind: str, schema_notes: list[str]
+) -> list[pa.Table]:
+    """Evidence handed in, read as :func:`hashcore.audit.v2_bundle.audit_bundle_v2` does."""
+    if isinstance(sources, str | os.PathLike | pa.Table):
+        raise InvalidInputError(f"{kind} must be a list of files or tables, not one")
+    return [
+        s if isinstance(s, pa.Table) else read_evidence_file(s, kind, schema_notes) for s in sources
+    ]
 
 
 def audit_bundle_partitioned(

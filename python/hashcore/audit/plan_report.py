@@ -59,7 +59,7 @@ class PlanInputs:
     check_signatures: bool
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)  # AuditReportV2's own repr
 class PartitionedAuditReport(AuditReportV2):
     """An :class:`AuditReportV2` whose records were never in one table: its chain summary
     comes from the chain buckets (each chain is in one), ``records_table`` is None."""

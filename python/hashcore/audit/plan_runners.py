@@ -33,7 +33,7 @@ from .plan_tasks import (
 __all__ = ["LocalRunner"]
 
 #: Rows a chain bucket should hold, about (a bucket is in memory while it is judged).
-BUCKET_ROWS = 1 << 20
+BUCKET_ROWS = 1 << 18
 
 
 class LocalRunner:

@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hashcore.audit.partitioned import audit_bundle_partitioned
+from hashcore.audit.partitioned import audit_bundle_partitioned, bundle_parts
 from hashcore.audit.plan_runners import LocalRunner
+from hashcore.audit.plan_tasks import PartRef, read_part
 from hashcore.audit.v2_bundle import audit_bundle_v2
 from hashcore.errors import BundleError, InvalidInputError
 from hashcore.sim.sample import make_sample
@@ -111,3 +112,22 @@ def test_bad_input_is_refused_as_in_memory(sample: tuple[Path, Path], tmp_path: 
             audit_bundle_partitioned(bundle, runner, buckets=0)
         with pytest.raises(InvalidInputError, match="as_of"):
             audit_bundle_partitioned(bundle, runner, as_of=-1)
+
+
+def test_a_part_at_an_fsspec_url_reads_as_the_local_file(sample: tuple[Path, Path]) -> None:
+    fsspec = pytest.importorskip("fsspec")
+    bundle, _ = sample
+    local = bundle_parts(bundle)[0]
+    with fsspec.open("memory://hashcore-test/part-0.parquet", "wb") as f:
+        f.write(Path(local.location).read_bytes())
+    url = PartRef(
+        index=0, location="memory://hashcore-test/part-0.parquet", first_row=0, rows=local.rows
+    )
+    assert read_part(url)[0].equals(read_part(local)[0])
+    wrong = PartRef(index=0, location=url.location, first_row=0, rows=local.rows + 1)
+    with pytest.raises(BundleError, match="rows, its footer said"):
+        read_part(wrong)
+    with pytest.raises(BundleError, match="unreadable Parquet"):
+        read_part(
+            PartRef(index=0, location="memory://hashcore-test/none.parquet", first_row=0, rows=0)
+        )

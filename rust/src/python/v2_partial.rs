@@ -272,13 +272,12 @@ pub fn v2_combine<'py>(
         .collect();
     out.set_item("roots", roots)?;
     let c = combined;
-    let idx = |all, v| index_of(all, v);
     out.set_item(
         "checkpoints",
         bytes_of(
             c.checkpoints
                 .iter()
-                .map(|v| idx(CheckpointVerdict::ALL, v))
+                .map(|v| index_of(CheckpointVerdict::ALL, v))
                 .collect(),
         ),
     )?;

@@ -263,23 +263,28 @@ mod tests {
     #[test]
     fn blocks_of_uneven_parts_fold_to_every_prefix_root() {
         let all = slots(37);
-        let sizes: BTreeSet<u64> = (0..=37).collect();
-        let req = LogRequest {
-            cuts: sizes.iter().copied().collect(),
-            limit: 37,
-            ..LogRequest::default()
-        };
-        let mut blocks = Vec::new();
-        for part in [&all[..5], &all[5..6], &all[6..29], &all[29..]] {
-            blocks.extend(part_blocks(part, &req).0);
-        }
-        let roots = fold_blocks(blocks, 37, &sizes);
-        let mut f = Frontier::new();
-        for s in 0..=37u64 {
-            assert_eq!(roots[&s], f.root(), "size {s}");
-            if s < 37 {
-                let (link, ms) = all[s as usize].1.unwrap();
-                f.push(entry_leaf_hash(&link, ms));
+        // Every size, then a few: leaves alone, then blocks of up to 2^4 across parts.
+        for sizes in [(0..=37).collect(), BTreeSet::from([0, 5, 13, 37])] {
+            let req = LogRequest {
+                cuts: sizes.iter().copied().collect(),
+                limit: 37,
+                ..LogRequest::default()
+            };
+            let mut blocks = Vec::new();
+            for part in [&all[..5], &all[5..6], &all[6..29], &all[29..]] {
+                blocks.extend(part_blocks(part, &req).0);
+            }
+            let roots = fold_blocks(blocks, 37, &sizes);
+            assert_eq!(roots.len(), sizes.len());
+            let mut f = Frontier::new();
+            for s in 0..=37u64 {
+                if sizes.contains(&s) {
+                    assert_eq!(roots[&s], f.root(), "size {s}");
+                }
+                if s < 37 {
+                    let (link, ms) = all[s as usize].1.unwrap();
+                    f.push(entry_leaf_hash(&link, ms));
+                }
             }
         }
     }

@@ -190,3 +190,58 @@ def v2_audit(
     threads: int | None = None,
     check_signatures: bool = True,
 ) -> dict[str, Any]: ...
+
+# The partitioned v2 audit's tasks (rust/src/python/v2_partial.rs; hashcore/audit/plan.py).
+
+_Spec = tuple[str, int, Buffer, Buffer | None, Buffer | None, int, int]
+_Policy = tuple[str, Buffer, Sequence[tuple[str, Buffer]], int, int, int]
+
+def v2_part_scan(
+    records: dict[str, _Spec], buckets: int, sizes: Sequence[int], threads: int | None = None
+) -> dict[str, Any]: ...
+def v2_part_log(
+    records: dict[str, _Spec],
+    cuts: Sequence[int],
+    limit: int,
+    skip: Sequence[int],
+    lookups: Sequence[int],
+    threads: int | None = None,
+) -> tuple[list[tuple[int, int, bytes]], list[tuple[int, bytes | None, int | None]]]: ...
+def v2_asked_sizes(
+    checkpoints: Sequence[tuple[int | None, Buffer | None, Buffer | None]],
+    notes: _Spec,
+    manifest_origin: str,
+    manifest_log_key: Buffer,
+    policy: _Policy | None = None,
+    anchors: Sequence[tuple[int, Buffer, bool]] | None = None,
+) -> list[int]: ...
+def v2_combine(
+    checkpoints: Sequence[tuple[int | None, Buffer | None, Buffer | None]],
+    receipts: dict[str, _Spec],
+    notes: _Spec,
+    manifest_origin: str,
+    manifest_log_key: Buffer,
+    blocks: Sequence[tuple[int, int, Buffer]],
+    limit: int,
+    sizes: Sequence[int],
+    entries: Sequence[tuple[int, Buffer, int]],
+    runs: Sequence[tuple[int, int]],
+    max_received: Sequence[tuple[int, int | None]],
+    policy: _Policy | None = None,
+    as_of: int | None = None,
+    anchors: Sequence[tuple[int, Buffer, bool]] | None = None,
+) -> dict[str, Any]: ...
+def v2_judge_bucket(
+    records: dict[str, _Spec],
+    flags: Buffer,
+    duplicates: Sequence[int],
+    checkpoints: Sequence[tuple[int | None, Buffer | None, Buffer | None]],
+    notes: _Spec,
+    manifest_origin: str,
+    manifest_log_key: Buffer,
+    roots: Sequence[tuple[int, Buffer]],
+    entries: Sequence[tuple[int, Buffer, int]],
+    policy: _Policy | None = None,
+    check_signatures: bool = True,
+    threads: int | None = None,
+) -> dict[str, Any]: ...

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .audit.bundle import audit_bundle as audit_bundle_offline
 from .audit.v2_bundle import EvidenceSource, PolicySource
@@ -21,6 +21,7 @@ from .policy import Policy, load_policy
 if TYPE_CHECKING:
     from .anchor.chain_reads import ChainReads
     from .anchor.policy_anchors import AnchorReading
+    from .audit.v2_engine import ChainAnchors
 
 __all__ = ["EvmSource", "audit_bundle", "read_anchors_for"]
 
@@ -72,6 +73,7 @@ def audit_bundle(
     evm_url: EvmSource | None = None,
     threads: int | None = None,
     check_signatures: bool = True,
+    client: Any = None,
 ) -> AuditReportV2:
     """Audit a bundle (see :func:`hashcore.audit.audit_bundle`).
 
@@ -79,14 +81,32 @@ def audit_bundle(
     anchorer's anchors are read from it before the audit and judged with the rest
     (SPEC 2.5, 5.2, 5.4); ``evm_url`` without such a policy is refused.
 
+    With ``client`` (a ``dask.distributed.Client``) a v2 bundle is audited on its
+    cluster, part by part (:mod:`hashcore.audit.dask_runner`): the same report. ``threads``
+    is then each task's share of a worker.
+
     Raises:
-        as :func:`hashcore.audit.audit_bundle`, and :func:`read_anchors_for`'s errors.
+        as :func:`hashcore.audit.audit_bundle`, and :func:`read_anchors_for`'s errors;
+        InvalidInputError: ``client`` is not a Dask client.
     """
     if isinstance(policy, str | os.PathLike):
         policy = load_policy(policy)
     if policy is not None and not isinstance(policy, Policy):
         raise InvalidInputError(f"policy must be a Policy or a file, not {type(policy).__name__}")
     chain_anchors = read_anchors_for(policy, evm_url)
+    if client is not None:
+        return _audit_on_cluster(
+            path,
+            client,
+            policy=policy,
+            receipts=receipts,
+            notes=notes,
+            strict_time=strict_time,
+            as_of=as_of,
+            chain_anchors=chain_anchors,
+            threads=threads,
+            check_signatures=check_signatures,
+        )
     return audit_bundle_offline(
         path,
         policy=policy,
@@ -97,4 +117,30 @@ def audit_bundle(
         chain_anchors=chain_anchors,
         threads=threads,
         check_signatures=check_signatures,
+    )
+
+
+def _audit_on_cluster(
+    path: str | os.PathLike[str],
+    client: Any,
+    *,
+    chain_anchors: ChainAnchors | None,
+    threads: int | None,
+    **options: Any,
+) -> AuditReportV2:
+    try:
+        from distributed import Client
+    except ImportError:
+        raise InvalidInputError(
+            "client= needs dask[distributed] (pip install 'hashcore[dask]')"
+        ) from None
+    if not isinstance(client, Client):
+        raise InvalidInputError(
+            f"client must be a dask.distributed.Client, not {type(client).__name__}"
+        )
+    from .audit.dask_runner import DaskRunner
+    from .audit.partitioned import audit_bundle_partitioned
+
+    return audit_bundle_partitioned(
+        path, DaskRunner(client, threads=threads), chain_anchors=chain_anchors, **options
     )

@@ -15,6 +15,7 @@ from typing import Any
 from ..limits import MAX_THREADS
 from .args import non_negative_int, positive_int
 from .audit_v2 import run_v2
+from .audit_cluster import add_arguments as add_cluster_arguments
 
 __all__ = ["add_parser", "run"]
 
@@ -101,6 +102,7 @@ def add_parser(sub: Any) -> None:
         metavar="N",
         help="the tree size the bundle is meant to cover (an older export)",
     )
+    add_cluster_arguments(audit)
 
 
 def run(args: argparse.Namespace) -> int:

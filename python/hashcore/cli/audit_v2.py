@@ -26,6 +26,7 @@ from rich.table import Table
 from .._atomic import write_atomically
 from ..errors import HashcoreError
 from .args import EXIT_OK, fail, read_participants
+from .audit_cluster import dask_client, task_threads
 from .console import summary_console
 
 __all__ = ["run_v2"]
@@ -147,17 +148,19 @@ def run_v2(args: argparse.Namespace) -> int:
             return fail(f"{args.participants}: not a participants file ({exc})")
     out = summary_console(stderr=args.json == "-")
     try:
-        report = audit_bundle(
-            args.bundle,
-            policy=args.policy,
-            receipts=args.receipts or [],
-            notes=args.notes or [],
-            strict_time=args.strict_time,
-            as_of=args.as_of,
-            evm_url=args.evm_url,
-            threads=args.threads,
-            check_signatures=not args.no_signatures,
-        )
+        with dask_client(args.dask, args.dask_local) as client:
+            report = audit_bundle(
+                args.bundle,
+                policy=args.policy,
+                receipts=args.receipts or [],
+                notes=args.notes or [],
+                strict_time=args.strict_time,
+                as_of=args.as_of,
+                evm_url=args.evm_url,
+                threads=task_threads(args.dask_local, args.threads),
+                check_signatures=not args.no_signatures,
+                client=client,
+            )
     except (HashcoreError, OSError) as exc:
         # An error names the file it is about; one that doesn't is about the bundle.
         files = [args.bundle, args.policy, *(args.receipts or []), *(args.notes or [])]

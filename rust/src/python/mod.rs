@@ -12,6 +12,7 @@ mod v2;
 mod v2_audit;
 mod v2_log;
 mod v2_note;
+mod v2_partial;
 mod v2_tree;
 
 use pyo3::prelude::*;
@@ -38,5 +39,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     v2_log::register(m)?;
     v2_note::register(m)?;
     v2_audit::register(m)?;
+    v2_partial::register(m)?;
     Ok(())
 }

@@ -63,13 +63,13 @@ fn codes<T: Copy>(all: &[T], code: fn(T) -> &'static str) -> Vec<&'static str> {
 }
 
 /// A verdict's index in its enum's `ALL` (the order of the `V2_*_CODES` lists).
-fn index_of<T: PartialEq>(all: &[T], v: &T) -> u8 {
+pub(super) fn index_of<T: PartialEq>(all: &[T], v: &T) -> u8 {
     all.iter()
         .position(|x| x == v)
         .expect("every verdict is in ALL") as u8
 }
 
-const RECORD_COLUMNS: [&str; 14] = [
+pub(super) const RECORD_COLUMNS: [&str; 14] = [
     "log_index",
     "chain_id",
     "seq",
@@ -86,7 +86,7 @@ const RECORD_COLUMNS: [&str; 14] = [
     "received_ms",
 ];
 
-const RECEIPT_COLUMNS: [&str; 6] = [
+pub(super) const RECEIPT_COLUMNS: [&str; 6] = [
     "chain_id",
     "seq",
     "link",
@@ -102,7 +102,11 @@ fn column_error(column: &str, message: &str) -> PyErr {
     })
 }
 
-fn hold(columns: &Bound<'_, PyDict>, names: &[&str], what: &str) -> PyResult<Vec<ColumnBuffers>> {
+pub(super) fn hold(
+    columns: &Bound<'_, PyDict>,
+    names: &[&str],
+    what: &str,
+) -> PyResult<Vec<ColumnBuffers>> {
     names
         .iter()
         .map(|&name| {
@@ -114,7 +118,7 @@ fn hold(columns: &Bound<'_, PyDict>, names: &[&str], what: &str) -> PyResult<Vec
         .collect()
 }
 
-fn record_columns(h: &[ColumnBuffers]) -> Result<RecordColumns<'_>, Error> {
+pub(super) fn record_columns(h: &[ColumnBuffers]) -> Result<RecordColumns<'_>, Error> {
     Ok(RecordColumns {
         log_index: h[0].int::<8>("log_index")?,
         chain_id: h[1].binary("chain_id")?,
@@ -133,7 +137,7 @@ fn record_columns(h: &[ColumnBuffers]) -> Result<RecordColumns<'_>, Error> {
     })
 }
 
-fn receipt_columns(h: &[ColumnBuffers]) -> Result<ReceiptColumns<'_>, Error> {
+pub(super) fn receipt_columns(h: &[ColumnBuffers]) -> Result<ReceiptColumns<'_>, Error> {
     Ok(ReceiptColumns {
         chain_id: h[0].binary("chain_id")?,
         seq: h[1].int::<8>("seq")?,
@@ -146,7 +150,7 @@ fn receipt_columns(h: &[ColumnBuffers]) -> Result<ReceiptColumns<'_>, Error> {
 
 /// A policy as `v2_audit` takes it: (origin, log_key, [(name, key)], witness_quorum,
 /// max_merge_delay_ms, max_clock_skew_ms). hashcore/policy.py has checked it (SPEC 3).
-type PyPolicy<'py> = (
+pub(super) type PyPolicy<'py> = (
     String,
     Bound<'py, PyAny>,
     Vec<(String, Bound<'py, PyAny>)>,
@@ -155,7 +159,7 @@ type PyPolicy<'py> = (
     u64,
 );
 
-fn policy_trust(policy: PyPolicy<'_>) -> PyResult<Trust> {
+pub(super) fn policy_trust(policy: PyPolicy<'_>) -> PyResult<Trust> {
     let (origin, log_key, witnesses, witness_quorum, max_merge_delay_ms, max_clock_skew_ms) =
         policy;
     let witnesses = witnesses
@@ -180,13 +184,13 @@ fn policy_trust(policy: PyPolicy<'_>) -> PyResult<Trust> {
     })
 }
 
-type PyCheckpoint<'py> = (
+pub(super) type PyCheckpoint<'py> = (
     Option<u64>,
     Option<Bound<'py, PyAny>>,
     Option<Bound<'py, PyAny>>,
 );
 
-fn checkpoint_rows(rows: Vec<PyCheckpoint<'_>>) -> PyResult<Vec<CheckpointRow>> {
+pub(super) fn checkpoint_rows(rows: Vec<PyCheckpoint<'_>>) -> PyResult<Vec<CheckpointRow>> {
     let bytes = |o: Option<Bound<'_, PyAny>>, what: &str| {
         o.map(|b| Bytes::get(&b, what).map(|b| b.as_slice().to_vec()))
             .transpose()
@@ -203,9 +207,9 @@ fn checkpoint_rows(rows: Vec<PyCheckpoint<'_>>) -> PyResult<Vec<CheckpointRow>> 
 }
 
 /// An anchor as `v2_audit` takes it: (tree_size, root, final).
-type PyAnchor<'py> = (u64, Bound<'py, PyAny>, bool);
+pub(super) type PyAnchor<'py> = (u64, Bound<'py, PyAny>, bool);
 
-fn anchor_rows(anchors: Vec<PyAnchor<'_>>) -> PyResult<Vec<AnchorRow>> {
+pub(super) fn anchor_rows(anchors: Vec<PyAnchor<'_>>) -> PyResult<Vec<AnchorRow>> {
     anchors
         .into_iter()
         .map(|(tree_size, root, is_final)| {
@@ -220,7 +224,7 @@ fn anchor_rows(anchors: Vec<PyAnchor<'_>>) -> PyResult<Vec<AnchorRow>> {
 
 /// A time finding as returned: (row, code, time_ms, lower, upper, upper_witnessed), exact
 /// integers (i128: 1000 × a cosignature time exceeds i64).
-type PyFinding = (usize, u8, i64, Option<i128>, i128, Option<i128>);
+pub(super) type PyFinding = (usize, u8, i64, Option<i128>, i128, Option<i128>);
 
 fn report_dict<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>> {
     let out = PyDict::new(py);

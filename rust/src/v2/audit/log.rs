@@ -83,6 +83,28 @@ impl Log {
         }
     }
 
+    /// A log known at a few positions only, its prefix roots computed elsewhere: what the
+    /// partitioned audit (`partial.rs`) combines from its tasks. `root` and `entry` answer
+    /// for what was given; `missing_below`, `max_received_below` and `is_duplicate` are
+    /// the tasks' to answer, not this one's.
+    pub fn sparse(mut entries: Vec<(u64, Hash, i64)>, roots: HashMap<u64, Hash>) -> Self {
+        entries.sort_unstable_by_key(|&(index, _, _)| index);
+        entries.dedup_by_key(|&mut (index, _, _)| index);
+        let positions = entries
+            .into_iter()
+            .map(|(index, link, received_ms)| Position {
+                index,
+                slot: Slot::Entry { link, received_ms },
+                claims: 1,
+            })
+            .collect();
+        Log {
+            positions,
+            rebuildable: 0,
+            roots,
+        }
+    }
+
     fn find(&self, index: u64) -> Option<&Position> {
         self.positions
             .binary_search_by_key(&index, |p| p.index)

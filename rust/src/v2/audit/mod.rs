@@ -14,6 +14,8 @@ pub mod columns;
 pub mod evidence;
 pub mod input;
 pub mod log;
+pub mod partial;
+pub mod partial_judge;
 pub mod records;
 pub mod time;
 pub mod verdict;
@@ -72,7 +74,7 @@ pub struct Report {
 
 /// How a record's beacon was judged (SPEC 5.1 BAD_BEACON, decision 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Beacon {
+pub(crate) enum Beacon {
     Zero,
     Right,
     Bad,
@@ -80,7 +82,7 @@ enum Beacon {
     NotJudged,
 }
 
-fn judge_beacon(
+pub(crate) fn judge_beacon(
     size: u64,
     root: &[u8],
     log_index: u64,
@@ -106,7 +108,7 @@ fn judge_beacon(
     }
 }
 
-fn record_verdict(state: &RowState, beacon: Beacon, logged: bool) -> RecordVerdict {
+pub(crate) fn record_verdict(state: &RowState, beacon: Beacon, logged: bool) -> RecordVerdict {
     use records::*;
     use RecordVerdict as V;
     let order = [

@@ -1,0 +1,330 @@
+//! The v2 audit's verdicts from the tasks' summaries (hashcore/audit/plan.py): the
+//! driver's combine step (checkpoints, notes, receipts, anchors and the bundle's summary,
+//! as `audit` judges them) and a chain bucket's records (every row of a set of chains:
+//! FORK, GAP, BROKEN_CHAIN, keys and signatures, then beacons, NOT_LOGGED and time).
+//!
+//! Both stand on `Judged`, what the checkpoints and notes say once the log's roots are
+//! known: small, rebuilt from the same inputs in each task, so every task judges alike.
+//! The steps are `audit`'s own (mod.rs), in its order, over the same functions.
+
+use std::collections::{BTreeSet, HashSet};
+
+use rayon::prelude::*;
+
+use super::checkpoints::{self, CheckpointState};
+use super::evidence::{self, EvidenceNote, ReceiptContext};
+use super::input::{AnchorRow, CheckpointRow, ReceiptRow, RecordRow, Trust};
+use super::log::Log;
+use super::records::{self, malformed_reason, RowState, DUPLICATE};
+use super::time::{self, Timed, Window, WitnessClocks};
+use super::verdict::RecordVerdict;
+use super::verdict::{AnchorVerdict, CheckpointVerdict, NoteVerdict, ReceiptVerdict};
+use super::{anchors, judge_beacon, record_verdict, Beacon, TimeFindingRow};
+use crate::v2::Hash;
+
+/// What the checkpoints and evidence notes say, judged against the (sparse) log.
+pub struct Judged {
+    pub log: Log,
+    pub cps: Vec<CheckpointState>,
+    pub notes: Vec<EvidenceNote>,
+    pub signed: Vec<(u64, Hash)>,
+    pub signed_set: HashSet<(u64, Hash)>,
+    pub attested: u64,
+    pub covered: u64,
+    pub clocks: WitnessClocks,
+    attesting_any: bool,
+}
+
+/// The sizes the audit asks roots at, before the records' beacon sizes are known: every
+/// relay-signed checkpoint and evidence note, and every anchor.
+pub fn asked_sizes(
+    checkpoints: &[CheckpointRow],
+    notes: &[Vec<u8>],
+    anchors: Option<&[AnchorRow]>,
+    trust: &Trust,
+) -> BTreeSet<u64> {
+    let cps = checkpoints.iter().map(|c| CheckpointState::new(c, trust));
+    let mut sizes: BTreeSet<u64> = cps
+        .filter_map(|c| c.signed.map(|cp| cp.tree_size))
+        .collect();
+    sizes.extend(notes.iter().filter_map(|n| {
+        let n = EvidenceNote::new(n, trust);
+        n.signed_body().map(|cp| cp.tree_size)
+    }));
+    sizes.extend(anchors.into_iter().flatten().map(|a| a.tree_size));
+    sizes
+}
+
+impl Judged {
+    pub fn new(checkpoints: &[CheckpointRow], notes: &[Vec<u8>], trust: &Trust, log: Log) -> Self {
+        let cps: Vec<CheckpointState> = checkpoints
+            .iter()
+            .map(|c| CheckpointState::new(c, trust))
+            .collect();
+        let notes: Vec<EvidenceNote> = notes.iter().map(|n| EvidenceNote::new(n, trust)).collect();
+        let signed: Vec<(u64, Hash)> = cps
+            .iter()
+            .filter_map(|c| c.signed.as_ref())
+            .chain(notes.iter().filter_map(|n| n.signed_body()))
+            .map(|cp| (cp.tree_size, cp.root))
+            .collect();
+        let signed_set = signed.iter().copied().collect();
+        let attesting: Vec<&CheckpointState> = cps.iter().filter(|c| c.attests(&log)).collect();
+        let attested = attesting
+            .iter()
+            .filter_map(|c| c.signed.as_ref().map(|cp| cp.tree_size))
+            .max()
+            .unwrap_or(0);
+        let covered = checkpoints::covered_size(&cps);
+        let clocks = WitnessClocks::new(&attesting, trust.witnesses.len(), trust.witness_quorum);
+        let attesting_any = !attesting.is_empty();
+        Judged {
+            log,
+            cps,
+            notes,
+            signed,
+            signed_set,
+            attested,
+            covered,
+            clocks,
+            attesting_any,
+        }
+    }
+}
+
+/// Everything the driver concludes but the records' verdicts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Combined {
+    pub checkpoints: Vec<CheckpointVerdict>,
+    pub notes: Vec<(Option<u64>, NoteVerdict)>,
+    pub receipts: Vec<ReceiptVerdict>,
+    pub anchors: Option<Vec<AnchorVerdict>>,
+    pub missing_log_positions: Vec<(u64, u64)>,
+    pub covered_size: u64,
+    pub deadline_clock_ms: Option<i64>,
+    pub incomplete: bool,
+    pub manifest_origin_matches: bool,
+    pub manifest_log_key_matches: bool,
+    /// Clean as far as all but the records go (`audit`'s `clean` needs them all OK too).
+    pub clean_but_records: bool,
+    pub attested: u64,
+}
+
+/// What the parts' scans say of the whole log.
+pub struct LogSummary {
+    /// The union of the positions held, as sorted disjoint runs.
+    pub runs: Vec<(u64, u64)>,
+    /// Per checkpoint tree size: the greatest received_ms of the entries below it.
+    pub max_received: Vec<(u64, Option<i64>)>,
+}
+
+impl LogSummary {
+    fn missing_below(&self, size: u64) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        let mut expected = 0u64;
+        for &(start, end) in self.runs.iter().take_while(|r| r.0 < size) {
+            if start > expected {
+                out.push((expected, start));
+            }
+            expected = end.min(size);
+        }
+        if expected < size {
+            out.push((expected, size));
+        }
+        out
+    }
+
+    fn max_received_below(&self, size: u64) -> Option<i64> {
+        self.max_received
+            .iter()
+            .filter(|&&(s, _)| s == size)
+            .filter_map(|&(_, ms)| ms)
+            .max()
+    }
+}
+
+/// The driver's combine step.
+#[allow(clippy::too_many_arguments)]
+pub fn combine(
+    judged: &Judged,
+    summary: &LogSummary,
+    receipts: &[ReceiptRow],
+    chain_anchors: Option<&[AnchorRow]>,
+    trust: &Trust,
+    manifest: (&str, &[u8; 32]),
+    as_of: Option<u64>,
+) -> Combined {
+    let log = &judged.log;
+    let mut checkpoint_verdicts = checkpoints::verdicts(&judged.cps, log, trust);
+    if let Some(a) = chain_anchors {
+        anchors::apply_to_checkpoints(&mut checkpoint_verdicts, &judged.cps, a, log);
+    }
+    let covered = judged.covered;
+    let note_verdicts = evidence::note_verdicts(&judged.notes, &judged.signed, log, covered);
+    let deadline_ms = judged.attesting_any.then(|| {
+        let entries = summary.max_received_below(judged.attested).map(i128::from);
+        let witnessed = judged.clocks.late().map(|t| 1000 * i128::from(t));
+        let clock = entries.max(witnessed).unwrap_or(i128::MIN);
+        i64::try_from(clock).unwrap_or(if clock < 0 { i64::MIN } else { i64::MAX })
+    });
+    let ctx = ReceiptContext {
+        log,
+        trust,
+        attested: judged.attested,
+        deadline_ms,
+    };
+    let receipt_verdicts = evidence::receipt_verdicts(receipts, &ctx);
+    let anchor_verdicts = chain_anchors.map(|a| anchors::verdicts(a, log, covered));
+    let missing = summary.missing_below(covered);
+    let incomplete = match as_of {
+        Some(n) => covered < n,
+        None => {
+            note_verdicts.contains(&NoteVerdict::Incomplete)
+                || chain_anchors.is_some_and(|a| anchors::beyond_bundle(a, covered))
+        }
+    };
+    let origin_matches = manifest.0 == trust.origin;
+    let key_matches = *manifest.1 == trust.log_key;
+    let clean_but_records = checkpoint_verdicts
+        .iter()
+        .all(|&v| v == CheckpointVerdict::Ok)
+        && missing.is_empty()
+        && !receipt_verdicts.iter().any(|v| v.against_relay())
+        && !note_verdicts.contains(&NoteVerdict::Equivocation)
+        && !anchor_verdicts
+            .iter()
+            .flatten()
+            .any(|&v| v == AnchorVerdict::Contradicted)
+        && origin_matches
+        && key_matches
+        && !incomplete;
+    Combined {
+        checkpoints: checkpoint_verdicts,
+        notes: judged
+            .notes
+            .iter()
+            .zip(note_verdicts)
+            .map(|(n, v)| (n.body.as_ref().map(|b| b.tree_size), v))
+            .collect(),
+        receipts: receipt_verdicts,
+        anchors: anchor_verdicts,
+        missing_log_positions: missing,
+        covered_size: covered,
+        deadline_clock_ms: deadline_ms,
+        incomplete,
+        manifest_origin_matches: origin_matches,
+        manifest_log_key_matches: key_matches,
+        clean_but_records,
+        attested: judged.attested,
+    }
+}
+
+/// A chain bucket's verdicts, in its rows' order.
+pub struct BucketVerdicts {
+    pub records: Vec<RecordVerdict>,
+    pub malformed_reasons: Vec<Option<&'static str>>,
+    pub time_findings: Vec<TimeFindingRow>,
+}
+
+/// Judges the rows of a chain bucket: every row of the chains it holds (and rows of no
+/// chain), with pass 1's `flags` from the parts' scans and `duplicates` the sorted log
+/// positions two or more rows of the bundle claim.
+pub fn judge_bucket(
+    rows: &[RecordRow],
+    flags: &[u16],
+    duplicates: &[u64],
+    judged: &Judged,
+    trust: &Trust,
+    check_signatures: bool,
+) -> BucketVerdicts {
+    let mut states: Vec<RowState> = rows
+        .par_iter()
+        .zip(flags)
+        .map(|(r, &f)| {
+            let dup = duplicates.binary_search(&r.log_index).is_ok();
+            RowState {
+                flags: f | if dup { DUPLICATE } else { 0 },
+                malformed: malformed_reason(r),
+            }
+        })
+        .collect();
+    records::check_chains(rows, &mut states, check_signatures);
+    let (log, attested) = (&judged.log, judged.attested);
+    let beacons: Vec<Beacon> = rows
+        .par_iter()
+        .zip(&states)
+        .map(|(r, s)| match (s.malformed, r.beacon_size) {
+            (None, Some(size)) => judge_beacon(
+                size,
+                &r.beacon_root,
+                r.log_index,
+                attested,
+                log,
+                &judged.signed_set,
+            ),
+            _ => Beacon::NotJudged,
+        })
+        .collect();
+    let verdicts: Vec<RecordVerdict> = states
+        .par_iter()
+        .zip(&beacons)
+        .zip(rows)
+        .map(|((s, &b), r)| record_verdict(s, b, r.log_index < attested))
+        .collect();
+    let windows: Vec<Option<Window>> = rows
+        .par_iter()
+        .zip(&beacons)
+        .map(|(r, b)| {
+            let lower = match b {
+                Beacon::Zero => None,
+                Beacon::Right => Some(log.entry(r.beacon_size? - 1)?.1),
+                _ => return None,
+            };
+            Some(Window {
+                lower_ms: lower,
+                upper_ms: r.received_ms?,
+                witnessed_s: judged.clocks.early(r.log_index),
+            })
+        })
+        .collect();
+    let mut by_seq: Vec<([u8; 16], u64, u64)> = rows
+        .par_iter()
+        .zip(&states)
+        .filter_map(
+            |(r, s)| match (s.malformed, r.chain_id16(), r.seq, r.beacon_size) {
+                (None, Some(c), Some(seq), Some(b)) => Some((*c, seq, b)),
+                _ => None,
+            },
+        )
+        .collect();
+    by_seq.par_sort_unstable();
+    by_seq.dedup_by_key(|&mut (c, seq, _)| (c, seq));
+    let previous = time::BeaconsBySeq(by_seq);
+    let timed = |i: usize| {
+        let r = &rows[i];
+        Some(Timed {
+            chain_id: *r.chain_id16()?,
+            seq: r.seq?,
+            time_ms: r.time_ms?,
+            beacon_size: r.beacon_size?,
+            window: windows[i],
+        })
+    };
+    let time_findings = time::findings(rows.len(), timed, &previous, trust.max_clock_skew_ms)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(row, f)| {
+            Some(TimeFindingRow {
+                row,
+                code: f?,
+                time_ms: rows[row].time_ms?,
+                window: windows[row]?,
+            })
+        })
+        .collect();
+    BucketVerdicts {
+        records: verdicts,
+        malformed_reasons: states.iter().map(|s| s.malformed).collect(),
+        time_findings,
+    }
+}

@@ -8,12 +8,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from hashcore import Device
+from hashcore import Device, _core
 from hashcore.device_trust import LogPin
 from hashcore.relay.client import record_pb
 from hashcore.relay.fast_ingest import RawReply, RawRequest
 from hashcore.relay.ledger import Ledger, token_hash
 from hashcore.relay.rejection import Rejected
+from hashcore.relay.staging import entry_of
 from hashcore.relay.store.sqlite import SqliteStore
 from hashcore.relay.v2 import relay_pb2 as pb
 
@@ -109,6 +110,10 @@ def test_the_hot_path_answers_and_stores_as_the_python_checker(tmp_path: Path) -
         hot=4,
     )
     assert all(isinstance(x, list) for x in answers)
+    # The batch-signed receipts are the bytes of the one-at-a-time signature (SPEC 2.4).
+    for ack in answers[0]:  # type: ignore[union-attr]
+        entry = entry_of(fast.store.record_at(ack.log_index).link, NOW)  # type: ignore[union-attr]
+        assert ack.receipt_sig == _core.receipt_sign(seed, ack.log_index, entry)
     # A resent batch (duplicates) stops the hot path: it and the rest go to Python.
     answers = _answers(
         py, fast, [_batch(a, range(6, 8)), _batch(b, range(1, 3)), _batch(a, range(8, 9))], hot=1

@@ -17,8 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from google.protobuf.message import DecodeError
-
 from .. import _core
 from .limits import Limits
 from .record_checks import SubmittedRecord
@@ -87,29 +85,31 @@ class RawReply:
             )
             for a in self._acks or ()
         ]
-        return pb.SubmitResponse(
+        data: bytes = pb.SubmitResponse(
             batch_id=self._batch_id, acks=acks, tree_size=tree_size
         ).SerializeToString()
+        return data
 
 
 def decode_request(raw: bytes) -> pb.SubmitRequest:
     """The request parsed by protobuf, refused as the server's interceptor refuses a
     message that is not one (the same status and words)."""
     try:
-        return pb.SubmitRequest.FromString(raw)
-    except DecodeError as exc:
+        request: pb.SubmitRequest = pb.SubmitRequest.FromString(raw)
+    except Exception as exc:  # protobuf's DecodeError (untyped), as the interceptor
         raise Rejected(
             "INVALID_ARGUMENT",
             "malformed",
             f"the request is not a valid protobuf message ({exc})",
         ) from None
+    return request
 
 
 def records_in(raw: bytes) -> int:
     """How many records a refused request carried (0 when it is no SubmitRequest)."""
     try:
-        return len(pb.SubmitRequest.FromString(raw).records)
-    except DecodeError:
+        return len(decode_request(raw).records)
+    except Rejected:
         return 0
 
 

@@ -26,7 +26,7 @@ add_operator_servicer: Any = _generated.add_OperatorServicer_to_server
 
 _SERVICE = "hashcore.relay.v2.Relay"
 #: The unary calls other than SubmitBatch: (request, response) message types.
-_UNARY = {
+_UNARY: dict[str, tuple[Any, Any]] = {
     "Enroll": (pb.EnrollRequest, pb.EnrollResponse),
     "GetReceipt": (pb.GetReceiptRequest, pb.Receipt),
     "GetCheckpoint": (pb.GetCheckpointRequest, pb.Checkpoint),

@@ -17,7 +17,7 @@ Figures (in `extra_info`, see BENCHMARKS.md):
 HASHCORE_BENCH_RELAY_PG (a ``postgresql://`` URL of a server, e.g.
 ``postgresql://postgres@127.0.0.1:5432``): the same figures on PostgreSQL, each run in a
 database of its own (``hc_ingest_bench_*``, dropped after). HASHCORE_BENCH_RELAY_PYSPY (a
-file path): a py-spy profile of the relay at full load, written there (speedscope JSON).
+file path): a py-spy profile of the relay at full load, written there (collapsed stacks).
 """
 
 from __future__ import annotations
@@ -220,12 +220,14 @@ def _start_relay(workdir: Path, db: str) -> tuple[subprocess.Popen[str], str, st
 
 
 def _profile(pid: int) -> subprocess.Popen[bytes]:
-    """py-spy sampling the relay (every thread, native frames too) until SIGINT."""
+    """py-spy sampling every thread of the relay until SIGINT: collapsed stacks (one
+    ``frame;frame;... count`` line each) in PYSPY_OUT, py-spy's own messages beside it."""
     # requirements-dev.txt installs it beside the interpreter (the venv's bin/).
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    cmd = [spy, "record", "--pid", str(pid), "--threads", "--native", "--rate", "50"]
-    cmd += ["--format", "speedscope", "--output", PYSPY_OUT, "--nonblocking"]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = [spy, "record", "--pid", str(pid), "--threads", "--idle", "--rate", "50"]
+    cmd += ["--format", "raw", "--output", PYSPY_OUT, "--nonblocking"]
+    log = Path(PYSPY_OUT + ".log").open("wb")  # noqa: SIM115 (closed with the process)
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
 
 
 def _run_load(interval_s: float) -> dict[str, float]:

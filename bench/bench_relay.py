@@ -11,19 +11,29 @@ Figures (in `extra_info`, see BENCHMARKS.md):
   acks come back);
 - p50/p99 ack latency with the offered load at half that rate;
 - baseline in the same run: the same records through `Store.append` alone (SQLite, one
-  transaction per 256-record batch) — what storage costs without the network and checks.
+  transaction per 256-record batch) — what storage costs without the network and checks;
+- CPU of the relay process (user + system, from /proc) per acknowledged record.
+
+HASHCORE_BENCH_RELAY_PG (a ``postgresql://`` URL of a server, e.g.
+``postgresql://postgres@127.0.0.1:5432``): the same figures on PostgreSQL, each run in a
+database of its own (``hc_ingest_bench_*``, dropped after). HASHCORE_BENCH_RELAY_PYSPY (a
+file path): a py-spy profile of the relay at full load, written there (collapsed stacks).
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +42,8 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 DEVICES = int(os.environ.get("HASHCORE_BENCH_RELAY_DEVICES", "1000"))
+PG_SERVER = os.environ.get("HASHCORE_BENCH_RELAY_PG", "")
+PYSPY_OUT = os.environ.get("HASHCORE_BENCH_RELAY_PYSPY", "")
 BATCHES = int(os.environ.get("HASHCORE_BENCH_RELAY_BATCHES", "1"))
 BATCH = 256
 PROCESSES = 2
@@ -147,7 +159,31 @@ def _server_quantiles(metrics_port: str) -> dict[str, float]:
     return out
 
 
-def _start_relay(workdir: Path) -> tuple[subprocess.Popen[str], str, str]:
+def _cpu_s(pid: int) -> float:
+    """user + system CPU seconds of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def _database() -> Iterator[str]:
+    """Where a run stores: a SQLite file, or a fresh PostgreSQL database (dropped after)."""
+    if not PG_SERVER:
+        yield ""
+        return
+    import psycopg
+
+    name = f"hc_ingest_bench_{os.getpid()}_{time.perf_counter_ns()}"
+    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"{PG_SERVER}/{name}"
+    finally:
+        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _start_relay(workdir: Path, db: str) -> tuple[subprocess.Popen[str], str, str]:
     cmd = [
         sys.executable,
         "-m",
@@ -155,7 +191,9 @@ def _start_relay(workdir: Path) -> tuple[subprocess.Popen[str], str, str]:
         "relay",
         "serve",
         "--db",
-        str(workdir / "relay.db"),
+        db or str(workdir / "relay.db"),
+        "--key-dir",
+        str(workdir),
         "--listen",
         "127.0.0.1:0",
         "--plaintext",
@@ -181,12 +219,23 @@ def _start_relay(workdir: Path) -> tuple[subprocess.Popen[str], str, str]:
     return proc, f"127.0.0.1:{port}", f"{token} {metrics_port}"
 
 
+def _profile(pid: int) -> subprocess.Popen[bytes]:
+    """py-spy sampling every thread of the relay until SIGINT: collapsed stacks (one
+    ``frame;frame;... count`` line each) in PYSPY_OUT, py-spy's own messages beside it."""
+    # requirements-dev.txt installs it beside the interpreter (the venv's bin/).
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    cmd = [spy, "record", "--pid", str(pid), "--threads", "--idle", "--rate", "50"]
+    cmd += ["--format", "raw", "--output", PYSPY_OUT, "--nonblocking"]
+    log = Path(PYSPY_OUT + ".log").open("wb")  # noqa: SIM115 (closed with the process)
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+
+
 def _run_load(interval_s: float) -> dict[str, float]:
     """Start a relay, enroll DEVICES devices, send everything; return rate and latencies."""
     from hashcore import RelayClient
 
-    with tempfile.TemporaryDirectory() as tmp:
-        proc, target, op_token_and_port = _start_relay(Path(tmp))
+    with tempfile.TemporaryDirectory() as tmp, _database() as db:
+        proc, target, op_token_and_port = _start_relay(Path(tmp), db)
         op_token, metrics_port = op_token_and_port.split()
         try:
             op = RelayClient(target, plaintext=True, operator_token=op_token)
@@ -206,12 +255,18 @@ def _run_load(interval_s: float) -> dict[str, float]:
                 pr.start()
             for ready in readies:
                 ready.wait(600)
+            cpu_before = _cpu_s(proc.pid)
+            spy = _profile(proc.pid) if PYSPY_OUT and not interval_s else None
             started = time.perf_counter()
             go.set()
             latencies: list[float] = []
             for _ in procs:
                 latencies.extend(out.get(timeout=600))
             elapsed = time.perf_counter() - started
+            cpu = _cpu_s(proc.pid) - cpu_before
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
+                spy.wait(120)
             for pr in procs:
                 pr.join()
             server = _server_quantiles(metrics_port)
@@ -227,6 +282,8 @@ def _run_load(interval_s: float) -> dict[str, float]:
         "p50_ms": 1000 * statistics.median(lat),
         "p99_ms": 1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))],
         "batches": len(lat),
+        "relay_cpu_s": cpu,
+        "relay_cpu_us_per_record": 1e6 * cpu / records,
         **server,
     }
 
@@ -255,9 +312,10 @@ def test_relay_half_load_latency(benchmark: BenchmarkFixture) -> None:
 
 def test_store_append_baseline(benchmark: BenchmarkFixture, tmp_path: Path) -> None:
     """The same records (one enrolled chain per 256-record batch) through
-    SqliteStore.append alone: what durable storage costs without network and checks."""
+    Store.append alone (SQLite, or PostgreSQL with HASHCORE_BENCH_RELAY_PG): what durable
+    storage costs without network and checks."""
+    from hashcore.relay.store import open_store
     from hashcore.relay.store.base import ChainHead, Device, StoredRecord
-    from hashcore.relay.store.sqlite import SqliteStore
 
     n_batches = DEVICES * BATCHES
     payload = _payload(1, 1)
@@ -266,7 +324,11 @@ def test_store_append_baseline(benchmark: BenchmarkFixture, tmp_path: Path) -> N
         return b.to_bytes(16, "big")
 
     def run() -> float:
-        store = SqliteStore(tmp_path / f"baseline-{time.perf_counter_ns()}.db")
+        with _database() as db:
+            return timed(db or str(tmp_path / f"baseline-{time.perf_counter_ns()}.db"))
+
+    def timed(db: str) -> float:
+        store = open_store(db)
         store.set_log_id(bytes(32))
         for b in range(n_batches):
             token = b.to_bytes(32, "big")

@@ -101,3 +101,22 @@ pub fn public_key_from_seed(seed: &[u8; 32]) -> [u8; KEY_LEN] {
 pub fn sign(seed: &[u8; 32], message: &[u8]) -> [u8; SIGNATURE_LEN] {
     SigningKey::from(*seed).sign(message).to_bytes()
 }
+
+/// A secret seed expanded once (its SHA-512 halves and its public key, a base-point
+/// multiplication as dear as a signature) for many signatures: what [`sign`] redoes on
+/// every call. Signatures are the same bytes as [`sign`]'s.
+pub struct Signer(SigningKey);
+
+impl Signer {
+    pub fn new(seed: &[u8; 32]) -> Self {
+        Signer(SigningKey::from(*seed))
+    }
+
+    pub fn public_key(&self) -> [u8; KEY_LEN] {
+        VerificationKeyBytes::from(&self.0).into()
+    }
+
+    pub fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+        self.0.sign(message).to_bytes()
+    }
+}

@@ -25,10 +25,11 @@ from dataclasses import dataclass, field, replace
 
 from .. import _core
 from ..errors import ConflictError, HashcoreError, StoreError, TokenRejectedError
+from .fast_ingest import Batch, FastPath, Result
 from .limits import Limits
 from .record_checks import SubmittedRecord, check_genesis, check_time, where
 from .rejection import Rejected, invalid
-from .sequencing import Ack, Group, GroupChecker, Head, entry_of, stored_row
+from .sequencing import Ack, Group, GroupChecker, Head, stored_row
 from .store.base import (
     ChainHead,
     Device,
@@ -116,6 +117,9 @@ class Ledger:
             key_at=self._key_at,
             evidence_count=self.store.count_fork_evidence,
         )
+        self._fast = FastPath(
+            self.limits, self._clock, self._head_before_group, self._signed.get, seed
+        )
         self._load()
 
     # ----------------------------------------------------------------- start-up
@@ -157,10 +161,9 @@ class Ledger:
             if rot_seq < seq and (best is None or rot_seq > best[0]):
                 best = (rot_seq, key)
         for sealed in self._inflight:
-            for r in sealed.group.rows:
-                rotates = r.chain_id == chain_id and r.kind == _core.KIND_ROTATION
-                if rotates and r.seq < seq and (best is None or r.seq > best[0]):
-                    best = (r.seq, bytes(r.payload or b""))
+            for rot_seq, key in sealed.group.rotations(chain_id):
+                if rot_seq < seq and (best is None or rot_seq > best[0]):
+                    best = (rot_seq, key)
         if best is not None:
             return best[1]
         device = self.store.get_device(chain_id)
@@ -213,8 +216,6 @@ class Ledger:
             self.tree.root().hex(),
             time.perf_counter() - started,
         )
-
-    # ----------------------------------------------------------------- enrollment
 
     # ----------------------------------------------------------------- enrollment
 
@@ -274,9 +275,7 @@ class Ledger:
 
     # ----------------------------------------------------------------- submission
 
-    def submit_group(
-        self, batches: Sequence[Sequence[SubmittedRecord]]
-    ) -> list[list[Ack] | Rejected]:
+    def submit_group(self, batches: Sequence[Batch]) -> list[Result]:
         """Check each batch, store every accepted one in ONE transaction, and return per
         batch its acks or why it was refused. If the store fails, every batch of the group
         fails with it (nothing was stored) and the exception propagates.
@@ -293,9 +292,7 @@ class Ledger:
             self.apply(sealed)
         return results
 
-    def prepare_group(
-        self, batches: Sequence[Sequence[SubmittedRecord]]
-    ) -> tuple[list[list[Ack] | Rejected], Sealed | None]:
+    def prepare_group(self, batches: Sequence[Batch]) -> tuple[list[Result], Sealed | None]:
         """Check each batch (against the stored state and every group still in flight)
         and seal the accepted ones: their leaves go into the tree and a checkpoint is
         signed if one is due. Returns per batch its acks or why it was refused, and the
@@ -307,8 +304,8 @@ class Ledger:
         stored after every group before it, so the original is always there first, and
         a fork can't fail anybody else's batch.
         """
-        results, group, evidence = self._checker.check(batches, self.tree.size)
-        sealed = self._seal(group, evidence) if group.rows or evidence else None
+        results, group, evidence = self._fast.check(self._checker, batches, self.tree.size)
+        sealed = self._seal(group, evidence) if group.rows or group.blocks or evidence else None
         return results, sealed
 
     def _head_before_group(self, chain_id: bytes) -> Head | None:
@@ -323,7 +320,7 @@ class Ledger:
     def _held_before_group(self, chain_id: bytes, seq: int) -> tuple[bytes, int, int] | None:
         """(link, log_index, received_ms) of an accepted record, in flight or stored."""
         for sealed in self._inflight:
-            held = sealed.group.positions.get((chain_id, seq))
+            held = sealed.group.held(chain_id, seq)
             if held is not None:
                 return held
         stored = self.store.get_record(chain_id, seq)
@@ -333,7 +330,7 @@ class Ledger:
         """Put the group's leaves in the tree and sign a checkpoint if one is due."""
         heads = [ChainHead(chain_id, h.seq, h.link, h.key) for chain_id, h in group.heads.items()]
         new_size = group.next_index
-        self.tree.extend(b"".join([entry_of(r.link, r.received_ms) for r in group.rows]))
+        self.tree.extend(group.entries())
         checkpoint = None
         if new_size - self._signed_size >= self.checkpoint_every:
             checkpoint = self._sign(new_size)
@@ -349,7 +346,13 @@ class Ledger:
         groups must be persisted in the order they were sealed."""
         if not self._inflight or self._inflight[0] is not sealed:
             raise StoreError("not stored: an earlier group failed to store, or order was broken")
-        self.store.append(sealed.group.rows, sealed.heads, sealed.checkpoint, sealed.evidence)
+        group = sealed.group
+        if group.blocks:  # the Rust hot path's records, stored from its buffers
+            self.store.append(
+                group.rows, sealed.heads, sealed.checkpoint, sealed.evidence, blocks=group.blocks
+            )
+        else:
+            self.store.append(group.rows, sealed.heads, sealed.checkpoint, sealed.evidence)
 
     def apply(self, sealed: Sealed) -> None:
         """After :meth:`persist`: the group is durable; make it the committed state."""
@@ -382,10 +385,6 @@ class Ledger:
         self.tree = tree
 
     # ----------------------------------------------------------------- checkpoints
-
-    def _checkpoint_due(self, size: int) -> bool:
-        last = self.latest.tree_size if self.latest else 0
-        return size - last >= self.checkpoint_every
 
     def _sign(self, size: int) -> StoredCheckpoint:
         """A checkpoint of the first ``size`` entries as a C2SP signed note (SPEC 2.2)."""

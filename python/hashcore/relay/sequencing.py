@@ -11,8 +11,7 @@ touches the Merkle tree or writes to the store.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from dataclasses import dataclass
 
 from .. import _core
 from ..errors import StoreError
@@ -26,41 +25,10 @@ from .record_checks import (
     where,
 )
 from .rejection import Rejected, invalid, too_large
+from .staging import Ack, Group, Head, entry_of
 from .store.base import ForkEvidence, StoredRecord
 
 __all__ = ["Ack", "Group", "GroupChecker", "Head", "HeadOf", "HeldOf", "entry_of", "stored_row"]
-
-
-class Ack(NamedTuple):
-    """The relay's acknowledgement of one record: its log position and receive time, and
-    the receipt signature of SPEC v2 2.4 over them (the relay's signed promise)."""
-
-    chain_id: bytes
-    seq: int
-    log_index: int
-    duplicate: bool
-    received_ms: int
-    receipt_sig: bytes
-
-
-@dataclass(slots=True)
-class Head:
-    """A chain's head as the ledger tracks it (committed, or staged in a group)."""
-
-    seq: int
-    link: bytes
-    key: bytes
-
-
-@dataclass(slots=True)
-class Group:
-    """What the batches of one group have staged so far (applied after the commit)."""
-
-    next_index: int
-    heads: dict[bytes, Head] = field(default_factory=dict)
-    #: (chain_id, seq) -> (link, log_index, received_ms) of the records staged.
-    positions: dict[tuple[bytes, int], tuple[bytes, int, int]] = field(default_factory=dict)
-    rows: list[StoredRecord] = field(default_factory=list)
 
 
 #: A chain's head before the group being checked (groups in flight, then the committed).
@@ -77,11 +45,6 @@ SignReceipts = Callable[[int, bytes], list[bytes]]
 KeyAt = Callable[[bytes, int], bytes | None]
 #: How many fork evidence rows a chain has stored.
 EvidenceCount = Callable[[bytes], int]
-
-
-def entry_of(link: bytes, received_ms: int) -> bytes:
-    """SPEC v2 2.1: ``0x02 || link || i64be(received_ms)``."""
-    return b"\x02" + link + received_ms.to_bytes(8, "big", signed=True)
 
 
 @dataclass(slots=True)
@@ -184,17 +147,21 @@ class GroupChecker:
         self._evidence_count = evidence_count
 
     def check(
-        self, batches: Sequence[Sequence[SubmittedRecord]], next_index: int
+        self,
+        batches: Sequence[Sequence[SubmittedRecord]],
+        next_index: int,
+        group: Group | None = None,
     ) -> tuple[list[list[Ack] | Rejected], Group, list[ForkEvidence]]:
         """Per batch its acks or why it was refused; the group of the accepted ones,
-        whose log positions start at ``next_index``; the fork evidence found.
+        whose log positions start at ``next_index``; the fork evidence found. ``group``:
+        what the group already staged before these batches (the Rust hot path's blocks).
 
         Signatures are verified for the whole group in one Rust call: Ed25519 batch
         verification gets much cheaper per signature in batches of hundreds, and the
         group is split across cores. That call plans every batch as if the ones before it
         pass; if one is then refused, the batches after it are re-checked on their own.
         """
-        group = Group(next_index=next_index)
+        group = group or Group(next_index=next_index)
         results: list[list[Ack] | Rejected] = []
         evidence: list[ForkEvidence] = []
         provisional: dict[bytes, Head] = {}
@@ -416,7 +383,7 @@ class GroupChecker:
         """A record at a seq the relay already holds: the same one is acknowledged with its
         original position; a different one is a fork, refused and kept as evidence."""
         chain_id = bytes(rec.chain_id)
-        held = group.positions.get((chain_id, rec.seq)) or self._held_before(chain_id, rec.seq)
+        held = group.held(chain_id, rec.seq) or self._held_before(chain_id, rec.seq)
         if held is None:  # cannot happen while the store and heads agree
             raise StoreError(f"chain {chain_id.hex()} seq {rec.seq} is missing from the store")
         held_link, held_index, held_ms = held

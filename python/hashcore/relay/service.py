@@ -1,4 +1,5 @@
-"""The gRPC servicers: protobuf in, ledger call on the writer thread, protobuf out.
+"""The gRPC servicers: protobuf in, ledger call on the writer thread, protobuf out (Submit:
+bytes in and out, through the Rust hot path of :mod:`.fast_ingest`).
 
 Every ledger call goes through :class:`Writer`, which runs them one at a time on a single
 thread (the ledger's threading rule) and batches concurrent submissions into groups that
@@ -7,212 +8,27 @@ share one transaction.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import math
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable
 
 from grpc import aio
 
 from .. import _core
-from ..errors import StoreError
-from .ledger import Ack, Ledger, Sealed, SubmittedRecord
-from .metrics import RelayMetrics
+from .fast_ingest import records_in
+from .ledger import Ack
 from .ratelimit import BurstDetector, PeerBuckets, peer_address
 from .rejection import Rejected, invalid
-from .store.base import StoredCheckpoint, StoreUnavailableError
+from .store.base import StoredCheckpoint
 from .v2 import relay_pb2 as pb
 from .v2 import relay_pb2_grpc as pb_grpc
+from .writer import Writer
 
 __all__ = ["OperatorService", "RelayService", "Writer"]
 
-T = TypeVar("T")
-
 log = logging.getLogger("hashcore.relay")
-
-#: How long a client should wait before retrying after the disk was full.
-DISK_FULL_RETRY_MS = 5000
-
-
-class _Batch:
-    __slots__ = ("fut", "records")
-
-    def __init__(self, records: Sequence[SubmittedRecord], fut: asyncio.Future[list[Ack]]) -> None:
-        self.records = records
-        self.fut = fut
-
-
-class _Call:
-    __slots__ = ("args", "fn", "fut")
-
-    def __init__(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], fut: asyncio.Future[Any]
-    ) -> None:
-        self.fn = fn
-        self.args = args
-        self.fut = fut
-
-
-def store_failure(exc: BaseException, metrics: RelayMetrics) -> BaseException:
-    """What a client is told of a store failure: UNAVAILABLE (RESOURCE_EXHAUSTED, with a
-    retry-after, for a full disk), never the server's path or URL. The failure itself is
-    logged with them and counted. Anything else is returned as it is."""
-    if not isinstance(exc, StoreError):
-        return exc
-    kind = exc.kind if isinstance(exc, StoreUnavailableError) else "other"
-    log.error("store failure (%s): %s", kind, exc)
-    metrics.store_errors.labels(kind).inc()
-    if kind == "disk_full":
-        return Rejected(
-            "RESOURCE_EXHAUSTED",
-            "store",
-            "the relay's store is full; nothing was stored; retry later",
-            retry_after_ms=DISK_FULL_RETRY_MS,
-        )
-    return Rejected(
-        "UNAVAILABLE",
-        "store",
-        f"the relay's store failed ({kind}); nothing was stored; retry later",
-    )
-
-
-class Writer:
-    """The single writer: every ledger call, in arrival order, on one thread.
-
-    Submissions that queue up while the writer is busy form one group (one transaction,
-    one fsync). Groups are pipelined: while the store makes group k durable on a second
-    thread, the writer already checks group k+1 against it (in the ledger's in-flight
-    overlay). Acks go out only once their group is stored. Any other call (enroll,
-    receipt, erase, checkpoint, ...) waits for the groups before it to be stored, so it
-    sees exactly the durable state.
-    """
-
-    def __init__(
-        self, ledger: Ledger, metrics: RelayMetrics, group_max_records: int = 16384
-    ) -> None:
-        self.ledger = ledger
-        self.metrics = metrics
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hashcore-writer")
-        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hashcore-commit")
-        self._queue: asyncio.Queue[_Batch | _Call] = asyncio.Queue()
-        self._group_max = group_max_records
-        self._task: asyncio.Task[None] | None = None
-        self._persisting: asyncio.Task[None] | None = None
-        self._held: _Batch | _Call | None = None  # taken from the queue, not yet handled
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="hashcore-writer")
-
-    async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(*args)`` on the writer thread, after everything queued before it."""
-        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Call(fn, args, fut))
-        return await fut
-
-    async def submit(self, records: Sequence[SubmittedRecord]) -> list[Ack]:
-        fut: asyncio.Future[list[Ack]] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Batch(records, fut))
-        return await fut
-
-    async def _on_writer(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-
-    async def _run(self) -> None:
-        while True:
-            item = self._held or await self._queue.get()
-            self._held = None
-            if isinstance(item, _Call):
-                await self._settle()
-                try:
-                    result = await self._on_writer(item.fn, *item.args)
-                except BaseException as exc:
-                    if not item.fut.done():
-                        item.fut.set_exception(store_failure(exc, self.metrics))
-                    if isinstance(exc, asyncio.CancelledError):
-                        raise
-                else:
-                    if not item.fut.done():
-                        item.fut.set_result(result)
-                continue
-            group = [item]
-            count = len(item.records)
-            while count < self._group_max and not self._queue.empty():
-                nxt = self._queue.get_nowait()
-                if isinstance(nxt, _Call):
-                    self._held = nxt  # a call ends the group; it runs after it is stored
-                    break
-                group.append(nxt)
-                count += len(nxt.records)
-            try:
-                results, sealed = await self._on_writer(
-                    self.ledger.prepare_group, [b.records for b in group]
-                )
-            except BaseException as exc:  # nothing of the group was accepted
-                refusal = store_failure(exc, self.metrics)
-                for b in group:
-                    if not b.fut.done():
-                        b.fut.set_exception(refusal)
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-                continue
-            # Refusals can be answered at once: nothing of theirs will be stored.
-            for b, result in zip(group, results, strict=True):
-                if isinstance(result, Rejected) and not b.fut.done():
-                    b.fut.set_exception(result)
-            await self._settle()  # groups are stored in order, one at a time
-            self._persisting = asyncio.create_task(self._persist(group, results, sealed))
-
-    async def _settle(self) -> None:
-        if self._persisting is not None:
-            await self._persisting
-            self._persisting = None
-
-    async def _persist(
-        self, group: list[_Batch], results: list[list[Ack] | Rejected], sealed: Sealed | None
-    ) -> None:
-        if sealed is not None:
-            loop = asyncio.get_running_loop()
-            try:
-                await loop.run_in_executor(self._committer, self.ledger.persist, sealed)
-            except BaseException as exc:  # the store failed: none of the group is stored
-                refusal = store_failure(exc, self.metrics)
-                try:
-                    await self._on_writer(self.ledger.abort_inflight)
-                except Exception as again:
-                    # The store is still failing: answer anyway and keep the writer
-                    # alive. The tree may still hold this group's leaves: the store's
-                    # position check refuses the next group, which rebuilds again.
-                    store_failure(again, self.metrics)
-                for b, result in zip(group, results, strict=True):
-                    if not isinstance(result, Rejected) and not b.fut.done():
-                        b.fut.set_exception(refusal)
-                return
-            await self._on_writer(self.ledger.apply, sealed)
-        for b, result in zip(group, results, strict=True):
-            if not isinstance(result, Rejected) and not b.fut.done():
-                b.fut.set_result(result)
-        self.metrics.log_size.set(self.ledger.size)
-        if self.ledger.latest is not None:
-            self.metrics.checkpoint_size.set(self.ledger.latest.tree_size)
-
-    async def drain(self) -> None:
-        """Wait until everything queued so far is answered and stored (graceful stop)."""
-        await self.call(lambda: None)
-
-    async def close(self) -> None:
-        await self.drain()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self._settle()
-        self._executor.shutdown(wait=True)
-        self._committer.shutdown(wait=True)
 
 
 def checkpoint_pb(cp: StoredCheckpoint) -> pb.Checkpoint:
@@ -358,6 +174,32 @@ class RelayService(pb_grpc.RelayServicer):
         self, request: pb.SubmitRequest, context: aio.ServicerContext
     ) -> pb.SubmitResponse:
         return await self._one_batch(request)
+
+    async def _one_raw(self, raw: bytes) -> bytes:
+        """The hot path: request bytes in, SubmitResponse bytes out (:mod:`.fast_ingest`)."""
+        started = time.perf_counter()
+        try:
+            reply = await self._w.submit_raw(raw)
+        except Rejected as r:
+            refused = records_in(raw)
+            if refused:
+                self._metrics.rejected.labels(r.reason).inc(refused)
+            raise
+        self._metrics.accepted.inc(reply.fresh)
+        self._metrics.duplicates.inc(reply.duplicates)
+        self._metrics.batch_latency.observe(time.perf_counter() - started)
+        return reply.response(self._ledger.size)
+
+    async def SubmitRaw(
+        self, requests: AsyncIterator[bytes], context: aio.ServicerContext
+    ) -> AsyncIterator[bytes]:
+        """Submit as the server registers it: requests and responses as bytes."""
+        async for raw in requests:
+            yield await self._one_raw(raw)
+
+    async def SubmitBatchRaw(self, raw: bytes, context: aio.ServicerContext) -> bytes:
+        """SubmitBatch as the server registers it: request and response as bytes."""
+        return await self._one_raw(raw)
 
     async def GetReceipt(
         self, request: pb.GetReceiptRequest, context: aio.ServicerContext

@@ -7,11 +7,16 @@
 //! shape and sequencing checks (seq = head + 1, prev = head link, the key schedule) for
 //! callers that hand over the chains' heads instead.
 
+pub mod block_out;
+pub mod group;
 pub mod sequence;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_sequencing;
+#[cfg(test)]
+mod tests_wire;
+pub mod wire;
 
 use crate::ed25519::{self, BatchItem};
 use crate::protocol::{self, ChainId, Hash, Kind, KEY_LEN, SIGNATURE_LEN};

@@ -7,6 +7,7 @@ mod constants;
 mod errors;
 mod functions;
 mod ingest;
+mod ingest_group;
 mod sequence;
 mod v2;
 mod v2_audit;
@@ -37,6 +38,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     v2::register(m)?;
     v2_tree::register(m)?;
     v2_log::register(m)?;
+    ingest_group::register(m)?;
     v2_note::register(m)?;
     v2_audit::register(m)?;
     v2_partial::register(m)?;

@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 import pyarrow as pa
 
+from ... import _core
 from ...checkpoint import Anchor as Anchor
 from ...checkpoint import StoredCheckpoint as StoredCheckpoint
 from ...errors import StoreError
@@ -252,9 +253,15 @@ class Store(abc.ABC):
         heads: Sequence[ChainHead],
         checkpoint: StoredCheckpoint | None = None,
         evidence: Sequence[ForkEvidence] = (),
+        *,
+        blocks: Sequence[_core.IngestBlock] = (),
     ) -> None:
         """In one transaction: insert records, move the chains' heads, add a checkpoint,
         keep fork evidence (after the records: it may point at one of them).
+
+        ``blocks``: records the relay's Rust hot path accepted, in its own buffers; they
+        come before ``records`` in the log (each block's rows are ``block.rows()``, in
+        StoredRecord field order), and the heads cover their chains too.
 
         ``records`` carry consecutive log indexes starting at :meth:`tree_size`. Every
         chain with records in the batch has its head in ``heads``, at its last record

@@ -17,6 +17,7 @@ import psycopg
 import psycopg.errors
 from psycopg.conninfo import conninfo_to_dict
 
+from ... import _core
 from ...errors import ConflictError, StoreError
 from .base import ChainHead, StoreUnavailableError
 from .sql_rows import RECORD_COLUMNS, Row, unique_meaning
@@ -206,6 +207,16 @@ class PostgresStore(SqlStore):
             copy.set_types(_RECORD_TYPES)
             for row in rows:
                 copy.write_row(row)
+
+    def _insert_block(self, block: _core.IngestBlock) -> None:
+        # The whole block as one binary COPY stream made in Rust (signature, rows,
+        # trailer): no Python object per record or per field.
+        data = block.pg_copy()
+        with (
+            self._conn.cursor() as cur,
+            cur.copy(f"COPY records ({RECORD_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy,
+        ):
+            copy.write(data)
 
     def _update_heads(self, heads: Sequence[ChainHead]) -> int:
         # One statement for the whole batch instead of a round trip per chain.

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import pyarrow as pa
 
+from ... import _core
 from ...errors import ConflictError, StoreError
 from .base import (
     ChainHead,
@@ -39,30 +40,42 @@ class SqlLog(SqlCheckpoints, SqlEvidence):
         heads: Sequence[ChainHead],
         checkpoint: StoredCheckpoint | None = None,
         evidence: Sequence[ForkEvidence] = (),
+        *,
+        blocks: Sequence[_core.IngestBlock] = (),
     ) -> None:
         # A StoredRecord is a tuple in RECORD_COLUMNS order: the drivers take it as is.
         rows: list[Row] = list(records)
-        latest = self._check_heads(records, heads)
+        latest = self._check_heads(records, heads, blocks)
+        indexes = [i for b in blocks for i in range(b.first_index, b.next_index)]
+        indexes += [row[0] for row in rows]
         try:
             with self._write("append"):
                 # Heads first: updating them proves every chain written to is enrolled.
                 if latest:
                     self._move_heads(latest)
+                if indexes:
+                    self._check_positions("append", indexes)
+                for block in blocks:  # before the rows: the blocks come first in the log
+                    self._insert_block(block)
                 if rows:
-                    self._check_positions("append", [row[0] for row in rows])
                     self._insert_records(rows)
                 if checkpoint is not None:
                     self._insert_checkpoint("append", checkpoint)
                 for ev in evidence:  # after the records: it may point at one of them
                     self._insert_fork_evidence("append", ev)
         except ConflictError as exc:
-            better = self._explain_conflict(records)
+            better = self._explain_conflict(
+                [StoredRecord(*r) for b in blocks for r in b.rows()] + list(records)
+            )
             if better is None:
                 raise
             raise better from exc
 
     def _check_heads(
-        self, records: Sequence[StoredRecord], heads: Sequence[ChainHead]
+        self,
+        records: Sequence[StoredRecord],
+        heads: Sequence[ChainHead],
+        blocks: Sequence[_core.IngestBlock] = (),
     ) -> dict[bytes, ChainHead]:
         """One head per chain (the last given wins); every chain with records in the batch
         must have one, at its last record. The store keeps heads next to the records, and
@@ -70,24 +83,33 @@ class SqlLog(SqlCheckpoints, SqlEvidence):
         latest = {h.chain_id: h for h in heads}
         for moved in latest.values():
             check_int64("head_seq", moved.head_seq)
-        last: dict[bytes, StoredRecord] = {}
+        # (seq, link) of each chain's last record: a block's heads are its chains' last.
+        last: dict[bytes, tuple[int, bytes]] = {}
+        for block in blocks:
+            check_int64("log_index", block.next_index - 1)
+            for chain_id, seq, link, _ in block.heads():
+                last[chain_id] = (seq, link)
         for r in records:
             held = last.get(r.chain_id)
-            if held is None or r.seq > held.seq:
-                last[r.chain_id] = r
+            if held is None or r.seq > held[0]:
+                last[r.chain_id] = (r.seq, r.link)
         if records:
             check_int64("log_index", records[-1].log_index)
-        for chain_id, r in last.items():
-            check_int64("seq", r.seq)
+        for chain_id, (seq, link) in last.items():
+            check_int64("seq", seq)
             head = latest.get(chain_id)
-            if head is None or (head.head_seq, head.head_link) != (r.seq, r.link):
+            if head is None or (head.head_seq, head.head_link) != (seq, link):
                 got = "no head" if head is None else f"a head at seq {head.head_seq}"
                 raise self._fail(
                     "append",
                     f"chain {chain_id.hex()}: its head must move to its last record in the "
-                    f"batch (seq {r.seq} and its link); got {got}",
+                    f"batch (seq {seq} and its link); got {got}",
                 )
         return latest
+
+    def _insert_block(self, block: _core.IngestBlock) -> None:
+        """A hot-path block's records (the drivers override this with faster forms)."""
+        self._insert_records(block.rows())
 
     def _move_heads(self, latest: dict[bytes, ChainHead]) -> None:
         # The count of updated devices tells whether every chain was enrolled.

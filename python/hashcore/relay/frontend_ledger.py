@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from .. import _core
 from ..errors import ConflictError, StoreError, TokenRejectedError
+from .fast_ingest import Batch, RawReply, RawRequest, Result, decode_request
 from .ledger import Ack, Ledger, Sealed, token_hash
 from .limits import Limits
 from .record_checks import SubmittedRecord, check_genesis, check_time, where
@@ -144,7 +145,40 @@ class FrontendLedger(Ledger):
 
     # ----------------------------------------------------------------- submission
 
-    def prepare_group(
+    def prepare_group(self, batches: Sequence[Batch]) -> tuple[list[Result], Sealed | None]:
+        """Raw requests (the gRPC hot path's bytes) are parsed here first: a frontend
+        checks against heads locked in the database, not the in-memory heads the Rust
+        hot path reads, so it takes every batch through the Python checker. A raw
+        request is answered with a RawReply over the same ack list ``persist`` fills."""
+        parsed: list[Sequence[SubmittedRecord]] = []
+        slots: list[tuple[bool, int, int] | Rejected] = []  # (raw, batch_id, place)
+        for b in batches:
+            if not isinstance(b, RawRequest):
+                slots.append((False, 0, len(parsed)))
+                parsed.append(b)
+                continue
+            try:
+                request = decode_request(b.raw)
+            except Rejected as r:
+                slots.append(r)
+                continue
+            slots.append((True, request.batch_id, len(parsed)))
+            parsed.append(request.records)
+        checked, sealed = self._prepare_records(parsed)
+        results: list[Result] = []
+        for slot in slots:
+            if isinstance(slot, Rejected):
+                results.append(slot)
+                continue
+            raw, batch_id, at = slot
+            result = checked[at]
+            if raw and not isinstance(result, Rejected):
+                results.append(RawReply(None, 0, result, batch_id))
+            else:
+                results.append(result)
+        return results, sealed
+
+    def _prepare_records(
         self, batches: Sequence[Sequence[SubmittedRecord]]
     ) -> tuple[list[list[Ack] | Rejected], Sealed | None]:
         chain_ids = sorted({bytes(r.chain_id) for batch in batches for r in batch})

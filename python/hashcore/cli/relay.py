@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HashcoreError
-from . import relay_policy, relay_tiles
+from . import relay_http, relay_policy, relay_tiles
 
 __all__ = ["add_parser", "run"]
 
@@ -209,6 +209,7 @@ def add_parser(sub: Any, positive_int: Any) -> None:
         help="allow --plaintext on a non-loopback address (behind a TLS-terminating proxy)",
     )
     serve.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics here")
+    relay_http.add_serve_args(serve)
     serve.add_argument(
         "--witness",
         action="append",
@@ -365,6 +366,7 @@ def _serve(args: argparse.Namespace) -> int:
         anchor_interval_s=args.anchor_interval,
         origin=args.origin,
         stop_anchor_wait_s=args.stop_anchor_wait,
+        **relay_http.config_settings(args),
     )
 
     async def main() -> None:
@@ -382,6 +384,7 @@ def _serve(args: argparse.Namespace) -> int:
         if relay.metrics_port and config.metrics_listen:
             metrics_host = config.metrics_listen.rpartition(":")[0]
             print(f"hashcore relay metrics on {metrics_host}:{relay.metrics_port}", flush=True)
+        relay_http.announce(relay, config)
         await relay.wait_closed()
 
     asyncio.run(main())

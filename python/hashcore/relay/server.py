@@ -81,6 +81,8 @@ class RelayServer:
         self._health: health.aio.HealthServicer | None = None
         self._timer: asyncio.Task[None] | None = None
         self._metrics_server: Any = None
+        self._http: Any = None  # connect_face.HttpFace with --http-listen
+        self.http_port = 0
         self._closed = asyncio.Event()
         self._stopping = False
         self.port = 0
@@ -141,8 +143,10 @@ class RelayServer:
             ],
         )
         anchor_info = self._anchor_pb if self.anchorer is not None else None
-        add_relay_servicer(RelayService(self._writer, anchor_info), self._server)
-        add_operator_servicer(OperatorService(self._writer, cfg.token_ttl_s), self._server)
+        relay_service = RelayService(self._writer, anchor_info)
+        operator_service = OperatorService(self._writer, cfg.token_ttl_s)
+        add_relay_servicer(relay_service, self._server)
+        add_operator_servicer(operator_service, self._server)
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
@@ -157,6 +161,13 @@ class RelayServer:
         await self._server.start()
         for name in ("", *_SERVICE_NAMES):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if cfg.http_listen:
+            from .connect_face import HttpFace  # connectrpc, hypercorn: only when asked
+
+            self._http = await HttpFace(
+                cfg, relay_service, operator_service, self.operator_token
+            ).start()
+            self.http_port = self._http.port
         if cfg.metrics_listen:
             self._start_metrics(cfg.metrics_listen)
         self._timer = asyncio.create_task(self._checkpoint_timer(), name="hashcore-checkpoints")
@@ -391,6 +402,8 @@ class RelayServer:
                 await self._anchor_task
         if self._server is not None:
             await self._server.stop(grace)
+        if self._http is not None:
+            await self._http.stop()
         if self._writer is not None and self.ledger is not None:
             await self._writer.drain()
             cp = None

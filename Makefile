@@ -136,6 +136,11 @@ chromium:
 test-web: install $(TS_STAMP) chromium ## TS SDK against a real relay (Connect) + the PWA in headless Chromium
 	HASHCORE_PYTHON=$(abspath $(PY)) CHROMIUM=$$(command -v chromium) npm --prefix $(TS_DIR) run test:web
 
+# The TS device's figures (BENCHMARKS.md, "TypeScript device and the HTTP face").
+.PHONY: bench-web
+bench-web: install $(TS_STAMP) chromium ## TS device: records/s in Node and Chromium; bytes/record and ack latency per transport
+	HASHCORE_PYTHON=$(abspath $(PY)) CHROMIUM=$$(command -v chromium) BENCH_JSON=bench-web.json npm --prefix $(TS_DIR) run bench
+
 # The diary PWA against a local relay, for a person to try (make demo prints this).
 .PHONY: demo-web
 demo-web: install $(TS_STAMP) ## Build the sleep-diary PWA and serve it with a local relay (Ctrl-C stops)

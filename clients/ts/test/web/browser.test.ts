@@ -6,54 +6,15 @@
 
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { extname, join, normalize } from "node:path";
+import { join } from "node:path";
 import { test } from "node:test";
 
 import { chromium, type Page } from "playwright-core";
-import { build } from "vite";
 
-import { auditWithEvidence, issueTokens, REPO, startRelay } from "./python-relay.js";
-
-export const CHROMIUM = process.env["CHROMIUM"] ?? "/usr/bin/chromium";
-const PWA = join(REPO, "clients", "ts", "examples", "pwa");
-const TYPES: { [ext: string]: string } = {
-  ".html": "text/html",
-  ".js": "text/javascript",
-  ".webmanifest": "application/manifest+json",
-};
-
-/** Vite's production build of the diary into `out`. */
-export async function buildPwa(out: string): Promise<void> {
-  await build({
-    configFile: join(PWA, "vite.config.ts"),
-    logLevel: "warn",
-    build: { outDir: out, emptyOutDir: true },
-  });
-}
-
-/** A static file server of `root` on loopback (what any web host does for a PWA). */
-export async function serveStatic(root: string): Promise<{ server: Server; url: string }> {
-  const server = createServer((req, res) => {
-    const path = normalize(new URL(req.url ?? "/", "http://x").pathname).replace(/^(\.\.[/\\])+/, "");
-    const file = join(root, path.endsWith("/") ? `${path}index.html` : path);
-    readFile(file).then(
-      (body) => {
-        res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" });
-        res.end(body);
-      },
-      () => {
-        res.writeHead(404);
-        res.end();
-      },
-    );
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-}
+import { auditWithEvidence, issueTokens, startRelay } from "./python-relay.js";
+import { buildPwa, CHROMIUM, serveStatic } from "./static.js";
 
 async function addEntry(page: Page, date: string, hours: number, quality: number): Promise<void> {
   await page.fill("#date", date);

@@ -124,6 +124,28 @@ test-ts: $(TS_STAMP) ## TypeScript SDK: build (tsc strict) and run its tests (no
 .PHONY: ts-gen
 ts-gen: $(TS_STAMP) $(DEPS_STAMP) ## TypeScript SDK: regenerate the relay v2 protobuf code
 	PYTHON=$(abspath $(PY)) $(TS_DIR)/scripts/gen.sh
+
+# The web tests (issue 14): the SDK against the real Python relay's Connect face (20 devices,
+# audited), and the sleep-diary PWA (examples/pwa, built by Vite) in headless Chromium,
+# driven by playwright-core. Debian's chromium is installed when missing.
+.PHONY: chromium
+chromium:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+.PHONY: test-web
+test-web: install $(TS_STAMP) chromium ## TS SDK against a real relay (Connect) + the PWA in headless Chromium
+	HASHCORE_PYTHON=$(abspath $(PY)) CHROMIUM=$$(command -v chromium) npm --prefix $(TS_DIR) run test:web
+
+# The TS device's figures (BENCHMARKS.md, "TypeScript device and the HTTP face").
+.PHONY: bench-web
+bench-web: install $(TS_STAMP) chromium ## TS device: records/s in Node and Chromium; bytes/record and ack latency per transport
+	HASHCORE_PYTHON=$(abspath $(PY)) CHROMIUM=$$(command -v chromium) BENCH_JSON=bench-web.json npm --prefix $(TS_DIR) run bench
+
+# The diary PWA against a local relay, for a person to try (make demo prints this).
+.PHONY: demo-web
+demo-web: install $(TS_STAMP) ## Build the sleep-diary PWA and serve it with a local relay (Ctrl-C stops)
+	npm --prefix $(TS_DIR) run build
+	HASHCORE_PYTHON=$(abspath $(PY)) node $(TS_DIR)/examples/pwa/serve-demo.mjs
 # --- end clients/ts ----------------------------------------------------------------------
 
 .PHONY: install
@@ -138,6 +160,7 @@ test: install ## Build everything and run every test (cargo test + pytest + TS S
 	cargo test -q --manifest-path rust/Cargo.toml
 	$(PY) -m pytest -q
 	$(MAKE) --no-print-directory test-ts
+	$(MAKE) --no-print-directory test-web
 	$(MAKE) --no-print-directory fuzz-short
 
 .PHONY: test-rust
@@ -162,6 +185,7 @@ fmt: install ## Format Python and Rust sources
 .PHONY: demo
 demo: install ## Simulate a trial through a real relay + embedded chain, audit it and every attack; writes report.html
 	hashcore demo
+	@echo "The sleep-diary PWA (a TS device in your browser, against a local relay): make demo-web, then open the URL it prints"
 
 .PHONY: bench
 bench: install ## Benchmarks (pytest-benchmark); figures go in BENCHMARKS.md

@@ -15,6 +15,7 @@ import {
   DeviceError,
   HashcoreError,
   InvalidInput,
+  Refused,
   StorageError,
   UnwitnessedCheckpoint,
 } from "./errors.js";
@@ -317,8 +318,8 @@ export class Device {
       }
       if (fault !== null) throw fault;
     }
-    const cp = await withRetry(() => transport.getCheckpoint(0n), this.#retry, this.#hooks);
-    const checkpointNotAdopted = await this.#adoptLagging(transport, cp);
+    const cp = await this.#newestCheckpoint(transport);
+    const checkpointNotAdopted = cp === null ? null : await this.#adoptLagging(transport, cp);
     return {
       sent,
       duplicates,
@@ -332,8 +333,19 @@ export class Device {
   /** Verify the relay's newest checkpoint and adopt it (see CheckpointKeeper). */
   async refreshCheckpoint(transport: Transport): Promise<string | null> {
     if (this.#state.pin === null) throw new DeviceError("the device is not enrolled yet");
-    const cp = await withRetry(() => transport.getCheckpoint(0n), this.#retry, this.#hooks);
-    return this.#adoptCheckpoint(transport, cp);
+    const cp = await this.#newestCheckpoint(transport);
+    return cp === null ? null : this.#adoptCheckpoint(transport, cp);
+  }
+
+  /** The relay's newest checkpoint; null when it has signed none yet (NOT_FOUND: a new
+   *  log, before its first checkpoint timer), as the Python RelayClient.refresh_beacon. */
+  async #newestCheckpoint(transport: Transport): Promise<CheckpointAnswer | null> {
+    try {
+      return await withRetry(() => transport.getCheckpoint(0n), this.#retry, this.#hooks);
+    } catch (e) {
+      if (e instanceof Refused && e.status === "NOT_FOUND") return null;
+      throw e;
+    }
   }
 
   /** As #adoptCheckpoint, but a checkpoint short of the witness quorum is only reported:

@@ -2,7 +2,7 @@
 // (@connectrpc/connect-node) serving the v2 Relay service from the generated code, backed
 // by the scripted relay, and a Device syncing through ConnectRelayTransport. This checks
 // the seam (field mapping, bigint over uint64/int64, status -> typed error); interop with
-// the Python relay waits for its v2 Connect face.
+// the Python relay's Connect face is test/web/ (make test-web).
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";

@@ -66,3 +66,45 @@ def read_participants(path: Path) -> dict[str, str]:
     ):
         raise ValueError("expected a JSON object of chain_id hex -> participant id strings")
     return data
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text: str) -> int:
+    """Seconds from '90', '90s', '15m', '12h' or '7d'."""
+    unit = text[-1:] if text[-1:] in _DURATION_UNITS else "s"
+    number = text[:-1] if text[-1:] in _DURATION_UNITS else text
+    try:
+        value = int(number)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration like 3600, 15m, 12h or 7d, got {text!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"duration must be positive, got {text!r}")
+    return value * _DURATION_UNITS[unit]
+
+
+def positive_float(text: str) -> float:
+    """A number above 0 (seconds, a factor)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def call_rate(text: str) -> float:
+    """Calls a second, 0 for no limit."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected calls a second (0: no limit), got {text!r}"
+        ) from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected calls a second (0: no limit), got {text!r}")
+    return value

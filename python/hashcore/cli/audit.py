@@ -14,8 +14,8 @@ from typing import Any
 
 from ..limits import MAX_THREADS
 from .args import non_negative_int, positive_int
-from .audit_v2 import run_v2
 from .audit_cluster import add_arguments as add_cluster_arguments
+from .audit_v2 import run_v2
 
 __all__ = ["add_parser", "run"]
 

@@ -1,7 +1,8 @@
 """``hashcore device export-evidence STATE... --out DIR``: the receipts and checkpoint
 notes that devices verified (SPEC v2 section 4 evidence), for a participant or a site to
 hand to an auditor (``hashcore audit BUNDLE --receipts DIR/receipts.parquet --notes
-DIR/notes.parquet``)."""
+DIR/notes.parquet``). ``import-evidence FILE.json... --out DIR`` does the same from the
+evidence the TypeScript SDK exports (``hashcore-device-evidence`` v2 JSON)."""
 
 from __future__ import annotations
 
@@ -26,14 +27,27 @@ def add_parser(sub: Any) -> None:
     )
     ev.add_argument("states", nargs="+", type=Path, metavar="STATE")
     ev.add_argument("--out", required=True, type=Path, metavar="DIR")
+    imp = dsub.add_parser(
+        "import-evidence",
+        help="write receipts.parquet and notes.parquet from TypeScript devices' evidence JSON",
+        description="Read the evidence files apps export with @hashcore/device "
+        "(exportEvidenceJson(): format hashcore-device-evidence, version 2), all of one log, "
+        "and write DIR/receipts.parquet and DIR/notes.parquet for `hashcore audit`.",
+    )
+    imp.add_argument("files", nargs="+", type=Path, metavar="FILE.json")
+    imp.add_argument("--out", required=True, type=Path, metavar="DIR")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run a ``device`` subcommand; HashcoreError becomes exit 2 with one line."""
     from ..evidence import export_evidence
+    from ..evidence_json import import_evidence
 
     try:
-        result = export_evidence(args.states, args.out)
+        if args.device_command == "import-evidence":
+            result = import_evidence(args.files, args.out)
+        else:
+            result = export_evidence(args.states, args.out)
     except HashcoreError as exc:
         print(f"hashcore: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2

@@ -14,48 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HashcoreError
-from . import relay_frontend, relay_policy, relay_tiles
+from . import relay_frontend, relay_http, relay_policy, relay_tiles
+from .args import call_rate, duration, positive_float
 
 __all__ = ["add_parser", "run"]
-
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def _duration(text: str) -> int:
-    """Seconds from '90', '90s', '15m', '12h' or '7d'."""
-    unit = text[-1:] if text[-1:] in _DURATION_UNITS else "s"
-    number = text[:-1] if text[-1:] in _DURATION_UNITS else text
-    try:
-        value = int(number)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a duration like 3600, 15m, 12h or 7d, got {text!r}"
-        ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"duration must be positive, got {text!r}")
-    return value * _DURATION_UNITS[unit]
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected calls a second (0: no limit), got {text!r}"
-        ) from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected calls a second (0: no limit), got {text!r}")
-    return value
 
 
 def add_parser(sub: Any, positive_int: Any) -> None:
@@ -125,7 +87,7 @@ def add_parser(sub: Any, positive_int: Any) -> None:
     )
     serve.add_argument(
         "--checkpoint-interval",
-        type=_positive_float,
+        type=positive_float,
         default=5.0,
         metavar="SECONDS",
         help="and every T seconds when the log grew (default 5)",
@@ -153,7 +115,7 @@ def add_parser(sub: Any, positive_int: Any) -> None:
     )
     serve.add_argument(
         "--max-clock-behind",
-        type=_duration,
+        type=duration,
         default=365 * 86400,
         metavar="DURATION",
         help="refuse new records whose time_ms is further behind the relay's clock "
@@ -161,7 +123,7 @@ def add_parser(sub: Any, positive_int: Any) -> None:
     )
     serve.add_argument(
         "--max-clock-ahead",
-        type=_duration,
+        type=duration,
         default=86400,
         metavar="DURATION",
         help="refuse new records whose time_ms is further ahead of the relay's clock (default 1d)",
@@ -170,7 +132,7 @@ def add_parser(sub: Any, positive_int: Any) -> None:
         what = "Enroll" if call == "enroll" else "unauthenticated read"
         serve.add_argument(
             f"--{call}-rate",
-            type=_rate,
+            type=call_rate,
             default=rate,
             metavar="PER_S",
             help=f"{what} calls a second per source address, after a burst (default "
@@ -185,7 +147,7 @@ def add_parser(sub: Any, positive_int: Any) -> None:
         )
     serve.add_argument(
         "--token-ttl",
-        type=_duration,
+        type=duration,
         default=7 * 86400,
         metavar="DURATION",
         help="default lifetime of enrollment tokens (default 7d)",
@@ -210,6 +172,7 @@ def add_parser(sub: Any, positive_int: Any) -> None:
     )
     serve.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics here")
     relay_tiles.add_serve_arguments(serve)
+    relay_http.add_serve_args(serve)
     serve.add_argument(
         "--witness",
         action="append",
@@ -257,7 +220,7 @@ def add_parser(sub: Any, positive_int: Any) -> None:
     )
     serve.add_argument(
         "--anchor-interval",
-        type=_positive_float,
+        type=positive_float,
         default=30.0,
         metavar="SECONDS",
         help="anchor the newest checkpoint this often (default 30)",
@@ -270,7 +233,7 @@ def add_parser(sub: Any, positive_int: Any) -> None:
     token.add_argument("--db", required=True, metavar="FILE_OR_URL")
     token.add_argument("--participant", required=True, metavar="ID")
     token.add_argument(
-        "--ttl", type=_duration, default=7 * 86400, metavar="DURATION", help="lifetime (default 7d)"
+        "--ttl", type=duration, default=7 * 86400, metavar="DURATION", help="lifetime (default 7d)"
     )
 
     export = rsub.add_parser(
@@ -297,7 +260,7 @@ def add_parser(sub: Any, positive_int: Any) -> None:
         action="store_true",
         help="export up to the newest checkpoint with a final anchor",
     )
-    relay_policy.add_parser(rsub, positive_int, _duration)
+    relay_policy.add_parser(rsub, positive_int, duration)
     relay_tiles.add_parser(rsub)
 
 
@@ -369,6 +332,7 @@ def _serve(args: argparse.Namespace) -> int:
         origin=args.origin,
         stop_anchor_wait_s=args.stop_anchor_wait,
         **relay_frontend.config_fields(args),
+        **relay_http.config_settings(args),
     )
 
     async def main() -> None:
@@ -388,6 +352,7 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"hashcore relay metrics on {metrics_host}:{relay.metrics_port}", flush=True)
         if relay.tiles_port:
             print(relay_tiles.listening_line(config.tiles_listen, relay.tiles_port), flush=True)
+        relay_http.announce(relay, config)
         await relay.wait_closed()
 
     asyncio.run(main())

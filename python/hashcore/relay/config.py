@@ -58,6 +58,10 @@ class RelayConfig:
     metrics_listen: str | None = None  # "HOST:PORT" for Prometheus
     # "HOST:PORT" to serve the log as C2SP tlog-tiles (read-only HTTP, public data).
     tiles_listen: str | None = None
+    # The HTTP face (connect_face/): the same services over Connect and gRPC-Web for
+    # browsers and apps, with the same TLS; the web origins allowed to call it (CORS).
+    http_listen: str | None = None
+    cors_origins: tuple[str, ...] = ()
     grace_s: float = 10.0
     group_max_records: int = 16384
     # Anchoring (SPEC 2.2): "embedded" = an anvil child with its state beside the store
@@ -134,6 +138,16 @@ class RelayConfig:
         for listen in (self.metrics_listen, self.tiles_listen):
             if listen is not None:
                 split_hostport(listen)
+        if self.http_listen is not None:
+            http_host, _ = split_hostport(self.http_listen)
+            if self.plaintext and not self.allow_insecure_remote and not _is_loopback(http_host):
+                raise InvalidInputError(
+                    f"--plaintext on --http-listen {self.http_listen} would serve unencrypted "
+                    "beyond this host: listen on 127.0.0.1 or ::1, use TLS, or add "
+                    "--allow-insecure-remote"
+                )
+        elif self.cors_origins:
+            raise InvalidInputError("--cors-origin is for the HTTP face: add --http-listen")
         if self.checkpoint_every < 1:
             raise InvalidInputError("--checkpoint-every must be at least 1")
         if self.checkpoint_interval_s <= 0:

@@ -19,7 +19,7 @@ from grpc import aio
 from ..errors import HashcoreError
 from .rejection import RETRY_AFTER_KEY, Rejected
 
-__all__ = ["OPERATOR_PREFIX", "RelayInterceptor"]
+__all__ = ["OPERATOR_PREFIX", "RelayInterceptor", "authorized"]
 
 log = logging.getLogger("hashcore.relay")
 
@@ -35,7 +35,7 @@ def _status(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     return grpc.StatusCode.INTERNAL, "internal error in the relay (see its log)"
 
 
-def _authorized(metadata: Any, token: bytes) -> bool | None:
+def authorized(metadata: Any, token: bytes) -> bool | None:
     """True: the right bearer token; False: a wrong one; None: none presented."""
     for key, value in metadata or ():
         if key == "authorization":
@@ -61,7 +61,7 @@ class RelayInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
         if handler is None:
             return None
         if details.method.startswith(OPERATOR_PREFIX):
-            verdict = _authorized(details.invocation_metadata, self._token)
+            verdict = authorized(details.invocation_metadata, self._token)
             if verdict is not True:
                 code = (
                     grpc.StatusCode.UNAUTHENTICATED

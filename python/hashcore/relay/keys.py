@@ -21,7 +21,13 @@ from .. import _core
 from .._atomic import fsync_dir
 from ..errors import InvalidInputError
 
-__all__ = ["check_key_binding", "load_key", "load_or_create_key", "record_key_binding"]
+__all__ = [
+    "check_key_binding",
+    "load_key",
+    "load_or_create_key",
+    "load_or_create_operator_token",
+    "record_key_binding",
+]
 
 _FORMAT = "hashcore-relay-key"
 _BINDING_FORMAT = "hashcore-relay-key-store"
@@ -122,3 +128,18 @@ def load_or_create_key(path: str | os.PathLike[str]) -> tuple[bytes, bool]:
         os.fsync(fh.fileno())
     fsync_dir(file.parent)  # the new key's directory entry survives a crash too
     return seed, True
+
+
+def load_or_create_operator_token(path: Path) -> str:
+    """The operator bearer token, created (0600) on first start like the relay key."""
+    if path.exists():
+        token = path.read_text().strip()
+        if not token:
+            raise InvalidInputError(f"{path}: operator token file is empty")
+        return token
+    token = "hco_" + secrets.token_urlsafe(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    return token

@@ -16,26 +16,28 @@ import asyncio
 import contextlib
 import functools
 import logging
-import os
-import secrets
 import signal
 import time
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import grpc
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from .. import _core
-from ..errors import InvalidInputError
 from .config import RelayConfig, default_origin, split_hostport
 from .grpc_api import add_operator_servicer, add_relay_servicer
 from .interceptors import RelayInterceptor
-from .keys import check_key_binding, load_key, load_or_create_key, record_key_binding
+from .keys import (
+    check_key_binding,
+    load_key,
+    load_or_create_key,
+    load_or_create_operator_token,
+    record_key_binding,
+)
 from .ledger import Ledger
+from .listening import bind_grpc_port
 from .metrics import RelayMetrics
 from .service import OperatorService, RelayService, Writer
 from .store import Store, describe_target, open_store
@@ -55,21 +57,6 @@ _SERVICE_NAMES = (
 )
 
 
-def load_or_create_operator_token(path: Path) -> str:
-    """The operator bearer token, created (0600) on first start like the relay key."""
-    if path.exists():
-        token = path.read_text().strip()
-        if not token:
-            raise InvalidInputError(f"{path}: operator token file is empty")
-        return token
-    token = "hco_" + secrets.token_urlsafe(32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(token + "\n")
-    return token
-
-
 class RelayServer:
     def __init__(self, config: RelayConfig) -> None:
         config.check()
@@ -83,6 +70,8 @@ class RelayServer:
         self._metrics_server: Any = None
         self._tiles: Any = None  # tiles_source.TilesServing with --tiles-listen
         self.tiles_port = 0
+        self._http: Any = None  # connect_face.HttpFace with --http-listen
+        self.http_port = 0
         self._closed = asyncio.Event()
         self._stopping = False
         self.port = 0
@@ -151,8 +140,10 @@ class RelayServer:
             ],
         )
         anchor_info = self._anchor_pb if self.anchorer is not None else None
-        add_relay_servicer(RelayService(self._writer, anchor_info), self._server)
-        add_operator_servicer(OperatorService(self._writer, cfg.token_ttl_s), self._server)
+        relay_service = RelayService(self._writer, anchor_info)
+        operator_service = OperatorService(self._writer, cfg.token_ttl_s)
+        add_relay_servicer(relay_service, self._server)
+        add_operator_servicer(operator_service, self._server)
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
@@ -163,23 +154,25 @@ class RelayServer:
             ),
             self._server,
         )
-        self.port = self._bind(self._server)
+        self.port = bind_grpc_port(self._server, cfg)
         await self._server.start()
         for name in ("", *_SERVICE_NAMES):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if cfg.http_listen:
+            from .connect_face import HttpFace  # connectrpc, hypercorn: only when asked
+
+            self._http = await HttpFace(
+                cfg, relay_service, operator_service, self.operator_token
+            ).start()
+            self.http_port = self._http.port
         if cfg.metrics_listen:
             self._start_metrics(cfg.metrics_listen)
         self._timer = asyncio.create_task(self._checkpoint_timer(), name="hashcore-checkpoints")
-        if cfg.witnesses and cfg.frontend:  # pushed by whichever frontend sequences
-            from .frontend_duties import WitnessDuty
+        if cfg.witnesses:
+            from .witnessing import start_for_config
 
-            args = (cfg.witnesses, cfg.witness_quorum, self._writer, ledger)
-            self._witnessing = WitnessDuty(*args, self.metrics.registry)
-        elif cfg.witnesses:
-            from .witnessing import start_witnessing
-
-            self._witnessing = await start_witnessing(
-                cfg.witnesses, cfg.witness_quorum, self._writer, ledger, self.metrics.registry
+            self._witnessing = await start_for_config(
+                cfg, self._writer, ledger, self.metrics.registry
             )
         if cfg.tiles_listen:
             from .tiles_source import start_tiles_serving
@@ -371,26 +364,6 @@ class RelayServer:
                 self.anchorer.stop()
                 await run
 
-    def _bind(self, server: aio.Server) -> int:
-        cfg = self.config
-        split_hostport(cfg.listen)
-        if cfg.plaintext:
-            port = server.add_insecure_port(cfg.listen)
-        else:
-            assert cfg.tls_cert and cfg.tls_key
-            ca = cfg.client_ca.read_bytes() if cfg.client_ca else None
-            creds = grpc.ssl_server_credentials(
-                [(cfg.tls_key.read_bytes(), cfg.tls_cert.read_bytes())],
-                root_certificates=ca,
-                require_client_auth=ca is not None,
-            )
-            port = server.add_secure_port(cfg.listen, creds)
-        if port == 0:
-            raise InvalidInputError(
-                f"cannot listen on {cfg.listen} (in use or not a local address)"
-            )
-        return int(port)
-
     def _start_metrics(self, listen: str) -> None:
         from prometheus_client import start_http_server
 
@@ -437,6 +410,8 @@ class RelayServer:
                 await self._anchor_task
         if self._server is not None:
             await self._server.stop(grace)
+        if self._http is not None:
+            await self._http.stop()
         if self._writer is not None and self.ledger is not None:
             await self._writer.drain()
             cp = None

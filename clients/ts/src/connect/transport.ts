@@ -3,9 +3,9 @@
 //
 // The seam: `ConnectRelayTransport` takes any @connectrpc Transport. `connectTransport()`
 // makes the usual one (Connect protocol, binary protobuf, over fetch: browsers, Node >= 20,
-// React Native with a fetch polyfill that streams). A gRPC relay can be reached from Node
-// with @connectrpc/connect-node's createGrpcTransport, and a browser needs the relay's
-// Connect (or gRPC-web) HTTP face, which the Python relay does not have yet.
+// React Native with a fetch polyfill that streams) to the relay's HTTP face (`hashcore
+// relay serve --http-listen`, which also speaks gRPC-Web); its plain gRPC port can be
+// reached from Node with @connectrpc/connect-node's createGrpcTransport.
 
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client, type Transport as RpcTransport } from "@connectrpc/connect";

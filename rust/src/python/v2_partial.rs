@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 use super::buffers::{array, Bytes};
-use super::bulk::ColumnBuffers;
+use super::column_buffers::ColumnBuffers;
 use super::errors::{internal_error, IntoPyResult};
 use super::v2_audit::{
     anchor_rows, checkpoint_rows, hold, index_of, policy_trust, receipt_columns, record_columns,

@@ -6,6 +6,7 @@
 //! `tlog_tiles` 0.2.0 computes the same tree (the tests check ours against it), but only
 //! over its stored-hash layout, and answers `InvalidInput` for consistency from size 0.
 
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::Hash;
@@ -22,6 +23,10 @@ pub fn empty_root() -> Hash {
 
 /// `SHA256(0x00 || entry)`.
 pub fn leaf_hash(entry: &[u8]) -> Hash {
+    // A log entry (41 bytes) fits one block: straight onto the compression function.
+    if entry.len() < 55 {
+        return super::sha256::one_block(0, entry);
+    }
     let mut h = Sha256::new();
     h.update([0u8]);
     h.update(entry);
@@ -30,11 +35,7 @@ pub fn leaf_hash(entry: &[u8]) -> Hash {
 
 /// `SHA256(0x01 || left || right)`.
 pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
-    let mut h = Sha256::new();
-    h.update([1u8]);
-    h.update(left);
-    h.update(right);
-    h.finalize().into()
+    super::sha256::node(left, right)
 }
 
 /// Largest power of two strictly below `n` (n >= 2).
@@ -88,16 +89,23 @@ impl Frontier {
 
     /// Appends one leaf hash.
     pub fn push(&mut self, leaf: Hash) {
-        let mut node = (0u32, leaf);
-        while let Some(&(height, left)) = self.nodes.last() {
-            if height != node.0 {
+        self.push_subtree(0, leaf);
+    }
+
+    /// Appends the root of a perfect subtree of `2^height` leaves; the size must be a
+    /// multiple of `2^height` (the subtree is aligned, as in the tree of the whole log).
+    fn push_subtree(&mut self, height: u32, root: Hash) {
+        debug_assert!(self.size % (1u64 << height) == 0);
+        let mut node = (height, root);
+        while let Some(&(h, left)) = self.nodes.last() {
+            if h != node.0 {
                 break;
             }
             self.nodes.pop();
-            node = (height + 1, node_hash(&left, &node.1));
+            node = (h + 1, node_hash(&left, &node.1));
         }
         self.nodes.push(node);
-        self.size += 1;
+        self.size += 1u64 << height;
     }
 
     /// `MTH` of the leaves pushed so far.
@@ -111,6 +119,60 @@ impl Frontier {
         }
         acc
     }
+}
+
+/// Leaves per aligned chunk of `prefix_roots` (2^10: a chunk's hashing is worth a task).
+const CHUNK_HEIGHT: u32 = 10;
+
+/// `MTH` of the first `s` of the `n` leaves `leaf(i)` for each `s` of `sizes` (ascending,
+/// each <= n), in that order. The perfect subtrees of aligned chunks of 1,024 leaves are
+/// hashed in parallel (each leaf hashed there and nowhere else, none kept: O(log n)
+/// memory), joined in one pass; a size inside a chunk continues from the chunk's start
+/// over its leaves (at most one chunk's hashing again per chunk holding sizes).
+pub fn prefix_roots<F>(n: u64, leaf: F, sizes: &[u64]) -> Vec<Hash>
+where
+    F: Fn(u64) -> Hash + Sync,
+{
+    debug_assert!(sizes.windows(2).all(|w| w[0] <= w[1]) && sizes.iter().all(|&s| s <= n));
+    let chunk = 1u64 << CHUNK_HEIGHT;
+    let top = sizes.last().copied().unwrap_or(0);
+    let full: Vec<Hash> = (0..top / chunk)
+        .into_par_iter()
+        .map(|c| {
+            let mut f = Frontier::new();
+            (c * chunk..(c + 1) * chunk).for_each(|i| f.push(leaf(i)));
+            f.root()
+        })
+        .collect();
+    // The frontier at the start of every chunk that holds sizes, and those sizes, in one
+    // pass over the chunk roots.
+    let mut groups: Vec<(Frontier, &[u64])> = Vec::new();
+    let mut frontier = Frontier::new();
+    let mut rest = sizes;
+    while let Some(&first) = rest.first() {
+        let c = first / chunk;
+        let here = rest.partition_point(|&s| s / chunk == c);
+        let joined = (frontier.size() / chunk) as usize;
+        for root in &full[joined..c as usize] {
+            frontier.push_subtree(CHUNK_HEIGHT, *root);
+        }
+        groups.push((frontier.clone(), &rest[..here]));
+        rest = &rest[here..];
+    }
+    groups
+        .into_par_iter()
+        .flat_map_iter(|(mut f, group)| {
+            group
+                .iter()
+                .map(|&s| {
+                    while f.size() < s {
+                        f.push(leaf(f.size()));
+                    }
+                    f.root()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// RFC 9162 2.1.3.1 `PATH(m, D[n])`, from the leaf upward. `None` when `index >= n`.
@@ -291,6 +353,21 @@ mod tests {
                 frontier.push(all[n]);
             }
         }
+    }
+
+    #[test]
+    fn prefix_roots_match_root_of_every_prefix() {
+        let n = 3 * 1024 + 77;
+        let all = leaves(n);
+        let sizes: Vec<u64> = vec![0, 0, 1, 2, 3, 1023, 1024, 1025, 2048, 2049, 3000, 3072, n];
+        let got = prefix_roots(n, |i| all[i as usize], &sizes);
+        let want: Vec<Hash> = sizes.iter().map(|&s| root(&all[..s as usize])).collect();
+        assert_eq!(got, want);
+        assert!(prefix_roots(n, |i| all[i as usize], &[]).is_empty());
+        assert_eq!(
+            prefix_roots(2048, |i| all[i as usize], &[2048]),
+            [root(&all[..2048])]
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use rayon::prelude::*;
 use super::input::RecordRow;
 use crate::ed25519::{self, BatchItem, KeyCheck};
 use crate::protocol::{self, Kind};
+use crate::v2::derive;
 use crate::v2::record::Header;
 
 pub const LINK_OK: u16 = 1 << 0;
@@ -133,7 +134,7 @@ pub fn check_row(row: &RecordRow, duplicate: bool) -> RowState {
         }
         match (&row.salt, &row.payload) {
             (Some(salt), Some(payload)) => {
-                if protocol::commitment(salt, payload).as_slice() == &row.commit[..] {
+                if derive::commitment(salt, payload).as_slice() == &row.commit[..] {
                     flags |= COMMIT_OK;
                 }
             }
@@ -163,14 +164,38 @@ struct ChainWork {
     flags: Vec<(usize, u16)>,
     /// (row, key in force) for rows whose verdict now rests on their signature.
     pending: Vec<(usize, [u8; 32])>,
+    beacons: Vec<([u8; 16], u64, u64)>,
+}
+
+/// `(chain_id, seq, smallest beacon_size)` per (chain, seq) of the non-MALFORMED rows,
+/// sorted: what SPEC 5.3's BEACON_REGRESSED reads (`time::BeaconsBySeq`). The chain pass
+/// has the rows in this order already, so it collects them (saving a sort of every row).
+pub type BeaconsBySeq = Vec<([u8; 16], u64, u64)>;
+
+fn smallest_beacons(rows: &[RecordRow], states: &[RowState], chain: &[ChainKey]) -> BeaconsBySeq {
+    let mut out: BeaconsBySeq = Vec::new();
+    for &(c, seq, _, i) in chain {
+        let (None, Some(b)) = (states[i].malformed, rows[i].beacon_size) else {
+            continue;
+        };
+        match out.last_mut() {
+            Some(last) if last.1 == seq => last.2 = last.2.min(b),
+            _ => out.push((c, seq, b)),
+        }
+    }
+    out
 }
 
 /// Pass 2: every chain, over the rows whose chain_id, seq, prev and link have their sizes
 /// (SPEC 5.1: they take part whatever their own verdict). Sets the chain flags in `states`.
 /// Chains are checked in parallel, then the ordinary records' signatures in batches.
 /// Without `check_signatures` no signature is verified (genesis and rotations are taken
-/// as signed), as v1's `--no-signatures`.
-pub fn check_chains(rows: &[RecordRow], states: &mut [RowState], check_signatures: bool) {
+/// as signed), as v1's `--no-signatures`. Returns the smallest beacons per (chain, seq).
+pub fn check_chains(
+    rows: &[RecordRow],
+    states: &mut [RowState],
+    check_signatures: bool,
+) -> BeaconsBySeq {
     let mut keys: Vec<ChainKey> = rows
         .par_iter()
         .enumerate()
@@ -189,10 +214,17 @@ pub fn check_chains(rows: &[RecordRow], states: &mut [RowState], check_signature
     let snapshot: &[RowState] = states;
     let work = bounds
         .par_windows(2)
-        .map(|w| check_chain(rows, snapshot, &keys[w[0]..w[1]], check_signatures))
+        .map(|w| {
+            let chain = &keys[w[0]..w[1]];
+            let mut work = check_chain(rows, snapshot, chain, check_signatures);
+            work.beacons = smallest_beacons(rows, snapshot, chain);
+            work
+        })
+        // In order (rayon's reduce keeps it): the beacons stay sorted by chain.
         .reduce(ChainWork::default, |mut a, mut b| {
             a.flags.append(&mut b.flags);
             a.pending.append(&mut b.pending);
+            a.beacons.append(&mut b.beacons);
             a
         });
     for &(i, flag) in &work.flags {
@@ -222,6 +254,7 @@ pub fn check_chains(rows: &[RecordRow], states: &mut [RowState], check_signature
     for i in bad {
         states[i].flags |= BAD_SIGNATURE;
     }
+    work.beacons
 }
 
 fn signed_by(row: &RecordRow, key: &[u8; 32]) -> bool {

@@ -143,7 +143,7 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
         .par_iter()
         .map(|r| records::check_row(r, log.is_duplicate(r.log_index)))
         .collect();
-    let beacon_by_seq = records::check_chains(rows, &mut states, options.check_signatures);
+    let beacon_before = records::check_chains(rows, &mut states, options.check_signatures);
 
     let cps: Vec<CheckpointState> = bundle
         .checkpoints
@@ -239,9 +239,6 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
             })
         })
         .collect();
-    // The smallest beacon_size per (chain, seq) of the non-MALFORMED rows, sorted (from the
-    // chain pass), read by binary search.
-    let previous_beacon = time::BeaconsBySeq(beacon_by_seq);
     let timed = |i: usize| {
         let r = &rows[i];
         Some(Timed {
@@ -253,7 +250,7 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
         })
     };
     let time_findings: Vec<TimeFindingRow> =
-        time::findings(rows.len(), timed, &previous_beacon, trust.max_clock_skew_ms)
+        time::findings(rows.len(), timed, &beacon_before, trust.max_clock_skew_ms)
             .into_iter()
             .enumerate()
             .filter_map(|(row, f)| {

@@ -120,28 +120,15 @@ pub struct Timed {
     pub window: Option<Window>,
 }
 
-/// `(chain_id, seq, beacon_size)` of the non-MALFORMED rows, sorted, one per (chain, seq):
-/// the smallest beacon_size there.
-pub struct BeaconsBySeq(pub Vec<([u8; 16], u64, u64)>);
-
-impl BeaconsBySeq {
-    pub fn smallest(&self, chain_id: &[u8; 16], seq: u64) -> Option<&u64> {
-        self.0
-            .binary_search_by(|(c, s, _)| (c, *s).cmp(&(chain_id, seq)))
-            .ok()
-            .map(|i| &self.0[i].2)
-    }
-}
-
 /// The first finding that applies to each record with a window, `None` elsewhere.
-/// `previous_beacon.smallest(chain, seq)` is the smallest beacon_size of the non-MALFORMED rows
-/// at that seq (decision 6: forked, all must be larger; missing, no finding).
+/// `beacon_before[i]` is the smallest beacon_size of the non-MALFORMED rows at record i's
+/// seq - 1 in its chain (decision 6: forked, all must be larger; missing, no finding).
 /// Records are given by index (`record(i)` for `i < n`), built as they are judged: a
 /// vector of them would cost more memory than the findings.
 pub fn findings<F>(
     n: usize,
     record: F,
-    previous_beacon: &BeaconsBySeq,
+    beacon_before: &[Option<u64>],
     skew_ms: u64,
 ) -> Vec<Option<TimeFinding>>
 where
@@ -163,12 +150,8 @@ where
             if w.upper_witnessed().is_some_and(|u| t > u + skew) {
                 return Some(TimeFinding::TimeAfterWitness);
             }
-            let before = r
-                .seq
-                .checked_sub(1)
-                .and_then(|s| previous_beacon.smallest(&r.chain_id, s));
-            before
-                .is_some_and(|&b| r.beacon_size < b)
+            beacon_before[i]
+                .is_some_and(|b| r.beacon_size < b)
                 .then_some(TimeFinding::BeaconRegressed)
         })
         .collect()

@@ -108,6 +108,19 @@ impl Frontier {
         self.size += 1u64 << height;
     }
 
+    /// `MTH` of the leaves pushed so far followed by those of `tail`, a frontier of the
+    /// leaves after them whose subtrees are all lower than this one's (the rest of a chunk).
+    fn root_with(&self, tail: &Frontier) -> Hash {
+        let mut iter = self.nodes.iter().chain(&tail.nodes).rev();
+        let Some(&(_, mut acc)) = iter.next() else {
+            return empty_root();
+        };
+        for (_, left) in iter {
+            acc = node_hash(left, &acc);
+        }
+        acc
+    }
+
     /// `MTH` of the leaves pushed so far.
     pub fn root(&self) -> Hash {
         let mut iter = self.nodes.iter().rev();
@@ -125,10 +138,9 @@ impl Frontier {
 const CHUNK_HEIGHT: u32 = 10;
 
 /// `MTH` of the first `s` of the `n` leaves `leaf(i)` for each `s` of `sizes` (ascending,
-/// each <= n), in that order. The perfect subtrees of aligned chunks of 1,024 leaves are
-/// hashed in parallel (each leaf hashed there and nowhere else, none kept: O(log n)
-/// memory), joined in one pass; a size inside a chunk continues from the chunk's start
-/// over its leaves (at most one chunk's hashing again per chunk holding sizes).
+/// each <= n), in that order. Aligned chunks of 1,024 leaves are hashed in parallel, each
+/// leaf once and none kept (O(log n) memory): a chunk gives its perfect subtree's root and,
+/// at each size that ends inside it, its own frontier there; one pass joins them in order.
 pub fn prefix_roots<F>(n: u64, leaf: F, sizes: &[u64]) -> Vec<Hash>
 where
     F: Fn(u64) -> Hash + Sync,
@@ -136,43 +148,47 @@ where
     debug_assert!(sizes.windows(2).all(|w| w[0] <= w[1]) && sizes.iter().all(|&s| s <= n));
     let chunk = 1u64 << CHUNK_HEIGHT;
     let top = sizes.last().copied().unwrap_or(0);
-    let full: Vec<Hash> = (0..top / chunk)
+    // Per chunk below `top`: its root if whole, and its frontier at each size ending in it.
+    let chunks: Vec<(Option<Hash>, Vec<Frontier>)> = (0..top.div_ceil(chunk))
         .into_par_iter()
         .map(|c| {
-            let mut f = Frontier::new();
-            (c * chunk..(c + 1) * chunk).for_each(|i| f.push(leaf(i)));
-            f.root()
+            let (start, end) = (c * chunk, ((c + 1) * chunk).min(top));
+            let inside = &sizes[sizes.partition_point(|&s| s <= start)..];
+            let mut inside = inside.iter().take_while(|&&s| s <= end).peekable();
+            let mut local = Frontier::new();
+            let mut snapshots = Vec::new();
+            for i in start..end {
+                local.push(leaf(i));
+                while inside.next_if(|&&s| s == i + 1).is_some() {
+                    snapshots.push(local.clone());
+                }
+            }
+            let whole = (end - start == chunk).then(|| local.root());
+            (whole, snapshots)
         })
         .collect();
-    // The frontier at the start of every chunk that holds sizes, and those sizes, in one
-    // pass over the chunk roots.
-    let mut groups: Vec<(Frontier, &[u64])> = Vec::new();
-    let mut frontier = Frontier::new();
-    let mut rest = sizes;
-    while let Some(&first) = rest.first() {
-        let c = first / chunk;
-        let here = rest.partition_point(|&s| s / chunk == c);
-        let joined = (frontier.size() / chunk) as usize;
-        for root in &full[joined..c as usize] {
-            frontier.push_subtree(CHUNK_HEIGHT, *root);
+    let mut out = Vec::with_capacity(sizes.len());
+    let mut global = Frontier::new();
+    // Sizes on a chunk boundary (0 included) are the joined frontier's own roots.
+    let mut on_boundary = sizes.iter().filter(|&&s| s % chunk == 0).peekable();
+    for (whole, snapshots) in chunks {
+        while on_boundary.next_if(|&&s| s == global.size()).is_some() {
+            out.push(global.root());
         }
-        groups.push((frontier.clone(), &rest[..here]));
-        rest = &rest[here..];
+        for local in &snapshots {
+            // A size inside a whole chunk ends at its last leaf: on the next boundary.
+            if local.size() < chunk {
+                out.push(global.root_with(local));
+            }
+        }
+        if let Some(root) = whole {
+            global.push_subtree(CHUNK_HEIGHT, root);
+        }
     }
-    groups
-        .into_par_iter()
-        .flat_map_iter(|(mut f, group)| {
-            group
-                .iter()
-                .map(|&s| {
-                    while f.size() < s {
-                        f.push(leaf(f.size()));
-                    }
-                    f.root()
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect()
+    while on_boundary.next_if(|&&s| s == global.size()).is_some() {
+        out.push(global.root());
+    }
+    out
 }
 
 /// RFC 9162 2.1.3.1 `PATH(m, D[n])`, from the leaf upward. `None` when `index >= n`.
@@ -364,6 +380,9 @@ mod tests {
         let want: Vec<Hash> = sizes.iter().map(|&s| root(&all[..s as usize])).collect();
         assert_eq!(got, want);
         assert!(prefix_roots(n, |i| all[i as usize], &[]).is_empty());
+        let some = [5, 1500, 1500, 2047];
+        let got = prefix_roots(n, |i| all[i as usize], &some);
+        assert_eq!(got, some.map(|s| root(&all[..s as usize])));
         assert_eq!(
             prefix_roots(2048, |i| all[i as usize], &[2048]),
             [root(&all[..2048])]

@@ -8,11 +8,13 @@
 
 pub mod audit;
 pub mod cosignature;
+pub mod derive;
 pub mod entry;
 pub mod keys;
 pub mod note;
 pub mod receipt;
 pub mod record;
+pub mod sha256;
 pub mod tree;
 
 /// BLAKE3 derive-key contexts new in v2. The date in them is part of the protocol.

@@ -1,8 +1,8 @@
 //! SPEC 1.2: the 138-byte record header (v1's fields plus the beacon of 1.5) and its link.
 //! Commitment and chain id are unchanged from v1 and stay in `crate::protocol`.
 
-use super::{Hash, LINK_CONTEXT, VERSION};
-use crate::protocol::{kdf, ChainId};
+use super::{Hash, VERSION};
+use crate::protocol::ChainId;
 
 pub const HEADER_LEN: usize = 138;
 
@@ -47,5 +47,5 @@ impl Header {
 
 /// `KDF(link v2 ctx, header)` of an encoded header.
 pub fn link_of_header(header: &[u8; HEADER_LEN]) -> Hash {
-    kdf(LINK_CONTEXT, &[header])
+    super::derive::link(header)
 }

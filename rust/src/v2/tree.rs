@@ -6,6 +6,7 @@
 //! `tlog_tiles` 0.2.0 computes the same tree (the tests check ours against it), but only
 //! over its stored-hash layout, and answers `InvalidInput` for consistency from size 0.
 
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::Hash;
@@ -22,6 +23,10 @@ pub fn empty_root() -> Hash {
 
 /// `SHA256(0x00 || entry)`.
 pub fn leaf_hash(entry: &[u8]) -> Hash {
+    // A log entry (41 bytes) fits one block: straight onto the compression function.
+    if entry.len() < 55 {
+        return super::sha256::one_block(0, entry);
+    }
     let mut h = Sha256::new();
     h.update([0u8]);
     h.update(entry);
@@ -30,11 +35,7 @@ pub fn leaf_hash(entry: &[u8]) -> Hash {
 
 /// `SHA256(0x01 || left || right)`.
 pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
-    let mut h = Sha256::new();
-    h.update([1u8]);
-    h.update(left);
-    h.update(right);
-    h.finalize().into()
+    super::sha256::node(left, right)
 }
 
 /// Largest power of two strictly below `n` (n >= 2).
@@ -88,16 +89,36 @@ impl Frontier {
 
     /// Appends one leaf hash.
     pub fn push(&mut self, leaf: Hash) {
-        let mut node = (0u32, leaf);
-        while let Some(&(height, left)) = self.nodes.last() {
-            if height != node.0 {
+        self.push_subtree(0, leaf);
+    }
+
+    /// Appends the root of a perfect subtree of `2^height` leaves; the size must be a
+    /// multiple of `2^height` (the subtree is aligned, as in the tree of the whole log).
+    fn push_subtree(&mut self, height: u32, root: Hash) {
+        debug_assert!(self.size % (1u64 << height) == 0);
+        let mut node = (height, root);
+        while let Some(&(h, left)) = self.nodes.last() {
+            if h != node.0 {
                 break;
             }
             self.nodes.pop();
-            node = (height + 1, node_hash(&left, &node.1));
+            node = (h + 1, node_hash(&left, &node.1));
         }
         self.nodes.push(node);
-        self.size += 1;
+        self.size += 1u64 << height;
+    }
+
+    /// `MTH` of the leaves pushed so far followed by those of `tail`, a frontier of the
+    /// leaves after them whose subtrees are all lower than this one's (the rest of a chunk).
+    fn root_with(&self, tail: &Frontier) -> Hash {
+        let mut iter = self.nodes.iter().chain(&tail.nodes).rev();
+        let Some(&(_, mut acc)) = iter.next() else {
+            return empty_root();
+        };
+        for (_, left) in iter {
+            acc = node_hash(left, &acc);
+        }
+        acc
     }
 
     /// `MTH` of the leaves pushed so far.
@@ -111,6 +132,63 @@ impl Frontier {
         }
         acc
     }
+}
+
+/// Leaves per aligned chunk of `prefix_roots` (2^10: a chunk's hashing is worth a task).
+const CHUNK_HEIGHT: u32 = 10;
+
+/// `MTH` of the first `s` of the `n` leaves `leaf(i)` for each `s` of `sizes` (ascending,
+/// each <= n), in that order. Aligned chunks of 1,024 leaves are hashed in parallel, each
+/// leaf once and none kept (O(log n) memory): a chunk gives its perfect subtree's root and,
+/// at each size that ends inside it, its own frontier there; one pass joins them in order.
+pub fn prefix_roots<F>(n: u64, leaf: F, sizes: &[u64]) -> Vec<Hash>
+where
+    F: Fn(u64) -> Hash + Sync,
+{
+    debug_assert!(sizes.windows(2).all(|w| w[0] <= w[1]) && sizes.iter().all(|&s| s <= n));
+    let chunk = 1u64 << CHUNK_HEIGHT;
+    let top = sizes.last().copied().unwrap_or(0);
+    // Per chunk below `top`: its root if whole, and its frontier at each size ending in it.
+    let chunks: Vec<(Option<Hash>, Vec<Frontier>)> = (0..top.div_ceil(chunk))
+        .into_par_iter()
+        .map(|c| {
+            let (start, end) = (c * chunk, ((c + 1) * chunk).min(top));
+            let inside = &sizes[sizes.partition_point(|&s| s <= start)..];
+            let mut inside = inside.iter().take_while(|&&s| s <= end).peekable();
+            let mut local = Frontier::new();
+            let mut snapshots = Vec::new();
+            for i in start..end {
+                local.push(leaf(i));
+                while inside.next_if(|&&s| s == i + 1).is_some() {
+                    snapshots.push(local.clone());
+                }
+            }
+            let whole = (end - start == chunk).then(|| local.root());
+            (whole, snapshots)
+        })
+        .collect();
+    let mut out = Vec::with_capacity(sizes.len());
+    let mut global = Frontier::new();
+    // Sizes on a chunk boundary (0 included) are the joined frontier's own roots.
+    let mut on_boundary = sizes.iter().filter(|&&s| s % chunk == 0).peekable();
+    for (whole, snapshots) in chunks {
+        while on_boundary.next_if(|&&s| s == global.size()).is_some() {
+            out.push(global.root());
+        }
+        for local in &snapshots {
+            // A size inside a whole chunk ends at its last leaf: on the next boundary.
+            if local.size() < chunk {
+                out.push(global.root_with(local));
+            }
+        }
+        if let Some(root) = whole {
+            global.push_subtree(CHUNK_HEIGHT, root);
+        }
+    }
+    while on_boundary.next_if(|&&s| s == global.size()).is_some() {
+        out.push(global.root());
+    }
+    out
 }
 
 /// RFC 9162 2.1.3.1 `PATH(m, D[n])`, from the leaf upward. `None` when `index >= n`.
@@ -291,6 +369,24 @@ mod tests {
                 frontier.push(all[n]);
             }
         }
+    }
+
+    #[test]
+    fn prefix_roots_match_root_of_every_prefix() {
+        let n = 3 * 1024 + 77;
+        let all = leaves(n);
+        let sizes: Vec<u64> = vec![0, 0, 1, 2, 3, 1023, 1024, 1025, 2048, 2049, 3000, 3072, n];
+        let got = prefix_roots(n, |i| all[i as usize], &sizes);
+        let want: Vec<Hash> = sizes.iter().map(|&s| root(&all[..s as usize])).collect();
+        assert_eq!(got, want);
+        assert!(prefix_roots(n, |i| all[i as usize], &[]).is_empty());
+        let some = [5, 1500, 1500, 2047];
+        let got = prefix_roots(n, |i| all[i as usize], &some);
+        assert_eq!(got, some.map(|s| root(&all[..s as usize])));
+        assert_eq!(
+            prefix_roots(2048, |i| all[i as usize], &[2048]),
+            [root(&all[..2048])]
+        );
     }
 
     #[test]

@@ -3,16 +3,16 @@
 //! whose entries differ, or with a row that can't form an entry (decision 7) can't be
 //! rebuilt; identical duplicate rows rebuild as one entry.
 //!
-//! The prefix roots come from one pass of a `Frontier` over the positions in order, taking
-//! the roots at the sizes asked for: a streamed audit can feed the same pass in order.
+//! The prefix roots come from `tree::prefix_roots` over the rebuildable positions: aligned
+//! chunks hashed in parallel, joined in order.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use rayon::prelude::*;
 
 use super::input::RecordRow;
 use crate::v2::entry::entry_leaf_hash;
-use crate::v2::tree::Frontier;
+use crate::v2::tree::prefix_roots;
 use crate::v2::Hash;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +36,9 @@ pub struct Log {
     positions: Vec<Position>,
     /// Positions 0 .. rebuildable all rebuild.
     rebuildable: u64,
-    roots: HashMap<u64, Hash>,
+    /// `(size, root)` ascending: a few sizes, read once per record (a binary search is
+    /// cheaper than hashing the key).
+    roots: Vec<(u64, Hash)>,
 }
 
 impl Log {
@@ -79,7 +81,7 @@ impl Log {
         Log {
             positions,
             rebuildable,
-            roots: HashMap::new(),
+            roots: Vec::new(),
         }
     }
 
@@ -106,6 +108,15 @@ impl Log {
     }
 
     fn find(&self, index: u64) -> Option<&Position> {
+        // Positions are distinct and ascending: where the log has no hole below `index`,
+        // it is at its own place (most lookups, one per record).
+        if let Some(p) = self
+            .positions
+            .get(index as usize)
+            .filter(|p| p.index == index)
+        {
+            return Some(p);
+        }
         self.positions
             .binary_search_by_key(&index, |p| p.index)
             .ok()
@@ -121,34 +132,28 @@ impl Log {
         self.find(log_index).is_some_and(|p| p.claims > 1)
     }
 
-    /// Computes the roots of the prefixes of the given sizes that can be rebuilt.
+    /// Computes the roots of the prefixes of the given sizes that can be rebuilt (the
+    /// entries hashed in parallel, `tree::prefix_roots`).
     pub fn compute_roots(&mut self, sizes: &BTreeSet<u64>) {
-        let mut frontier = Frontier::new();
-        let mut wanted = sizes
+        let wanted: Vec<u64> = sizes
             .iter()
             .copied()
             .filter(|&s| s <= self.rebuildable)
-            .peekable();
-        // Positions 0 .. rebuildable are consecutive entries, so the slots' order is theirs.
-        let mut positions = self.positions.iter().map(|p| &p.slot);
-        while let Some(&size) = wanted.peek() {
-            if frontier.size() == size {
-                self.roots.insert(size, frontier.root());
-                wanted.next();
-                continue;
-            }
-            match positions.next() {
-                Some(Slot::Entry { link, received_ms }) => {
-                    frontier.push(entry_leaf_hash(link, *received_ms))
-                }
-                _ => break,
-            }
-        }
+            .collect();
+        // Positions 0 .. rebuildable are consecutive entries: position i is at i.
+        let positions = &self.positions;
+        let leaf = |i: u64| match positions[i as usize].slot {
+            Slot::Entry { link, received_ms } => entry_leaf_hash(&link, received_ms),
+            Slot::Unrebuildable => unreachable!("below the rebuildable size"),
+        };
+        let roots = prefix_roots(self.rebuildable, leaf, &wanted);
+        self.roots = wanted.into_iter().zip(roots).collect();
     }
 
     /// `MTH` of the first `size` entries, where they rebuild (and were asked for).
     pub fn root(&self, size: u64) -> Option<Hash> {
-        self.roots.get(&size).copied()
+        let i = self.roots.binary_search_by_key(&size, |&(s, _)| s).ok()?;
+        Some(self.roots[i].1)
     }
 
     /// The entry at a rebuildable position: `(link, received_ms)`.

@@ -20,7 +20,7 @@ pub mod records;
 pub mod time;
 pub mod verdict;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use rayon::prelude::*;
 
@@ -88,12 +88,11 @@ pub(crate) fn judge_beacon(
     log_index: u64,
     attested: u64,
     log: &Log,
-    signed: &HashSet<(u64, Hash)>,
+    signed: &[(u64, Hash)],
 ) -> Beacon {
     if size == 0 {
         return Beacon::Zero;
     }
-    let excused = Hash::try_from(root).is_ok_and(|r| signed.contains(&(size, r)));
     let wrong = if size > log_index {
         true
     } else if attested >= size {
@@ -101,10 +100,14 @@ pub(crate) fn judge_beacon(
     } else {
         return Beacon::NotJudged;
     };
-    match (wrong, excused) {
-        (false, _) => Beacon::Right,
-        (true, true) => Beacon::NotJudged,
-        (true, false) => Beacon::Bad,
+    if !wrong {
+        return Beacon::Right;
+    }
+    let excused = Hash::try_from(root).is_ok_and(|r| signed.binary_search(&(size, r)).is_ok());
+    if excused {
+        Beacon::NotJudged
+    } else {
+        Beacon::Bad
     }
 }
 
@@ -142,7 +145,7 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
         .par_iter()
         .map(|r| records::check_row(r, log.is_duplicate(r.log_index)))
         .collect();
-    records::check_chains(rows, &mut states, options.check_signatures);
+    let beacon_before = records::check_chains(rows, &mut states, options.check_signatures);
 
     let cps: Vec<CheckpointState> = bundle
         .checkpoints
@@ -160,7 +163,10 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
         .chain(notes.iter().filter_map(|n| n.signed_body()))
         .map(|cp| (cp.tree_size, cp.root))
         .collect();
-    let signed_set: HashSet<(u64, Hash)> = signed.iter().copied().collect();
+    // Sorted: read by binary search for the few records whose beacon is wrong.
+    let mut signed_set = signed.clone();
+    signed_set.sort_unstable();
+    signed_set.dedup();
 
     let mut sizes: BTreeSet<u64> = signed.iter().map(|&(s, _)| s).collect();
     sizes.extend(rows.iter().filter_map(|r| r.beacon_size));
@@ -235,21 +241,6 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
             })
         })
         .collect();
-    // The smallest beacon_size per (chain, seq) of the non-MALFORMED rows: sorted, so that
-    // the smallest comes first among equal keys, and read by binary search.
-    let mut beacon_by_seq: Vec<([u8; 16], u64, u64)> = rows
-        .par_iter()
-        .zip(&states)
-        .filter_map(
-            |(r, s)| match (s.malformed, r.chain_id16(), r.seq, r.beacon_size) {
-                (None, Some(c), Some(seq), Some(b)) => Some((*c, seq, b)),
-                _ => None,
-            },
-        )
-        .collect();
-    beacon_by_seq.par_sort_unstable();
-    beacon_by_seq.dedup_by_key(|&mut (c, seq, _)| (c, seq));
-    let previous_beacon = time::BeaconsBySeq(beacon_by_seq);
     let timed = |i: usize| {
         let r = &rows[i];
         Some(Timed {
@@ -261,7 +252,7 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
         })
     };
     let time_findings: Vec<TimeFindingRow> =
-        time::findings(rows.len(), timed, &previous_beacon, trust.max_clock_skew_ms)
+        time::findings(rows.len(), timed, &beacon_before, trust.max_clock_skew_ms)
             .into_iter()
             .enumerate()
             .filter_map(|(row, f)| {

@@ -7,6 +7,7 @@ use rayon::prelude::*;
 use super::input::RecordRow;
 use crate::ed25519::{self, BatchItem, KeyCheck};
 use crate::protocol::{self, Kind};
+use crate::v2::derive;
 use crate::v2::record::Header;
 
 pub const LINK_OK: u16 = 1 << 0;
@@ -133,7 +134,7 @@ pub fn check_row(row: &RecordRow, duplicate: bool) -> RowState {
         }
         match (&row.salt, &row.payload) {
             (Some(salt), Some(payload)) => {
-                if protocol::commitment(salt, payload).as_slice() == &row.commit[..] {
+                if derive::commitment(salt, payload).as_slice() == &row.commit[..] {
                     flags |= COMMIT_OK;
                 }
             }
@@ -163,14 +164,54 @@ struct ChainWork {
     flags: Vec<(usize, u16)>,
     /// (row, key in force) for rows whose verdict now rests on their signature.
     pending: Vec<(usize, [u8; 32])>,
+    /// (row, smallest beacon_size of the non-MALFORMED rows at its chain's seq - 1).
+    beacons_before: Vec<(usize, u64)>,
+}
+
+/// For every row whose chain has non-MALFORMED rows at seq - 1 with a beacon_size: the
+/// smallest of those (what SPEC 5.3's BEACON_REGRESSED compares with; decision 6: forked,
+/// all must be larger). The chain pass has each chain's rows by seq already, so it is
+/// read here, not looked up per record later.
+fn beacons_before(
+    rows: &[RecordRow],
+    states: &[RowState],
+    chain: &[ChainKey],
+) -> Vec<(usize, u64)> {
+    let mut out = Vec::new();
+    // (seq, smallest beacon_size of its non-MALFORMED rows) of the group before.
+    let mut before: Option<(u64, Option<u64>)> = None;
+    let mut start = 0;
+    while start < chain.len() {
+        let seq = chain[start].1;
+        let end = start + chain[start..].iter().take_while(|m| m.1 == seq).count();
+        let group = &chain[start..end];
+        if let Some((s, Some(b))) = before {
+            if seq > 0 && s == seq - 1 {
+                out.extend(group.iter().map(|&(_, _, _, i)| (i, b)));
+            }
+        }
+        let smallest = group
+            .iter()
+            .filter(|&&(_, _, _, i)| states[i].malformed.is_none())
+            .filter_map(|&(_, _, _, i)| rows[i].beacon_size)
+            .min();
+        before = Some((seq, smallest));
+        start = end;
+    }
+    out
 }
 
 /// Pass 2: every chain, over the rows whose chain_id, seq, prev and link have their sizes
 /// (SPEC 5.1: they take part whatever their own verdict). Sets the chain flags in `states`.
 /// Chains are checked in parallel, then the ordinary records' signatures in batches.
 /// Without `check_signatures` no signature is verified (genesis and rotations are taken
-/// as signed), as v1's `--no-signatures`.
-pub fn check_chains(rows: &[RecordRow], states: &mut [RowState], check_signatures: bool) {
+/// as signed), as v1's `--no-signatures`. Returns, per row, the smallest beacon_size at
+/// its chain's seq - 1 (`beacons_before`; `None` where there is none).
+pub fn check_chains(
+    rows: &[RecordRow],
+    states: &mut [RowState],
+    check_signatures: bool,
+) -> Vec<Option<u64>> {
     let mut keys: Vec<ChainKey> = rows
         .par_iter()
         .enumerate()
@@ -187,20 +228,32 @@ pub fn check_chains(rows: &[RecordRow], states: &mut [RowState], check_signature
     bounds.push(keys.len());
 
     let snapshot: &[RowState] = states;
-    let work = bounds
+    // Collected per chain, then joined once (a reduce would copy them at every level).
+    let mut works: Vec<ChainWork> = bounds
         .par_windows(2)
-        .map(|w| check_chain(rows, snapshot, &keys[w[0]..w[1]], check_signatures))
-        .reduce(ChainWork::default, |mut a, mut b| {
-            a.flags.append(&mut b.flags);
-            a.pending.append(&mut b.pending);
-            a
-        });
-    for &(i, flag) in &work.flags {
-        states[i].flags |= flag;
+        .map(|w| {
+            let chain = &keys[w[0]..w[1]];
+            let mut work = check_chain(rows, snapshot, chain, check_signatures);
+            work.beacons_before = beacons_before(rows, snapshot, chain);
+            work
+        })
+        .collect();
+    let mut before = vec![None; rows.len()];
+    for work in &works {
+        for &(i, flag) in &work.flags {
+            states[i].flags |= flag;
+        }
+        for &(i, b) in &work.beacons_before {
+            before[i] = Some(b);
+        }
     }
-    let bad: Vec<usize> = work
-        .pending
-        .par_chunks(batch_size(work.pending.len(), rayon::current_num_threads()))
+    let pending: Vec<(usize, [u8; 32])> = works
+        .iter_mut()
+        .flat_map(|w| std::mem::take(&mut w.pending))
+        .collect();
+    drop(works);
+    let bad: Vec<usize> = pending
+        .par_chunks(batch_size(pending.len(), rayon::current_num_threads()))
         .flat_map_iter(|chunk| {
             let items: Vec<BatchItem<'_>> = chunk
                 .iter()
@@ -222,6 +275,7 @@ pub fn check_chains(rows: &[RecordRow], states: &mut [RowState], check_signature
     for i in bad {
         states[i].flags |= BAD_SIGNATURE;
     }
+    before
 }
 
 fn signed_by(row: &RecordRow, key: &[u8; 32]) -> bool {

@@ -16,16 +16,16 @@ fn qth(mut values: Vec<u64>, q: usize, greatest: bool) -> Option<u64> {
 }
 
 /// The witnesses' valid cosignature times on the attesting checkpoints, summarised so
-/// that each record's `W_early` costs a binary search and one value per witness.
+/// that each record's `W_early` costs a binary search.
 pub struct WitnessClocks {
     /// The attesting checkpoints' tree sizes, ascending.
     sizes: Vec<u64>,
-    /// `suffix_min[w][k]`: witness w's smallest time on the attesting checkpoints k.. (by
-    /// size); one extra `None` at the end.
-    suffix_min: Vec<Vec<Option<u64>>>,
+    /// `early[k]`: `W_early` of a record that the attesting checkpoints k.. cover (by
+    /// size; one extra `None` at the end): the q-th smallest of each witness's smallest
+    /// time on them. Per checkpoint, so that a record's `W_early` is a binary search and
+    /// a lookup (no per-record sort).
+    early: Vec<Option<u64>>,
     late: Option<u64>,
-    /// `q = max(1, witness_quorum)`.
-    q: usize,
 }
 
 impl WitnessClocks {
@@ -36,7 +36,8 @@ impl WitnessClocks {
             .filter_map(|s| Some((s.signed.as_ref()?.tree_size, &s.witness_times[..])))
             .collect();
         by_size.sort_by_key(|(size, _)| *size);
-        let suffix_min = (0..witnesses)
+        // suffix_min[w][k]: witness w's smallest time on the attesting checkpoints k..
+        let suffix_min: Vec<Vec<Option<u64>>> = (0..witnesses)
             .map(|w| {
                 let mut out = vec![None; by_size.len() + 1];
                 for k in (0..by_size.len()).rev() {
@@ -56,11 +57,17 @@ impl WitnessClocks {
                 .max()
                 .copied()
         });
+        let late = qth(greatest.collect(), q, true);
+        let early = (0..=by_size.len())
+            .map(|k| {
+                let per_witness = suffix_min.iter().filter_map(|m| m[k]);
+                qth(per_witness.collect(), q, false)
+            })
+            .collect();
         WitnessClocks {
             sizes: by_size.iter().map(|(size, _)| *size).collect(),
-            suffix_min,
-            late: qth(greatest.collect(), q, true),
-            q,
+            early,
+            late,
         }
     }
 
@@ -72,9 +79,7 @@ impl WitnessClocks {
     /// `W_early` of the record at `log_index`: the q-th smallest of each witness's smallest
     /// time on an attesting checkpoint that covers it.
     pub fn early(&self, log_index: u64) -> Option<u64> {
-        let k = self.sizes.partition_point(|&size| size <= log_index);
-        let per_witness = self.suffix_min.iter().filter_map(|m| m[k]);
-        qth(per_witness.collect(), self.q, false)
+        self.early[self.sizes.partition_point(|&size| size <= log_index)]
     }
 }
 
@@ -115,28 +120,15 @@ pub struct Timed {
     pub window: Option<Window>,
 }
 
-/// `(chain_id, seq, beacon_size)` of the non-MALFORMED rows, sorted, one per (chain, seq):
-/// the smallest beacon_size there.
-pub struct BeaconsBySeq(pub Vec<([u8; 16], u64, u64)>);
-
-impl BeaconsBySeq {
-    pub fn smallest(&self, chain_id: &[u8; 16], seq: u64) -> Option<&u64> {
-        self.0
-            .binary_search_by(|(c, s, _)| (c, *s).cmp(&(chain_id, seq)))
-            .ok()
-            .map(|i| &self.0[i].2)
-    }
-}
-
 /// The first finding that applies to each record with a window, `None` elsewhere.
-/// `previous_beacon.smallest(chain, seq)` is the smallest beacon_size of the non-MALFORMED rows
-/// at that seq (decision 6: forked, all must be larger; missing, no finding).
+/// `beacon_before[i]` is the smallest beacon_size of the non-MALFORMED rows at record i's
+/// seq - 1 in its chain (decision 6: forked, all must be larger; missing, no finding).
 /// Records are given by index (`record(i)` for `i < n`), built as they are judged: a
 /// vector of them would cost more memory than the findings.
 pub fn findings<F>(
     n: usize,
     record: F,
-    previous_beacon: &BeaconsBySeq,
+    beacon_before: &[Option<u64>],
     skew_ms: u64,
 ) -> Vec<Option<TimeFinding>>
 where
@@ -158,12 +150,8 @@ where
             if w.upper_witnessed().is_some_and(|u| t > u + skew) {
                 return Some(TimeFinding::TimeAfterWitness);
             }
-            let before = r
-                .seq
-                .checked_sub(1)
-                .and_then(|s| previous_beacon.smallest(&r.chain_id, s));
-            before
-                .is_some_and(|&b| r.beacon_size < b)
+            beacon_before[i]
+                .is_some_and(|b| r.beacon_size < b)
                 .then_some(TimeFinding::BeaconRegressed)
         })
         .collect()

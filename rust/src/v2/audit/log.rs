@@ -6,7 +6,7 @@
 //! The prefix roots come from `tree::prefix_roots` over the rebuildable positions: aligned
 //! chunks hashed in parallel, joined in order.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use rayon::prelude::*;
 
@@ -100,6 +100,8 @@ impl Log {
                 claims: 1,
             })
             .collect();
+        let mut roots: Vec<(u64, Hash)> = roots.into_iter().collect();
+        roots.sort_unstable_by_key(|&(size, _)| size);
         Log {
             positions,
             rebuildable: 0,

@@ -7,7 +7,7 @@
 //! known: small, rebuilt from the same inputs in each task, so every task judges alike.
 //! The steps are `audit`'s own (mod.rs), in its order, over the same functions.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use rayon::prelude::*;
 
@@ -28,7 +28,8 @@ pub struct Judged {
     pub cps: Vec<CheckpointState>,
     pub notes: Vec<EvidenceNote>,
     pub signed: Vec<(u64, Hash)>,
-    pub signed_set: HashSet<(u64, Hash)>,
+    /// `signed`, sorted and deduplicated (read by binary search).
+    pub signed_set: Vec<(u64, Hash)>,
     pub attested: u64,
     pub covered: u64,
     pub clocks: WitnessClocks,
@@ -68,7 +69,9 @@ impl Judged {
             .chain(notes.iter().filter_map(|n| n.signed_body()))
             .map(|cp| (cp.tree_size, cp.root))
             .collect();
-        let signed_set = signed.iter().copied().collect();
+        let mut signed_set = signed.clone();
+        signed_set.sort_unstable();
+        signed_set.dedup();
         let attesting: Vec<&CheckpointState> = cps.iter().filter(|c| c.attests(&log)).collect();
         let attested = attesting
             .iter()
@@ -248,7 +251,7 @@ pub fn judge_bucket(
             }
         })
         .collect();
-    records::check_chains(rows, &mut states, check_signatures);
+    let beacon_before = records::check_chains(rows, &mut states, check_signatures);
     let (log, attested) = (&judged.log, judged.attested);
     let beacons: Vec<Beacon> = rows
         .par_iter()
@@ -287,19 +290,6 @@ pub fn judge_bucket(
             })
         })
         .collect();
-    let mut by_seq: Vec<([u8; 16], u64, u64)> = rows
-        .par_iter()
-        .zip(&states)
-        .filter_map(
-            |(r, s)| match (s.malformed, r.chain_id16(), r.seq, r.beacon_size) {
-                (None, Some(c), Some(seq), Some(b)) => Some((*c, seq, b)),
-                _ => None,
-            },
-        )
-        .collect();
-    by_seq.par_sort_unstable();
-    by_seq.dedup_by_key(|&mut (c, seq, _)| (c, seq));
-    let previous = time::BeaconsBySeq(by_seq);
     let timed = |i: usize| {
         let r = &rows[i];
         Some(Timed {
@@ -310,7 +300,7 @@ pub fn judge_bucket(
             window: windows[i],
         })
     };
-    let time_findings = time::findings(rows.len(), timed, &previous, trust.max_clock_skew_ms)
+    let time_findings = time::findings(rows.len(), timed, &beacon_before, trust.max_clock_skew_ms)
         .into_iter()
         .enumerate()
         .filter_map(|(row, f)| {

@@ -14,11 +14,11 @@ import atheris
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 with atheris.instrument_imports():
-    import hashcore.bundle.format_v2  # noqa: F401
-    import hashcore.policy  # noqa: F401
+    import hashcore.bundle.format_v2
+    import hashcore.policy
     import hashcore.safe_read  # noqa: F401
 
-from targets import TARGETS, run_one  # noqa: E402
+from targets import TARGETS, run_one
 
 
 def main() -> None:

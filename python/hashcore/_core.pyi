@@ -1,7 +1,6 @@
 """Type stubs of the Rust extension ``hashcore._core`` (checked by ``mypy.stubtest``)."""
 
 from collections.abc import Iterable, Mapping, Sequence
-from os import PathLike
 from typing import Any, Literal, final
 
 from typing_extensions import Buffer

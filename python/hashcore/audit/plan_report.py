@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..policy import Policy
+from .chains import CHAIN_SUMMARY_SCHEMA
 from .columns import column_array
 from .plan_tasks import BucketResult, PartRef
 from .v2_engine import ChainAnchor
@@ -33,7 +34,6 @@ from .v2_report import (
     failure_reason,
     note_rejection,
 )
-from .chains import CHAIN_SUMMARY_SCHEMA
 
 __all__ = ["PartitionedAuditReport", "PlanInputs", "assemble_report"]
 

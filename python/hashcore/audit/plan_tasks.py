@@ -27,10 +27,10 @@ from .. import _core
 from ..bundle.format_v2 import NOTE_SCHEMA, RECORD_SCHEMA_V2, check_read_table
 from ..errors import BundleError
 from ..safe_read import open_parquet
+from .chains import chain_summary
 from .columns import binary_column_spec, column_array, int_column_spec
 from .v2_columns import note_spec, record_specs_v2
 from .v2_report import RECORD_VERDICT_CODES_V2
-from .chains import chain_summary
 
 __all__ = [
     "BucketResult",

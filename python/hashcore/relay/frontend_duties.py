@@ -12,13 +12,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.registry import Collector
 
 from .witnessing import Witnessing, start_witnessing
 
-__all__ = ["WitnessDuty"]
+if TYPE_CHECKING:
+    from .config import RelayConfig
+    from .ledger import Ledger
+    from .writer import Writer
+
+__all__ = ["WitnessDuty", "start_for_config"]
 
 log = logging.getLogger("hashcore.relay")
 
@@ -93,3 +98,14 @@ class WitnessDuty:
         if self.current is not None:
             await self.current.stop()
             self.current = None
+
+
+async def start_for_config(
+    config: RelayConfig, writer: Writer, ledger: Ledger, registry: Any
+) -> Witnessing | WitnessDuty:
+    """The relay's witnessing for its config: on a frontend, a duty that pushes only while
+    this frontend sequences (:mod:`.frontend_duties`); else the pusher, started now."""
+    if config.frontend:
+        args = (config.witnesses, config.witness_quorum, writer, ledger)
+        return WitnessDuty(*args, registry)
+    return await start_witnessing(config.witnesses, config.witness_quorum, writer, ledger, registry)

@@ -169,7 +169,7 @@ class RelayServer:
             self._start_metrics(cfg.metrics_listen)
         self._timer = asyncio.create_task(self._checkpoint_timer(), name="hashcore-checkpoints")
         if cfg.witnesses:
-            from .witnessing import start_for_config
+            from .frontend_duties import start_for_config
 
             self._witnessing = await start_for_config(
                 cfg, self._writer, ledger, self.metrics.registry

@@ -20,8 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..witness.pusher import WitnessEndpoint, WitnessPusher
-    from .config import RelayConfig
-    from .frontend_duties import WitnessDuty
     from .ledger import Ledger
     from .service import Writer
 
@@ -131,16 +129,3 @@ async def start_witnessing(
         quorum,
     )
     return witnessing
-
-
-async def start_for_config(
-    config: RelayConfig, writer: Writer, ledger: Ledger, registry: Any
-) -> Witnessing | WitnessDuty:
-    """The relay's witnessing for its config: on a frontend, a duty that pushes only while
-    this frontend sequences (:mod:`.frontend_duties`); else the pusher, started now."""
-    if config.frontend:
-        from .frontend_duties import WitnessDuty
-
-        args = (config.witnesses, config.witness_quorum, writer, ledger)
-        return WitnessDuty(*args, registry)
-    return await start_witnessing(config.witnesses, config.witness_quorum, writer, ledger, registry)

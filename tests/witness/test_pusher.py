@@ -207,3 +207,54 @@ def test_witness_arg_and_config_refusals() -> None:
         WitnessPusher([end, end], src, src.store)
     with pytest.raises(WitnessError, match=r"quorum 2 is not in 0\.\.1"):
         WitnessPusher([end], src, src.store, quorum=2)
+
+
+class EverySource(Source):
+    """A relay that signed several checkpoints before the pusher got to them."""
+
+    def __init__(self, log: TestLog, sizes: list[int]) -> None:
+        super().__init__(log)
+        self.sizes = sizes
+        self.asked: list[tuple[int, int]] = []
+
+    def notes_after(self, size: int, limit: int) -> list[bytes]:
+        self.asked.append((size, limit))
+        return [self.log.note(s) for s in self.sizes if s > size][:limit]
+
+
+def test_every_checkpoint_is_pushed_in_order_in_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SPEC v2 5.2 judges each checkpoint by its own cosignatures: one signed between two
+    pushes must reach the witnesses too, oldest first; a backlog goes in chunks."""
+    import hashcore.witness.pusher as pusher_module
+
+    monkeypatch.setattr(pusher_module, "BACKLOG_PER_PUSH", 2)
+    log = TestLog(ORIGIN, LOG_SEED, 11)
+    source = EverySource(log, [2, 4, 7, 9, 11])
+
+    async def main() -> None:
+        servers = [_witness(tmp_path, i, log.key) for i in range(3)]
+        for s in servers:
+            await s.start()
+        ends = [WitnessEndpoint(s.url, s.cfg.name, s.key) for s in servers]
+        pusher = WitnessPusher(ends, source, source.store, quorum=2, backoff_min_s=0.05)
+        await pusher.start()
+        try:
+            await until(lambda: all(s.cosigned_size == 11 for s in pusher.statuses()), "all")
+        finally:
+            await pusher.stop()
+        for s in servers:
+            await s.stop()
+        assert sorted(source.notes) == [2, 4, 7, 9, 11]
+        for size in (2, 4, 7, 9, 11):
+            assert _core.note_verify(source.notes[size], ORIGIN, log.key) == (size, log.root(size))
+            for s in servers:
+                assert len(_core.note_witness_times(source.notes[size], s.cfg.name, s.key)) == 1
+        # Each witness was walked 2 -> 4 -> 7 -> 9 -> 11 with proofs from its last size.
+        assert sorted(set(source.calls)) == [(2, 4), (4, 7), (7, 9), (9, 11)]
+        # Chunks of 2 (3 asked for, to see whether more wait), from the last cosigned size.
+        assert {limit for _, limit in source.asked} == {3}
+        assert {size for size, _ in source.asked} >= {0, 4, 9}
+
+    asyncio.run(main())

@@ -51,6 +51,10 @@ class _LedgerSource:
         cp = await self.writer.call(self.ledger.checkpoint_at, 0)
         return None if cp is None else cp.note
 
+    async def notes_after(self, size: int, limit: int) -> list[bytes]:
+        cps = await self.writer.call(self.ledger.store.checkpoints_after, size, limit)
+        return [cp.note for cp in cps]
+
     async def consistency_proof(self, old: int, new: int) -> list[bytes]:
         _, _, _, proof = await self.writer.call(self.ledger.consistency, old, new)
         return proof

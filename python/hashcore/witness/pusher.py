@@ -97,6 +97,9 @@ class CheckpointSource(Protocol):
     def consistency_proof(self, old: int, new: int) -> list[bytes] | Awaitable[list[bytes]]:
         """RFC 9162 consistency proof from size ``old`` to ``new`` (0 < old <= new)."""
 
+    # Optional: ``notes_after(size, limit)``, the notes of the checkpoints larger than
+    # ``size``, ascending, at most ``limit`` of them; with it every checkpoint is pushed.
+
 
 #: ``(tree_size, root, lines)``: store these verified cosignature lines with the checkpoint.
 CosignatureSink = Callable[[int, bytes, list[bytes]], object]
@@ -150,8 +153,12 @@ async def _maybe(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
+#: How many not-yet-cosigned checkpoints one push sends a witness before yielding.
+BACKLOG_PER_PUSH = 64
+
+
 class WitnessPusher:
-    """Pushes the source's newest checkpoint to every witness in the background."""
+    """Pushes the source's checkpoints to every witness in the background."""
 
     def __init__(
         self,
@@ -275,12 +282,36 @@ class WitnessPusher:
                 self._failed(status, f"{type(e).__name__}: {e}")
 
     async def push_to(self, i: int) -> bool:
-        """Push the newest checkpoint to witness ``i`` once (following 409s); True when it
-        cosigned it (or already had). Failures are recorded and backed off, not raised."""
+        """Push to witness ``i`` every checkpoint it has not cosigned, oldest first, then
+        the newest (following 409s); True when it cosigned the newest (or already had).
+        Failures are recorded and backed off, not raised.
+
+        Every checkpoint, not only the newest: SPEC v2 5.2 judges each checkpoint by its
+        own cosignatures (a later one does not vouch for an earlier one), so a checkpoint
+        the witnesses never saw would audit UNWITNESSED under a quorum policy. A source
+        without ``notes_after`` gets only its newest pushed; a backlog over
+        ``BACKLOG_PER_PUSH`` is pushed in chunks, the task woken again after each."""
         status = self._status[i]
-        note = await _maybe(self.source.latest_note())
-        if note is None:
+        latest = await _maybe(self.source.latest_note())
+        if latest is None:
             return False
+        notes_after = getattr(self.source, "notes_after", None)
+        if notes_after is not None:
+            since = max(status.cosigned_size or 0, status.known_size)
+            backlog = list(await _maybe(notes_after(since, BACKLOG_PER_PUSH + 1)))
+            if len(backlog) > BACKLOG_PER_PUSH:  # the rest on the next wake, in order
+                for note in backlog[:BACKLOG_PER_PUSH]:
+                    if not await self._push_note(status, note):
+                        return False
+                self._wake[i].set()
+                return False
+            for note in backlog:
+                if note != latest and not await self._push_note(status, note):
+                    return False
+        return await self._push_note(status, latest)
+
+    async def _push_note(self, status: WitnessStatus, note: bytes) -> bool:
+        """Push one signed checkpoint to a witness (following 409s); True when cosigned."""
         text, _ = _core.note_parse(note)
         _, size, root = _core.checkpoint_parse_body(text)
         self._newest_size = max(self._newest_size, size)

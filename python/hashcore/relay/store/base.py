@@ -348,6 +348,10 @@ class Store(abc.ABC):
     def list_checkpoints(self) -> list[StoredCheckpoint]:
         """Every checkpoint, by tree_size."""
 
+    def checkpoints_after(self, tree_size: int, limit: int) -> list[StoredCheckpoint]:
+        """The checkpoints larger than ``tree_size``, ascending, at most ``limit``."""
+        return [cp for cp in self.list_checkpoints() if cp.tree_size > tree_size][:limit]
+
     @abc.abstractmethod
     def set_checkpoint_note(self, tree_size: int, note: bytes) -> None:
         """Replace a stored checkpoint's note by the same checkpoint with more signature

@@ -94,6 +94,17 @@ class SqlCheckpoints(SqlConnection):
             rows = self._all(f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY tree_size")
         return [checkpoint_from_row(row) for row in rows]
 
+    def checkpoints_after(self, tree_size: int, limit: int) -> list[StoredCheckpoint]:
+        if tree_size > INT64_MAX or limit < 1:
+            return []
+        with self._read("checkpoints_after"):
+            rows = self._all(
+                f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE tree_size > ? "
+                "ORDER BY tree_size LIMIT ?",
+                (max(tree_size, -1), limit),
+            )
+        return [checkpoint_from_row(row) for row in rows]
+
     def set_checkpoint_note(self, tree_size: int, note: bytes) -> None:
         what = f"set_checkpoint_note tree_size {tree_size}"
         check_int64("tree_size", tree_size)

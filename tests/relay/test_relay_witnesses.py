@@ -6,9 +6,11 @@ that asks for 2 of 3 (SPEC v2 2.3, 5.2 UNWITNESSED)."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -124,3 +126,79 @@ def test_checkpoints_reach_the_quorum_and_the_export_audits_witnessed(
     codes = [c.code for c in report.checkpoints]  # type: ignore[union-attr]
     # The final checkpoint of the stop covers the same log as day 2's: no new one.
     assert codes == ["OK", "OK"], codes
+
+
+def _answers(w: Witness, status: int) -> float:
+    """How many add-checkpoint requests the witness answered with ``status``."""
+    with urllib.request.urlopen(w.url + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    prefix = f'hashcore_witness_add_checkpoint_requests_total{{status="{status}"}} '
+    return sum(float(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix))
+
+
+def test_a_forked_relay_is_refused_by_the_witnesses_and_audits_unwitnessed(
+    relay_factory: Callable[..., ThreadRelay],
+    witnesses: tuple[bytes, list[Witness]],
+    tmp_path: Path,
+) -> None:
+    """A second relay with the same key and origin, on a store of its own, shows the
+    witnesses a smaller tree and then another root at the size they cosigned: they answer
+    409 and 422 and cosign nothing of it, and its export audits UNWITNESSED under the
+    policy while the honest relay's audits clean."""
+    log_key, ws = witnesses
+    ends = tuple(WitnessEndpoint(w.url, w.name, w.key) for w in ws)
+
+    def run(relay: ThreadRelay, phones_n: int, records: int) -> list[Device]:
+        op, phones = relay.client(operator=True), relay.client()
+        devices = []
+        for i in range(phones_n):
+            d = Device.new()
+            phones.enroll(d, op.issue_token(f"P{i}")[0])
+            devices.append(d)
+        for d in devices[:records]:
+            d.append(b'{"day": 1}')
+            phones.sync(d)
+        return devices
+
+    honest = relay_factory(
+        key_file=tmp_path / "relay.key", origin=ORIGIN, witnesses=ends, witness_quorum=2
+    )
+    run(honest, 4, 4)
+    size = honest.client(operator=True).create_checkpoint().tree_size
+    assert size == 8
+    _until(lambda: len(_cosigned_by(honest.client().checkpoint().note, ws)) == 3, "cosigned")
+    honest.stop()
+
+    fork_dir = tmp_path / "fork"
+    fork_dir.mkdir()
+    shutil.copy(tmp_path / "relay.key", fork_dir / "relay.key")  # the key, not its binding
+    forked = relay_factory(
+        store=str(fork_dir / "relay.db"),
+        key_file=fork_dir / "relay.key",
+        origin=ORIGIN,
+        witnesses=ends,
+        witness_quorum=2,
+    )
+    op = forked.client(operator=True)
+    run(forked, 2, 0)
+    assert op.create_checkpoint().tree_size == 2  # a smaller tree: 409 names 8, refused
+    _until(lambda: all(_answers(w, 409) >= 1 for w in ws), "409 from every witness")
+    run(forked, 4, 2)  # 2 + 4 genesis + 2 records: the same size, another root
+    assert op.create_checkpoint().tree_size == 8
+    _until(lambda: all(_answers(w, 422) >= 1 for w in ws), "422 from every witness")
+    forked.stop()
+    assert all(_answers(w, 200) == 1 for w in ws)  # the honest checkpoint only
+
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({
+        "format": "hashcore-policy", "version": 2, "origin": ORIGIN, "log_key": log_key.hex(),
+        "witnesses": [{"name": w.name, "key": w.key.hex()} for w in ws], "witness_quorum": 2,
+        "evm": None, "max_merge_delay_ms": 86_400_000, "max_clock_skew_ms": 300_000,
+    }))  # fmt: skip
+    export_bundle(honest.config.store, tmp_path / "honest")
+    assert audit_bundle(tmp_path / "honest", policy=policy).clean
+    export_bundle(forked.config.store, tmp_path / "forked")
+    report = audit_bundle(tmp_path / "forked", policy=policy)
+    assert not report.clean
+    codes = [(c.tree_size, c.code) for c in report.checkpoints]  # type: ignore[union-attr]
+    assert codes == [(2, "UNWITNESSED"), (8, "UNWITNESSED")], codes

@@ -59,7 +59,7 @@ def test_campaign_refuses_unknown_fault() -> None:
 
 
 def test_campaign_disk_full_reorg_and_witness_down(tmp_path: Path) -> None:
-    """One trial each of the faults in tools/fault_campaign_more.py (root: the tmpfs)."""
+    """One trial each of disk full, EVM reorg and witness down (root: the tmpfs)."""
     out = tmp_path / "results.json"
     done = subprocess.run(
         [

@@ -30,9 +30,10 @@ Faults:
   restarted); the relay answers UNAVAILABLE meanwhile and the clients retry;
 - ``evm-stop``: the EVM node (anvil, with its state file) stopped mid-stream and started
   again; ingest must not stop, and anchoring resumes;
-- ``disk-full``, ``evm-reorg``, ``witness-down``: a full disk (tmpfs), the EVM node reorged,
-  a witness killed and restarted (``tools/faults/disk.py``, ``evm.py`` and ``witness.py``
-  say how each is judged).
+- ``disk-full``: the store's disk (a small tmpfs: root only) filled mid-stream and freed;
+  on PostgreSQL the data directory of a private cluster is on it;
+- ``evm-reorg``, ``witness-down``: the EVM node reorged, a witness killed and restarted
+  (``tools/faults/disk.py``, ``evm.py`` and ``witness.py`` say how each is judged).
 
 The trials live in the ``tools/faults`` package (one module a job); this file is the
 command. It prints one table and, with ``--json``, writes the per-trial results. Exit 0

@@ -7,6 +7,8 @@ import argparse
 import json
 import os
 import random
+import signal
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,20 +37,22 @@ RUN: dict[str, Callable[[Trial, random.Random, Path, str], None]] = {
     "evm-reorg": fault_evm_reorg,
     "witness-down": fault_witness_down,
 }
-#: Faults that run on one store only (pg-restart brings its own cluster; the others are
-#: about the disk, the chain, a witness).
-ONE_BACKEND = {
-    "pg-restart": "postgres",
-    "disk-full": "sqlite",
-    "evm-reorg": "sqlite",
-    "witness-down": "sqlite",
-}
+#: Faults that run on one store only (the server restarted is PostgreSQL's).
+ONE_BACKEND = {"pg-restart": "postgres"}
+#: Faults that bring a PostgreSQL cluster of their own (never the shared server's
+#: databases: restarting it, filling its disk) when run on PostgreSQL.
+OWN_CLUSTER = {"pg-restart", "disk-full"}
+#: Databases on the shared server are named so (and dropped after each trial).
+DB_PREFIX = "hc_faults_"
 
 
 @contextmanager
-def backend_db(backend: str, work: Path, name: str) -> Iterator[str]:
+def backend_db(backend: str, work: Path, name: str, own_cluster: bool = False) -> Iterator[str]:
     if backend == "sqlite":
         yield str(work / "relay.db")
+        return
+    if own_cluster:
+        yield ""  # the fault makes its cluster, and its URL
         return
     import psycopg
 
@@ -65,16 +69,15 @@ def backend_db(backend: str, work: Path, name: str) -> Iterator[str]:
 def run(faults: list[str], backends: list[str], trials: int, seed: int) -> list[Trial]:
     results = []
     for fault in faults:
-        # pg-restart brings its own cluster; evm-stop and export are about other parts.
         for backend in [ONE_BACKEND[fault]] if fault in ONE_BACKEND else backends:
             for i in range(trials):
                 rng = random.Random(f"{seed}/{fault}/{backend}/{i}")
                 trial = Trial(fault, backend, i)
                 with tempfile.TemporaryDirectory(prefix="hashcore-fault-") as tmp:
                     work = Path(tmp)
-                    name = f"hc_fault_{os.getpid()}_{fault.replace('-', '_')}_{i}"
+                    name = f"{DB_PREFIX}{os.getpid()}_{fault.replace('-', '_')}_{i}"
                     try:
-                        with backend_db(backend, work, name) as db:
+                        with backend_db(backend, work, name, fault in OWN_CLUSTER) as db:
                             RUN[fault](trial, rng, work, db)
                     except Exception as exc:
                         trial.note += f" trial failed: {type(exc).__name__}: {str(exc)[:200]};"
@@ -121,6 +124,9 @@ def main(argv: list[str] | None = None, description: str = "") -> int:
     unknown = sorted(set(faults) - set(FAULTS))
     if unknown or args.trials < 1:
         parser.error(f"unknown faults {unknown}" if unknown else "--trials must be >= 1")
+    # A campaign stopped with SIGTERM still stops its clusters and unmounts its disks
+    # (the trials' finally blocks run); SIGINT already does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     results = run(faults, [b for b in args.backends.split(",") if b], args.trials, args.seed)
     print(table(results))
     if args.json:

@@ -152,7 +152,7 @@ demo-web: install $(TS_STAMP) ## Build the sleep-diary PWA and serve it with a l
 install: $(EXT_STAMP) $(ANVIL_STAMP) ## Create .venv, install dependencies, build the Rust extension (release)
 
 .PHONY: fault-campaign
-fault-campaign: install ## Faults into real relays (kill -9, PG restart, EVM stop): TRIALS (100) each
+fault-campaign: install ## Faults into real relays (kill -9, disk full, PG restart, EVM stop/reorg, witness down; tools/faults): TRIALS (100) each
 	$(PY) tools/fault_campaign.py --trials $(or $(TRIALS),100) --json fault-campaign.json
 
 .PHONY: test

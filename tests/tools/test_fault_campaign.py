@@ -1,6 +1,7 @@
 """The fault campaign script (tools/fault_campaign.py) runs and reports: one trial of the
 faults that are quick here, on real relays (SQLite; a private PostgreSQL cluster for the
-server restart). ``make fault-campaign`` runs the full campaign (100 trials each)."""
+server restart and for the full disk). ``make fault-campaign`` runs the full campaign (100
+trials each)."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def test_campaign_refuses_unknown_fault() -> None:
 
 
 def test_campaign_disk_full_reorg_and_witness_down(tmp_path: Path) -> None:
-    """One trial each of the faults in tools/fault_campaign_more.py (root: the tmpfs)."""
+    """One trial each of disk full, EVM reorg and witness down (root: the tmpfs)."""
     out = tmp_path / "results.json"
     done = subprocess.run(
         [
@@ -70,7 +71,7 @@ def test_campaign_disk_full_reorg_and_witness_down(tmp_path: Path) -> None:
             "--faults",
             "disk-full,evm-reorg,witness-down",
             "--backends",
-            "sqlite,postgres",
+            "sqlite",
             "--json",
             str(out),
         ],
@@ -81,7 +82,6 @@ def test_campaign_disk_full_reorg_and_witness_down(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads(out.read_text())
-    # Each runs on SQLite only (the fault is about the disk, the chain, a witness).
     assert [(r["fault"], r["backend"]) for r in results] == [
         ("disk-full", "sqlite"),
         ("evm-reorg", "sqlite"),
@@ -93,3 +93,36 @@ def test_campaign_disk_full_reorg_and_witness_down(tmp_path: Path) -> None:
     assert "records refused while full" in notes["disk-full"]
     assert "reorg depth" in notes["evm-reorg"]
     assert " x 409 after its restart" in notes["witness-down"]
+
+
+def test_campaign_disk_full_on_postgres(tmp_path: Path) -> None:
+    """A private cluster whose data directory is on a tmpfs that fills up (root: the
+    tmpfs); the shared server is not used, so no database is made there."""
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tools" / "fault_campaign.py"),
+            "--trials",
+            "2",
+            "--faults",
+            "disk-full",
+            "--backends",
+            "postgres",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads(out.read_text())
+    assert [(r["fault"], r["backend"]) for r in results] == [("disk-full", "postgres")] * 2
+    assert {(r["acked"], r["lost"], r["dup"], r["clean"]) for r in results} == {(150, 0, 0, True)}
+    assert all(r["recover_s"] is not None and r["recover_s"] > 0 for r in results)
+    assert all("records refused while full" in r["note"] for r in results)
+    # Seed 1 switches the WAL in the second trial only: the server PANICs on the full disk.
+    assert ["WAL switched" in r["note"] for r in results] == [False, True]
+    assert [" 1 x PANIC;" in r["note"] for r in results] == [False, True]

@@ -32,6 +32,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -214,7 +215,7 @@ def _stream(
     interval = BATCH / rate
     sent_at: dict[int, float] = {}
 
-    def batches():  # type: ignore[no-untyped-def]
+    def batches() -> Iterator[list[Any]]:
         n = 0
         next_at = time.monotonic()
         while time.monotonic() < stop_at:
@@ -325,9 +326,9 @@ def main(argv: list[str] | None = None) -> int:
             pass
         if time.monotonic() >= next_sample:
             next_sample += SAMPLE_S
-            m = metrics(murl)
+            seen = metrics(murl)
             window.sort()
-            log_size = m.get("hashcore_relay_log_size", 0.0)
+            log_size = seen.get("hashcore_relay_log_size", 0.0)
             cpu = cpu_s(relay.pid)
             relay_cpu, last_cpu = (cpu - last_cpu) / SAMPLE_S, cpu
             samples.append(
@@ -338,8 +339,8 @@ def main(argv: list[str] | None = None) -> int:
                     "p50_ms": round(window[len(window) // 2], 2) if window else 0.0,
                     "p99_ms": round(window[int(len(window) * 0.99)], 2) if window else 0.0,
                     "in_flight": in_flight,
-                    "unsigned": log_size - m.get("hashcore_relay_checkpoint_tree_size", 0.0),
-                    "unanchored": log_size - m.get("hashcore_relay_anchored_tree_size", 0.0),
+                    "unsigned": log_size - seen.get("hashcore_relay_checkpoint_tree_size", 0.0),
+                    "unanchored": log_size - seen.get("hashcore_relay_anchored_tree_size", 0.0),
                     # The machine is shared: what else ran beside the soak shows here.
                     "relay_cpu": round(relay_cpu, 3),
                     "load1": os.getloadavg()[0],
@@ -364,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         receipts = [pq.read_table(p) for p in parts]
         report = audit_bundle(work / "bundle", receipts=receipts)
         clean = bool(report.clean)
-        for v in report.receipts:  # type: ignore[union-attr]
+        for v in report.receipts:
             codes[v.code] = codes.get(v.code, 0) + 1
     else:
         held = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)

@@ -5,6 +5,7 @@ one frontend off from the database."""
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import secrets
 import socket
@@ -24,8 +25,11 @@ SEQUENCER_LOCK = 0x73657172
 
 @contextlib.contextmanager
 def frontends_database(tag: str = "") -> Iterator[str]:
-    """A fresh hc_frontends_* database (dropped afterwards); fails without a server."""
-    name = f"hc_frontends_{tag}{secrets.token_hex(5)}"
+    """A fresh hc_frontends_* database (dropped afterwards); fails without a server.
+    HASHCORE_TEST_PG_DB_PREFIX replaces ``hc_frontends_`` (sessions sharing a server
+    keep to their own names)."""
+    prefix = os.environ.get("HASHCORE_TEST_PG_DB_PREFIX", "hc_frontends_")
+    name = f"{prefix}{tag}{secrets.token_hex(5)}"
     with psycopg.connect(ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:

@@ -46,6 +46,39 @@ def start_frontend(workdir: Path, url: str, *extra: str) -> ProcessRelay:
     )
 
 
+def start_frontends(workdir: Path, url: str, n: int, *extra: str) -> list[ProcessRelay]:
+    """``n`` frontends: the first alone (it makes the log's key, and is elected), then the
+    others side by side (each start is mostly Python importing: in parallel they cost
+    about one)."""
+    first = start_frontend(workdir, url, *extra)
+    frontends = [first]
+    try:
+        assert sequencer_pid(url) == first.proc.pid
+        started: list[ProcessRelay | BaseException] = []
+
+        def start() -> None:
+            try:
+                started.append(start_frontend(workdir, url, *extra))
+            except BaseException as exc:
+                started.append(exc)
+
+        threads = [threading.Thread(target=start) for _ in range(n - 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        frontends += [f for f in started if isinstance(f, ProcessRelay)]
+        failed = [f for f in started if not isinstance(f, ProcessRelay)]
+        if failed:
+            raise failed[0]
+        assert len(frontends) == n, "a frontend did not start in time"
+    except BaseException:
+        for f in frontends:
+            f.kill9()
+        raise
+    return frontends
+
+
 def sequencer_pid(url: str, timeout_s: float = 15.0, *, not_pid: int | None = None) -> int:
     """The pid of the frontend holding the sequencer lock (waits for one to be elected,
     other than ``not_pid`` when given)."""

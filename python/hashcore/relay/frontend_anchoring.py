@@ -5,11 +5,12 @@ Every frontend is configured alike: the same ``--evm-url`` chain and the same
 ``--evm-key`` account (a copy of one key file, like ``relay.key``). It has to be one
 account: the anchor contract lets only the first sender of a logId anchor it again
 (SPEC 2.2), and an auditor's policy names that one ``anchorer``. The store holds the
-contract and the account per chain (``evm-contract@<chain id>``, ``evm-account@<chain
-id>:<contract>`` in its meta), so the first frontend started deploys the contract (under
-an advisory lock: two frontends starting together deploy one) and every other one uses it;
-a frontend with another account or another ``--evm-contract`` is refused at start with
-one line.
+contract and the account per chain (``a:evm-contract@<chain id>``, ``a:evm-account@<chain
+id>:<contract>`` in its meta table), so the first frontend started deploys the contract
+(under an advisory lock: two frontends starting together deploy one) and every other one
+uses it; a frontend with another account or another ``--evm-contract`` is refused at
+start with one line. A recorded contract the chain no longer holds (a dev node restarted
+empty) is replaced: by ``--evm-contract``, else by a new deployment.
 
 :class:`AnchorDuty` stands in for the server's :class:`~hashcore.anchor.Anchorer`. At
 start it checks the configuration against the chain and nothing else (it does not touch
@@ -34,13 +35,12 @@ from typing import TYPE_CHECKING, Any
 from eth_utils.address import to_checksum_address
 
 from ..anchor.anchorer_status import AnchorConfigError, AnchorerStatus, AnchorReceipt
-from ..errors import AnchorError, ConflictError
+from ..errors import AnchorError
 from .store.postgres_queue import connect
 
 if TYPE_CHECKING:
     from ..anchor import Anchorer, EvmChain
     from ..anchor.store import Anchor
-    from .store.base import Store
 
 __all__ = ["AnchorDuty", "shared_contract"]
 
@@ -52,59 +52,93 @@ _CONTRACT_LOCK = 0x65766D63
 _SCHEMA_KEY = "hashtext(coalesce(current_schema(), ''))"
 
 
-def shared_contract(
-    url: str, store: Store, chain: EvmChain, configured: str | None, known: str | None
-) -> str:
+def shared_contract(url: str, chain: EvmChain, configured: str | None, known: str | None) -> str:
     """The contract every frontend of the log anchors to on this chain, and the one
     account they anchor from, recorded in the store (see the module doc).
 
     ``configured`` is ``--evm-contract``, ``known`` the contract the store's anchors name.
 
     Raises:
-        AnchorConfigError: this frontend's ``--evm-contract`` or account is not the log's.
+        AnchorConfigError: this frontend's ``--evm-contract`` or account is not the log's,
+            or ``--evm-contract`` holds no code.
     """
     chain_id = chain.chain_id()
-    key = f"evm-contract@{chain_id}"
-    lock = connect(url, "anchor-setup")
+    conn = connect(url, "anchor-setup")
     try:
-        lock.execute(f"SELECT pg_advisory_lock(%s, {_SCHEMA_KEY})", (_CONTRACT_LOCK,))
-        held = store.get_meta(key)
-        contract = held.decode() if held is not None else None
-        if contract is not None and configured and configured.lower() != contract.lower():
-            raise AnchorConfigError(
-                f"--evm-contract {configured}: the frontends of this log anchor to "
-                f"{contract} on chain id {chain_id}; give that one (or none)"
-            )
-        if contract is None:
-            contract = configured or known
-            if contract is None:
-                contract = chain.deploy_anchor_contract()
-                log.warning(
-                    "deployed the log's anchor contract at %s on chain id %d; every "
-                    "frontend of this log uses it (recorded in the store)",
-                    contract,
-                    chain_id,
+        conn.execute(f"SELECT pg_advisory_lock(%s, {_SCHEMA_KEY})", (_CONTRACT_LOCK,))
+        key = f"a:evm-contract@{chain_id}"
+        recorded = _read(conn, key)
+        if recorded is not None and chain.code_at(recorded):
+            if configured and configured.lower() != recorded.lower():
+                raise AnchorConfigError(
+                    f"--evm-contract {configured}: the frontends of this log anchor to "
+                    f"{recorded} on chain id {chain_id}; give that one (or none)"
                 )
-            contract = to_checksum_address(contract)
-            store.set_meta(key, contract.encode())
+            contract = recorded
+        else:
+            contract = _new_contract(chain, chain_id, configured, known, recorded)
+            _write(conn, key, contract)
+        _claim_account(conn, chain, chain_id, contract)
     finally:
-        lock.close()  # the session lock goes with it
-    _claim_account(store, chain, chain_id, contract)
+        conn.close()  # the session lock goes with it
     return contract
 
 
-def _claim_account(store: Store, chain: EvmChain, chain_id: int, contract: str) -> None:
-    key = f"evm-account@{chain_id}:{contract}"
+def _new_contract(
+    chain: EvmChain, chain_id: int, configured: str | None, known: str | None, lost: str | None
+) -> str:
+    if lost is not None:
+        log.warning(
+            "EVM: chain id %d holds no contract at %s, the log's recorded anchor contract "
+            "(a dev node restarted empty?): the frontends move to another one",
+            chain_id,
+            lost,
+        )
+    if configured:
+        if not chain.code_at(configured):
+            raise AnchorConfigError(
+                f"no contract at --evm-contract {configured} on chain id {chain_id}"
+            )
+        return str(to_checksum_address(configured))
+    if known is not None and known != lost and chain.code_at(known):
+        return str(to_checksum_address(known))
+    contract = chain.deploy_anchor_contract()
+    log.warning(
+        "deployed the log's anchor contract at %s on chain id %d; every frontend of this "
+        "log uses it (recorded in the store)",
+        contract,
+        chain_id,
+    )
+    return contract
+
+
+def _claim_account(conn: Any, chain: EvmChain, chain_id: int, contract: str) -> None:
+    key = f"a:evm-account@{chain_id}:{contract}"
     mine = str(chain.address)
-    try:
-        store.set_meta(key, mine.encode())
-    except ConflictError:
-        held = store.get_meta(key)
+    held = _read(conn, key)
+    if held is None:
+        _write(conn, key, mine)
+    elif held.lower() != mine.lower():
         raise AnchorConfigError(
-            f"--evm-key: this log anchors on {contract} (chain id {chain_id}) from "
-            f"{held.decode() if held else 'another account'}, and this frontend's key is "
-            f"{mine}: every frontend uses the same account (copy its key file)"
-        ) from None
+            f"--evm-key: this log anchors on {contract} (chain id {chain_id}) from {held}, "
+            f"and this frontend's key is {mine}: every frontend uses the same account "
+            "(copy its key file)"
+        )
+
+
+# The records live in the store's meta table under "a:" (the store's own set-once
+# values are under "v:"): replaced when the chain lost a contract.
+def _read(conn: Any, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
+    return bytes(row[0]).decode() if row is not None else None
+
+
+def _write(conn: Any, key: str, value: str) -> None:
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (%s, %s) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value.encode()),
+    )
 
 
 class AnchorDuty:

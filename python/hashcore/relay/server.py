@@ -264,7 +264,7 @@ class RelayServer:
         if cfg.frontend:  # one contract and one account for every frontend of the log
             from .frontend_anchoring import shared_contract
 
-            args = (cfg.store, ledger.store, self.chain, cfg.evm_contract, contract)
+            args = (cfg.store, self.chain, cfg.evm_contract, contract)
             contract = await asyncio.to_thread(shared_contract, *args)
         if contract is None:
             contract = await asyncio.to_thread(self.chain.deploy_anchor_contract)

@@ -18,11 +18,13 @@ from pathlib import Path
 import pytest
 from hashcore import RelayClient, audit_bundle
 from hashcore.anchor import EvmChain
+from hashcore.anchor.anchorer_status import AnchorConfigError
 from hashcore.anchor.chain_access import read_key_file
 from hashcore.cli.main import main
 from hashcore.errors import InvalidInputError
 from hashcore.evidence import notes_table, receipts_table
 from hashcore.relay.config import RelayConfig
+from hashcore.relay.frontend_anchoring import shared_contract
 from hashcore.relay.store import Store, open_store
 from relay.conftest import ProcessRelay
 from relay.frontends_helpers import (
@@ -242,3 +244,47 @@ def test_frontends_refuse_an_embedded_chain(tmp_path: Path) -> None:
     # An external chain is allowed (the same --evm-key on every frontend).
     config.evm, config.evm_url, config.evm_key = "url", "http://127.0.0.1:8545", tmp_path / "k"
     config.check()
+
+
+def test_the_log_has_one_contract_and_one_account(
+    anvil_factory: Callable[..., AnvilNode], key_file: Path, tmp_path: Path
+) -> None:
+    """What frontends record in the store: the first deploys, the next ones find it; another
+    contract or account is refused with one line; a contract the chain lost is replaced."""
+    node = anvil_factory()
+    chain = EvmChain.connect(node.url, key_file)
+    other_key = tmp_path / "other.key"
+    other_key.write_text(ANVIL_KEY_1 + "\n")
+    other_key.chmod(0o600)
+    with frontends_database("anchor_") as url:
+        open_store(url).close()  # the schema
+        contract = shared_contract(url, chain, None, None)
+        assert chain.code_at(contract) and chain.nonce("latest") == 1  # deployed once
+        assert shared_contract(url, chain, None, None) == contract
+        assert shared_contract(url, chain, contract.lower(), None) == contract
+        assert chain.nonce("latest") == 1
+        elsewhere = "0x" + "11" * 20
+        with pytest.raises(AnchorConfigError) as exc:
+            shared_contract(url, chain, elsewhere, None)
+        assert str(exc.value) == (
+            f"--evm-contract {elsewhere}: the frontends of this log anchor to {contract} on "
+            "chain id 31337; give that one (or none)"
+        )
+        theirs = EvmChain.connect(node.url, other_key)
+        with pytest.raises(AnchorConfigError) as exc:
+            shared_contract(url, theirs, None, None)
+        assert str(exc.value) == (
+            f"--evm-key: this log anchors on {contract} (chain id 31337) from "
+            f"{chain.address}, and this frontend's key is {theirs.address}: every frontend "
+            "uses the same account (copy its key file)"
+        )
+        # The node restarts empty: the recorded contract is gone. An --evm-contract with
+        # no code is refused (and not recorded); without one, a new deployment.
+        node.stop()
+        node.start()
+        with pytest.raises(AnchorConfigError) as exc:
+            shared_contract(url, chain, elsewhere, None)
+        assert str(exc.value) == f"no contract at --evm-contract {elsewhere} on chain id 31337"
+        again = shared_contract(url, chain, None, contract)
+        assert chain.code_at(again) and chain.nonce("latest") == 1
+        assert shared_contract(url, chain, None, None) == again

@@ -314,7 +314,7 @@ def _anchoring_failover(kills: int = 2) -> dict[str, float]:
                 seen: dict[str, float] = {}
                 deadline = time.perf_counter() + 60
                 while "anchor_ms" not in seen and time.perf_counter() < deadline:
-                    after = [cp for cp in store.list_checkpoints() if cp.created_ms >= killed_ms]
+                    after = [cp for cp in store.list_checkpoints() if cp.created_ms > killed_ms]
                     now = 1000 * (time.perf_counter() - killed)
                     if after and "checkpoint_ms" not in seen:
                         seen["checkpoint_ms"] = now

@@ -18,6 +18,11 @@ built and serialized before the clock starts. Figures (``extra_info``, see BENCH
   that is not the sequencer, the sequencer is killed with SIGKILL; ``election_ms`` is the
   time until PostgreSQL shows another frontend holding the sequencer lock, ``ack_gap_ms``
   the longest wait of the probe for an ack around the kill.
+- anchoring fail-over (``test_anchoring_failover``): 3 frontends anchoring on a real
+  anvil (automine, ``--anchor-interval 0.2``, a checkpoint every 4 records), the same
+  kind of probe; the sequencer is killed twice (3 -> 2 -> 1 frontends). Per kill:
+  ``election_ms`` as above, ``checkpoint_ms`` until the new sequencer's first checkpoint
+  is stored, ``anchor_ms`` until that sequencer's first anchor is stored (mined).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from tests.relay.frontends_helpers import (
     frontends_database,
     sequencer_pid,
     start_frontend,
+    start_frontends,
 )
 
 DEVICES = int(os.environ.get("HASHCORE_BENCH_FRONTENDS_DEVICES", "96"))
@@ -252,3 +258,84 @@ def test_frontends_ingest_and_failover(benchmark: BenchmarkFixture) -> None:
     result = benchmark.pedantic(run, rounds=1, iterations=1)
     benchmark.extra_info.update({k: round(v, 2) for k, v in result.items()})
     print({k: round(v, 2) for k, v in result.items()})
+
+
+def _anchoring_failover(kills: int = 2) -> dict[str, float]:
+    """Kill -9 the anchoring sequencer ``kills`` times while a probe sends to another."""
+    from hashcore import Device, RelayClient
+    from hashcore.relay.store import open_store
+
+    from tests.anchor.conftest import ANVIL_KEY_0, AnvilNode, _anvil_binary, free_port
+
+    node = AnvilNode(_anvil_binary(), free_port())
+    node.start()
+    with (
+        tempfile.TemporaryDirectory(prefix="frontends-bench-") as tmp,
+        frontends_database("bench") as url,
+    ):
+        key = Path(tmp) / "evm.key"
+        key.write_text(ANVIL_KEY_0 + "\n")
+        key.chmod(0o600)
+        evm = ["--evm", "url", "--evm-url", node.url, "--evm-key", str(key)]
+        evm += ["--confirmations", "1", "--anchor-interval", "0.2", "--checkpoint-every", "4"]
+        frontends = start_frontends(Path(tmp), url, kills + 1, "--log-level", "warning", *evm)
+        store = open_store(url, readonly=True)
+        figures: dict[str, float] = {}
+        dead: list[int] = []
+        try:
+            f0 = frontends[0]
+            with RelayClient(f0.target, plaintext=True, operator_token=f0.operator_token) as op:
+                token, _ = op.issue_token("probe")
+            device = Device.new()
+            clients = {f.proc.pid: RelayClient(f.target, plaintext=True) for f in frontends}
+            victim = sequencer_pid(url)
+            probe_to = [next(pid for pid in clients if pid != victim)]
+            clients[probe_to[0]].enroll(device, token)
+            stop = threading.Event()
+
+            def probe() -> None:  # one record at a time, to a frontend that lives on
+                while not stop.is_set():
+                    device.append(b'{"probe": 1}')
+                    clients[probe_to[0]].sync(device)
+
+            t = threading.Thread(target=probe)
+            t.start()
+            for k in range(kills):
+                time.sleep(1.0)  # anchoring under way
+                if probe_to[0] == victim:  # the probe's frontend sequences now: move it
+                    probe_to[0] = next(pid for pid in clients if pid not in (victim, *dead))
+                    time.sleep(0.2)
+                dead.append(victim)
+                killed_ms = time.time_ns() // 1_000_000
+                os.kill(victim, signal.SIGKILL)
+                killed = time.perf_counter()
+                victim = sequencer_pid(url, not_pid=victim)
+                figures[f"kill{k + 1}_election_ms"] = 1000 * (time.perf_counter() - killed)
+                seen: dict[str, float] = {}
+                deadline = time.perf_counter() + 60
+                while "anchor_ms" not in seen and time.perf_counter() < deadline:
+                    after = [cp for cp in store.list_checkpoints() if cp.created_ms > killed_ms]
+                    now = 1000 * (time.perf_counter() - killed)
+                    if after and "checkpoint_ms" not in seen:
+                        seen["checkpoint_ms"] = now
+                    if any(cp.anchor and cp.anchor.block_number is not None for cp in after):
+                        seen["anchor_ms"] = now
+                    time.sleep(0.005)
+                figures.update({f"kill{k + 1}_{name}": v for name, v in seen.items()})
+            stop.set()
+            t.join(30)
+            for c in clients.values():
+                c.close()
+        finally:
+            store.close()
+            for f in frontends:
+                if f.proc.poll() is None:
+                    f.terminate()
+            node.stop()
+    return figures
+
+
+def test_anchoring_failover(benchmark: BenchmarkFixture) -> None:
+    result = benchmark.pedantic(_anchoring_failover, rounds=1, iterations=1)
+    benchmark.extra_info.update({k: round(v, 1) for k, v in result.items()})
+    print({k: round(v, 1) for k, v in result.items()})

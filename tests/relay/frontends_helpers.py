@@ -5,6 +5,7 @@ one frontend off from the database."""
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import secrets
 import socket
@@ -24,8 +25,11 @@ SEQUENCER_LOCK = 0x73657172
 
 @contextlib.contextmanager
 def frontends_database(tag: str = "") -> Iterator[str]:
-    """A fresh hc_frontends_* database (dropped afterwards); fails without a server."""
-    name = f"hc_frontends_{tag}{secrets.token_hex(5)}"
+    """A fresh hc_frontends_* database (dropped afterwards); fails without a server.
+    HASHCORE_TEST_PG_DB_PREFIX replaces ``hc_frontends_`` (sessions sharing a server
+    keep to their own names)."""
+    prefix = os.environ.get("HASHCORE_TEST_PG_DB_PREFIX", "hc_frontends_")
+    name = f"{prefix}{tag}{secrets.token_hex(5)}"
     with psycopg.connect(ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -40,6 +44,39 @@ def start_frontend(workdir: Path, url: str, *extra: str) -> ProcessRelay:
     return start_process_relay(
         workdir, url, "--frontend", "--checkpoint-every", "64", "--sequence-wait", "4", *extra
     )
+
+
+def start_frontends(workdir: Path, url: str, n: int, *extra: str) -> list[ProcessRelay]:
+    """``n`` frontends: the first alone (it makes the log's key, and is elected), then the
+    others side by side (each start is mostly Python importing: in parallel they cost
+    about one)."""
+    first = start_frontend(workdir, url, *extra)
+    frontends = [first]
+    try:
+        assert sequencer_pid(url) == first.proc.pid
+        started: list[ProcessRelay | BaseException] = []
+
+        def start() -> None:
+            try:
+                started.append(start_frontend(workdir, url, *extra))
+            except BaseException as exc:
+                started.append(exc)
+
+        threads = [threading.Thread(target=start) for _ in range(n - 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        frontends += [f for f in started if isinstance(f, ProcessRelay)]
+        failed = [f for f in started if not isinstance(f, ProcessRelay)]
+        if failed:
+            raise failed[0]
+        assert len(frontends) == n, "a frontend did not start in time"
+    except BaseException:
+        for f in frontends:
+            f.kill9()
+        raise
+    return frontends
 
 
 def sequencer_pid(url: str, timeout_s: float = 15.0, *, not_pid: int | None = None) -> int:

@@ -22,7 +22,13 @@ from hashcore.relay.export import export_bundle
 from hashcore.relay.store import open_store
 
 from .conftest import ProcessRelay
-from .frontends_helpers import CutProxy, frontends_database, sequencer_pid, start_frontend
+from .frontends_helpers import (
+    CutProxy,
+    frontends_database,
+    sequencer_pid,
+    start_frontend,
+    start_frontends,
+)
 
 DEVICES = 12
 RECORDS = 30  # per device, after the genesis
@@ -98,8 +104,7 @@ def _audit(url: str, bundle: Path, devices: list[Device], total: int) -> None:
 
 def test_sequencer_killed_mid_stream_another_takes_over(tmp_path: Path) -> None:
     with frontends_database() as url:
-        first = start_frontend(tmp_path, url)  # makes the log's key; the others share it
-        frontends = [first, start_frontend(tmp_path, url), start_frontend(tmp_path, url)]
+        frontends = start_frontends(tmp_path, url, 3)  # the first makes the log's key
         try:
             victim_pid = sequencer_pid(url)
             victim = next(f for f in frontends if f.proc.pid == victim_pid)

@@ -95,7 +95,7 @@ class Anchorer(AnchorerSending):
             final=anchor.final,
         )
 
-    async def preflight(self) -> None:
+    async def preflight(self, *, scan_store: bool = True) -> None:
         """Check the configuration against the chain; call before the relay serves.
 
         Checks: the chain id (if ``expected_chain_id``), that the contract address holds
@@ -103,6 +103,11 @@ class Anchorer(AnchorerSending):
         first, and that the account can pay for an anchor; then loads the store's
         anchors, forgetting those the chain lost. If the node does not answer,
         logs a warning and returns: the same checks run when it first answers.
+
+        ``scan_store=False``: the checks only, nothing read from or written to the
+        store's anchors (a relay frontend that does not sequence: the anchors and their
+        write-ahead state belong to the sequencer's anchorer, which scans them when it
+        starts; :mod:`hashcore.relay.frontend_anchoring`).
 
         Raises:
             AnchorConfigError: one line saying what does not fit.
@@ -123,7 +128,8 @@ class Anchorer(AnchorerSending):
             # the embedded chain restarted from an older state) must not reach a receipt.
             head = await self._c(self.chain.block_number)
             self.status.head_block = head
-            await self._scan_store(head)
+            if scan_store:
+                await self._scan_store(head)
         except ChainUnreachableError as exc:
             self.status.reachable = False
             self.status.last_error = str(exc)

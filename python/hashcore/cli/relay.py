@@ -198,12 +198,14 @@ def add_parser(sub: Any, positive_int: Any) -> None:
         "--evm-key",
         type=Path,
         metavar="FILE",
-        help="file with the 0x-hex private key that pays for anchors",
+        help="file with the 0x-hex private key that pays for anchors (with --frontend: "
+        "a copy of the same key file on every frontend of the log)",
     )
     serve.add_argument(
         "--evm-contract",
         metavar="ADDRESS",
-        help="the anchor contract (default: the one this store used before, else deploy one)",
+        help="the anchor contract (default: the one this store used before, else deploy "
+        "one; frontends: the one recorded in the store by the first frontend)",
     )
     serve.add_argument(
         "--evm-chain-id",

@@ -65,8 +65,9 @@ class RelayConfig:
     grace_s: float = 10.0
     group_max_records: int = 16384
     # Anchoring (SPEC 2.2): "embedded" = an anvil child with its state beside the store
-    # (survives restarts, private to this host); "url" = any JSON-RPC node (evm_url +
-    # evm_key); "none" = no anchoring.
+    # (survives restarts, private to this host; not for frontends); "url" = any JSON-RPC
+    # node (evm_url + evm_key: on frontends the same key everywhere, frontend_anchoring.py);
+    # "none" = no anchoring.
     evm: str = "none"
     evm_url: str | None = None
     evm_key: Path | None = None
@@ -176,11 +177,17 @@ class RelayConfig:
                 "--frontend shares one log between relays through PostgreSQL: it needs a "
                 "postgresql:// --db (a SQLite store is one relay's)"
             )
-        if self.evm != "none":
-            raise InvalidInputError("--frontend: frontends do not anchor yet; pass --evm none")
+        if self.evm == "embedded":
+            raise InvalidInputError(_FRONTEND_EMBEDDED)
         if self.sequence_wait_s <= 0 or self.sequencer_lease_s <= 0:
             raise InvalidInputError("--sequence-wait and --sequencer-lease must be positive")
 
+
+_FRONTEND_EMBEDDED = (
+    "--frontend: an embedded chain (--evm embedded, the default) belongs to one relay "
+    "process; frontends anchor on a node they all reach: --evm-url URL --evm-key FILE "
+    "(the same key file on every frontend), or --evm none"
+)
 
 _NO_KEY_DIR = (
     "a postgresql:// store needs --key-dir DIR: where this relay's key and operator token "

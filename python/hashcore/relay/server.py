@@ -261,6 +261,11 @@ class RelayServer:
         contract = cfg.evm_contract or await asyncio.to_thread(self._known_contract, ledger)
         if cfg.evm == "embedded" and not cfg.evm_contract:
             contract = await asyncio.to_thread(self._embedded_contract, ledger, contract)
+        if cfg.frontend:  # one contract and one account for every frontend of the log
+            from .frontend_anchoring import shared_contract
+
+            args = (cfg.store, self.chain, cfg.evm_contract, contract)
+            contract = await asyncio.to_thread(shared_contract, *args)
         if contract is None:
             contract = await asyncio.to_thread(self.chain.deploy_anchor_contract)
             if cfg.evm == "url":
@@ -271,7 +276,8 @@ class RelayServer:
                 )
         self.contract = contract
         assert contract is not None
-        self.anchorer = Anchorer(
+        make = functools.partial(
+            Anchorer,
             ledger.store,
             self.chain,
             contract,
@@ -280,10 +286,16 @@ class RelayServer:
             expected_chain_id=cfg.evm_chain_id,
             log=log,
         )
+        if cfg.frontend:  # anchors only while this frontend sequences
+            from .frontend_anchoring import AnchorDuty
+
+            self.anchorer = AnchorDuty(make, ledger)
+        else:
+            self.anchorer = make()
         await self.anchorer.preflight()
-        status = self.anchorer.status
-        self.metrics.anchor_failures.set_function(lambda: status.consecutive_failures)
-        self.metrics.anchored_size.set_function(lambda: status.final_tree_size or 0)
+        anchorer = self.anchorer
+        self.metrics.anchor_failures.set_function(lambda: anchorer.status.consecutive_failures)
+        self.metrics.anchored_size.set_function(lambda: anchorer.status.final_tree_size or 0)
 
     def _embedded_contract(self, ledger: Ledger, known: str | None) -> str | None:
         """The embedded chain's anchor contract: the one the store anchored to, else the
@@ -421,7 +433,9 @@ class RelayServer:
                     log.info("final checkpoint at tree_size %d", cp.tree_size)
             except Exception:
                 log.exception("final checkpoint failed")
-            if cp is not None and self.anchorer is not None:
+            # A frontend anchors its final checkpoint only if it sequences (AnchorDuty).
+            anchors = self.anchorer is not None and getattr(self.anchorer, "anchors_here", True)
+            if cp is not None and anchors:
                 await self._anchor_final(cp.tree_size)
             if self._witnessing is not None:
                 if cp is not None:

@@ -12,8 +12,8 @@ use std::collections::BTreeSet;
 use rayon::prelude::*;
 
 use super::checkpoints::{self, CheckpointState};
-use super::evidence::{self, EvidenceNote, ReceiptContext};
-use super::input::{AnchorRow, CheckpointRow, ReceiptRow, RecordRow, Trust};
+use super::evidence::{self, EvidenceNote, ReceiptCheck, ReceiptDeadline};
+use super::input::{AnchorRow, CheckpointRow, RecordRow, Trust};
 use super::log::Log;
 use super::records::{self, malformed_reason, RowState, DUPLICATE};
 use super::time::{self, Timed, Window, WitnessClocks};
@@ -146,12 +146,13 @@ impl LogSummary {
     }
 }
 
-/// The driver's combine step.
+/// The driver's combine step. `receipts`: each receipt's checks, which the log tasks
+/// settled where the receipts met the parts holding their positions (`partial.rs`).
 #[allow(clippy::too_many_arguments)]
 pub fn combine(
     judged: &Judged,
     summary: &LogSummary,
-    receipts: &[ReceiptRow],
+    receipts: &[ReceiptCheck],
     chain_anchors: Option<&[AnchorRow]>,
     trust: &Trust,
     manifest: (&str, &[u8; 32]),
@@ -170,13 +171,13 @@ pub fn combine(
         let clock = entries.max(witnessed).unwrap_or(i128::MIN);
         i64::try_from(clock).unwrap_or(if clock < 0 { i64::MIN } else { i64::MAX })
     });
-    let ctx = ReceiptContext {
-        log,
-        trust,
+    let deadline = ReceiptDeadline {
         attested: judged.attested,
         deadline_ms,
+        max_merge_delay_ms: trust.max_merge_delay_ms,
     };
-    let receipt_verdicts = evidence::receipt_verdicts(receipts, &ctx);
+    let receipt_verdicts: Vec<ReceiptVerdict> =
+        receipts.iter().map(|c| c.verdict(&deadline)).collect();
     let anchor_verdicts = chain_anchors.map(|a| anchors::verdicts(a, log, covered));
     let missing = summary.missing_below(covered);
     let incomplete = match as_of {

@@ -2,8 +2,9 @@
 audit, the local streamed runner, and a local Dask cluster of 1 and of 2 worker processes
 (TCP on loopback), each as wall time and records/s, with the ratio to the in-memory audit
 (the overhead of distribution). The local runner's tasks are timed one by one (CPU time
-of the scan, log and judge tasks per record, the driver's combine, the bytes the shuffle
-moves per record): the inputs of the scaling model in BENCHMARKS.md.
+of the scan, log (with the receipts of the part's positions) and judge tasks per record,
+the driver's combine, the bytes the shuffle moves per record): the inputs of the scaling
+model in BENCHMARKS.md. The bundle carries a receipt for every record.
 
 The bundle: HASHCORE_BENCH_DASK_DEVICES x HASHCORE_BENCH_DASK_RECORDS (default 200 x 500
 = 100,000 records) in parts of HASHCORE_BENCH_DASK_PART_ROWS (10,000), made once into
@@ -131,5 +132,6 @@ def test_audit_on_dask_against_one_process() -> None:
         r["records_per_s"] = round(n / r["wall_s"])
         r["wall_ratio_to_in_memory"] = round(r["wall_s"] / base, 2)
     results["records"] = n
+    results["receipts"] = len(want.receipts)
     results["load_1m_after"] = os.getloadavg()[0]
     print(json.dumps(results, indent=2))

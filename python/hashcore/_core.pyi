@@ -247,8 +247,10 @@ def v2_part_log(
     limit: int,
     skip: Sequence[int],
     lookups: Sequence[int],
+    receipts: dict[str, _Spec] | None = None,
+    log_key: Buffer | None = None,
     threads: int | None = None,
-) -> tuple[list[tuple[int, int, bytes]], list[tuple[int, bytes | None, int | None]]]: ...
+) -> tuple[list[tuple[int, int, bytes]], list[tuple[int, bytes | None, int | None]], bytes]: ...
 def v2_asked_sizes(
     checkpoints: Sequence[tuple[int | None, Buffer | None, Buffer | None]],
     notes: _Spec,
@@ -260,6 +262,7 @@ def v2_asked_sizes(
 def v2_combine(
     checkpoints: Sequence[tuple[int | None, Buffer | None, Buffer | None]],
     receipts: dict[str, _Spec],
+    receipt_checks: Buffer,
     notes: _Spec,
     manifest_origin: str,
     manifest_log_key: Buffer,

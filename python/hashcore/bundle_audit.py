@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 from .audit.bundle import audit_bundle as audit_bundle_offline
 from .audit.v2_bundle import EvidenceSource, PolicySource
@@ -21,6 +21,7 @@ from .policy import Policy, load_policy
 if TYPE_CHECKING:
     from .anchor.chain_reads import ChainReads
     from .anchor.policy_anchors import AnchorReading
+    from .audit.dask_runner import DaskRunner
     from .audit.v2_engine import ChainAnchors
 
 __all__ = ["EvmSource", "audit_bundle", "read_anchors_for"]
@@ -93,41 +94,37 @@ def audit_bundle(
         policy = load_policy(policy)
     if policy is not None and not isinstance(policy, Policy):
         raise InvalidInputError(f"policy must be a Policy or a file, not {type(policy).__name__}")
-    chain_anchors = read_anchors_for(policy, evm_url)
-    if client is not None:
-        return _audit_on_cluster(
-            path,
-            client,
-            policy=policy,
-            receipts=receipts,
-            notes=notes,
-            strict_time=strict_time,
-            as_of=as_of,
-            chain_anchors=chain_anchors,
-            threads=threads,
-            check_signatures=check_signatures,
-        )
-    return audit_bundle_offline(
-        path,
+    runner = _dask_runner(client, threads) if client is not None else None
+    options = _Options(
         policy=policy,
         receipts=receipts,
         notes=notes,
         strict_time=strict_time,
         as_of=as_of,
-        chain_anchors=chain_anchors,
-        threads=threads,
+        chain_anchors=read_anchors_for(policy, evm_url),
         check_signatures=check_signatures,
     )
+    if runner is None:
+        return audit_bundle_offline(path, threads=threads, **options)
+    from .audit.partitioned import audit_bundle_partitioned
+
+    return audit_bundle_partitioned(path, runner, **options)
 
 
-def _audit_on_cluster(
-    path: str | os.PathLike[str],
-    client: Any,
-    *,
-    chain_anchors: ChainAnchors | None,
-    threads: int | None,
-    **options: Any,
-) -> AuditReportV2:
+class _Options(TypedDict):
+    """What both audits take alike (the in-memory one adds ``threads``, the partitioned
+    one a runner)."""
+
+    policy: PolicySource | None
+    receipts: Sequence[EvidenceSource]
+    notes: Sequence[EvidenceSource]
+    strict_time: bool
+    as_of: int | None
+    chain_anchors: ChainAnchors | None
+    check_signatures: bool
+
+
+def _dask_runner(client: object, threads: int | None) -> DaskRunner:
     try:
         from distributed import Client
     except ImportError:
@@ -139,8 +136,5 @@ def _audit_on_cluster(
             f"client must be a dask.distributed.Client, not {type(client).__name__}"
         )
     from .audit.dask_runner import DaskRunner
-    from .audit.partitioned import audit_bundle_partitioned
 
-    return audit_bundle_partitioned(
-        path, DaskRunner(client, threads=threads), chain_anchors=chain_anchors, **options
-    )
+    return DaskRunner(client, threads=threads)

@@ -1,8 +1,10 @@
 """Bundles for the partitioned audit's tests: a bundle's records rewritten as parts of
 given sizes (rows optionally reordered first), tampered in the ways that move the
 partitioned audit's seams (rows across parts, duplicates within and across parts, holes,
-unrebuildable entries, malformed rows, other chain buckets), and the report compared
-field by field with the in-memory audit's."""
+unrebuildable entries, malformed rows, other chain buckets), its receipts tampered
+(a wrong signature, another index, re-signed by the log key at another index or time,
+withheld, copied, dropped), and the report compared field by field with the in-memory
+audit's."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from hashcore import _core
 from hashcore.audit import AuditReportV2
 from hashcore.bundle import read_bundle_v2
 
@@ -93,6 +96,104 @@ def tamper(table: pa.Table, what: str, rng: np.random.Generator) -> pa.Table:
     if what == "shuffle":
         return table.take(pa.array(rng.permutation(n)))
     raise ValueError(what)
+
+
+#: The receipt tamperings `tamper_receipts` knows. "resigned_*" sign with the log key:
+#: a relay's own wrong promise (CONFLICT, CONTRADICTED, WITHHELD or PENDING), the others
+#: break the signature (BAD_SIG) or copy and drop receipts.
+RECEIPT_TAMPERINGS = (
+    "flip_sig",
+    "other_index",
+    "resigned_other_index",
+    "resigned_other_received",
+    "resigned_past_the_log",
+    "resigned_past_the_log_late",
+    "copy",
+    "drop",
+)
+
+
+def _resigned(row: dict[str, Any], log_seed: bytes, **changes: Any) -> dict[str, Any]:
+    row = {**row, **changes}
+    entry = _core.log_entry(row["link"], row["received_ms"])
+    row["receipt_sig"] = _core.receipt_sign(log_seed, row["log_index"], entry)
+    return row
+
+
+def tamper_receipts(
+    receipts: pa.Table, what: str, rng: np.random.Generator, log_seed: bytes
+) -> pa.Table:
+    """``receipts`` with one tampering ``what`` at a receipt drawn from ``rng``; a
+    receipt "past the log" is at a position no record holds, received two merge delays
+    before the first receipt (due: WITHHELD once a checkpoint attests) or after the last
+    (PENDING)."""
+    rows = receipts.to_pylist()
+    if not rows:
+        return receipts
+    i, j = int(rng.integers(len(rows))), int(rng.integers(len(rows)))
+    row = rows[i]
+    times = [r["received_ms"] for r in rows]
+    past = max(r["log_index"] for r in rows) + 1 + int(rng.integers(5))
+    if what == "flip_sig":
+        sig = row["receipt_sig"]
+        rows[i] = {**row, "receipt_sig": bytes([sig[0] ^ 1]) + sig[1:]}
+    elif what == "other_index":
+        rows[i] = {**row, "log_index": rows[j]["log_index"]}
+    elif what == "resigned_other_index":
+        rows[i] = _resigned(row, log_seed, log_index=rows[j]["log_index"])
+    elif what == "resigned_other_received":
+        rows[i] = _resigned(row, log_seed, received_ms=row["received_ms"] + 1)
+    elif what == "resigned_past_the_log":
+        early = min(times) - 2 * 86_400_000
+        rows.append(_resigned(row, log_seed, log_index=past, received_ms=early))
+    elif what == "resigned_past_the_log_late":
+        rows.append(_resigned(row, log_seed, log_index=past, received_ms=max(times) + 1))
+    elif what == "copy":
+        rows.append(row)
+    elif what == "drop":
+        del rows[i]
+    else:
+        raise ValueError(what)
+    return pa.Table.from_pylist(rows, schema=receipts.schema)
+
+
+def bad_receipts(receipts: pa.Table, log_seed: bytes) -> pa.Table:
+    """Every kind of bad receipt once, at fixed rows (see ``bad_receipt_codes``)."""
+    rows = receipts.to_pylist()
+    last = max(r["log_index"] for r in rows)
+    times = [r["received_ms"] for r in rows]
+    sig = rows[0]["receipt_sig"]
+    rows[0] = {**rows[0], "receipt_sig": bytes([sig[0] ^ 1]) + sig[1:]}
+    rows[1] = {**rows[1], "log_index": last + 9}
+    rows[2] = _resigned(rows[2], log_seed, log_index=rows[3]["log_index"])
+    rows[4] = _resigned(rows[4], log_seed, received_ms=rows[4]["received_ms"] + 1)
+    early, late = min(times) - 2 * 86_400_000, max(times) + 1
+    rows.append(_resigned(rows[5], log_seed, log_index=last + 20, received_ms=early))
+    rows.append(_resigned(rows[6], log_seed, log_index=last + 21, received_ms=late))
+    rows.append(rows[7])
+    return pa.Table.from_pylist(rows, schema=receipts.schema)
+
+
+def bad_receipt_codes(n: int) -> dict[str, int]:
+    """How many receipts get each code after ``bad_receipts`` on a clean bundle's ``n``
+    receipts (a final attesting checkpoint): 0 and 1 BAD_SIG, 2 and 3 CONFLICT, 4
+    CONTRADICTED, one WITHHELD and one PENDING past the log, and 7's copy OK."""
+    return {
+        "RECEIPT_BAD_SIG": 2,
+        "RECEIPT_CONFLICT": 2,
+        "RECEIPT_CONTRADICTED": 1,
+        "RECEIPT_WITHHELD": 1,
+        "RECEIPT_PENDING": 1,
+        "RECEIPT_OK": n - 4,
+    }
+
+
+def receipts_of(bundle: Path) -> pa.Table:
+    return pq.read_table(bundle / "receipts.parquet")
+
+
+def rewrite_receipts(bundle: Path, receipts: pa.Table) -> None:
+    pq.write_table(receipts, bundle / "receipts.parquet")
 
 
 def rewrite_parts(bundle: Path, out: Path, records: pa.Table, sizes: Sequence[int]) -> Path:

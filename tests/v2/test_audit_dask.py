@@ -1,8 +1,10 @@
 """The v2 audit on a real Dask cluster: a LocalCluster of 2 worker processes over TCP on
 loopback. The distributed, the local streamed and the in-memory audits agree exactly on
-tampered bundles with random part sizes; a worker killed mid-audit loses its tasks'
-results, which the scheduler computes again (same report); the CLI's --dask and
---dask-local give the in-memory audit's --json report, and refuse bad input in one line."""
+bundles whose records and receipts are tampered, with random part sizes; bad receipts,
+checked in the parts' log tasks on the workers, get their exact verdicts; a worker
+killed mid-audit loses its tasks' results, which the scheduler computes again (same
+report); the CLI's --dask and --dask-local give the in-memory audit's --json report, and
+refuse bad input in one line."""
 
 from __future__ import annotations
 
@@ -29,7 +31,19 @@ from hashcore.sim.sample import make_sample
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .partitioned_bundles import TAMPERINGS, assert_same_report, records_of, rewrite_parts, tamper
+from .partitioned_bundles import (
+    RECEIPT_TAMPERINGS,
+    TAMPERINGS,
+    assert_same_report,
+    bad_receipt_codes,
+    bad_receipts,
+    receipts_of,
+    records_of,
+    rewrite_parts,
+    rewrite_receipts,
+    tamper,
+    tamper_receipts,
+)
 
 distributed = pytest.importorskip("distributed")
 
@@ -51,10 +65,11 @@ def client() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, bytes]:
+    """A bundle in parts with a receipt for every record, its policy, the log's seed."""
     root = tmp_path_factory.mktemp("dask-sample")
     policy = root / "policy.json"
-    make_sample(
+    info = make_sample(
         root / "bundle",
         devices=6,
         records=20,
@@ -65,7 +80,7 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         part_rows=17,
         policy_path=policy,
     )
-    return root / "bundle", policy
+    return root / "bundle", policy, info.log_seed
 
 
 def test_the_cluster_is_two_processes_over_tcp(client: Any) -> None:
@@ -76,13 +91,28 @@ def test_the_cluster_is_two_processes_over_tcp(client: Any) -> None:
 
 
 def test_audit_bundle_with_a_client_is_the_in_memory_audit(
-    client: Any, sample: tuple[Path, Path]
+    client: Any, sample: tuple[Path, Path, bytes]
 ) -> None:
-    bundle, policy = sample
+    bundle, policy, _ = sample
     got = hashcore.audit_bundle(bundle, policy=policy, client=client)
     want = audit_bundle_v2(bundle, policy=policy)
     assert got.clean and got.records == 120
+    assert [r.code for r in got.receipts] == ["RECEIPT_OK"] * 120
     assert_same_report(got, want)
+
+
+def test_bad_receipts_on_the_cluster_get_their_verdicts(
+    client: Any, sample: tuple[Path, Path, bytes], tmp_path: Path
+) -> None:
+    bundle, policy, log_seed = sample
+    parted = rewrite_parts(bundle, tmp_path / "b", records_of(bundle), [30, 1, 50])
+    rewrite_receipts(parted, bad_receipts(receipts_of(parted), log_seed))
+    want = audit_bundle_v2(parted, policy=policy)
+    codes = [r.code for r in want.receipts]
+    assert {c: codes.count(c) for c in set(codes)} == bad_receipt_codes(120)
+    got = hashcore.audit_bundle(parted, policy=policy, client=client)
+    assert_same_report(got, want)
+    assert not got.clean
 
 
 @settings(
@@ -93,25 +123,31 @@ def test_audit_bundle_with_a_client_is_the_in_memory_audit(
 )
 @given(
     tamperings=st.lists(st.sampled_from(TAMPERINGS), min_size=1, max_size=3),
+    receipt_tamperings=st.lists(st.sampled_from(RECEIPT_TAMPERINGS), min_size=0, max_size=3),
     seed=st.integers(0, 2**32 - 1),
     sizes=st.lists(st.integers(0, 40), min_size=1, max_size=5),
     buckets=st.integers(1, 6),
 )
 def test_distributed_streamed_and_in_memory_audits_agree(
     client: Any,
-    sample: tuple[Path, Path],
+    sample: tuple[Path, Path, bytes],
     tmp_path_factory: pytest.TempPathFactory,
     tamperings: list[str],
+    receipt_tamperings: list[str],
     seed: int,
     sizes: list[int],
     buckets: int,
 ) -> None:
-    bundle, policy = sample
+    bundle, policy, log_seed = sample
     rng = np.random.default_rng(seed)
     rows = records_of(bundle)
     for what in tamperings:
         rows = tamper(rows, what, rng)
     parted = rewrite_parts(bundle, tmp_path_factory.mktemp("d") / "b", rows, sizes)
+    receipts = receipts_of(parted)
+    for what in receipt_tamperings:
+        receipts = tamper_receipts(receipts, what, rng, log_seed)
+    rewrite_receipts(parted, receipts)
     want = audit_bundle_v2(parted, policy=policy)
     on_dask = audit_bundle_partitioned(parted, DaskRunner(client), policy=policy, buckets=buckets)
     with LocalRunner() as runner:
@@ -135,9 +171,9 @@ class _KillingRunner(DaskRunner):
 
 
 def test_a_worker_killed_mid_audit_changes_nothing(
-    client: Any, sample: tuple[Path, Path], tmp_path: Path
+    client: Any, sample: tuple[Path, Path, bytes], tmp_path: Path
 ) -> None:
-    bundle, policy = sample
+    bundle, policy, _ = sample
     rows = tamper(records_of(bundle), "flip_signature", np.random.default_rng(3))
     parted = rewrite_parts(bundle, tmp_path / "b", rows, [20, 20, 20, 20, 20])
     runner = _KillingRunner(client)
@@ -159,9 +195,9 @@ def _json_of(args: list[str], out: Path) -> dict[str, Any]:
 
 
 def test_cli_dask_and_dask_local_write_the_in_memory_report(
-    client: Any, sample: tuple[Path, Path], tmp_path: Path
+    client: Any, sample: tuple[Path, Path, bytes], tmp_path: Path
 ) -> None:
-    bundle, policy = sample
+    bundle, policy, _ = sample
     base = ["audit", str(bundle), "--policy", str(policy)]
     want = _json_of(base, tmp_path / "memory.json")
     address = client.scheduler.address
@@ -189,7 +225,7 @@ def _closed_port() -> int:
     ],
 )
 def test_cli_bad_cluster_flags_exit_2_with_one_line(
-    sample: tuple[Path, Path],
+    sample: tuple[Path, Path, bytes],
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     flags: list[str],
@@ -197,14 +233,14 @@ def test_cli_bad_cluster_flags_exit_2_with_one_line(
 ) -> None:
     monkeypatch.setattr(audit_cluster, "CONNECT_TIMEOUT_S", 2)
     flags = [f"tcp://127.0.0.1:{_closed_port()}" if f == "CLOSED" else f for f in flags]
-    bundle, _ = sample
+    bundle, _, _ = sample
     capsys.readouterr()
     assert main(["audit", str(bundle), *flags]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("hashcore: error: ") and message in err
 
 
-def test_client_must_be_a_dask_client(sample: tuple[Path, Path]) -> None:
-    bundle, policy = sample
+def test_client_must_be_a_dask_client(sample: tuple[Path, Path, bytes]) -> None:
+    bundle, policy, _ = sample
     with pytest.raises(InvalidInputError, match=r"dask\.distributed\.Client, not str"):
         hashcore.audit_bundle(bundle, policy=policy, client="tcp://127.0.0.1:8786")

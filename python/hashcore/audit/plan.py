@@ -11,9 +11,12 @@ The plan (every step's work is in the Rust engine, ``partial.rs`` / ``partial_ju
 1. ``scan`` every part where it lies: its rows alone, what it says of the log, its rows
    cut into buckets by a hash of chain_id (kept by the runner: a shuffle).
 2. The driver puts the log together (:mod:`.plan_log`) and asks each part for its
-   subtree roots of 2^k-aligned leaf ranges and a few entries (``log``).
+   subtree roots of 2^k-aligned leaf ranges and a few entries (``log``); each part's task
+   also checks the receipts of the positions it holds (signatures in batches, conflicts,
+   the part's entry there), a byte a receipt back.
 3. The driver folds the roots (RFC 6962 splits that way) into the roots at every size
-   asked, and judges checkpoints, notes, receipts and anchors (``v2_combine``).
+   asked, and judges checkpoints, notes and anchors, and finishes the receipts' verdicts
+   from their checks once the attested size and deadline are known (``v2_combine``).
 4. ``judge`` each bucket: its chains, their keys and signatures, beacons and time.
 5. The driver assembles an :class:`AuditReportV2` equal field by field to the in-memory
    audit's (:func:`hashcore.audit.v2_engine.audit_tables_v2`).
@@ -25,7 +28,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from .. import _core
-from .plan_log import merged_slots, requests_for, shape_of
+from .plan_log import merged_slots, requests_for, shape_of, split_receipts
 from .plan_report import PlanInputs, assemble_report
 from .plan_tasks import BucketResult, JudgeContext, LogRequest, PartLog, PartRef, PartSummary
 from .v2_columns import checkpoint_rows_v2, note_spec, receipt_specs
@@ -82,15 +85,17 @@ def run_plan(runner: Runner, inputs: PlanInputs, buckets: int | None = None) -> 
     summaries = runner.scan(parts, nbuckets, list(asked))
     shape = shape_of(summaries)
     sizes = sorted(set(asked) | {b for s in summaries for b in s.beacon_sizes})
-    receipt_positions = {
-        p for p in inputs.receipts.column("log_index").to_pylist() if p is not None
-    }
-    lookups = receipt_positions | {b - 1 for b in sizes if b >= 1}
-    logs = runner.log(parts, requests_for(summaries, shape, sizes, lookups))
+    requests = requests_for(summaries, shape, sizes, {b - 1 for b in sizes if b >= 1})
+    receipts = split_receipts(summaries, inputs.receipts)
+    log_key = inputs.policy.log_key if inputs.policy is not None else inputs.manifest_log_key
+    for request, table in zip(requests, receipts.tables, strict=True):
+        request.receipts, request.log_key = table, log_key
+    logs = runner.log(parts, requests)
     entries, limit = merged_slots(logs, shape)
     combined = _core.v2_combine(
         cp_rows,
         receipt_specs(inputs.receipts),
+        receipts.gather(logs),
         notes_spec,
         inputs.manifest_origin,
         inputs.manifest_log_key,

@@ -6,6 +6,10 @@ parts), the rebuildable prefix so far, and what each part is asked for next (its
 split at the sizes roots are asked at, and the entries the driver looks up). A position
 two parts hold is contributed by the lower-numbered one, and is a block boundary, so that
 the prefix can still stop there once the parts' slots at it are compared.
+
+The receipts go with the log requests: each to one part holding its position
+(:func:`split_receipts`), whose log task checks them, and their checks come back a byte a
+receipt, put back in the receipts' order here.
 """
 
 from __future__ import annotations
@@ -13,10 +17,16 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .columns import column_array
 from .plan_tasks import LogRequest, PartLog, PartSummary
 
-__all__ = ["LogShape", "merged_slots", "shape_of"]
+__all__ = ["LogShape", "ReceiptSplit", "merged_slots", "shape_of", "split_receipts"]
 
 
 def _holds(runs: list[tuple[int, int]], position: int) -> bool:
@@ -111,3 +121,60 @@ def merged_slots(
         if slot is not None:
             entries.append((position, slot[0], slot[1]))
     return entries, limit
+
+
+@dataclass
+class ReceiptSplit:
+    """The receipts cut by the part (in the summaries' order) their log task checks."""
+
+    #: Per part, its receipts (None: none).
+    tables: list[pa.Table | None]
+    #: The receipts' rows, part after part; part k's are ``order[bounds[k]:bounds[k + 1]]``.
+    order: Any
+    bounds: Any
+
+    def gather(self, logs: Sequence[PartLog]) -> bytes:
+        """The parts' receipt checks, a byte a receipt in the receipts' own order."""
+        out = np.zeros(len(self.order), dtype=np.uint8)
+        for k, log in enumerate(logs):
+            rows = self.order[self.bounds[k] : self.bounds[k + 1]]
+            checks = np.frombuffer(log.receipt_checks, dtype=np.uint8)
+            if len(checks) != len(rows):
+                raise RuntimeError(
+                    f"part {k}'s log task checked {len(checks)} receipts of {len(rows)}"
+                )
+            out[rows] = checks
+        return out.tobytes()
+
+
+def split_receipts(summaries: Sequence[PartSummary], receipts: pa.Table) -> ReceiptSplit:
+    """Each receipt to a part holding its position (where none does, or the position is
+    null, to the part of the run before it, or the first): all the receipts of a position
+    go to one part, so that its task sees their conflicts, and the part's entry there is
+    the log's wherever the verdict reads it (below the attested size every part holding
+    a position agrees). The runs are cut into disjoint segments, each one part's."""
+    starts: list[int] = []
+    owners: list[int] = []
+    reach = 0
+    for a, b, k in sorted((a, b, k) for k, s in enumerate(summaries) for a, b in s.runs):
+        a = max(a, reach)
+        if a < b:
+            starts.append(a)
+            owners.append(k)
+            reach = b
+    index = column_array(receipts, "log_index")
+    positions = pc.fill_null(index, 0).to_numpy(zero_copy_only=False).astype(np.uint64)
+    if starts:
+        at = np.searchsorted(np.array(starts, dtype=np.uint64), positions, side="right") - 1
+        owner = np.array(owners, dtype=np.int64)[np.maximum(at, 0)]
+    else:
+        owner = np.zeros(len(positions), dtype=np.int64)
+    order = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[order], np.arange(len(summaries) + 1))
+    tables: list[pa.Table | None] = [
+        receipts.take(pa.array(order[bounds[k] : bounds[k + 1]]))
+        if bounds[k + 1] > bounds[k]
+        else None
+        for k in range(len(summaries))
+    ]
+    return ReceiptSplit(tables=tables, order=order, bounds=bounds)

@@ -14,25 +14,16 @@ import pyarrow as pa
 
 from ..policy import Policy
 from .chains import CHAIN_SUMMARY_SCHEMA
-from .columns import column_array
 from .plan_tasks import BucketResult, PartRef
 from .v2_engine import ChainAnchor
+from .v2_evidence_rows import evidence_rows
 from .v2_report import (
-    ANCHOR_VERDICT_CODES,
-    CHECKPOINT_VERDICT_CODES_V2,
-    NOTE_VERDICT_CODES,
-    RECEIPT_VERDICT_CODES,
     RECORD_VERDICT_CODES_V2,
     TIME_FINDING_CODES,
-    AnchorVerdictV2,
     AuditReportV2,
-    CheckpointVerdictV2,
-    EvidenceNoteVerdict,
     FailureV2,
-    ReceiptVerdict,
     TimeFindingV2,
     failure_reason,
-    note_rejection,
 )
 
 __all__ = ["PartitionedAuditReport", "PlanInputs", "assemble_report"]
@@ -129,56 +120,17 @@ def assemble_report(
         if policy is not None
         else (inputs.manifest_origin, inputs.manifest_log_key)
     )
-    note_bytes = column_array(inputs.notes, "note")
-    notes_out = []
-    for i, (size, v) in enumerate(zip(raw["note_sizes"], raw["notes"], strict=True)):
-        code = NOTE_VERDICT_CODES[v]
-        reason = (
-            note_rejection(note_bytes[i].as_py(), origin, log_key)
-            if code == "NOTE_REJECTED"
-            else None
-        )
-        notes_out.append(EvidenceNoteVerdict(row=i, tree_size=size, code=code, reason=reason))
-    checkpoints_out = []
-    for i, ((size, root, note), v) in enumerate(zip(cp_rows, raw["checkpoints"], strict=True)):
-        code = CHECKPOINT_VERDICT_CODES_V2[v]
-        reason = note_rejection(note, origin, log_key) if code == "BAD_CHECKPOINT_SIG" else None
-        checkpoints_out.append(
-            CheckpointVerdictV2(row=i, tree_size=size, root=root, code=code, reason=reason)
-        )
-    receipts_t = inputs.receipts
-    receipt_ids = zip(
-        column_array(receipts_t, "log_index").to_pylist(),
-        column_array(receipts_t, "chain_id").to_pylist(),
-        column_array(receipts_t, "seq").to_pylist(),
-        raw["receipts"],
-        strict=True,
+    evidence = evidence_rows(
+        raw, cp_rows, inputs.notes, inputs.receipts, inputs.anchors, origin, log_key
     )
-    anchors_out = [
-        AnchorVerdictV2(
-            row=i,
-            tree_size=a.tree_size,
-            root=a.root,
-            tx_hash=a.tx_hash,
-            block_number=a.block_number,
-            confirmations=a.confirmations,
-            code=ANCHOR_VERDICT_CODES[v],
-        )
-        for i, (a, v) in enumerate(zip(inputs.anchors or (), raw["anchors"], strict=True))
-    ]
     clean = bool(raw["clean_but_records"]) and bool(np.isin(verdicts, _OK_CODES).all())
     return PartitionedAuditReport(
         records=n,
         verdicts=verdicts,
         failures=failures,
-        checkpoints=checkpoints_out,
-        receipts=[
-            ReceiptVerdict(
-                row=i, log_index=li, chain_id=cid, seq=seq, code=RECEIPT_VERDICT_CODES[v]
-            )
-            for i, (li, cid, seq, v) in enumerate(receipt_ids)
-        ],
-        evidence_notes=notes_out,
+        checkpoints=evidence.checkpoints,
+        receipts=evidence.receipts,
+        evidence_notes=evidence.evidence_notes,
         time_findings=findings,
         missing_log_positions=[(int(a), int(b)) for a, b in raw["missing_log_positions"]],
         covered_size=int(raw["covered_size"]),
@@ -191,7 +143,7 @@ def assemble_report(
         clean_without_strict_time=clean,
         clean_with_strict_time=clean and not findings,
         strict_time=inputs.strict_time,
-        anchors=anchors_out,
+        anchors=evidence.anchors,
         anchors_checked=bool(raw["anchors_checked"]),
         head_block=inputs.head_block,
         signatures_checked=bool(inputs.check_signatures),

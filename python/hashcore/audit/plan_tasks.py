@@ -7,7 +7,8 @@ returns Arrow data or small results. The driver's side is :mod:`.plan`.
    (positions as runs, the few that break it, beacon sizes), and its rows cut into chain
    buckets (a hash of ``chain_id``), each carrying its global row number and flags.
 2. :func:`log_part`: the part's subtree roots of 2^k-aligned leaf ranges, split at the
-   sizes roots are asked at, and the log entries the driver looks up.
+   sizes roots are asked at, the log entries the driver looks up, and the checks of the
+   receipts of the positions the part holds (a byte a receipt).
 3. :func:`judge_bucket`: every row of a set of chains: chain checks, keys and signatures,
    beacons, NOT_LOGGED and time; the verdicts that are not OK, the findings, the chains.
 """
@@ -29,7 +30,7 @@ from ..errors import BundleError
 from ..safe_read import open_parquet
 from .chains import chain_summary
 from .columns import binary_column_spec, column_array, int_column_spec
-from .v2_columns import note_spec, record_specs_v2
+from .v2_columns import note_spec, receipt_specs, record_specs_v2
 from .v2_report import RECORD_VERDICT_CODES_V2
 
 __all__ = [
@@ -145,24 +146,32 @@ def scan_part(
 
 @dataclass
 class LogRequest:
-    """What the driver asks of one part's log (see ``partial.rs``'s ``LogRequest``)."""
+    """What the driver asks of one part's log (see ``partial.rs``'s ``LogRequest``), and
+    the receipts it sent to the part (every receipt of positions the part holds, or of
+    positions no part holds: :func:`.plan_log.split_receipts`), checked under the trusted
+    ``log_key`` (SPEC 3)."""
 
     cuts: list[int]
     limit: int
     skip: list[int] = field(default_factory=list)
     lookups: list[int] = field(default_factory=list)
+    receipts: pa.Table | None = None
+    log_key: bytes = b""
 
 
 @dataclass
 class PartLog:
-    """A part's aligned blocks (start, height, root) and looked-up slots."""
+    """A part's aligned blocks (start, height, root) and looked-up slots; and its
+    receipts' checks, a byte each in the order they were sent (``ReceiptCheck::code``)."""
 
     blocks: list[tuple[int, int, bytes]]
     slots: list[tuple[int, bytes | None, int | None]]
+    receipt_checks: bytes = b""
 
 
 def log_part(part: PartRef, request: LogRequest, threads: int | None = None) -> PartLog:
-    """Task 2: only the part's log columns are read."""
+    """Task 2: only the part's log columns are read; the receipts sent with the request
+    are checked against them (signatures batched, conflicts, the part's entry)."""
     table, _ = read_part(part, _LOG_COLUMNS)
     specs = {
         "log_index": int_column_spec("log_index", column_array(table, "log_index"), pa.uint64()),
@@ -171,10 +180,18 @@ def log_part(part: PartRef, request: LogRequest, threads: int | None = None) -> 
             "received_ms", column_array(table, "received_ms"), pa.int64()
         ),
     }
-    blocks, slots = _core.v2_part_log(
-        specs, request.cuts, request.limit, request.skip, request.lookups, threads=threads
+    receipts = request.receipts
+    blocks, slots, checks = _core.v2_part_log(
+        specs,
+        request.cuts,
+        request.limit,
+        request.skip,
+        request.lookups,
+        receipts=receipt_specs(receipts) if receipts is not None else None,
+        log_key=request.log_key if receipts is not None else None,
+        threads=threads,
     )
-    return PartLog(blocks=blocks, slots=slots)
+    return PartLog(blocks=blocks, slots=slots, receipt_checks=checks)
 
 
 @dataclass

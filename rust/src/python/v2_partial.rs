@@ -17,9 +17,10 @@ use super::v2_audit::{
 };
 use crate::error::Error;
 use crate::v2::audit::columns::binary_rows;
-use crate::v2::audit::input::{Bundle, Trust};
+use crate::v2::audit::evidence::ReceiptCheck;
+use crate::v2::audit::input::{Bundle, ReceiptRow, Trust};
 use crate::v2::audit::log::Log;
-use crate::v2::audit::partial::{self, Block, LogRequest, PartSlot};
+use crate::v2::audit::partial::{self, Block, LogRequest, PartPositions, PartSlot};
 use crate::v2::audit::partial_judge::{self, Judged, LogSummary};
 use crate::v2::audit::verdict::{
     AnchorVerdict, CheckpointVerdict, NoteVerdict, ReceiptVerdict, RecordVerdict, TimeFinding,
@@ -105,12 +106,15 @@ fn py_slot<'py>(py: Python<'py>, (index, slot): (u64, PartSlot)) -> PySlot<'py> 
     }
 }
 
-/// v2_part_log(records, cuts, limit, skip, lookups, threads=None) -> (blocks, slots):
-/// `records` holds the part's log_index, link and received_ms columns; blocks are
-/// (start, height, root), slots (position, link, received_ms) at the lookups it holds.
+/// v2_part_log(records, cuts, limit, skip, lookups, receipts=None, log_key=None,
+/// threads=None) -> (blocks, slots, receipt_checks): `records` holds the part's
+/// log_index, link and received_ms columns; blocks are (start, height, root), slots
+/// (position, link, received_ms) at the lookups it holds; `receipts` (with the trusted
+/// `log_key`, SPEC 3) are the receipts of positions the driver sent to this part, and
+/// `receipt_checks` their checks, a byte each (`ReceiptCheck::code`; empty without).
 #[pyfunction]
-#[pyo3(signature = (records, cuts, limit, skip, lookups, threads=None))]
-#[allow(clippy::type_complexity)]
+#[pyo3(signature = (records, cuts, limit, skip, lookups, receipts=None, log_key=None, threads=None))]
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
 pub fn v2_part_log<'py>(
     py: Python<'py>,
     records: &Bound<'py, PyDict>,
@@ -118,9 +122,28 @@ pub fn v2_part_log<'py>(
     limit: u64,
     mut skip: Vec<u64>,
     lookups: Vec<u64>,
+    receipts: Option<&Bound<'py, PyDict>>,
+    log_key: Option<&Bound<'py, PyAny>>,
     threads: Option<usize>,
-) -> PyResult<(Vec<(u64, u32, Bound<'py, PyBytes>)>, Vec<PySlot<'py>>)> {
+) -> PyResult<(
+    Vec<(u64, u32, Bound<'py, PyBytes>)>,
+    Vec<PySlot<'py>>,
+    Bound<'py, PyBytes>,
+)> {
     let held = hold(records, &["log_index", "link", "received_ms"], "records")?;
+    let receipts = match (receipts, log_key) {
+        (None, _) => None,
+        (Some(r), Some(key)) => Some((
+            hold(r, &RECEIPT_COLUMNS, "receipts")?,
+            array::<32>(key, "log_key")?,
+        )),
+        (Some(_), None) => {
+            return Err(Error::InvalidArgument(
+                "receipts are checked under the trusted log_key: give it".into(),
+            ))
+            .py()
+        }
+    };
     skip.sort_unstable();
     let request = LogRequest {
         cuts,
@@ -128,7 +151,7 @@ pub fn v2_part_log<'py>(
         skip,
         lookups,
     };
-    let (blocks, slots) = detached(py, threads, "v2_part_log", || {
+    let (blocks, slots, checks) = detached(py, threads, "v2_part_log", || {
         let index = held[0].int::<8>("log_index")?;
         let link = held[1].binary("link")?;
         let received = held[2].int::<8>("received_ms")?;
@@ -148,13 +171,30 @@ pub fn v2_part_log<'py>(
                 Ok((at, slot))
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        Ok(partial::part_blocks(&slots, &request))
+        let positions = PartPositions::new(&slots);
+        let (blocks, slots) = positions.blocks(&request);
+        let checks: Vec<u8> = match &receipts {
+            Some((held, key)) => {
+                let rows: Vec<ReceiptRow> = receipt_columns(held)?.rows()?;
+                positions
+                    .receipt_checks(&rows, key)
+                    .into_iter()
+                    .map(ReceiptCheck::code)
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        Ok((blocks, slots, checks))
     })?;
     let blocks = blocks
         .into_iter()
         .map(|b| (b.start, b.height, PyBytes::new(py, &b.root)))
         .collect();
-    Ok((blocks, slots.into_iter().map(|s| py_slot(py, s)).collect()))
+    Ok((
+        blocks,
+        slots.into_iter().map(|s| py_slot(py, s)).collect(),
+        PyBytes::new(py, &checks),
+    ))
 }
 
 /// v2_asked_sizes(checkpoints, notes, manifest_origin, manifest_log_key, policy=None,
@@ -195,18 +235,21 @@ fn roots_of(roots: Vec<(u64, Bound<'_, PyAny>)>) -> PyResult<HashMap<u64, Hash>>
         .collect()
 }
 
-/// v2_combine(checkpoints, receipts, notes, manifest_origin, manifest_log_key, blocks,
-/// limit, sizes, entries, runs, max_received, policy=None, as_of=None, anchors=None) ->
-/// dict: the driver's combine step. `blocks` (start, height, root) from every part tile
+/// v2_combine(checkpoints, receipts, receipt_checks, notes, manifest_origin,
+/// manifest_log_key, blocks, limit, sizes, entries, runs, max_received, policy=None,
+/// as_of=None, anchors=None) -> dict: the driver's combine step. `receipts` holds the
+/// receipts' log_index and received_ms columns, `receipt_checks` the log tasks' byte a
+/// receipt (`v2_part_log`); `blocks` (start, height, root) from every part tile
 /// `[0, limit)`; `entries` (position, link, received_ms) are the log's entries the
-/// receipts and beacons need; `runs` the positions held; `max_received` (size, ms).
+/// beacons need; `runs` the positions held; `max_received` (size, ms).
 #[pyfunction]
-#[pyo3(signature = (checkpoints, receipts, notes, manifest_origin, manifest_log_key, blocks, limit, sizes, entries, runs, max_received, policy=None, as_of=None, anchors=None))]
+#[pyo3(signature = (checkpoints, receipts, receipt_checks, notes, manifest_origin, manifest_log_key, blocks, limit, sizes, entries, runs, max_received, policy=None, as_of=None, anchors=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn v2_combine<'py>(
     py: Python<'py>,
     checkpoints: Vec<PyCheckpoint<'py>>,
     receipts: &Bound<'py, PyDict>,
+    receipt_checks: &Bound<'py, PyAny>,
     notes: &Bound<'py, PyAny>,
     manifest_origin: String,
     manifest_log_key: &Bound<'py, PyAny>,
@@ -242,15 +285,17 @@ pub fn v2_combine<'py>(
     let checkpoints = checkpoint_rows(checkpoints)?;
     let notes = note_rows(notes)?;
     let entries = entries_of(entries)?;
-    let held_receipts = hold(receipts, &RECEIPT_COLUMNS, "receipts")?;
-    let receipt_cols = receipt_columns(&held_receipts).py()?;
+    let held_receipts = hold(receipts, &["log_index", "received_ms"], "receipts")?;
+    let checks = Bytes::get(receipt_checks, "receipt_checks")?
+        .as_slice()
+        .to_vec();
     let summary = LogSummary { runs, max_received };
     let sizes: BTreeSet<u64> = sizes.into_iter().collect();
     let (roots, combined) = detached(py, None, "v2_combine", || {
         let roots = partial::fold_blocks(blocks, limit, &sizes);
         let log = Log::sparse(entries, roots.clone());
         let judged = Judged::new(&checkpoints, &notes, &trust, log);
-        let receipts = receipt_cols.rows()?;
+        let receipts = checks_of(&held_receipts, &checks)?;
         let combined = partial_judge::combine(
             &judged,
             &summary,
@@ -324,6 +369,31 @@ pub fn v2_combine<'py>(
     out.set_item("clean_but_records", c.clean_but_records)?;
     out.set_item("attested", c.attested)?;
     Ok(out)
+}
+
+/// The receipts' checks from their codes and their rows' log_index and received_ms.
+fn checks_of(held: &[ColumnBuffers], codes: &[u8]) -> Result<Vec<ReceiptCheck>, Error> {
+    let index = held[0].int::<8>("log_index")?;
+    let received = held[1].int::<8>("received_ms")?;
+    index.validate("log_index")?;
+    received.validate("received_ms")?;
+    if codes.len() != index.len || received.len != index.len {
+        return Err(Error::InvalidArgument(format!(
+            "{} receipt checks for {} receipts ({} received_ms)",
+            codes.len(),
+            index.len,
+            received.len
+        )));
+    }
+    codes
+        .iter()
+        .enumerate()
+        .map(|(i, &code)| {
+            ReceiptCheck::from_code(code, index.get_u64(i), received.get_i64(i)).ok_or_else(|| {
+                Error::InvalidArgument(format!("receipt {i}: {code} is not its check"))
+            })
+        })
+        .collect()
 }
 
 /// v2_judge_bucket(records, flags, duplicates, checkpoints, notes, manifest_origin,

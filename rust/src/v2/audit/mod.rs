@@ -5,8 +5,9 @@
 //! The stages run in the order their inputs exist: rows alone and chains (`records`), the
 //! log and its prefix roots (`log`), checkpoints (`checkpoints`), then beacons and
 //! NOT_LOGGED, evidence (`evidence`) and time (`time`). Each stage reads slices and small
-//! summaries of the earlier ones (the roots at requested sizes, the attesting sizes), so a
-//! streamed audit can feed the same stages partition by partition.
+//! summaries of the earlier ones (the roots at requested sizes, the attesting sizes), so
+//! the partitioned audit feeds the same stages partition by partition (`partial`,
+//! `partial_judge`); `audit` runs them over the whole bundle as one partition.
 
 pub mod anchors;
 pub mod checkpoints;
@@ -24,12 +25,11 @@ use std::collections::BTreeSet;
 
 use rayon::prelude::*;
 
-use checkpoints::CheckpointState;
-use evidence::{EvidenceNote, ReceiptContext};
 use input::{Bundle, IdentitySource, Options, Trust};
 use log::Log;
+use partial_judge::{judge_rows, Judged, Signed};
 use records::RowState;
-use time::{Timed, Window, WitnessClocks};
+use time::Window;
 use verdict::{
     AnchorVerdict, CheckpointVerdict, NoteVerdict, ReceiptVerdict, RecordVerdict, TimeFinding,
 };
@@ -136,187 +136,52 @@ pub(crate) fn record_verdict(state: &RowState, beacon: Beacon, logged: bool) -> 
         .map_or(V::Ok, |&(_, v)| v)
 }
 
-/// Audits a bundle under the given trust (a policy's, or `Trust::from_manifest`).
+/// Audits a bundle under the given trust (a policy's, or `Trust::from_manifest`): the
+/// partitioned audit's steps (`partial_judge`) over the whole bundle at once, its rows one
+/// bucket and its `Log` the log they stand on.
 pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
     let rows = &bundle.records;
     let mut log = Log::build(rows);
     // Rows alone are independent: their links and commits are hashed in parallel.
-    let mut states: Vec<RowState> = rows
+    let states: Vec<RowState> = rows
         .par_iter()
         .map(|r| records::check_row(r, log.is_duplicate(r.log_index)))
         .collect();
-    let beacon_before = records::check_chains(rows, &mut states, options.check_signatures);
-
-    let cps: Vec<CheckpointState> = bundle
-        .checkpoints
-        .iter()
-        .map(|c| CheckpointState::new(c, trust))
-        .collect();
-    let notes: Vec<EvidenceNote> = bundle
-        .notes
-        .iter()
-        .map(|n| EvidenceNote::new(n, trust))
-        .collect();
-    let signed: Vec<(u64, Hash)> = cps
-        .iter()
-        .filter_map(|c| c.signed.as_ref())
-        .chain(notes.iter().filter_map(|n| n.signed_body()))
-        .map(|cp| (cp.tree_size, cp.root))
-        .collect();
-    // Sorted: read by binary search for the few records whose beacon is wrong.
-    let mut signed_set = signed.clone();
-    signed_set.sort_unstable();
-    signed_set.dedup();
-
-    let mut sizes: BTreeSet<u64> = signed.iter().map(|&(s, _)| s).collect();
+    let signed = Signed::new(&bundle.checkpoints, &bundle.notes, trust);
+    let mut sizes: BTreeSet<u64> = signed.signed.iter().map(|&(s, _)| s).collect();
     sizes.extend(rows.iter().filter_map(|r| r.beacon_size));
     sizes.extend(bundle.anchors.iter().flatten().map(|a| a.tree_size));
     log.compute_roots(&sizes);
-
-    let mut checkpoint_verdicts = checkpoints::verdicts(&cps, &log, trust);
-    if let Some(chain_anchors) = &bundle.anchors {
-        anchors::apply_to_checkpoints(&mut checkpoint_verdicts, &cps, chain_anchors, &log);
-    }
-    let attesting: Vec<&CheckpointState> = cps.iter().filter(|c| c.attests(&log)).collect();
-    let attested = attesting
-        .iter()
-        .filter_map(|c| c.signed.as_ref().map(|cp| cp.tree_size))
-        .max()
-        .unwrap_or(0);
-    let covered = checkpoints::covered_size(&cps);
-    let clocks = WitnessClocks::new(&attesting, trust.witnesses.len(), trust.witness_quorum);
-
-    // Per-row stages below are independent across rows: parallel.
-    let beacons: Vec<Beacon> = rows
-        .par_iter()
-        .zip(&states)
-        .map(|(r, s)| match (s.malformed, r.beacon_size) {
-            (None, Some(size)) => judge_beacon(
-                size,
-                &r.beacon_root,
-                r.log_index,
-                attested,
-                &log,
-                &signed_set,
-            ),
-            _ => Beacon::NotJudged,
-        })
-        .collect();
-    let record_verdicts: Vec<RecordVerdict> = states
-        .par_iter()
-        .zip(&beacons)
-        .zip(rows)
-        .map(|((s, &b), r)| record_verdict(s, b, r.log_index < attested))
-        .collect();
-
-    let note_verdicts = evidence::note_verdicts(&notes, &signed, &log, covered);
-    let deadline_ms = (!attesting.is_empty()).then(|| {
-        let entries = log.max_received_below(attested).map(i128::from);
-        let witnessed = clocks.late().map(|t| 1000 * i128::from(t));
-        let clock = entries.max(witnessed).unwrap_or(i128::MIN);
-        i64::try_from(clock).unwrap_or(if clock < 0 { i64::MIN } else { i64::MAX })
-    });
-    let receipt_ctx = ReceiptContext {
-        log: &log,
+    let judged = Judged::of(signed, trust, log);
+    let judged_rows = judge_rows(rows, states, &judged, trust, options.check_signatures);
+    let receipts =
+        evidence::receipt_checks(&bundle.receipts, &trust.log_key, |i| judged.log.entry(i));
+    let c = partial_judge::combine(
+        &judged,
+        &judged.log,
+        &receipts,
+        bundle.anchors.as_deref(),
         trust,
-        attested,
-        deadline_ms,
-    };
-    let receipt_verdicts = evidence::receipt_verdicts(&bundle.receipts, &receipt_ctx);
-
-    // Time (SPEC 5.3, decision 6).
-    let windows: Vec<Option<Window>> = rows
-        .par_iter()
-        .zip(&beacons)
-        .map(|(r, b)| {
-            let lower = match b {
-                Beacon::Zero => None,
-                Beacon::Right => Some(log.entry(r.beacon_size? - 1)?.1),
-                _ => return None,
-            };
-            Some(Window {
-                lower_ms: lower,
-                upper_ms: r.received_ms?,
-                witnessed_s: clocks.early(r.log_index),
-            })
-        })
-        .collect();
-    let timed = |i: usize| {
-        let r = &rows[i];
-        Some(Timed {
-            chain_id: *r.chain_id16()?,
-            seq: r.seq?,
-            time_ms: r.time_ms?,
-            beacon_size: r.beacon_size?,
-            window: windows[i],
-        })
-    };
-    let time_findings: Vec<TimeFindingRow> =
-        time::findings(rows.len(), timed, &beacon_before, trust.max_clock_skew_ms)
-            .into_iter()
-            .enumerate()
-            .filter_map(|(row, f)| {
-                Some(TimeFindingRow {
-                    row,
-                    code: f?,
-                    time_ms: rows[row].time_ms?,
-                    window: windows[row]?,
-                })
-            })
-            .collect();
-
-    let anchor_verdicts = bundle
-        .anchors
-        .as_ref()
-        .map(|a| anchors::verdicts(a, &log, covered));
-    let missing = log.missing_below(covered);
-    // Decision 5: as of N, only a bundle covering less than N is incomplete (anchors too).
-    let incomplete = match options.as_of {
-        Some(n) => covered < n,
-        None => {
-            note_verdicts.contains(&NoteVerdict::Incomplete)
-                || bundle
-                    .anchors
-                    .as_ref()
-                    .is_some_and(|a| anchors::beyond_bundle(a, covered))
-        }
-    };
-    let origin_matches = bundle.manifest_origin == trust.origin;
-    let key_matches = bundle.manifest_log_key == trust.log_key;
-    let clean = record_verdicts.iter().all(|v| v.is_ok())
-        && checkpoint_verdicts
-            .iter()
-            .all(|&v| v == CheckpointVerdict::Ok)
-        && missing.is_empty()
-        && !receipt_verdicts.iter().any(|v| v.against_relay())
-        && !note_verdicts.contains(&NoteVerdict::Equivocation)
-        && !anchor_verdicts
-            .iter()
-            .flatten()
-            .any(|&v| v == AnchorVerdict::Contradicted)
-        && origin_matches
-        && key_matches
-        && !incomplete;
+        (&bundle.manifest_origin, &bundle.manifest_log_key),
+        options.as_of,
+    );
+    let clean = c.clean_but_records && judged_rows.records.iter().all(|v| v.is_ok());
     Report {
-        records: record_verdicts,
-        malformed_reasons: states.iter().map(|s| s.malformed).collect(),
-        checkpoints: checkpoint_verdicts,
-        notes: notes
-            .iter()
-            .zip(note_verdicts)
-            .map(|(n, v)| (n.body.as_ref().map(|b| b.tree_size), v))
-            .collect(),
-        receipts: receipt_verdicts,
-        anchors: anchor_verdicts,
-        time_windows: windows,
-        clean_with_strict_time: clean && time_findings.is_empty(),
-        time_findings,
-        missing_log_positions: missing,
-        covered_size: covered,
-        deadline_clock_ms: deadline_ms,
-        incomplete,
-        manifest_origin_matches: origin_matches,
-        manifest_log_key_matches: key_matches,
+        records: judged_rows.records,
+        malformed_reasons: judged_rows.malformed_reasons,
+        checkpoints: c.checkpoints,
+        notes: c.notes,
+        receipts: c.receipts,
+        anchors: c.anchors,
+        time_windows: judged_rows.time_windows,
+        clean_with_strict_time: clean && judged_rows.time_findings.is_empty(),
+        time_findings: judged_rows.time_findings,
+        missing_log_positions: c.missing_log_positions,
+        covered_size: c.covered_size,
+        deadline_clock_ms: c.deadline_clock_ms,
+        incomplete: c.incomplete,
+        manifest_origin_matches: c.manifest_origin_matches,
+        manifest_log_key_matches: c.manifest_log_key_matches,
         log_identity_source: trust.source,
         clean,
     }

@@ -7,13 +7,16 @@
 //! gives the RFC 6962 roots of 2^k-aligned leaf ranges of its rows, split at the sizes the
 //! audit asks roots of: since every aligned range is one subtree of the tree, the driver
 //! folds them in position order (`fold_blocks`) into the roots at those sizes, exactly
-//! `Log::compute_roots`' answers, without ever holding the leaves.
+//! `Log::compute_roots`' answers, without ever holding the leaves. The same task checks
+//! the receipts of the positions the part holds (signatures batched, conflicts, the
+//! part's entry there): the driver only finishes their verdicts (`ReceiptCheck::verdict`).
 
 use std::collections::{BTreeSet, HashMap};
 
 use rayon::prelude::*;
 
-use super::input::RecordRow;
+use super::evidence::{self, ReceiptCheck};
+use super::input::{ReceiptRow, RecordRow};
 use super::records::{check_row, RowState};
 use crate::v2::entry::entry_leaf_hash;
 use crate::v2::tree::{empty_root, node_hash, root};
@@ -137,46 +140,79 @@ pub struct LogRequest {
     pub limit: u64,
     /// Positions another part holds too and contributes (sorted).
     pub skip: Vec<u64>,
-    /// Positions whose slot the driver needs (receipts, beacons' last entries, contested).
+    /// Positions whose slot the driver needs (beacons' last entries, contested).
     pub lookups: Vec<u64>,
 }
 
-/// The part's aligned blocks below `limit` (split at `cuts`, without `skip`), and its
-/// slots at `lookups` (positions it holds; in order).
+/// A part's log positions once each, sorted, with their slots merged as `Log::build`
+/// merges them: what its log task reads its blocks, lookups and receipts from.
+pub struct PartPositions {
+    held: Vec<(u64, PartSlot, u32)>,
+}
+
+impl PartPositions {
+    pub fn new(slots: &[(u64, PartSlot)]) -> Self {
+        PartPositions {
+            held: positions(slots.par_iter().copied()),
+        }
+    }
+
+    /// The part's slot at `position`, where it holds it.
+    pub fn slot(&self, position: u64) -> Option<PartSlot> {
+        let i = self.held.binary_search_by_key(&position, |h| h.0).ok()?;
+        Some(self.held[i].1)
+    }
+
+    /// The part's aligned blocks below `limit` (split at `cuts`, without `skip`), and its
+    /// slots at `lookups` (positions it holds; in order).
+    pub fn blocks(&self, req: &LogRequest) -> (Vec<Block>, Vec<(u64, PartSlot)>) {
+        let lookups = req
+            .lookups
+            .iter()
+            .filter_map(|&p| Some((p, self.slot(p)?)))
+            .collect();
+        let cuts: BTreeSet<u64> = req.cuts.iter().copied().collect();
+        // Consecutive entries below the limit, split at the cuts: each a segment of leaves.
+        let mut segments: Vec<(u64, Vec<Hash>)> = Vec::new();
+        for &(index, slot, _) in self.held.iter().take_while(|p| p.0 < req.limit) {
+            if req.skip.binary_search(&index).is_ok() {
+                continue;
+            }
+            let Some((link, ms)) = slot else { break };
+            let leaf = entry_leaf_hash(&link, ms);
+            match segments.last_mut() {
+                Some((start, leaves))
+                    if *start + leaves.len() as u64 == index && !cuts.contains(&index) =>
+                {
+                    leaves.push(leaf)
+                }
+                _ => segments.push((index, vec![leaf])),
+            }
+        }
+        let blocks = segments
+            .par_iter()
+            .flat_map_iter(|(start, leaves)| aligned_blocks(*start, leaves))
+            .collect();
+        (blocks, lookups)
+    }
+
+    /// The checks of the receipts whose positions this part was given (every receipt of
+    /// those positions: the driver sends a position's receipts to one part holding it, or
+    /// to any part where none does): signatures and conflicts as `evidence` has them, and
+    /// each against the part's slot. Below the attested size, where alone `logged` is
+    /// read, every part holding a position has the log's entry there (the prefix rebuilds
+    /// only where their slots agree), so any one of them answers as the whole log would.
+    pub fn receipt_checks(&self, receipts: &[ReceiptRow], log_key: &[u8; 32]) -> Vec<ReceiptCheck> {
+        evidence::receipt_checks(receipts, log_key, |p| self.slot(p).flatten())
+    }
+}
+
+/// `PartPositions::blocks` of `slots`.
 pub fn part_blocks(
     slots: &[(u64, PartSlot)],
     req: &LogRequest,
 ) -> (Vec<Block>, Vec<(u64, PartSlot)>) {
-    let held = positions(slots.par_iter().copied());
-    let found = |p: &u64| {
-        held.binary_search_by_key(p, |h| h.0)
-            .ok()
-            .map(|i| (*p, held[i].1))
-    };
-    let lookups = req.lookups.iter().filter_map(found).collect();
-    let cuts: BTreeSet<u64> = req.cuts.iter().copied().collect();
-    // Consecutive entries below the limit, split at the cuts: each a segment of leaves.
-    let mut segments: Vec<(u64, Vec<Hash>)> = Vec::new();
-    for &(index, slot, _) in held.iter().take_while(|p| p.0 < req.limit) {
-        if req.skip.binary_search(&index).is_ok() {
-            continue;
-        }
-        let Some((link, ms)) = slot else { break };
-        let leaf = entry_leaf_hash(&link, ms);
-        match segments.last_mut() {
-            Some((start, leaves))
-                if *start + leaves.len() as u64 == index && !cuts.contains(&index) =>
-            {
-                leaves.push(leaf)
-            }
-            _ => segments.push((index, vec![leaf])),
-        }
-    }
-    let blocks = segments
-        .par_iter()
-        .flat_map_iter(|(start, leaves)| aligned_blocks(*start, leaves))
-        .collect();
-    (blocks, lookups)
+    PartPositions::new(slots).blocks(req)
 }
 
 /// `[start, start + leaves.len())` as the fewest 2^k-aligned blocks, in order.

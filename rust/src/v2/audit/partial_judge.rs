@@ -1,19 +1,20 @@
-//! The v2 audit's verdicts from the tasks' summaries (hashcore/audit/plan.py): the
-//! driver's combine step (checkpoints, notes, receipts, anchors and the bundle's summary,
-//! as `audit` judges them) and a chain bucket's records (every row of a set of chains:
-//! FORK, GAP, BROKEN_CHAIN, keys and signatures, then beacons, NOT_LOGGED and time).
+//! The v2 audit's verdicts, for both engines: the combine step (checkpoints, notes,
+//! receipts, anchors and the bundle's summary) and the rows' judgement (every row of a
+//! set of chains: FORK, GAP, BROKEN_CHAIN, keys and signatures, then beacons, NOT_LOGGED
+//! and time). The in-memory `audit` (mod.rs) runs them once over the whole bundle and its
+//! `Log`; the partitioned audit (hashcore/audit/plan.py) runs `combine` on the driver over
+//! the parts' summaries and `judge_bucket` once per chain bucket.
 //!
 //! Both stand on `Judged`, what the checkpoints and notes say once the log's roots are
 //! known: small, rebuilt from the same inputs in each task, so every task judges alike.
-//! The steps are `audit`'s own (mod.rs), in its order, over the same functions.
 
 use std::collections::BTreeSet;
 
 use rayon::prelude::*;
 
 use super::checkpoints::{self, CheckpointState};
-use super::evidence::{self, EvidenceNote, ReceiptContext};
-use super::input::{AnchorRow, CheckpointRow, ReceiptRow, RecordRow, Trust};
+use super::evidence::{self, EvidenceNote, ReceiptCheck, ReceiptDeadline};
+use super::input::{AnchorRow, CheckpointRow, RecordRow, Trust};
 use super::log::Log;
 use super::records::{self, malformed_reason, RowState, DUPLICATE};
 use super::time::{self, Timed, Window, WitnessClocks};
@@ -22,7 +23,33 @@ use super::verdict::{AnchorVerdict, CheckpointVerdict, NoteVerdict, ReceiptVerdi
 use super::{anchors, judge_beacon, record_verdict, Beacon, TimeFindingRow};
 use crate::v2::Hash;
 
-/// What the checkpoints and evidence notes say, judged against the (sparse) log.
+/// What the checkpoints and evidence notes say before the log is known: their states,
+/// and every relay-signed `(size, root)` among them (the sizes roots are asked at).
+pub struct Signed {
+    pub cps: Vec<CheckpointState>,
+    pub notes: Vec<EvidenceNote>,
+    pub signed: Vec<(u64, Hash)>,
+}
+
+impl Signed {
+    pub fn new(checkpoints: &[CheckpointRow], notes: &[Vec<u8>], trust: &Trust) -> Self {
+        let cps: Vec<CheckpointState> = checkpoints
+            .iter()
+            .map(|c| CheckpointState::new(c, trust))
+            .collect();
+        let notes: Vec<EvidenceNote> = notes.iter().map(|n| EvidenceNote::new(n, trust)).collect();
+        let signed: Vec<(u64, Hash)> = cps
+            .iter()
+            .filter_map(|c| c.signed.as_ref())
+            .chain(notes.iter().filter_map(|n| n.signed_body()))
+            .map(|cp| (cp.tree_size, cp.root))
+            .collect();
+        Signed { cps, notes, signed }
+    }
+}
+
+/// What the checkpoints and evidence notes say, judged against the log (the whole one,
+/// or the sparse one the partitioned audit combines).
 pub struct Judged {
     pub log: Log,
     pub cps: Vec<CheckpointState>,
@@ -44,31 +71,23 @@ pub fn asked_sizes(
     anchors: Option<&[AnchorRow]>,
     trust: &Trust,
 ) -> BTreeSet<u64> {
-    let cps = checkpoints.iter().map(|c| CheckpointState::new(c, trust));
-    let mut sizes: BTreeSet<u64> = cps
-        .filter_map(|c| c.signed.map(|cp| cp.tree_size))
+    let mut sizes: BTreeSet<u64> = Signed::new(checkpoints, notes, trust)
+        .signed
+        .iter()
+        .map(|&(size, _)| size)
         .collect();
-    sizes.extend(notes.iter().filter_map(|n| {
-        let n = EvidenceNote::new(n, trust);
-        n.signed_body().map(|cp| cp.tree_size)
-    }));
     sizes.extend(anchors.into_iter().flatten().map(|a| a.tree_size));
     sizes
 }
 
 impl Judged {
     pub fn new(checkpoints: &[CheckpointRow], notes: &[Vec<u8>], trust: &Trust, log: Log) -> Self {
-        let cps: Vec<CheckpointState> = checkpoints
-            .iter()
-            .map(|c| CheckpointState::new(c, trust))
-            .collect();
-        let notes: Vec<EvidenceNote> = notes.iter().map(|n| EvidenceNote::new(n, trust)).collect();
-        let signed: Vec<(u64, Hash)> = cps
-            .iter()
-            .filter_map(|c| c.signed.as_ref())
-            .chain(notes.iter().filter_map(|n| n.signed_body()))
-            .map(|cp| (cp.tree_size, cp.root))
-            .collect();
+        Self::of(Signed::new(checkpoints, notes, trust), trust, log)
+    }
+
+    /// `signed` judged against `log`, whose roots at `signed`'s sizes are computed.
+    pub fn of(signed: Signed, trust: &Trust, log: Log) -> Self {
+        let Signed { cps, notes, signed } = signed;
         let mut signed_set = signed.clone();
         signed_set.sort_unstable();
         signed_set.dedup();
@@ -95,7 +114,7 @@ impl Judged {
     }
 }
 
-/// Everything the driver concludes but the records' verdicts.
+/// Everything the combine step concludes but the records' verdicts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Combined {
     pub checkpoints: Vec<CheckpointVerdict>,
@@ -121,7 +140,26 @@ pub struct LogSummary {
     pub max_received: Vec<(u64, Option<i64>)>,
 }
 
-impl LogSummary {
+/// What the combine step asks of the log beyond its roots and entries: the whole `Log`
+/// answers itself, the partitioned audit from its parts' `LogSummary`.
+pub trait LogFacts {
+    /// Ranges `[start, end)` of positions below `size` that no row holds.
+    fn missing_below(&self, size: u64) -> Vec<(u64, u64)>;
+    /// The greatest `received_ms` of the entries below `size` (a size the audit asked).
+    fn max_received_below(&self, size: u64) -> Option<i64>;
+}
+
+impl LogFacts for Log {
+    fn missing_below(&self, size: u64) -> Vec<(u64, u64)> {
+        Log::missing_below(self, size)
+    }
+
+    fn max_received_below(&self, size: u64) -> Option<i64> {
+        Log::max_received_below(self, size)
+    }
+}
+
+impl LogFacts for LogSummary {
     fn missing_below(&self, size: u64) -> Vec<(u64, u64)> {
         let mut out = Vec::new();
         let mut expected = 0u64;
@@ -146,12 +184,14 @@ impl LogSummary {
     }
 }
 
-/// The driver's combine step.
+/// The combine step. `receipts`: each receipt's checks (`evidence::receipt_checks`; in
+/// the partitioned audit the log tasks settle them where the receipts meet the parts
+/// holding their positions, `partial.rs`).
 #[allow(clippy::too_many_arguments)]
 pub fn combine(
     judged: &Judged,
-    summary: &LogSummary,
-    receipts: &[ReceiptRow],
+    summary: &impl LogFacts,
+    receipts: &[ReceiptCheck],
     chain_anchors: Option<&[AnchorRow]>,
     trust: &Trust,
     manifest: (&str, &[u8; 32]),
@@ -170,13 +210,13 @@ pub fn combine(
         let clock = entries.max(witnessed).unwrap_or(i128::MIN);
         i64::try_from(clock).unwrap_or(if clock < 0 { i64::MIN } else { i64::MAX })
     });
-    let ctx = ReceiptContext {
-        log,
-        trust,
+    let deadline = ReceiptDeadline {
         attested: judged.attested,
         deadline_ms,
+        max_merge_delay_ms: trust.max_merge_delay_ms,
     };
-    let receipt_verdicts = evidence::receipt_verdicts(receipts, &ctx);
+    let receipt_verdicts: Vec<ReceiptVerdict> =
+        receipts.iter().map(|c| c.verdict(&deadline)).collect();
     let anchor_verdicts = chain_anchors.map(|a| anchors::verdicts(a, log, covered));
     let missing = summary.missing_below(covered);
     let incomplete = match as_of {
@@ -222,10 +262,12 @@ pub fn combine(
     }
 }
 
-/// A chain bucket's verdicts, in its rows' order.
+/// The verdicts of a set of rows (a chain bucket, or the whole bundle), in their order.
 pub struct BucketVerdicts {
     pub records: Vec<RecordVerdict>,
     pub malformed_reasons: Vec<Option<&'static str>>,
+    /// Each row's time window (SPEC 5.3), where its beacon was judged.
+    pub time_windows: Vec<Option<Window>>,
     pub time_findings: Vec<TimeFindingRow>,
 }
 
@@ -240,7 +282,7 @@ pub fn judge_bucket(
     trust: &Trust,
     check_signatures: bool,
 ) -> BucketVerdicts {
-    let mut states: Vec<RowState> = rows
+    let states: Vec<RowState> = rows
         .par_iter()
         .zip(flags)
         .map(|(r, &f)| {
@@ -251,6 +293,18 @@ pub fn judge_bucket(
             }
         })
         .collect();
+    judge_rows(rows, states, judged, trust, check_signatures)
+}
+
+/// Judges `rows`, every row of the chains among them, from pass 1's `states` (rows alone,
+/// `records::check_row`, DUPLICATE included): the chains, then beacons, NOT_LOGGED, time.
+pub fn judge_rows(
+    rows: &[RecordRow],
+    mut states: Vec<RowState>,
+    judged: &Judged,
+    trust: &Trust,
+    check_signatures: bool,
+) -> BucketVerdicts {
     let beacon_before = records::check_chains(rows, &mut states, check_signatures);
     let (log, attested) = (&judged.log, judged.attested);
     let beacons: Vec<Beacon> = rows
@@ -315,6 +369,7 @@ pub fn judge_bucket(
     BucketVerdicts {
         records: verdicts,
         malformed_reasons: states.iter().map(|s| s.malformed).collect(),
+        time_windows: windows,
         time_findings,
     }
 }

@@ -151,7 +151,7 @@ pub fn check_row(row: &RecordRow, duplicate: bool) -> RowState {
 const MAX_BATCH: usize = 4096;
 const MIN_BATCH: usize = 64;
 
-fn batch_size(items: usize, threads: usize) -> usize {
+pub(super) fn batch_size(items: usize, threads: usize) -> usize {
     (items / (threads.max(1) * 4)).clamp(MIN_BATCH, MAX_BATCH)
 }
 

@@ -18,6 +18,7 @@ pub mod partial;
 pub mod partial_judge;
 pub mod records;
 pub mod time;
+pub mod trace;
 pub mod verdict;
 
 use std::collections::BTreeSet;
@@ -138,14 +139,18 @@ pub(crate) fn record_verdict(state: &RowState, beacon: Beacon, logged: bool) -> 
 
 /// Audits a bundle under the given trust (a policy's, or `Trust::from_manifest`).
 pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
+    let mut trace = trace::Trace::new();
     let rows = &bundle.records;
     let mut log = Log::build(rows);
+    trace.mark("log build");
     // Rows alone are independent: their links and commits are hashed in parallel.
     let mut states: Vec<RowState> = rows
         .par_iter()
         .map(|r| records::check_row(r, log.is_duplicate(r.log_index)))
         .collect();
+    trace.mark("rows");
     let beacon_before = records::check_chains(rows, &mut states, options.check_signatures);
+    trace.mark("chains");
 
     let cps: Vec<CheckpointState> = bundle
         .checkpoints
@@ -167,11 +172,14 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
     let mut signed_set = signed.clone();
     signed_set.sort_unstable();
     signed_set.dedup();
+    trace.mark("checkpoints");
 
     let mut sizes: BTreeSet<u64> = signed.iter().map(|&(s, _)| s).collect();
     sizes.extend(rows.iter().filter_map(|r| r.beacon_size));
     sizes.extend(bundle.anchors.iter().flatten().map(|a| a.tree_size));
+    trace.mark("sizes");
     log.compute_roots(&sizes);
+    trace.mark("roots");
 
     let mut checkpoint_verdicts = checkpoints::verdicts(&cps, &log, trust);
     if let Some(chain_anchors) = &bundle.anchors {
@@ -208,6 +216,7 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
         .zip(rows)
         .map(|((s, &b), r)| record_verdict(s, b, r.log_index < attested))
         .collect();
+    trace.mark("verdicts");
 
     let note_verdicts = evidence::note_verdicts(&notes, &signed, &log, covered);
     let deadline_ms = (!attesting.is_empty()).then(|| {
@@ -223,6 +232,7 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
         deadline_ms,
     };
     let receipt_verdicts = evidence::receipt_verdicts(&bundle.receipts, &receipt_ctx);
+    trace.mark("evidence");
 
     // Time (SPEC 5.3, decision 6).
     let windows: Vec<Option<Window>> = rows
@@ -264,6 +274,7 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
                 })
             })
             .collect();
+    trace.mark("time");
 
     let anchor_verdicts = bundle
         .anchors
@@ -297,6 +308,7 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
         && origin_matches
         && key_matches
         && !incomplete;
+    trace.mark("summary");
     Report {
         records: record_verdicts,
         malformed_reasons: states.iter().map(|s| s.malformed).collect(),

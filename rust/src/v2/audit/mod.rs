@@ -137,6 +137,31 @@ pub(crate) fn record_verdict(state: &RowState, beacon: Beacon, logged: bool) -> 
         .map_or(V::Ok, |&(_, v)| v)
 }
 
+/// The distinct beacon sizes the records name. A million rows name a few hundred sizes,
+/// neighbours mostly the same one: each chunk skips repeats and keeps its own set, and the
+/// sets are joined (one set insert per row on one thread was a serial ~60 ms at 1M rows).
+fn beacon_sizes(rows: &[input::RecordRow]) -> BTreeSet<u64> {
+    rows.par_chunks(4096)
+        .map(|chunk| {
+            let mut set = BTreeSet::new();
+            let mut last = None;
+            for size in chunk.iter().filter_map(|r| r.beacon_size) {
+                if last != Some(size) {
+                    set.insert(size);
+                    last = Some(size);
+                }
+            }
+            set
+        })
+        .reduce(BTreeSet::new, |mut a, mut b| {
+            if a.len() < b.len() {
+                std::mem::swap(&mut a, &mut b);
+            }
+            a.extend(b);
+            a
+        })
+}
+
 /// Audits a bundle under the given trust (a policy's, or `Trust::from_manifest`).
 pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
     let mut trace = trace::Trace::new();
@@ -178,7 +203,7 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
     trace.mark("checkpoints");
 
     let mut sizes: BTreeSet<u64> = signed.iter().map(|&(s, _)| s).collect();
-    sizes.extend(rows.iter().filter_map(|r| r.beacon_size));
+    sizes.extend(beacon_sizes(rows));
     sizes.extend(bundle.anchors.iter().flatten().map(|a| a.tree_size));
     trace.mark("sizes");
     log.compute_roots(&sizes);

@@ -15,10 +15,10 @@ use super::errors::{internal_error, to_pyerr, IntoPyResult};
 use crate::error::Error;
 use crate::v2::audit::columns::{binary_rows, ReceiptColumns, RecordColumns};
 use crate::v2::audit::input::{AnchorRow, Bundle, CheckpointRow, IdentitySource, Options, Trust};
+use crate::v2::audit::trace::Trace;
 use crate::v2::audit::verdict::{
     AnchorVerdict, CheckpointVerdict, NoteVerdict, ReceiptVerdict, RecordVerdict, TimeFinding,
 };
-use crate::v2::audit::trace::Trace;
 use crate::v2::audit::{audit, Report};
 
 /// Adds the v2 audit's codes and `v2_audit` to `hashcore._core`.

@@ -139,7 +139,7 @@ pub(crate) fn record_verdict(state: &RowState, beacon: Beacon, logged: bool) -> 
 
 /// The distinct beacon sizes the records name. A million rows name a few hundred sizes,
 /// neighbours mostly the same one: each chunk skips repeats and keeps its own set, and the
-/// sets are joined (one set insert per row on one thread was a serial ~60 ms at 1M rows).
+/// sets are joined (one set insert per row on one thread was a serial ~20 ms at 1M rows).
 fn beacon_sizes(rows: &[input::RecordRow]) -> BTreeSet<u64> {
     rows.par_chunks(4096)
         .map(|chunk| {
@@ -179,7 +179,7 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
 
     // Each checkpoint and note costs two or more Ed25519 verifications (relay line,
     // cosignatures): a bundle with a checkpoint every 1,000 entries has thousands, which on
-    // one thread were a tenth of a no-signature audit. Independent: in parallel.
+    // one thread were ~90 ms of a 1M-record audit whatever the thread count. In parallel.
     let cps: Vec<CheckpointState> = bundle
         .checkpoints
         .par_iter()

@@ -15,6 +15,7 @@ use super::errors::{internal_error, to_pyerr, IntoPyResult};
 use crate::error::Error;
 use crate::v2::audit::columns::{binary_rows, ReceiptColumns, RecordColumns};
 use crate::v2::audit::input::{AnchorRow, Bundle, CheckpointRow, IdentitySource, Options, Trust};
+use crate::v2::audit::trace::Trace;
 use crate::v2::audit::verdict::{
     AnchorVerdict, CheckpointVerdict, NoteVerdict, ReceiptVerdict, RecordVerdict, TimeFinding,
 };
@@ -337,6 +338,7 @@ pub fn v2_audit<'py>(
     threads: Option<usize>,
     check_signatures: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let mut trace = Trace::new();
     let pool = crate::pool::pool(threads).py()?;
     if anchors.is_some() && policy.is_none() {
         return Err(Error::InvalidArgument(
@@ -363,17 +365,27 @@ pub fn v2_audit<'py>(
         check_signatures,
     };
 
+    trace.mark("arguments");
+
     let outcome = py.detach(|| {
         catch_unwind(AssertUnwindSafe(|| {
             pool.install(|| {
                 bundle.records = record_cols.rows()?;
                 bundle.receipts = receipt_cols.rows()?;
                 bundle.notes = binary_rows(&note_col, "note")?;
+                trace.mark("row structs");
                 let trust = trust.unwrap_or_else(|| Trust::from_manifest(&bundle));
-                Ok::<_, Error>(audit(&bundle, &trust, &options))
+                let report = audit(&bundle, &trust, &options);
+                trace.mark("audit");
+                Ok::<_, Error>(report)
             })
         }))
     });
     let report = outcome.map_err(|_| internal_error("v2_audit"))?.py()?;
-    report_dict(py, &report)
+    let out = report_dict(py, &report);
+    trace.mark("report dict");
+    drop(report);
+    drop(bundle);
+    trace.mark("drop");
+    out
 }

@@ -43,19 +43,44 @@ pub struct Log {
 
 impl Log {
     pub fn build(rows: &[RecordRow]) -> Self {
-        let mut claimed: Vec<(u64, Slot)> = rows
+        let slot_of = |row: &RecordRow| match (row.link32(), row.received_ms) {
+            (Some(link), Some(received_ms)) => Slot::Entry {
+                link: *link,
+                received_ms,
+            },
+            _ => Slot::Unrebuildable,
+        };
+        // A bundle lists its rows in log order, each position once (what an export writes):
+        // then every row is its own position, built in parallel. The general case below
+        // sorts, then merges on one thread.
+        let in_order = rows.par_windows(2).all(|w| w[0].log_index < w[1].log_index);
+        let positions: Vec<Position> = if in_order {
+            rows.par_iter()
+                .map(|row| Position {
+                    index: row.log_index,
+                    slot: slot_of(row),
+                    claims: 1,
+                })
+                .collect()
+        } else {
+            Self::merge_claims(rows.par_iter().map(|r| (r.log_index, slot_of(r))).collect())
+        };
+        // Positions are distinct and ascending: 0 .. rebuildable are at their own place.
+        let rebuildable = positions
             .par_iter()
-            .map(|row| {
-                let slot = match (row.link32(), row.received_ms) {
-                    (Some(link), Some(received_ms)) => Slot::Entry {
-                        link: *link,
-                        received_ms,
-                    },
-                    _ => Slot::Unrebuildable,
-                };
-                (row.log_index, slot)
-            })
-            .collect();
+            .enumerate()
+            .position_first(|(i, p)| i as u64 != p.index || p.slot == Slot::Unrebuildable)
+            .unwrap_or(positions.len()) as u64;
+        Log {
+            positions,
+            rebuildable,
+            roots: Vec::new(),
+        }
+    }
+
+    /// Every claimed position once, ascending, from `(log_index, slot)` claims in any order:
+    /// a position claimed with different slots can't be rebuilt.
+    fn merge_claims(mut claimed: Vec<(u64, Slot)>) -> Vec<Position> {
         claimed.par_sort_unstable_by_key(|&(index, _)| index);
         let mut positions: Vec<Position> = Vec::with_capacity(claimed.len());
         for (index, slot) in claimed {
@@ -73,16 +98,7 @@ impl Log {
                 }),
             }
         }
-        let rebuildable = positions
-            .iter()
-            .enumerate()
-            .take_while(|(i, p)| *i as u64 == p.index && matches!(p.slot, Slot::Entry { .. }))
-            .count() as u64;
-        Log {
-            positions,
-            rebuildable,
-            roots: Vec::new(),
-        }
+        positions
     }
 
     /// A log known at a few positions only, its prefix roots computed elsewhere: what the
@@ -169,7 +185,7 @@ impl Log {
     /// The greatest `received_ms` of the entries below `size` (they rebuild).
     pub fn max_received_below(&self, size: u64) -> Option<i64> {
         self.below(size)
-            .iter()
+            .par_iter()
             .filter_map(|p| match p.slot {
                 Slot::Entry { received_ms, .. } => Some(received_ms),
                 Slot::Unrebuildable => None,
@@ -179,9 +195,15 @@ impl Log {
 
     /// Ranges `[start, end)` of positions below `size` that no row holds.
     pub fn missing_below(&self, size: u64) -> Vec<(u64, u64)> {
+        let below = self.below(size);
+        // Distinct positions below `size`, as many as `size`: no hole (the usual answer,
+        // without a pass over a million positions).
+        if below.len() as u64 == size {
+            return Vec::new();
+        }
         let mut out = Vec::new();
         let mut expected = 0u64;
-        for p in self.below(size).iter().map(|p| p.index) {
+        for p in below.iter().map(|p| p.index) {
             if p > expected {
                 out.push((expected, p));
             }

@@ -33,11 +33,17 @@ pub struct Signed {
 
 impl Signed {
     pub fn new(checkpoints: &[CheckpointRow], notes: &[Vec<u8>], trust: &Trust) -> Self {
+        // Each checkpoint and note costs two or more Ed25519 verifications (relay line,
+        // cosignatures): a bundle with a checkpoint every 1,000 entries has thousands, which
+        // on one thread were ~90 ms of a 1M-record audit whatever the thread count.
         let cps: Vec<CheckpointState> = checkpoints
-            .iter()
+            .par_iter()
             .map(|c| CheckpointState::new(c, trust))
             .collect();
-        let notes: Vec<EvidenceNote> = notes.iter().map(|n| EvidenceNote::new(n, trust)).collect();
+        let notes: Vec<EvidenceNote> = notes
+            .par_iter()
+            .map(|n| EvidenceNote::new(n, trust))
+            .collect();
         let signed: Vec<(u64, Hash)> = cps
             .iter()
             .filter_map(|c| c.signed.as_ref())

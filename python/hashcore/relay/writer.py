@@ -24,20 +24,30 @@ log = logging.getLogger("hashcore.relay")
 
 T = TypeVar("T")
 
-log = logging.getLogger("hashcore.relay")
-
 #: How long a client should wait before retrying after the disk was full.
 DISK_FULL_RETRY_MS = 5000
 
 
 class _Batch:
-    __slots__ = ("fut", "records", "size")
+    __slots__ = ("fut", "records", "size", "staged")
 
-    def __init__(self, records: Batch, fut: asyncio.Future[Any]) -> None:
+    def __init__(
+        self,
+        records: Batch,
+        fut: asyncio.Future[Any],
+        staged: asyncio.Future[bool] | None = None,
+    ) -> None:
         self.records = records
         self.fut = fut
+        #: Told once the batch is checked: accepted (its ack follows once durable) or not.
+        self.staged = staged
         #: Records it counts for in a group (estimated for a raw request).
         self.size = records.estimated_records() if isinstance(records, RawRequest) else len(records)
+
+
+def _staged(b: _Batch, accepted: bool) -> None:
+    if b.staged is not None and not b.staged.done():
+        b.staged.set_result(accepted)
 
 
 class _Call:
@@ -112,10 +122,12 @@ class Writer:
         await self._queue.put(_Batch(records, fut))
         return await fut
 
-    async def submit_raw(self, raw: bytes) -> RawReply:
-        """A SubmitRequest's bytes through the hot path (:mod:`.fast_ingest`)."""
+    async def submit_raw(self, raw: bytes, staged: asyncio.Future[bool] | None = None) -> RawReply:
+        """A SubmitRequest's bytes through the hot path (:mod:`.fast_ingest`). ``staged``
+        (if given) is set once the batch is checked: True if accepted (the reply follows
+        when its group is durable), False if refused or its group failed."""
         fut: asyncio.Future[RawReply] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Batch(RawRequest(raw), fut))
+        await self._queue.put(_Batch(RawRequest(raw), fut, staged))
         return await fut
 
     async def _on_writer(self, fn: Callable[..., T], *args: Any) -> T:
@@ -147,6 +159,7 @@ class Writer:
                     break
                 group.append(nxt)
                 count += nxt.size
+            self.metrics.group_batches.observe(len(group))
             try:
                 results, sealed = await self._on_writer(
                     self.ledger.prepare_group, [b.records for b in group]
@@ -156,6 +169,7 @@ class Writer:
                 for b in group:
                     if not b.fut.done():
                         b.fut.set_exception(refusal)
+                    _staged(b, False)
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 continue
@@ -163,6 +177,7 @@ class Writer:
             for b, result in zip(group, results, strict=True):
                 if isinstance(result, Rejected) and not b.fut.done():
                     b.fut.set_exception(result)
+                _staged(b, not isinstance(result, Rejected))
             await self._settle()  # groups are stored in order, one at a time
             self._persisting = asyncio.create_task(self._persist(group, results, sealed))
 

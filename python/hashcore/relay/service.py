@@ -163,7 +163,7 @@ class RelayService(pb_grpc.RelayServicer):
         return pb.SubmitResponse(
             batch_id=request.batch_id,
             acks=[ack_pb(a) for a in acks],
-            tree_size=self._ledger.size,
+            tree_size=max(self._ledger.size, self._w.durable_size),
         )
 
     async def Submit(
@@ -194,7 +194,7 @@ class RelayService(pb_grpc.RelayServicer):
         self._metrics.accepted.inc(reply.fresh)
         self._metrics.duplicates.inc(reply.duplicates)
         self._metrics.batch_latency.observe(time.perf_counter() - started)
-        return reply.response(self._ledger.size)
+        return reply.response(max(self._ledger.size, self._w.durable_size))
 
     async def SubmitRaw(
         self, requests: AsyncIterator[bytes], context: aio.ServicerContext

@@ -45,6 +45,12 @@ class _Batch:
         self.size = records.estimated_records() if isinstance(records, RawRequest) else len(records)
 
 
+def _answer(group: list[_Batch], results: list[Result]) -> None:
+    for b, result in zip(group, results, strict=True):
+        if not isinstance(result, Rejected) and not b.fut.done():
+            b.fut.set_result(result)
+
+
 def _staged(b: _Batch, accepted: bool) -> None:
     if b.staged is not None and not b.staged.done():
         b.staged.set_result(accepted)
@@ -107,6 +113,9 @@ class Writer:
         self._task: asyncio.Task[None] | None = None
         self._persisting: asyncio.Task[None] | None = None
         self._held: _Batch | _Call | None = None  # taken from the queue, not yet handled
+        #: Log size once the newest stored group is durable: acks go out before the
+        #: ledger's own size catches up (see _persist), and say at least this much.
+        self.durable_size = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="hashcore-writer")
@@ -206,10 +215,14 @@ class Writer:
                     if not isinstance(result, Rejected) and not b.fut.done():
                         b.fut.set_exception(refusal)
                 return
+            # Durable: answer now. The committed in-memory state (heads, size) follows on
+            # the writer thread, behind whatever group it is checking (which reads the
+            # in-flight overlay meanwhile); every other ledger call waits for it (_settle).
+            self.durable_size = max(self.durable_size, sealed.new_size)
+            _answer(group, results)
             await self._on_writer(self.ledger.apply, sealed)
-        for b, result in zip(group, results, strict=True):
-            if not isinstance(result, Rejected) and not b.fut.done():
-                b.fut.set_result(result)
+        else:
+            _answer(group, results)
         self.metrics.log_size.set(self.ledger.size)
         if self.ledger.latest is not None:
             self.metrics.checkpoint_size.set(self.ledger.latest.tree_size)

@@ -12,12 +12,14 @@ Figures (in `extra_info`, see BENCHMARKS.md):
 - p50/p99 ack latency with the offered load at half that rate;
 - baseline in the same run: the same records through `Store.append` alone (SQLite, one
   transaction per 256-record batch) — what storage costs without the network and checks;
-- CPU of the relay process (user + system, from /proc) per acknowledged record.
+- CPU of the relay process (user + system, from /proc) per acknowledged record, and
+  of the load generators (their process time).
 
 HASHCORE_BENCH_RELAY_PG (a ``postgresql://`` URL of a server, e.g.
 ``postgresql://postgres@127.0.0.1:5432``): the same figures on PostgreSQL, each run in a
 database of its own (``hc_ingest_bench_*``, dropped after). HASHCORE_BENCH_RELAY_PYSPY (a
-file path): a py-spy profile of the relay at full load, written there (collapsed stacks).
+file path): a py-spy profile of the relay at full load, written there (collapsed stacks);
+HASHCORE_BENCH_RELAY_PERF (a file path): a ``perf record -g`` profile of it there.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from pytest_benchmark.fixture import BenchmarkFixture
 DEVICES = int(os.environ.get("HASHCORE_BENCH_RELAY_DEVICES", "1000"))
 PG_SERVER = os.environ.get("HASHCORE_BENCH_RELAY_PG", "")
 PYSPY_OUT = os.environ.get("HASHCORE_BENCH_RELAY_PYSPY", "")
+PERF_OUT = os.environ.get("HASHCORE_BENCH_RELAY_PERF", "")
 BATCHES = int(os.environ.get("HASHCORE_BENCH_RELAY_BATCHES", "1"))
 BATCH = 256
 PROCESSES = 2
@@ -102,6 +105,7 @@ def _generator(
     requests = _make_requests(tokens, target)
     ready.set()
     go.wait()
+    cpu_started = time.process_time()
     latencies: list[float] = []
     lock = threading.Lock()
 
@@ -134,7 +138,7 @@ def _generator(
         t.start()
     for t in threads:
         t.join()
-    out.put(latencies)
+    out.put((latencies, time.process_time() - cpu_started))
 
 
 def _server_quantiles(metrics_port: str) -> dict[str, float]:
@@ -147,15 +151,25 @@ def _server_quantiles(metrics_port: str) -> dict[str, float]:
     url = f"http://127.0.0.1:{metrics_port}/metrics"
     body = urllib.request.urlopen(url, timeout=10).read().decode()
     buckets = []
+    groups = {}
     for family in text_string_to_metric_families(body):
         for sample in family.samples:
             if sample.name == "hashcore_relay_batch_seconds_bucket":
                 buckets.append((float(sample.labels["le"]), sample.value))
+            if sample.name in (
+                "hashcore_relay_group_batches_sum",
+                "hashcore_relay_group_batches_count",
+            ):
+                groups[sample.name.rpartition("_")[2]] = sample.value
     buckets.sort()
     total = buckets[-1][1]
     out = {}
     for name, q in (("server_p50_ms_at_most", 0.5), ("server_p99_ms_at_most", 0.99)):
         out[name] = next(1000 * le for le, count in buckets if count >= q * total)
+    # Group commits (enrollments included): how many batches the writer checked together.
+    if groups.get("count"):
+        out["groups"] = groups["count"]
+        out["batches_per_group"] = groups["sum"] / groups["count"]
     return out
 
 
@@ -230,6 +244,14 @@ def _profile(pid: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
 
 
+def _perf(pid: int) -> subprocess.Popen[bytes]:
+    """`perf record -g` of every thread of the relay (Rust, SQLite, CPython and the
+    kernel alike) until SIGINT, into PERF_OUT (read it with `perf report --no-children`)."""
+    cmd = ["perf", "record", "-g", "-F", "499", "-p", str(pid), "-o", PERF_OUT]
+    log = Path(PERF_OUT + ".log").open("wb")  # noqa: SIM115 (closed with the process)
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+
+
 def _run_load(interval_s: float) -> dict[str, float]:
     """Start a relay, enroll DEVICES devices, send everything; return rate and latencies."""
     from hashcore import RelayClient
@@ -257,16 +279,21 @@ def _run_load(interval_s: float) -> dict[str, float]:
                 ready.wait(600)
             cpu_before = _cpu_s(proc.pid)
             spy = _profile(proc.pid) if PYSPY_OUT and not interval_s else None
+            perf = _perf(proc.pid) if PERF_OUT and not interval_s else None
             started = time.perf_counter()
             go.set()
             latencies: list[float] = []
+            generators_cpu = 0.0
             for _ in procs:
-                latencies.extend(out.get(timeout=600))
+                mine, mine_cpu = out.get(timeout=600)
+                latencies.extend(mine)
+                generators_cpu += mine_cpu
             elapsed = time.perf_counter() - started
             cpu = _cpu_s(proc.pid) - cpu_before
-            if spy is not None:
-                spy.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
-                spy.wait(120)
+            for profiler in (spy, perf):
+                if profiler is not None:  # both write their profile on SIGINT
+                    profiler.send_signal(signal.SIGINT)
+                    profiler.wait(120)
             for pr in procs:
                 pr.join()
             server = _server_quantiles(metrics_port)
@@ -284,6 +311,9 @@ def _run_load(interval_s: float) -> dict[str, float]:
         "batches": len(lat),
         "relay_cpu_s": cpu,
         "relay_cpu_us_per_record": 1e6 * cpu / records,
+        # The load generators' own CPU (all their threads, grpc's included): on the same
+        # cores as the relay, so what they spend the relay can't.
+        "generators_cpu_us_per_record": 1e6 * generators_cpu / records,
         **server,
     }
 

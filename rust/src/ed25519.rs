@@ -3,7 +3,7 @@
 
 use curve25519_dalek::edwards::CompressedEdwardsY;
 use ed25519_zebra::{batch, Signature, SigningKey, VerificationKey, VerificationKeyBytes};
-use rand_core::OsRng;
+use rand_core::{CryptoRng, OsRng, RngCore};
 
 use crate::protocol::{KEY_LEN, SIGNATURE_LEN};
 
@@ -61,10 +61,50 @@ pub fn verify_batch(items: &[BatchItem<'_>]) -> bool {
                     item.message,
                 ));
             }
-            verifier.verify(OsRng).is_ok()
+            verifier.verify(BatchRng::new()).is_ok()
         }
     }
 }
+
+/// The random coefficients of one batch equation (a 128-bit `z_i` per signature) from a
+/// single 32-byte `OsRng` seed, expanded by BLAKE3's keyed XOF. ed25519-zebra draws each
+/// `z_i` from the RNG it is given, and `OsRng` is a `getrandom` system call per draw: one
+/// per record on the relay's hot path. The coefficients only need to be unpredictable to
+/// whoever made the signatures, which a fresh secret key for BLAKE3 gives.
+struct BatchRng(blake3::OutputReader);
+
+impl BatchRng {
+    fn new() -> Self {
+        let mut key = [0u8; 32];
+        OsRng.fill_bytes(&mut key);
+        BatchRng(blake3::Hasher::new_keyed(&key).finalize_xof())
+    }
+}
+
+impl RngCore for BatchRng {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.0.fill(&mut b);
+        u32::from_le_bytes(b)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.0.fill(&mut b);
+        u64::from_le_bytes(b)
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.0.fill(dest);
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.0.fill(dest);
+        Ok(())
+    }
+}
+
+impl CryptoRng for BatchRng {}
 
 /// Verifies a batch and names the items that fail: the whole batch first, and on failure
 /// halves recursively so that a few bad signatures among many cost few extra checks.
@@ -118,5 +158,21 @@ impl Signer {
 
     pub fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
         self.0.sign(message).to_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_coefficients_are_fresh_for_every_batch() {
+        let (mut a, mut b) = (BatchRng::new(), BatchRng::new());
+        let draws: Vec<u64> = (0..4).map(|_| a.next_u64()).collect();
+        assert_ne!(draws[0], draws[1]);
+        assert_ne!(
+            draws[..],
+            (0..4).map(|_| b.next_u64()).collect::<Vec<_>>()[..]
+        );
     }
 }

@@ -52,6 +52,12 @@ class RelayMetrics:
             ),
             registry=r,
         )
+        self.group_batches = Histogram(
+            "hashcore_relay_group_batches",
+            "Batches checked together and stored in one transaction (a group commit)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=r,
+        )
         self.log_size = Gauge("hashcore_relay_log_size", "Records in the Merkle log", registry=r)
         self.checkpoint_size = Gauge(
             "hashcore_relay_checkpoint_tree_size", "tree_size of the newest checkpoint", registry=r

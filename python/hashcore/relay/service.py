@@ -8,11 +8,12 @@ share one transaction.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from grpc import aio
 
@@ -22,6 +23,7 @@ from .ledger import Ack
 from .ratelimit import BurstDetector, PeerBuckets, peer_address
 from .rejection import Rejected, invalid
 from .store.base import StoredCheckpoint
+from .submit_stream import pipelined
 from .v2 import relay_pb2 as pb
 from .v2 import relay_pb2_grpc as pb_grpc
 from .writer import Writer
@@ -161,7 +163,7 @@ class RelayService(pb_grpc.RelayServicer):
         return pb.SubmitResponse(
             batch_id=request.batch_id,
             acks=[ack_pb(a) for a in acks],
-            tree_size=self._ledger.size,
+            tree_size=max(self._ledger.size, self._w.durable_size),
         )
 
     async def Submit(
@@ -175,27 +177,38 @@ class RelayService(pb_grpc.RelayServicer):
     ) -> pb.SubmitResponse:
         return await self._one_batch(request)
 
-    async def _one_raw(self, raw: bytes) -> bytes:
-        """The hot path: request bytes in, SubmitResponse bytes out (:mod:`.fast_ingest`)."""
+    async def _one_raw(self, raw: bytes, staged: asyncio.Future[bool] | None = None) -> bytes:
+        """The hot path: request bytes in, SubmitResponse bytes out (:mod:`.fast_ingest`).
+        ``staged`` is told whether the batch was accepted, before it is durable."""
         started = time.perf_counter()
         try:
-            reply = await self._w.submit_raw(raw)
+            reply = await self._w.submit_raw(raw, staged)
         except Rejected as r:
             refused = records_in(raw)
             if refused:
                 self._metrics.rejected.labels(r.reason).inc(refused)
             raise
+        finally:
+            if staged is not None and not staged.done():  # the writer never got to it
+                staged.set_result(False)
         self._metrics.accepted.inc(reply.fresh)
         self._metrics.duplicates.inc(reply.duplicates)
         self._metrics.batch_latency.observe(time.perf_counter() - started)
-        return reply.response(self._ledger.size)
+        return reply.response(max(self._ledger.size, self._w.durable_size))
 
     async def SubmitRaw(
         self, requests: AsyncIterator[bytes], context: aio.ServicerContext
     ) -> AsyncIterator[bytes]:
-        """Submit as the server registers it: requests and responses as bytes."""
-        async for raw in requests:
-            yield await self._one_raw(raw)
+        """Submit as the server registers it: requests and responses as bytes, a
+        stream's batches pipelined (:mod:`.submit_stream`)."""
+        loop = asyncio.get_running_loop()
+
+        def submit(raw: bytes) -> tuple[asyncio.Future[bool], Awaitable[bytes]]:
+            staged: asyncio.Future[bool] = loop.create_future()
+            return staged, self._one_raw(raw, staged)
+
+        async for response in pipelined(requests, submit):
+            yield response
 
     async def SubmitBatchRaw(self, raw: bytes, context: aio.ServicerContext) -> bytes:
         """SubmitBatch as the server registers it: request and response as bytes."""

@@ -24,20 +24,36 @@ log = logging.getLogger("hashcore.relay")
 
 T = TypeVar("T")
 
-log = logging.getLogger("hashcore.relay")
-
 #: How long a client should wait before retrying after the disk was full.
 DISK_FULL_RETRY_MS = 5000
 
 
 class _Batch:
-    __slots__ = ("fut", "records", "size")
+    __slots__ = ("fut", "records", "size", "staged")
 
-    def __init__(self, records: Batch, fut: asyncio.Future[Any]) -> None:
+    def __init__(
+        self,
+        records: Batch,
+        fut: asyncio.Future[Any],
+        staged: asyncio.Future[bool] | None = None,
+    ) -> None:
         self.records = records
         self.fut = fut
+        #: Told once the batch is checked: accepted (its ack follows once durable) or not.
+        self.staged = staged
         #: Records it counts for in a group (estimated for a raw request).
         self.size = records.estimated_records() if isinstance(records, RawRequest) else len(records)
+
+
+def _answer(group: list[_Batch], results: list[Result]) -> None:
+    for b, result in zip(group, results, strict=True):
+        if not isinstance(result, Rejected) and not b.fut.done():
+            b.fut.set_result(result)
+
+
+def _staged(b: _Batch, accepted: bool) -> None:
+    if b.staged is not None and not b.staged.done():
+        b.staged.set_result(accepted)
 
 
 class _Call:
@@ -97,6 +113,9 @@ class Writer:
         self._task: asyncio.Task[None] | None = None
         self._persisting: asyncio.Task[None] | None = None
         self._held: _Batch | _Call | None = None  # taken from the queue, not yet handled
+        #: Log size once the newest stored group is durable: acks go out before the
+        #: ledger's own size catches up (see _persist), and say at least this much.
+        self.durable_size = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="hashcore-writer")
@@ -112,10 +131,12 @@ class Writer:
         await self._queue.put(_Batch(records, fut))
         return await fut
 
-    async def submit_raw(self, raw: bytes) -> RawReply:
-        """A SubmitRequest's bytes through the hot path (:mod:`.fast_ingest`)."""
+    async def submit_raw(self, raw: bytes, staged: asyncio.Future[bool] | None = None) -> RawReply:
+        """A SubmitRequest's bytes through the hot path (:mod:`.fast_ingest`). ``staged``
+        (if given) is set once the batch is checked: True if accepted (the reply follows
+        when its group is durable), False if refused or its group failed."""
         fut: asyncio.Future[RawReply] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Batch(RawRequest(raw), fut))
+        await self._queue.put(_Batch(RawRequest(raw), fut, staged))
         return await fut
 
     async def _on_writer(self, fn: Callable[..., T], *args: Any) -> T:
@@ -147,6 +168,7 @@ class Writer:
                     break
                 group.append(nxt)
                 count += nxt.size
+            self.metrics.group_batches.observe(len(group))
             try:
                 results, sealed = await self._on_writer(
                     self.ledger.prepare_group, [b.records for b in group]
@@ -156,6 +178,7 @@ class Writer:
                 for b in group:
                     if not b.fut.done():
                         b.fut.set_exception(refusal)
+                    _staged(b, False)
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 continue
@@ -163,6 +186,7 @@ class Writer:
             for b, result in zip(group, results, strict=True):
                 if isinstance(result, Rejected) and not b.fut.done():
                     b.fut.set_exception(result)
+                _staged(b, not isinstance(result, Rejected))
             await self._settle()  # groups are stored in order, one at a time
             self._persisting = asyncio.create_task(self._persist(group, results, sealed))
 
@@ -191,10 +215,14 @@ class Writer:
                     if not isinstance(result, Rejected) and not b.fut.done():
                         b.fut.set_exception(refusal)
                 return
+            # Durable: answer now. The committed in-memory state (heads, size) follows on
+            # the writer thread, behind whatever group it is checking (which reads the
+            # in-flight overlay meanwhile); every other ledger call waits for it (_settle).
+            self.durable_size = max(self.durable_size, sealed.new_size)
+            _answer(group, results)
             await self._on_writer(self.ledger.apply, sealed)
-        for b, result in zip(group, results, strict=True):
-            if not isinstance(result, Rejected) and not b.fut.done():
-                b.fut.set_result(result)
+        else:
+            _answer(group, results)
         self.metrics.log_size.set(self.ledger.size)
         if self.ledger.latest is not None:
             self.metrics.checkpoint_size.set(self.ledger.latest.tree_size)

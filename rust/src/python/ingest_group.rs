@@ -43,7 +43,16 @@ impl IngestGroup {
             .iter()
             .map(|r| Bytes::get(r, "request"))
             .collect::<PyResult<_>>()?;
-        let requests = py.detach(|| bufs.iter().map(|b| decode_request(b.as_slice())).collect());
+        // Decoded on both cores: a group of 64 requests is ~16k records to copy out.
+        let pool = crate::pool::pool(None).py()?;
+        let requests = py.detach(|| {
+            use rayon::prelude::*;
+            pool.install(|| {
+                bufs.par_iter()
+                    .map(|b| decode_request(b.as_slice()))
+                    .collect()
+            })
+        });
         Ok(IngestGroup {
             requests: Mutex::new(requests),
         })

@@ -5,7 +5,6 @@ answer (a byte per verdict, short lists of findings) becomes an :class:`AuditRep
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -16,6 +15,7 @@ from ..bundle.format_v2 import NOTE_SCHEMA, RECEIPT_SCHEMA
 from ..errors import InvalidInputError
 from ..limits import check_threads
 from ..policy import Policy
+from .chain_anchors import ChainAnchor, ChainAnchors
 from .columns import column_array
 from .v2_columns import checkpoint_rows_v2, note_spec, receipt_specs, record_specs_v2
 from .v2_evidence_rows import evidence_rows
@@ -29,32 +29,6 @@ from .v2_report import (
 )
 
 __all__ = ["ChainAnchor", "ChainAnchors", "audit_tables_v2"]
-
-
-class ChainAnchor(Protocol):
-    """An anchor read from the chain (:class:`hashcore.anchor.policy_anchors.PolicyAnchor`)."""
-
-    @property
-    def tree_size(self) -> int: ...
-    @property
-    def root(self) -> bytes: ...
-    @property
-    def tx_hash(self) -> bytes: ...
-    @property
-    def block_number(self) -> int: ...
-    @property
-    def confirmations(self) -> int: ...
-    @property
-    def is_final(self) -> bool: ...
-
-
-class ChainAnchors(Protocol):
-    """The anchors read for a policy (:class:`hashcore.anchor.policy_anchors.AnchorReading`)."""
-
-    @property
-    def anchors(self) -> Sequence[ChainAnchor]: ...
-    @property
-    def head_block(self) -> int: ...
 
 
 _OK_CODES = [i for i, c in enumerate(RECORD_VERDICT_CODES_V2) if c in ("OK", "OK_REDACTED")]

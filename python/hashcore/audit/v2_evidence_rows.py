@@ -25,7 +25,7 @@ from .v2_report import (
 )
 
 if TYPE_CHECKING:
-    from .v2_engine import ChainAnchor
+    from .chain_anchors import ChainAnchor
 
 __all__ = ["EvidenceRows", "evidence_rows"]
 

@@ -434,8 +434,7 @@ class RelayServer:
             except Exception:
                 log.exception("final checkpoint failed")
             # A frontend anchors its final checkpoint only if it sequences (AnchorDuty).
-            anchors = self.anchorer is not None and getattr(self.anchorer, "anchors_here", True)
-            if cp is not None and anchors:
+            if cp is not None and getattr(self.anchorer, "anchors_here", self.anchorer):
                 await self._anchor_final(cp.tree_size)
             if self._witnessing is not None:
                 if cp is not None:

@@ -87,9 +87,18 @@ class WitnessDuty:
             await asyncio.sleep(self._poll_s)
 
     async def settle(self, tree_size: int, timeout_s: float) -> bool:
+        # Elected since the role was last looked at (a stop right after a fail-over): the
+        # pusher starts within a poll; without this wait the final checkpoint went out
+        # uncosigned, as if another frontend sequenced.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self.current is None and self._ledger.log_thread.is_sequencer:
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
         if self.current is None:
             return True  # another frontend sequences, and pushes
-        return await self.current.settle(tree_size, timeout_s)
+        return await self.current.settle(tree_size, max(0.0, deadline - loop.time()))
 
     async def stop(self) -> None:
         self._task.cancel()

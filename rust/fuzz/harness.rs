@@ -15,7 +15,6 @@
 
 #![allow(dead_code)] // each fuzz target uses one harness; the corpus test uses them all
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
@@ -167,12 +166,69 @@ pub fn tree(data: &[u8]) {
     let _ = verify_inclusion(&full, claimed_index, claimed_size, &forged, &first);
 }
 
+/// A record row that owns its bytes, so that a mutation can change them; `view` lends them
+/// to the audit's `RecordRow`, which owns nothing.
+#[derive(Debug, Clone)]
+struct OwnedRow {
+    log_index: u64,
+    chain_id: Vec<u8>,
+    seq: Option<u64>,
+    time_ms: Option<i64>,
+    kind: Option<u8>,
+    prev: Vec<u8>,
+    commit: Vec<u8>,
+    beacon_size: Option<u64>,
+    beacon_root: Vec<u8>,
+    link: Vec<u8>,
+    signature: Vec<u8>,
+    salt: Option<Vec<u8>>,
+    payload: Option<Vec<u8>>,
+    received_ms: Option<i64>,
+}
+
+impl OwnedRow {
+    fn view(&self) -> RecordRow<'_> {
+        RecordRow {
+            log_index: self.log_index,
+            chain_id: &self.chain_id,
+            seq: self.seq,
+            time_ms: self.time_ms,
+            kind: self.kind,
+            prev: &self.prev,
+            commit: &self.commit,
+            beacon_size: self.beacon_size,
+            beacon_root: &self.beacon_root,
+            link: &self.link,
+            signature: &self.signature,
+            salt: self.salt.as_deref(),
+            payload: self.payload.as_deref(),
+            received_ms: self.received_ms,
+        }
+    }
+}
+
+/// A bundle whose records are `OwnedRow`s (its `records` stay empty until `view`).
+#[derive(Debug, Clone)]
+struct Honest {
+    bundle: Bundle<'static>,
+    rows: Vec<OwnedRow>,
+}
+
+impl Honest {
+    fn view(&self) -> Bundle<'_> {
+        Bundle {
+            records: self.rows.iter().map(OwnedRow::view).collect(),
+            ..self.bundle.clone()
+        }
+    }
+}
+
 /// An honest bundle: `chains` devices with `per_chain` records each, interleaved into one
 /// log, checkpoints every `every` entries (and one over the whole log), and each device's
 /// receipts. Beacons name the newest checkpoint before the record.
-fn honest(chains: usize, per_chain: usize, every: usize) -> Bundle<'static> {
+fn honest(chains: usize, per_chain: usize, every: usize) -> Honest {
     let log_key = ed25519::public_key_from_seed(&LOG_SEED);
-    let mut rows: Vec<RecordRow> = Vec::new();
+    let mut rows: Vec<OwnedRow> = Vec::new();
     let mut receipts = Vec::new();
     let mut leaves: Vec<Hash> = Vec::new();
     let mut checkpoints = Vec::new();
@@ -213,20 +269,20 @@ fn honest(chains: usize, per_chain: usize, every: usize) -> Bundle<'static> {
                 received_ms: Some(received_ms),
                 receipt_sig: receipt::sign(&LOG_SEED, log_index, &e).to_vec(),
             });
-            rows.push(RecordRow {
+            rows.push(OwnedRow {
                 log_index,
-                chain_id: Cow::Owned(chain_id.to_vec()),
+                chain_id: chain_id.to_vec(),
                 seq: Some(seq),
                 time_ms: Some(header.time_ms),
                 kind: Some(kind),
-                prev: Cow::Owned(header.prev.to_vec()),
-                commit: Cow::Owned(header.commit.to_vec()),
+                prev: header.prev.to_vec(),
+                commit: header.commit.to_vec(),
                 beacon_size: Some(header.beacon_size),
-                beacon_root: Cow::Owned(header.beacon_root.to_vec()),
-                link: Cow::Owned(link.to_vec()),
-                signature: Cow::Owned(ed25519::sign(seed, &link).to_vec()),
-                salt: Some(Cow::Owned(salt.to_vec())),
-                payload: Some(Cow::Owned(payload)),
+                beacon_root: header.beacon_root.to_vec(),
+                link: link.to_vec(),
+                signature: ed25519::sign(seed, &link).to_vec(),
+                salt: Some(salt.to_vec()),
+                payload: Some(payload),
                 received_ms: Some(received_ms),
             });
             let size = leaves.len();
@@ -246,22 +302,23 @@ fn honest(chains: usize, per_chain: usize, every: usize) -> Bundle<'static> {
             }
         }
     }
-    Bundle {
+    let bundle = Bundle {
         manifest_origin: ORIGIN.into(),
         manifest_log_key: log_key,
-        records: rows,
+        records: Vec::new(),
         checkpoints,
         receipts,
         notes: Vec::new(),
         anchors: None,
-    }
+    };
+    Honest { bundle, rows }
 }
 
-type Cache = HashMap<(usize, usize, usize), Bundle<'static>>;
+type Cache = HashMap<(usize, usize, usize), Honest>;
 
 /// `honest` is deterministic and signs every record: keep each shape's bundle (there are
 /// 60), so the fuzzer spends its time in the audit rather than in signing.
-fn honest_cached(chains: usize, per_chain: usize, every: usize) -> Bundle<'static> {
+fn honest_cached(chains: usize, per_chain: usize, every: usize) -> Honest {
     static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let mut map = cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -280,22 +337,22 @@ fn flip(bytes: &mut Vec<u8>, at: u8) {
 }
 
 /// Applies one mutation chosen by the bytes; returns false when it changed nothing.
-fn mutate(bundle: &mut Bundle<'_>, b: &mut Bytes<'_>) -> bool {
+fn mutate(honest: &mut Honest, b: &mut Bytes<'_>) -> bool {
     let op = b.u8() % 17;
-    let n = bundle.records.len();
+    let (bundle, rows) = (&mut honest.bundle, &mut honest.rows);
+    let n = rows.len();
     if n == 0 {
         return false;
     }
     let i = usize::from(b.u16()) % n.max(1);
     let at = b.u8();
-    let rows = &mut bundle.records;
     match op {
-        0 => flip(rows[i].link.to_mut(), at),
-        1 => flip(rows[i].prev.to_mut(), at),
-        2 => flip(rows[i].signature.to_mut(), at),
+        0 => flip(&mut rows[i].link, at),
+        1 => flip(&mut rows[i].prev, at),
+        2 => flip(&mut rows[i].signature, at),
         3 => {
             if let Some(p) = rows[i].payload.as_mut() {
-                flip(p.to_mut(), at);
+                flip(p, at);
             }
         }
         4 => {
@@ -318,7 +375,7 @@ fn mutate(bundle: &mut Bundle<'_>, b: &mut Bytes<'_>) -> bool {
             rows[i].chain_id = rows[j].chain_id.clone();
         }
         12 => match b.u8() % 3 {
-            0 => rows[i].chain_id.to_mut().truncate(usize::from(at) % 16),
+            0 => rows[i].chain_id.truncate(usize::from(at) % 16),
             1 => rows[i].kind = Some(at),
             _ => rows[i].seq = rows[i].seq.map(|s| s + u64::from(at % 3)),
         },
@@ -399,12 +456,13 @@ pub fn audit(data: &[u8]) {
     let chains = 1 + usize::from(b.u8() % 3);
     let per_chain = 1 + usize::from(b.u8() % 4);
     let every = 1 + usize::from(b.u8() % 5);
-    let mut bundle = honest_cached(chains, per_chain, every);
-    let trust = Trust::from_manifest(&bundle);
+    let mut honest = honest_cached(chains, per_chain, every);
+    let trust = Trust::from_manifest(&honest.bundle);
     let mutations = b.u8() % 4;
     for _ in 0..mutations {
-        mutate(&mut bundle, &mut b);
+        mutate(&mut honest, &mut b);
     }
+    let bundle = honest.view();
     let report = run_audit(&bundle, &trust, &Options::default());
     assert_eq!(report.records.len(), bundle.records.len());
     assert_eq!(report.checkpoints.len(), bundle.checkpoints.len());

@@ -24,7 +24,7 @@ fn as_expected(b: &Bundle, r: &Report) -> Vec<(&'static str, Value)> {
                 recs.iter()
                     .zip(&r.records)
                     .map(|(row, v)| {
-                        json!({"log_index": row.log_index, "chain_id": hex::encode(&row.chain_id),
+                        json!({"log_index": row.log_index, "chain_id": hex::encode(row.chain_id),
                                "seq": row.seq, "verdict": v.code()})
                     })
                     .collect(),

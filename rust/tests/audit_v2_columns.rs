@@ -119,14 +119,14 @@ fn rows_from_column_views_are_the_rows() {
             &'x hashcore::v2::audit::input::RecordRow<'static>,
         ) -> Option<&'x [u8]>| { Bin::new(r.iter().map(f)) };
         let cols = [
-            bin(|x| Some(&x.chain_id[..])),
-            bin(|x| Some(&x.prev[..])),
-            bin(|x| Some(&x.commit[..])),
-            bin(|x| Some(&x.beacon_root[..])),
-            bin(|x| Some(&x.link[..])),
-            bin(|x| Some(&x.signature[..])),
-            bin(|x| x.salt.as_deref()),
-            bin(|x| x.payload.as_deref()),
+            bin(|x| Some(x.chain_id)),
+            bin(|x| Some(x.prev)),
+            bin(|x| Some(x.commit)),
+            bin(|x| Some(x.beacon_root)),
+            bin(|x| Some(x.link)),
+            bin(|x| Some(x.signature)),
+            bin(|x| x.salt),
+            bin(|x| x.payload),
         ];
         let views = RecordColumns {
             log_index: log_index.view(),

@@ -42,21 +42,26 @@ pub fn opt_bytes(v: &Value) -> Option<Vec<u8>> {
     (!v.is_null()).then(|| hx(v))
 }
 
+/// Bytes a row can borrow for the rest of the test (rows own nothing: `RowBytes`).
+fn leaked(v: Vec<u8>) -> &'static [u8] {
+    Box::leak(v.into_boxed_slice())
+}
+
 pub fn record(r: &Value) -> RecordRow<'static> {
     RecordRow {
         log_index: r["log_index"].as_u64().unwrap(),
-        chain_id: bytes(&r["chain_id"]).into(),
+        chain_id: leaked(bytes(&r["chain_id"])),
         seq: r["seq"].as_u64(),
         time_ms: r["time_ms"].as_i64(),
         kind: r["kind"].as_u64().map(|k| u8::try_from(k).unwrap()),
-        prev: bytes(&r["prev"]).into(),
-        commit: bytes(&r["commit"]).into(),
+        prev: leaked(bytes(&r["prev"])),
+        commit: leaked(bytes(&r["commit"])),
         beacon_size: r["beacon_size"].as_u64(),
-        beacon_root: bytes(&r["beacon_root"]).into(),
-        link: bytes(&r["link"]).into(),
-        signature: bytes(&r["signature"]).into(),
-        salt: opt_bytes(&r["salt"]).map(Into::into),
-        payload: opt_bytes(&r["payload"]).map(Into::into),
+        beacon_root: leaked(bytes(&r["beacon_root"])),
+        link: leaked(bytes(&r["link"])),
+        signature: leaked(bytes(&r["signature"])),
+        salt: opt_bytes(&r["salt"]).map(leaked),
+        payload: opt_bytes(&r["payload"]).map(leaked),
         received_ms: r["received_ms"].as_i64(),
     }
 }

@@ -9,8 +9,6 @@ use rayon::prelude::*;
 use crate::columns::{BinaryColumn, IntColumn};
 use crate::error::{Error, Result};
 
-use std::borrow::Cow;
-
 use super::input::{ReceiptRow, RecordRow, RowBytes};
 
 fn owned(col: &BinaryColumn<'_>, i: usize) -> Vec<u8> {
@@ -19,7 +17,7 @@ fn owned(col: &BinaryColumn<'_>, i: usize) -> Vec<u8> {
 
 /// A value borrowed from the column (a null reads as empty: a wrong size, MALFORMED).
 fn borrowed<'a>(col: &BinaryColumn<'a>, i: usize) -> RowBytes<'a> {
-    Cow::Borrowed(col.get(i).unwrap_or_default())
+    col.get(i).unwrap_or_default()
 }
 
 fn same_length(columns: &[(&str, usize)]) -> Result<usize> {
@@ -123,8 +121,8 @@ impl<'a> RecordColumns<'a> {
                 beacon_root: borrowed(&self.beacon_root, i),
                 link: borrowed(&self.link, i),
                 signature: borrowed(&self.signature, i),
-                salt: self.salt.get(i).map(Cow::Borrowed),
-                payload: self.payload.get(i).map(Cow::Borrowed),
+                salt: self.salt.get(i),
+                payload: self.payload.get(i),
                 received_ms: self.received_ms.get_i64(i),
             })
             .collect())

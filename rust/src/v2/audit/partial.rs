@@ -113,7 +113,7 @@ pub fn scan_part(rows: &[RecordRow], buckets: u32, sizes: &[u64]) -> PartScan {
         flags: states.iter().map(|s| s.flags).collect(),
         buckets: rows
             .par_iter()
-            .map(|r| bucket_of(&r.chain_id, buckets))
+            .map(|r| bucket_of(r.chain_id, buckets))
             .collect(),
         runs,
         duplicates: held.iter().filter(|p| p.2 > 1).map(|p| p.0).collect(),

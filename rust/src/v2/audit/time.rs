@@ -1,8 +1,6 @@
 //! SPEC 5.2's witness clocks and 5.3's time bounds: each record's window and findings.
 //! Exact integers throughout (i128: 1000 × a cosignature time exceeds i64; decision 6).
 
-use rayon::prelude::*;
-
 use super::checkpoints::CheckpointState;
 use super::verdict::TimeFinding;
 
@@ -111,48 +109,28 @@ impl Window {
     }
 }
 
-/// What the time pass needs of one record.
-pub struct Timed {
-    pub chain_id: [u8; 16],
-    pub seq: u64,
-    pub time_ms: i64,
-    pub beacon_size: u64,
-    pub window: Option<Window>,
-}
-
-/// The first finding that applies to each record with a window, `None` elsewhere.
-/// `beacon_before[i]` is the smallest beacon_size of the non-MALFORMED rows at record i's
-/// seq - 1 in its chain (decision 6: forked, all must be larger; missing, no finding).
-/// Records are given by index (`record(i)` for `i < n`), built as they are judged: a
-/// vector of them would cost more memory than the findings.
-pub fn findings<F>(
-    n: usize,
-    record: F,
-    beacon_before: &[Option<u64>],
+/// The first finding of SPEC 5.3 that applies to a record of `time_ms` and `beacon_size`
+/// with a window. `beacon_before` is the smallest beacon_size of the non-MALFORMED rows at
+/// its seq - 1 in its chain (decision 6: forked, all must be larger; missing, no finding).
+pub fn finding(
+    time_ms: i64,
+    beacon_size: u64,
+    w: &Window,
+    beacon_before: Option<u64>,
     skew_ms: u64,
-) -> Vec<Option<TimeFinding>>
-where
-    F: Fn(usize) -> Option<Timed> + Sync,
-{
+) -> Option<TimeFinding> {
     let skew = i128::from(skew_ms);
-    (0..n)
-        .into_par_iter()
-        .map(|i| {
-            let r = record(i)?;
-            let w = r.window?;
-            let t = i128::from(r.time_ms);
-            if w.lower().is_some_and(|lower| t < lower - skew) {
-                return Some(TimeFinding::TimeBeforeBeacon);
-            }
-            if t > w.upper() + skew {
-                return Some(TimeFinding::TimeAfterReceipt);
-            }
-            if w.upper_witnessed().is_some_and(|u| t > u + skew) {
-                return Some(TimeFinding::TimeAfterWitness);
-            }
-            beacon_before[i]
-                .is_some_and(|b| r.beacon_size < b)
-                .then_some(TimeFinding::BeaconRegressed)
-        })
-        .collect()
+    let t = i128::from(time_ms);
+    if w.lower().is_some_and(|lower| t < lower - skew) {
+        return Some(TimeFinding::TimeBeforeBeacon);
+    }
+    if t > w.upper() + skew {
+        return Some(TimeFinding::TimeAfterReceipt);
+    }
+    if w.upper_witnessed().is_some_and(|u| t > u + skew) {
+        return Some(TimeFinding::TimeAfterWitness);
+    }
+    beacon_before
+        .is_some_and(|b| beacon_size < b)
+        .then_some(TimeFinding::BeaconRegressed)
 }

@@ -37,8 +37,8 @@ pub fn verify(key: &[u8; KEY_LEN], message: &[u8], signature: &[u8; SIGNATURE_LE
         .is_ok()
 }
 
-/// One item of a batch: a key, a 32-byte message (all hashcore messages are digests) and
-/// a signature.
+/// One item of a batch: a key, a message (a record's or receipt's 32-byte digest, a
+/// checkpoint note's text, a cosignature's message) and a signature.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchItem<'a> {
     pub key: &'a [u8; KEY_LEN],

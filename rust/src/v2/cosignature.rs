@@ -1,7 +1,7 @@
 //! SPEC 2.3: witness cosignatures (C2SP tlog-cosignature/v1): the signed message, the
 //! 72-byte line value `u64be(t) || sig`, and the times a witness vouches for in a note.
 
-use super::keys::{is_key_name, verify_under_usable_key, witness_key_id};
+use super::keys::{is_key_name, verify_under_usable_key, witness_key_id, KeyId};
 use super::note::{Note, SignatureLine};
 use crate::ed25519;
 use crate::error::{Error, Result};
@@ -47,19 +47,39 @@ pub fn line(name: &str, witness_key: &[u8; 32], value: &[u8; VALUE_LEN]) -> Resu
 /// The time `t` of a cosignature value that verifies over `body` under `witness_key`
 /// (a usable key), or `None`: wrong length, `t` over 2^63 - 1, or a failing signature.
 pub fn verify(witness_key: &[u8; 32], body: &[u8], value: &[u8]) -> Option<u64> {
+    let (t, sig) = candidate(value)?;
+    verify_under_usable_key(witness_key, &message(t, body), sig).then_some(t)
+}
+
+/// `verify` but the signature: a value's time `t` (at most 2^63 - 1) and its signature,
+/// which then must verify over `message(t, body)`; `None` for a value that can't.
+pub fn candidate(value: &[u8]) -> Option<(u64, &[u8; 64])> {
     let value: &[u8; VALUE_LEN] = value.try_into().ok()?;
     let t = u64::from_be_bytes(value[..8].try_into().ok()?);
     let sig: &[u8; 64] = value[8..].try_into().ok()?;
-    (t <= MAX_TIME && verify_under_usable_key(witness_key, &message(t, body), sig)).then_some(t)
+    (t <= MAX_TIME).then_some((t, sig))
 }
 
 /// Every time a witness `(name, key)` validly cosigned in the note, in line order. Lines
 /// that fail only don't count (SPEC 2.2); an empty list means the witness didn't cosign.
 pub fn witness_times(note: &Note, name: &str, witness_key: &[u8; 32]) -> Vec<u64> {
-    let id = witness_key_id(name, witness_key);
+    candidates(note, name, &witness_key_id(name, witness_key))
+        .filter(|&(t, sig)| {
+            verify_under_usable_key(witness_key, &message(t, note.text.as_bytes()), sig)
+        })
+        .map(|(t, _)| t)
+        .collect()
+}
+
+/// `witness_times` but the signatures: each line of the witness `name` with key ID `id`
+/// whose value has a time and a signature (`candidate`), in line order.
+pub fn candidates<'a>(
+    note: &'a Note,
+    name: &'a str,
+    id: &'a KeyId,
+) -> impl Iterator<Item = (u64, &'a [u8; 64])> + 'a {
     note.lines
         .iter()
-        .filter(|l| l.name == name && l.key_id == id)
-        .filter_map(|l| verify(witness_key, note.text.as_bytes(), &l.signature))
-        .collect()
+        .filter(move |l| l.name == name && l.key_id == *id)
+        .filter_map(|l| candidate(&l.signature))
 }

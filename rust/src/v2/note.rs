@@ -204,12 +204,28 @@ impl Checkpoint {
 /// with the log's name and key ID, and it verifies over the text. A second such line, or
 /// a failing one, rejects the note whatever the order; other lines are ignored.
 pub fn check_log_line(note: &Note, origin: &str, log_key: &[u8; 32]) -> Result<(), NoteError> {
-    let id = log_key_id(origin, log_key);
+    let sig = log_line_signature(note, origin, &log_key_id(origin, log_key))?;
+    if verify_under_usable_key(log_key, note.text.as_bytes(), sig) {
+        Ok(())
+    } else {
+        Err(NoteError::LogLineFails)
+    }
+}
+
+/// `check_log_line` but the verification: the signature of the note's one line with the
+/// log's name and key ID `id`, which then must verify over the text. A second such line
+/// is `RepeatedLogLine` (whatever the order), none `NoLogLine`, and a value that is not
+/// 64 bytes `LogLineFails`.
+pub fn log_line_signature<'a>(
+    note: &'a Note,
+    origin: &str,
+    id: &KeyId,
+) -> Result<&'a [u8; 64], NoteError> {
     let mut found = None;
     for line in note
         .lines
         .iter()
-        .filter(|l| l.name == origin && l.key_id == id)
+        .filter(|l| l.name == origin && l.key_id == *id)
     {
         if found.is_some() {
             return Err(NoteError::RepeatedLogLine);
@@ -217,16 +233,10 @@ pub fn check_log_line(note: &Note, origin: &str, log_key: &[u8; 32]) -> Result<(
         found = Some(line);
     }
     let line = found.ok_or(NoteError::NoLogLine)?;
-    let sig: &[u8; 64] = line
-        .signature
+    line.signature
         .as_slice()
         .try_into()
-        .map_err(|_| NoteError::LogLineFails)?;
-    if verify_under_usable_key(log_key, note.text.as_bytes(), sig) {
-        Ok(())
-    } else {
-        Err(NoteError::LogLineFails)
-    }
+        .map_err(|_| NoteError::LogLineFails)
 }
 
 /// SPEC 5.2's first bullet but the comparison with a bundle row, and vectors README
@@ -237,12 +247,19 @@ pub fn verify_checkpoint(
     origin: &str,
     log_key: &[u8; 32],
 ) -> Result<(Note, Checkpoint), NoteError> {
-    let note = Note::parse(note_bytes)?;
-    let checkpoint = Checkpoint::parse_body(&note.text)?;
+    let (note, checkpoint) = parse_checkpoint(note_bytes)?;
     if checkpoint.origin != origin {
         return Err(NoteError::WrongOrigin);
     }
     check_log_line(&note, origin, log_key)?;
+    Ok((note, checkpoint))
+}
+
+/// `verify_checkpoint`'s structural part: the note parses and its text is a checkpoint
+/// body (of any origin).
+pub fn parse_checkpoint(note_bytes: &[u8]) -> Result<(Note, Checkpoint), NoteError> {
+    let note = Note::parse(note_bytes)?;
+    let checkpoint = Checkpoint::parse_body(&note.text)?;
     Ok((note, checkpoint))
 }
 

@@ -28,6 +28,8 @@ pub struct CheckpointState {
 }
 
 impl CheckpointState {
+    /// The state of one checkpoint, its signatures verified one by one. The audit takes
+    /// them all at once, batched (`signatures::states`), to the same states.
     pub fn new(row: &CheckpointRow, trust: &Trust) -> Self {
         let signed = row.note.as_deref().and_then(|n| relay_signed(n, trust));
         let row_matches = signed.as_ref().is_some_and(|(_, cp)| {

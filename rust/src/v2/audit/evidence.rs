@@ -24,6 +24,8 @@ pub struct EvidenceNote {
 }
 
 impl EvidenceNote {
+    /// One note's, its relay line verified on its own (the audit batches them all:
+    /// `signatures::states`, to the same notes).
     pub fn new(note: &[u8], trust: &Trust) -> Self {
         let body = Note::parse(note)
             .ok()

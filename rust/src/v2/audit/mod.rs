@@ -18,6 +18,7 @@ pub mod log;
 pub mod partial;
 pub mod partial_judge;
 pub mod records;
+pub mod signatures;
 pub mod time;
 pub mod trace;
 pub mod verdict;

@@ -88,7 +88,7 @@ pub struct ReceiptDeadline {
 
 /// What the receipts are judged against (the in-memory audit: the whole log at hand).
 pub struct ReceiptContext<'a> {
-    pub log: &'a Log,
+    pub log: &'a Log<'a>,
     pub trust: &'a Trust,
     /// The largest tree size of an attesting checkpoint (0: none).
     pub attested: u64,

@@ -51,8 +51,8 @@ impl Signed {
 
 /// What the checkpoints and evidence notes say, judged against the log (the whole one,
 /// or the sparse one the partitioned audit combines).
-pub struct Judged {
-    pub log: Log,
+pub struct Judged<'r> {
+    pub log: Log<'r>,
     pub cps: Vec<CheckpointState>,
     pub notes: Vec<EvidenceNote>,
     pub signed: Vec<(u64, Hash)>,
@@ -81,13 +81,18 @@ pub fn asked_sizes(
     sizes
 }
 
-impl Judged {
-    pub fn new(checkpoints: &[CheckpointRow], notes: &[Vec<u8>], trust: &Trust, log: Log) -> Self {
+impl<'r> Judged<'r> {
+    pub fn new(
+        checkpoints: &[CheckpointRow],
+        notes: &[Vec<u8>],
+        trust: &Trust,
+        log: Log<'r>,
+    ) -> Self {
         Self::of(Signed::new(checkpoints, notes, trust), trust, log)
     }
 
     /// `signed` judged against `log`, whose roots at `signed`'s sizes are computed.
-    pub fn of(signed: Signed, trust: &Trust, log: Log) -> Self {
+    pub fn of(signed: Signed, trust: &Trust, log: Log<'r>) -> Self {
         let Signed { cps, notes, signed } = signed;
         let mut signed_set = signed.clone();
         signed_set.sort_unstable();
@@ -150,7 +155,7 @@ pub trait LogFacts {
     fn max_received_below(&self, size: u64) -> Option<i64>;
 }
 
-impl LogFacts for Log {
+impl LogFacts for Log<'_> {
     fn missing_below(&self, size: u64) -> Vec<(u64, u64)> {
         Log::missing_below(self, size)
     }

@@ -129,7 +129,7 @@ pub(crate) fn record_verdict(state: &RowState, beacon: Beacon, logged: bool) -> 
         (!logged, V::NotLogged),
         (state.has(REDACTED), V::OkRedacted),
     ];
-    if state.malformed.is_some() {
+    if state.malformed() {
         return V::Malformed;
     }
     order

@@ -293,10 +293,7 @@ pub fn judge_bucket(
         .zip(flags)
         .map(|(r, &f)| {
             let dup = duplicates.binary_search(&r.log_index).is_ok();
-            RowState {
-                flags: f | if dup { DUPLICATE } else { 0 },
-                malformed: malformed_reason(r),
-            }
+            RowState::new(f | if dup { DUPLICATE } else { 0 }, malformed_reason(r))
         })
         .collect();
     judge_rows(rows, states, judged, trust, check_signatures)
@@ -330,8 +327,8 @@ pub fn judge_rows(
     // One pass per row for its beacon, verdict, window and time finding: as four passes
     // over a million rows they cost ~180 ms on one thread, most of it reading the rows.
     let judge = |(i, (r, s)): (usize, (&RecordRow, &RowState))| {
-        let beacon = match (s.malformed, r.beacon_size) {
-            (None, Some(size)) => judge_beacon(
+        let beacon = match (s.malformed(), r.beacon_size) {
+            (false, Some(size)) => judge_beacon(
                 size,
                 r.beacon_root,
                 r.log_index,
@@ -372,7 +369,11 @@ pub fn judge_rows(
         .collect();
     BucketVerdicts {
         records: verdicts,
-        malformed_reasons: states.par_iter().map(|s| s.malformed).collect(),
+        malformed_reasons: states
+            .par_iter()
+            .zip(rows)
+            .map(|(s, r)| s.malformed().then(|| malformed_reason(r)).flatten())
+            .collect(),
         time_windows: windows,
         time_findings,
     }

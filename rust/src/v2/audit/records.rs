@@ -21,23 +21,35 @@ pub const FORK: u16 = 1 << 5;
 pub const GAP: u16 = 1 << 6;
 pub const BROKEN: u16 = 1 << 7;
 pub const BAD_SIGNATURE: u16 = 1 << 8;
+/// MALFORMED (SPEC 5.1); `malformed_reason` says why, read again for these rows only.
+pub const MALFORMED: u16 = 1 << 9;
 
-/// What was learnt of one row so far.
+/// What was learnt of one row so far: 2 bytes a row (with the MALFORMED reason in it, 24:
+/// a million rows' states are read in every pass after the first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RowState {
     pub flags: u16,
-    /// Why the row is MALFORMED, if it is.
-    pub malformed: Option<&'static str>,
 }
 
 impl RowState {
+    /// The state of a row whose own checks set `flags`, MALFORMED where it has a reason.
+    pub fn new(flags: u16, malformed: Option<&'static str>) -> Self {
+        RowState {
+            flags: flags | if malformed.is_some() { MALFORMED } else { 0 },
+        }
+    }
+
     pub fn has(&self, flag: u16) -> bool {
         self.flags & flag != 0
     }
 
+    pub fn malformed(&self) -> bool {
+        self.has(MALFORMED)
+    }
+
     /// Nothing before BAD_SIGNATURE applies: the verdict rests on the signature.
     fn awaits_signature(&self) -> bool {
-        self.malformed.is_none()
+        !self.malformed()
             && self.flags & (DUPLICATE | NO_GENESIS | FORK | GAP | BROKEN) == 0
             && self.has(LINK_OK)
             && self.has(COMMIT_OK)
@@ -45,7 +57,7 @@ impl RowState {
 
     /// A genesis or rotation whose own fields check out: it may set a key.
     fn sets_key(&self) -> bool {
-        self.malformed.is_none() && self.has(LINK_OK) && self.has(COMMIT_OK)
+        !self.malformed() && self.has(LINK_OK) && self.has(COMMIT_OK)
     }
 }
 
@@ -144,7 +156,7 @@ pub fn check_row(row: &RecordRow, duplicate: bool) -> RowState {
             _ => flags |= COMMIT_OK | REDACTED,
         }
     }
-    RowState { flags, malformed }
+    RowState::new(flags, malformed)
 }
 
 /// Signatures per batch, as v1's engine: large batches are cheaper per signature (and a
@@ -194,7 +206,7 @@ fn beacons_before(rows: &[RecordRow], states: &[RowState], chain: &[ChainKey], o
         }
         let smallest = group
             .iter()
-            .filter(|&&(_, _, _, _, i)| states[i].malformed.is_none())
+            .filter(|&&(_, _, _, _, i)| !states[i].malformed())
             .filter_map(|&(_, _, _, _, i)| rows[i].beacon_size)
             .min();
         before = Some((seq, smallest));
@@ -435,7 +447,6 @@ fn check_chain<'r>(
             }
             let state = RowState {
                 flags: states[i].flags | flag,
-                ..states[i]
             };
             if seq > 0 && row.kind == Some(Kind::Rotation as u8) && state.sets_key() {
                 // A rotation sets the key when its link, commit and signature verify,

@@ -120,11 +120,11 @@ fn rows_from_column_views_are_the_rows() {
         ) -> Option<&'x [u8]>| { Bin::new(r.iter().map(f)) };
         let cols = [
             bin(|x| Some(x.chain_id)),
-            bin(|x| Some(x.prev)),
-            bin(|x| Some(x.commit)),
-            bin(|x| Some(x.beacon_root)),
-            bin(|x| Some(x.link)),
-            bin(|x| Some(x.signature)),
+            bin(|x| x.prev.map(|v| &v[..])),
+            bin(|x| x.commit.map(|v| &v[..])),
+            bin(|x| x.beacon_root.map(|v| &v[..])),
+            bin(|x| x.link.map(|v| &v[..])),
+            bin(|x| x.signature.map(|v| &v[..])),
             bin(|x| x.salt),
             bin(|x| x.payload),
         ];

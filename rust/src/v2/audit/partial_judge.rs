@@ -330,7 +330,7 @@ pub fn judge_rows(
         let beacon = match (s.malformed(), r.beacon_size) {
             (false, Some(size)) => judge_beacon(
                 size,
-                r.beacon_root,
+                r.beacon_root.map_or(&[][..], |root| &root[..]),
                 r.log_index,
                 attested,
                 log,

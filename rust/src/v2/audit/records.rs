@@ -69,9 +69,9 @@ pub fn header_of(row: &RecordRow) -> Option<Header> {
         time_ms: row.time_ms?,
         kind: row.kind?,
         prev: *row.prev32()?,
-        commit: row.commit[..].try_into().ok()?,
+        commit: *row.commit?,
         beacon_size: row.beacon_size?,
-        beacon_root: row.beacon_root[..].try_into().ok()?,
+        beacon_root: *row.beacon_root?,
     })
 }
 
@@ -79,11 +79,11 @@ pub fn header_of(row: &RecordRow) -> Option<Header> {
 pub fn malformed_reason(row: &RecordRow) -> Option<&'static str> {
     let sizes = [
         (row.chain_id.len() == 16, "chain_id is not 16 bytes"),
-        (row.prev.len() == 32, "prev is not 32 bytes"),
-        (row.commit.len() == 32, "commit is not 32 bytes"),
-        (row.beacon_root.len() == 32, "beacon_root is not 32 bytes"),
-        (row.link.len() == 32, "link is not 32 bytes"),
-        (row.signature.len() == 64, "signature is not 64 bytes"),
+        (row.prev.is_some(), "prev is not 32 bytes"),
+        (row.commit.is_some(), "commit is not 32 bytes"),
+        (row.beacon_root.is_some(), "beacon_root is not 32 bytes"),
+        (row.link.is_some(), "link is not 32 bytes"),
+        (row.signature.is_some(), "signature is not 64 bytes"),
     ];
     if let Some((_, why)) = sizes.iter().find(|(ok, _)| !ok) {
         return Some(why);
@@ -110,7 +110,7 @@ pub fn malformed_reason(row: &RecordRow) -> Option<&'static str> {
     if row.salt.is_some() != row.payload.is_some() {
         return Some("exactly one of salt and payload is null");
     }
-    if beacon_size == 0 && *row.beacon_root != [0u8; 32] {
+    if beacon_size == 0 && row.beacon_root != Some(&[0u8; 32]) {
         return Some("beacon_size is 0 with a non-zero beacon_root");
     }
     if kind == Kind::Data {
@@ -148,7 +148,7 @@ pub fn check_row(row: &RecordRow, duplicate: bool) -> RowState {
         }
         match (&row.salt, &row.payload) {
             (Some(salt), Some(payload)) => {
-                if derive::commitment(salt, payload).as_slice() == row.commit {
+                if Some(&derive::commitment(salt, payload)) == row.commit {
                     flags |= COMMIT_OK;
                 }
             }
@@ -268,8 +268,8 @@ fn bad_signatures(rows: &[RecordRow], keys: &[ChainKey], places: &[Place]) -> Ve
                 .filter_map(|(k, (&(_, _, _, _, i), p))| {
                     let item = BatchItem {
                         key: p.pending.as_ref()?,
-                        message: rows[i].link,
-                        signature: rows[i].signature[..].try_into().expect("not MALFORMED"),
+                        message: rows[i].link.expect("not MALFORMED"),
+                        signature: rows[i].signature.expect("not MALFORMED"),
                     };
                     Some((c * batch + k, item))
                 })
@@ -352,8 +352,8 @@ pub fn check_chains(
 }
 
 fn signed_by(row: &RecordRow, key: &[u8; 32]) -> bool {
-    match (row.link32(), <&[u8; 64]>::try_from(row.signature)) {
-        (Some(link), Ok(sig)) => ed25519::verify(key, link, sig),
+    match (row.link32(), row.signature) {
+        (Some(link), Some(sig)) => ed25519::verify(key, link, sig),
         _ => false,
     }
 }
@@ -378,8 +378,10 @@ fn prefetch_ahead(rows: &[RecordRow], states: &[RowState], chain: &[ChainKey], a
         prefetch(&states[i]);
     }
     if let Some(&(_, _, _, _, i)) = chain.get(at + BYTES) {
-        prefetch(rows[i].prev.as_ptr());
-        prefetch(rows[i].link.as_ptr());
+        if let (Some(prev), Some(link)) = (rows[i].prev, rows[i].link) {
+            prefetch(prev);
+            prefetch(link);
+        }
     }
 }
 

@@ -1,13 +1,14 @@
 //! What a v2 audit reads (SPEC 4) and whom it trusts (SPEC 3), as plain rows: a reader
-//! (Parquet, JSON vectors, a streamed batch) fills these. Byte fields keep whatever length
-//! they were given, so that a wrong size is a verdict, not a read error.
+//! (Parquet, JSON vectors, a streamed batch) fills these. A byte field of the wrong size is
+//! kept (`chain_id`, salt, payload) or read as `None` (the fixed-size ones), so that it is a
+//! verdict, not a read error.
 
 use crate::ed25519::{self, KeyCheck};
 use crate::v2::Hash;
 
 /// Bytes of a record row, borrowed from the buffers a reader holds (the Arrow columns of a
-/// Parquet file; a test's decoded vectors). A row owns nothing: it is a 16-byte view per
-/// field, and a million of them need no drop pass. (Owned `Cow`s made each row 272 bytes,
+/// Parquet file; a test's decoded vectors). A row owns nothing: a million of them need no
+/// drop pass. (Owned `Cow`s made each row 272 bytes,
 /// and building, reading and dropping them were a fifth of a 1M-record audit.)
 pub type RowBytes<'a> = &'a [u8];
 

@@ -32,9 +32,6 @@ impl CheckpointState {
     /// them all at once, batched (`signatures::states`), to the same states.
     pub fn new(row: &CheckpointRow, trust: &Trust) -> Self {
         let signed = row.note.as_deref().and_then(|n| relay_signed(n, trust));
-        let row_matches = signed.as_ref().is_some_and(|(_, cp)| {
-            row.tree_size == Some(cp.tree_size) && row.root.as_deref() == Some(&cp.root[..])
-        });
         let witness_times = match &signed {
             Some((note, _)) => trust
                 .witnesses
@@ -43,8 +40,21 @@ impl CheckpointState {
                 .collect(),
             None => vec![Vec::new(); trust.witnesses.len()],
         };
+        Self::of(row, signed.map(|(_, cp)| cp), witness_times)
+    }
+
+    /// The state of a checkpoint row whose note's relay-signed body is `signed` (where its
+    /// relay line verified) and whose witnesses validly cosigned at `witness_times`.
+    pub fn of(
+        row: &CheckpointRow,
+        signed: Option<Checkpoint>,
+        witness_times: Vec<Vec<u64>>,
+    ) -> Self {
+        let row_matches = signed.as_ref().is_some_and(|cp| {
+            row.tree_size == Some(cp.tree_size) && row.root.as_deref() == Some(&cp.root[..])
+        });
         CheckpointState {
-            signed: signed.map(|(_, cp)| cp),
+            signed,
             row_matches,
             witness_times,
         }

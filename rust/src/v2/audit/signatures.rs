@@ -154,16 +154,8 @@ pub fn states(
         .zip(times)
         .enumerate()
         .map(|(i, ((row, p), mut witness_times))| {
-            let signed = p.filter(|_| signed[i]).map(|p| p.body);
-            let row_matches = signed.as_ref().is_some_and(|cp| {
-                row.tree_size == Some(cp.tree_size) && row.root.as_deref() == Some(&cp.root[..])
-            });
             witness_times.resize(witnesses, Vec::new());
-            CheckpointState {
-                signed,
-                row_matches,
-                witness_times,
-            }
+            CheckpointState::of(row, p.filter(|_| signed[i]).map(|p| p.body), witness_times)
         })
         .collect();
     let evidence = parsed

@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod cosignature;
 pub mod derive;
+pub mod derive_many;
 pub mod entry;
 pub mod keys;
 pub mod note;

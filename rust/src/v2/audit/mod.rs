@@ -172,10 +172,7 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
     let mut log = Log::build(rows);
     trace.mark("log build");
     // Rows alone are independent: their links and commits are hashed in parallel.
-    let states: Vec<RowState> = rows
-        .par_iter()
-        .map(|r| records::check_row(r, log.is_duplicate(r.log_index)))
-        .collect();
+    let states = records::check_all_rows(rows, |r| log.is_duplicate(r.log_index));
     trace.mark("rows");
     let signed = Signed::new(&bundle.checkpoints, &bundle.notes, trust);
     trace.mark("checkpoints");

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 
 use super::evidence::{self, ReceiptCheck};
 use super::input::{ReceiptRow, RecordRow};
-use super::records::{check_row, RowState};
+use super::records::check_all_rows;
 use crate::v2::entry::entry_leaf_hash;
 use crate::v2::tree::{empty_root, node_hash, root};
 use crate::v2::Hash;
@@ -83,7 +83,7 @@ fn positions(slots: impl ParallelIterator<Item = (u64, PartSlot)>) -> Vec<(u64, 
 /// Scans one part: its rows alone, and what they say of the log. `sizes`: the sizes whose
 /// greatest received_ms below is asked (the checkpoints' tree sizes: SPEC 5.2's deadline).
 pub fn scan_part(rows: &[RecordRow], buckets: u32, sizes: &[u64]) -> PartScan {
-    let states: Vec<RowState> = rows.par_iter().map(|r| check_row(r, false)).collect();
+    let states = check_all_rows(rows, |_| false);
     let held = positions(rows.par_iter().map(|r| (r.log_index, slot_of(r))));
     let mut runs: Vec<(u64, u64)> = Vec::new();
     for &(index, _, _) in &held {

@@ -13,8 +13,8 @@
 //!
 //! An input of one chunk (at most 1024 bytes) is its whole blocks but the last, hashed in
 //! lanes from the context key with CHUNK_START on the first, then the last block (1 to 64
-//! bytes, or an empty one) compressed alone with CHUNK_END and ROOT: BLAKE3's own steps for
-//! a one-chunk input (spec 2.4-2.5), only interleaved. Longer inputs take `Hasher`.
+//! bytes, or an empty one) compressed alone with CHUNK_END and ROOT: BLAKE3's own chunk
+//! chaining for a one-chunk input, only interleaved. Longer inputs take `Hasher`.
 
 use std::sync::OnceLock;
 
@@ -25,7 +25,7 @@ use blake3::IncrementCounter;
 use super::{Hash, LINK_CONTEXT};
 use crate::protocol::COMMIT_CONTEXT;
 
-/// BLAKE3 domain flags (spec table 3).
+/// BLAKE3's domain flags (the flag table of its specification).
 const CHUNK_START: u8 = 1 << 0;
 const CHUNK_END: u8 = 1 << 1;
 const ROOT: u8 = 1 << 3;

@@ -18,6 +18,7 @@ pub mod log;
 pub mod partial;
 pub mod partial_judge;
 pub mod records;
+pub mod row_checks;
 pub mod signatures;
 pub mod time;
 pub mod trace;
@@ -172,7 +173,7 @@ pub fn audit(bundle: &Bundle, trust: &Trust, options: &Options) -> Report {
     let mut log = Log::build(rows);
     trace.mark("log build");
     // Rows alone are independent: their links and commits are hashed in parallel.
-    let states = records::check_all_rows(rows, |r| log.is_duplicate(r.log_index));
+    let states = row_checks::check_all_rows(rows, |r| log.is_duplicate(r.log_index));
     trace.mark("rows");
     let signed = Signed::new(&bundle.checkpoints, &bundle.notes, trust);
     trace.mark("checkpoints");

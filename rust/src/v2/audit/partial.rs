@@ -17,7 +17,7 @@ use rayon::prelude::*;
 
 use super::evidence::{self, ReceiptCheck};
 use super::input::{ReceiptRow, RecordRow};
-use super::records::check_all_rows;
+use super::row_checks::check_all_rows;
 use crate::v2::entry::entry_leaf_hash;
 use crate::v2::tree::{empty_root, node_hash, root};
 use crate::v2::Hash;

@@ -22,8 +22,9 @@ pub use error::{Error, Result};
 /// The extension's Rust allocations go to mimalloc, as polars' do to jemalloc. An audit of
 /// a million records allocates ~250 MB of row structs, keys and places and frees them on
 /// return; glibc gives blocks that large back to the kernel at once, so every call faulted
-/// ~60k fresh pages again (~2 us each on a virtual machine: a sixth of an audit without
-/// signatures). mimalloc keeps freed memory mapped for the next call (measured: 0 faults).
+/// ~60k fresh pages in again (~2 us each on a virtual machine). mimalloc keeps freed memory
+/// mapped for the next call (its `purge_delay`, 1 s): the same audit at 1 thread without
+/// signatures took 0.97 s instead of 1.28 (BENCHMARKS.md, fourth round).
 /// Python's own objects are untouched; `cargo test` and the fuzz targets keep the system
 /// allocator.
 #[cfg(feature = "python")]

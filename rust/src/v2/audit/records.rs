@@ -153,17 +153,17 @@ fn per_chain<'a, 'r>(
     out
 }
 
-/// The keys' positions whose signatures fail, batch-verified in runs of `keys` (a run of
-/// the sorted keys is a few devices' records: their key terms coalesce).
-///
-/// Each batch's links and signatures are first copied side by side: in chain order they
-/// are scattered over the Arrow buffers, and the batch verifier, which reads each as it
-/// hashes, waited on a cache miss per item; the copy's loads overlap instead (the full
-/// audit was 5-8 % slower than the raw batch verification of the same items).
 /// A pending signature copied for its batch: its position in the keys, the key in force,
 /// the link and the signature.
 type Copied<'a> = (usize, &'a [u8; 32], [u8; 32], [u8; 64]);
 
+/// The keys' positions whose signatures fail, batch-verified in runs of `keys` (a run of
+/// the sorted keys is a few devices' records: their key terms coalesce).
+///
+/// Each batch's links and signatures are first copied side by side: in chain order they
+/// are scattered over the Arrow buffers, and the batch verifier reads each as it hashes.
+/// (Measured, what the copy saves is within this host's noise: BENCHMARKS.md, fourth
+/// round. It costs no more than the copy, 96 bytes a signature.)
 fn bad_signatures(rows: &[RecordRow], keys: &[ChainKey], places: &[Place]) -> Vec<usize> {
     let pending = places.par_iter().filter(|p| p.pending.is_some()).count();
     let batch = batch_size(pending, rayon::current_num_threads());

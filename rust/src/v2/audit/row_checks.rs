@@ -105,11 +105,7 @@ pub fn check_all_rows(
 
 /// Pass 1 over a run of rows, into `out`: their links and commitments are hashed together,
 /// a SIMD lane per row (`derive_many`), then each row's flags set.
-pub fn check_rows(
-    rows: &[RecordRow],
-    duplicate: impl Fn(&RecordRow) -> bool,
-    out: &mut [RowState],
-) {
+fn check_rows(rows: &[RecordRow], duplicate: impl Fn(&RecordRow) -> bool, out: &mut [RowState]) {
     let headers: Vec<Option<[u8; HEADER_LEN]>> = rows
         .iter()
         .map(|r| header_of(r).map(|h| h.encode()))

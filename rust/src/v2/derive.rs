@@ -23,16 +23,26 @@ fn kdf_keyed(key: &ContextKey, parts: &[&[u8]]) -> Hash {
     *hasher.finalize().as_bytes()
 }
 
+/// The context key of link v2 (`derive_many` hashes under it too).
+pub(crate) fn link_key() -> &'static ContextKey {
+    static KEY: OnceLock<ContextKey> = OnceLock::new();
+    context_key(&KEY, LINK_CONTEXT)
+}
+
+/// The context key of the payload commitment.
+pub(crate) fn commit_key() -> &'static ContextKey {
+    static KEY: OnceLock<ContextKey> = OnceLock::new();
+    context_key(&KEY, COMMIT_CONTEXT)
+}
+
 /// `KDF("hashcore 2026-12-01 record link v2", header)`.
 pub fn link(header: &[u8]) -> Hash {
-    static KEY: OnceLock<ContextKey> = OnceLock::new();
-    kdf_keyed(context_key(&KEY, LINK_CONTEXT), &[header])
+    kdf_keyed(link_key(), &[header])
 }
 
 /// `commit = KDF("hashcore 2026-11-23 payload commitment v1", salt || payload)`.
 pub fn commitment(salt: &[u8], payload: &[u8]) -> Hash {
-    static KEY: OnceLock<ContextKey> = OnceLock::new();
-    kdf_keyed(context_key(&KEY, COMMIT_CONTEXT), &[salt, payload])
+    kdf_keyed(commit_key(), &[salt, payload])
 }
 
 #[cfg(test)]

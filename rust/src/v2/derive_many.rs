@@ -18,12 +18,12 @@
 
 use std::sync::OnceLock;
 
-use blake3::hazmat::{hash_derive_key_context, ContextKey, HasherExt};
+use blake3::hazmat::{ContextKey, HasherExt};
 use blake3::platform::{le_bytes_from_words_32, words_from_le_bytes_32, Platform};
 use blake3::IncrementCounter;
 
-use super::{Hash, LINK_CONTEXT};
-use crate::protocol::COMMIT_CONTEXT;
+use super::derive::{commit_key, link_key};
+use super::Hash;
 
 /// BLAKE3's domain flags (the flag table of its specification).
 const CHUNK_START: u8 = 1 << 0;
@@ -37,16 +37,6 @@ const CHUNK_LEN: usize = 1024;
 fn platform() -> Platform {
     static PLATFORM: OnceLock<Platform> = OnceLock::new();
     *PLATFORM.get_or_init(Platform::detect)
-}
-
-fn link_key() -> &'static ContextKey {
-    static KEY: OnceLock<ContextKey> = OnceLock::new();
-    KEY.get_or_init(|| hash_derive_key_context(LINK_CONTEXT))
-}
-
-fn commit_key() -> &'static ContextKey {
-    static KEY: OnceLock<ContextKey> = OnceLock::new();
-    KEY.get_or_init(|| hash_derive_key_context(COMMIT_CONTEXT))
 }
 
 /// `derive::link` of each header, into `out` (one digest per header).

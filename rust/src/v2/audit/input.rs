@@ -8,8 +8,8 @@ use crate::v2::Hash;
 
 /// Bytes of a record row, borrowed from the buffers a reader holds (the Arrow columns of a
 /// Parquet file; a test's decoded vectors). A row owns nothing: a million of them need no
-/// drop pass. (Owned `Cow`s made each row 272 bytes,
-/// and building, reading and dropping them were a fifth of a 1M-record audit.)
+/// drop pass. (Owned `Cow`s made each row 272 bytes, and building, reading and dropping
+/// them were a fifth of a 1M-record audit.)
 pub type RowBytes<'a> = &'a [u8];
 
 /// A fixed-size field of a record row: `None` where the value is null or not of its size
